@@ -1,0 +1,32 @@
+"""Local development and the demo: embedded defaults, generated keys kept in var/."""
+
+from __future__ import annotations
+
+import json
+
+from cryptography.fernet import Fernet
+from django.core.management.utils import get_random_secret_key
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+
+def _local_keys() -> dict[str, str]:
+    """Generate the development keys once and keep them in var/ (never committed)."""
+    path = VAR_DIR / "dev-keys.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    keys = {"secret_key": get_random_secret_key(), "encryption_key": Fernet.generate_key().decode()}
+    path.write_text(json.dumps(keys))
+    path.chmod(0o600)
+    return keys
+
+
+_keys = _local_keys()
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=_keys["secret_key"])
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[_keys["encryption_key"]])
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

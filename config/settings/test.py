@@ -1,0 +1,17 @@
+"""Test settings. DATABASE_URL / CELERY_BROKER_URL switch the suite to PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import DATABASES, env
+
+# Test-only keys, not secrets: they protect nothing outside the test database.
+SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+FIELD_ENCRYPTION_KEYS = ["Y2RjZGRjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGM=", "dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SANDBOX_ENABLED = True
+DEBUG = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so that a real Celery worker process sees the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": env("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-db.sqlite3"))}

@@ -1,0 +1,176 @@
+"""The one HTTP base for every API client: session, auth, timeouts, configured retries, typed errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from integrations.clients import exceptions as exc
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_HEADERS = (
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Max",
+    "X-RateLimit-Interval-Milliseconds",
+    "X-RateLimit-Daily-Remaining",
+)
+
+
+def rate_limit_wait(headers: Any, default: float = 1.0) -> float:
+    """Seconds to wait after a 429: Retry-After if given, else GHL's interval header."""
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        try:
+            return max(float(retry_after), 0.0)
+        except ValueError:
+            pass
+    interval = headers.get("X-RateLimit-Interval-Milliseconds")
+    if interval:
+        try:
+            return max(float(interval) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    return default
+
+
+class ApiRetry(Retry):
+    """urllib3 Retry that also waits out 429s for any method (a 429 means the request was not processed)
+    and understands GHL's X-RateLimit-Interval-Milliseconds when Retry-After is absent."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 429:
+            return bool(self.total)
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def get_retry_after(self, response: Any) -> float | None:
+        if response.status == 429:
+            return rate_limit_wait(response.headers)
+        return super().get_retry_after(response)
+
+
+def build_retry() -> ApiRetry:
+    # Budget: 1 try + API_TRANSPORT_RETRIES retries per call, for GET/PUT/DELETE on 500/502/503/504 and
+    # connection errors; any method on 429. POST is never retried on 5xx here: a create might have happened.
+    return ApiRetry(
+        total=settings.API_TRANSPORT_RETRIES,
+        connect=settings.API_TRANSPORT_RETRIES,
+        read=settings.API_TRANSPORT_RETRIES,
+        status=settings.API_TRANSPORT_RETRIES,
+        backoff_factor=settings.API_BACKOFF_FACTOR,
+        backoff_jitter=0.3,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+class BaseClient:
+    """Subclasses set `auth_headers()` and `error_message()`; every call goes through `request()`."""
+
+    service_name = "API"
+    user_agent = "StreetSync/1.0 (+self-hosted GoHighLevel-StreetText sync)"
+
+    def __init__(self, *, base_url: str, timeout: tuple[float, float] | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout or settings.API_TIMEOUT
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=build_retry())
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = self.user_agent
+        self.session.headers["Accept"] = "application/json"
+        self.request_count = 0
+
+    # -- hooks for subclasses -------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def error_message(self, payload: Any) -> tuple[str, list[str]]:
+        """(message, details) from an error body; subclasses know their API's error shape."""
+        return "", []
+
+    def on_auth_error(self) -> bool:
+        """Called on 401; return True if credentials were refreshed and the call should be repeated once."""
+        return False
+
+    # -- the one way to call ---------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        expected: tuple[int, ...] = (200, 201),
+    ) -> Any:
+        url = f"{self.base_url}{path}"
+        for attempt in (1, 2):
+            all_headers = {**self.auth_headers(), **(headers or {})}
+            started = time.monotonic()
+            try:
+                self.request_count += 1
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=all_headers, timeout=self.timeout
+                )
+            except requests.exceptions.Timeout as e:
+                raise exc.ApiTimeout(f"{self.service_name} did not answer in time", url=url) from e
+            except requests.exceptions.RetryError as e:
+                raise exc.ApiServerError(f"{self.service_name} kept failing after retries", url=url) from e
+            except requests.exceptions.ConnectionError as e:
+                raise exc.ApiConnectionError(f"{self.service_name} host unreachable: {self.base_url}", url=url) from e
+            except requests.exceptions.RequestException as e:
+                raise exc.ApiConnectionError(f"{self.service_name} request failed: {type(e).__name__}", url=url) from e
+            logger.debug(
+                "%s %s %s -> %s in %.0f ms %s",
+                self.service_name,
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers},
+            )
+            if response.status_code == 401 and attempt == 1 and self.on_auth_error():
+                continue
+            return self._handle(response, url, expected)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _handle(self, response: requests.Response, url: str, expected: tuple[int, ...]) -> Any:
+        status = response.status_code
+        if status in expected or 200 <= status < 300:
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError as e:
+                raise exc.ApiBadResponse(
+                    f"{self.service_name} answered {status} with a body that is not JSON", status_code=status, url=url
+                ) from e
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        message, details = self.error_message(payload) if payload is not None else ("", [])
+        message = message or response.reason or f"HTTP {status}"
+        kwargs: dict[str, Any] = {"status_code": status, "url": url, "details": details}
+        if status in (401, 403):
+            raise exc.ApiAuthError(f"{self.service_name} rejected the credentials ({status}): {message}", **kwargs)
+        if status == 404:
+            raise exc.ApiNotFound(f"{self.service_name} found nothing at this address (404): {message}", **kwargs)
+        if status in (400, 409, 422):
+            raise exc.ApiValidationError(f"{self.service_name} refused the data ({status}): {message}", **kwargs)
+        if status == 429:
+            raise exc.ApiRateLimited(
+                f"{self.service_name} rate limit reached", retry_after=rate_limit_wait(response.headers), **kwargs
+            )
+        if status >= 500:
+            raise exc.ApiServerError(f"{self.service_name} server error ({status}): {message}", **kwargs)
+        raise exc.PermanentApiError(f"{self.service_name} answered {status}: {message}", **kwargs)

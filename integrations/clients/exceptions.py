@@ -1,0 +1,64 @@
+"""One exception hierarchy for every API client; mapped from HTTP in one place (BaseClient)."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An API call failed. `message` is safe to show and store: it never contains a secret."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, url: str = "", details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.url = url
+        self.details = details or []
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.details:
+            text += ": " + "; ".join(self.details)
+        return text
+
+
+class TransientApiError(ApiError):
+    """Worth retrying later: rate limits, server errors, timeouts, connection resets."""
+
+
+class PermanentApiError(ApiError):
+    """Retrying will not help: fix credentials, data or configuration first."""
+
+
+class ApiAuthError(PermanentApiError):
+    """401/403: the token or key is rejected, expired or lacks a scope."""
+
+
+class ApiNotFound(PermanentApiError):
+    """404: the record (or location) does not exist."""
+
+
+class ApiValidationError(PermanentApiError):
+    """400/422: the request was refused; `details` holds the API's messages."""
+
+
+class ApiRateLimited(TransientApiError):
+    """429: too many requests; `retry_after` is the wait in seconds the API asked for."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ApiServerError(TransientApiError):
+    """5xx from the API."""
+
+
+class ApiTimeout(TransientApiError):
+    """No answer within the timeout."""
+
+
+class ApiConnectionError(TransientApiError):
+    """The host could not be reached (DNS, refused, reset)."""
+
+
+class ApiBadResponse(TransientApiError):
+    """The API answered 2xx with a body we cannot read (malformed JSON, missing envelope)."""

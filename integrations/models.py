@@ -1,0 +1,250 @@
+"""Connections, sync runs, record history and record links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from integrations import crypto
+
+
+class BaseModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class System(models.TextChoices):
+    GHL = "ghl", "GoHighLevel"
+    STREETTEXT = "streettext", "StreetText"
+
+
+class Connection(BaseModel):
+    """One authenticated account on one system: a GHL sub-account or a StreetText workspace."""
+
+    class AuthType(models.TextChoices):
+        PRIVATE_TOKEN = "pit", "Private Integration Token"
+        OAUTH = "oauth", "OAuth 2.0"
+        API_KEY = "api_key", "API key"
+
+    class Status(models.TextChoices):
+        UNTESTED = "untested", "Not tested yet"
+        OK = "ok", "OK"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+        ERROR = "error", "Error"
+
+    name = models.CharField(max_length=120, help_text="A name you recognise, e.g. 'Acme GHL sub-account'.")
+    system = models.CharField(max_length=20, choices=System.choices)
+    base_url = models.URLField(
+        "base URL",
+        help_text="API root. GoHighLevel: https://services.leadconnectorhq.com unless you use a proxy or the sandbox.",
+    )
+    location_id = models.CharField(
+        "location id", max_length=64, blank=True, help_text="GoHighLevel sub-account (location) id. Not used by StreetText."
+    )
+    auth_type = models.CharField(max_length=20, choices=AuthType.choices)
+    api_secret_encrypted = models.TextField(blank=True, editable=False)
+    # OAuth 2.0 (GHL); filled by the authorization-code flow.
+    oauth_access_token_encrypted = models.TextField(blank=True, editable=False)
+    oauth_refresh_token_encrypted = models.TextField(blank=True, editable=False)
+    oauth_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    oauth_scopes = models.TextField(blank=True, editable=False)
+    oauth_user_type = models.CharField(max_length=20, blank=True, editable=False)
+    oauth_company_id = models.CharField(max_length=64, blank=True, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNTESTED, editable=False)
+    status_detail = models.TextField(blank=True, editable=False)
+    status_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(system=System.GHL) | ~models.Q(location_id=""),
+                name="ghl_connection_has_location",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_system_display()})"
+
+    # Secrets are stored encrypted; these accessors are the only way in and out.
+    @property
+    def api_secret(self) -> str:
+        return crypto.decrypt(self.api_secret_encrypted) if self.api_secret_encrypted else ""
+
+    @api_secret.setter
+    def api_secret(self, value: str) -> None:
+        self.api_secret_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def oauth_access_token(self) -> str:
+        return crypto.decrypt(self.oauth_access_token_encrypted) if self.oauth_access_token_encrypted else ""
+
+    @oauth_access_token.setter
+    def oauth_access_token(self, value: str) -> None:
+        self.oauth_access_token_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def oauth_refresh_token(self) -> str:
+        return crypto.decrypt(self.oauth_refresh_token_encrypted) if self.oauth_refresh_token_encrypted else ""
+
+    @oauth_refresh_token.setter
+    def oauth_refresh_token(self, value: str) -> None:
+        self.oauth_refresh_token_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.api_secret_encrypted or self.oauth_access_token_encrypted)
+
+    ENCRYPTED_FIELDS = (
+        "api_secret_encrypted",
+        "oauth_access_token_encrypted",
+        "oauth_refresh_token_encrypted",
+        "webhook_secret_encrypted",
+    )
+
+
+class SyncRun(BaseModel):
+    """One execution of a mapping."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULE = "schedule", "Schedule"
+        WEBHOOK = "webhook", "Webhook"
+        RERUN = "rerun", "Re-run of failed records"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial (some records failed)"
+        FAILED = "failed", "Failed"
+        STALE = "stale", "Stale (worker lost)"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    dry_run = models.BooleanField(default=False)
+    rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    # For re-runs and webhook runs: only these source ids, as {"ghl": [...], "streettext": [...]}.
+    only_ids = models.JSONField(default=dict, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Records the source reported, when it does.")
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["mapping", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            # At most one active run per mapping, enforced by the database itself.
+            models.UniqueConstraint(
+                fields=["mapping"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_active_run_per_mapping",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} of {self.mapping}"
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class RecordHistory(models.Model):
+    """One row per record per run: what happened, with field-level before -> after."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="history")
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="history")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    direction = models.CharField(max_length=20)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why: matched by email, unchanged, echo, ...")
+    ghl_id = models.CharField("GHL id", max_length=64, blank=True, db_index=True)
+    streettext_id = models.CharField("StreetText id", max_length=64, blank=True, db_index=True)
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    phone = models.CharField(max_length=40, blank=True, db_index=True)
+    # {"field": {"before": ..., "after": ...}}
+    changes = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    dry_run = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "record history"
+        indexes = [
+            models.Index(fields=["run", "action"]),
+            models.Index(fields=["mapping", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.ghl_id or '-'} / {self.streettext_id or '-'}"
+
+
+class RecordLink(BaseModel):
+    """The lasting pairing of a GHL id with a StreetText id, for one pair of connections and one object type."""
+
+    ghl_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    streettext_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(max_length=30)
+    ghl_id = models.CharField("GHL id", max_length=64)
+    streettext_id = models.CharField("StreetText id", max_length=64)
+    # Fingerprints of the values we last wrote on each side, to recognise our own echoes.
+    ghl_fingerprint = models.CharField(max_length=64, blank=True)
+    streettext_fingerprint = models.CharField(max_length=64, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ghl_connection", "streettext_connection", "object_type", "ghl_id"], name="link_unique_ghl_id"
+            ),
+            models.UniqueConstraint(
+                fields=["ghl_connection", "streettext_connection", "object_type", "streettext_id"],
+                name="link_unique_streettext_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type}: {self.ghl_id} <-> {self.streettext_id}"
+
+
+class SyncCursor(models.Model):
+    """Where a mapping's reading of one source system has got to; moves only after a page is stored."""
+
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="cursors")
+    system = models.CharField(max_length=20, choices=System.choices)
+    position = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mapping", "system"], name="one_cursor_per_mapping_system")]
+
+    def __str__(self) -> str:
+        return f"{self.mapping} / {self.system}: {self.position}"

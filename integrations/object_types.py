@@ -1,0 +1,109 @@
+"""The object types a mapping can sync, and the fields each system offers for them.
+
+Adding an object type = one ObjectType entry here + an adapter per system in integrations/adapters/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str
+    kind: str = "string"  # string | email | phone | list | bool | datetime | date | object
+    writable: bool = True
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    key: str
+    label: str
+    ghl_fields: tuple[FieldSpec, ...]
+    streettext_fields: tuple[FieldSpec, ...]
+    # Fields a match rule reads, per rule name -> (ghl field, streettext field).
+    match_fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def fields_for(self, system: str) -> tuple[FieldSpec, ...]:
+        return self.ghl_fields if system == "ghl" else self.streettext_fields
+
+    def field_names(self, system: str) -> set[str]:
+        return {f.name for f in self.fields_for(system)}
+
+
+# GHL custom fields are addressed as "customFields.<id>"; StreetText custom fields as "custom.<key>".
+GHL_CUSTOM_PREFIX = "customFields."
+STREETTEXT_CUSTOM_PREFIX = "custom."
+
+CONTACT = ObjectType(
+    key="contact",
+    label="Contacts",
+    ghl_fields=(
+        FieldSpec("id", "Contact id", writable=False),
+        FieldSpec("firstName", "First name"),
+        FieldSpec("lastName", "Last name"),
+        FieldSpec("name", "Full name"),
+        FieldSpec("email", "Email", "email"),
+        FieldSpec("phone", "Phone", "phone"),
+        FieldSpec("companyName", "Company name"),
+        FieldSpec("address1", "Address"),
+        FieldSpec("city", "City"),
+        FieldSpec("state", "State"),
+        FieldSpec("postalCode", "Postal code"),
+        FieldSpec("country", "Country"),
+        FieldSpec("website", "Website"),
+        FieldSpec("timezone", "Time zone"),
+        FieldSpec("source", "Source"),
+        FieldSpec("dateOfBirth", "Date of birth", "date"),
+        FieldSpec("tags", "Tags", "list"),
+        FieldSpec("dnd", "Do not disturb", "bool"),
+        FieldSpec("assignedTo", "Assigned user id"),
+        FieldSpec("dateAdded", "Date added", "datetime", writable=False),
+        FieldSpec("dateUpdated", "Date updated", "datetime", writable=False),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Contact id", writable=False),
+        FieldSpec("first_name", "First name"),
+        FieldSpec("last_name", "Last name"),
+        FieldSpec("email", "Email", "email"),
+        FieldSpec("phone", "Phone", "phone"),
+        FieldSpec("company", "Company"),
+        FieldSpec("address", "Address"),
+        FieldSpec("city", "City"),
+        FieldSpec("region", "State / region"),
+        FieldSpec("postal_code", "Postal code"),
+        FieldSpec("country", "Country"),
+        FieldSpec("birthday", "Birthday", "date"),
+        FieldSpec("tags", "Tags", "list"),
+        FieldSpec("opted_out", "Opted out of texts", "bool"),
+        FieldSpec("external_id", "External id"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    match_fields={"email": ("email", "email"), "phone": ("phone", "phone")},
+)
+
+OBJECT_TYPES: dict[str, ObjectType] = {CONTACT.key: CONTACT}
+
+
+class UnknownObjectType(KeyError):
+    pass
+
+
+def get_object_type(key: str) -> ObjectType:
+    try:
+        return OBJECT_TYPES[key]
+    except KeyError as exc:
+        raise UnknownObjectType(key) from exc
+
+
+def object_type_choices() -> list[tuple[str, str]]:
+    return [(ot.key, ot.label) for ot in OBJECT_TYPES.values()]
+
+
+def is_known_field(object_type: ObjectType, system: str, name: str) -> bool:
+    prefix = GHL_CUSTOM_PREFIX if system == "ghl" else STREETTEXT_CUSTOM_PREFIX
+    if name.startswith(prefix):
+        return len(name) > len(prefix)
+    return name in object_type.field_names(system)

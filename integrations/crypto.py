@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-SECRET_UNREADABLE = "A stored secret cannot be decrypted with the configured FIELD_ENCRYPTION_KEYS."
+SECRET_UNREADABLE = "A stored secret cannot be decrypted with the configured FIELD_ENCRYPTION_KEYS."  # noqa: S105
 
 
 class SecretDecryptionError(Exception):

@@ -8,8 +8,10 @@ import re
 # Bearer tokens, API-key headers, OAuth token fields, and anything that looks like key=value for a secret name.
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"),
-    re.compile(r"(?i)((?:x-api-key|authorization|api[_-]?key|access_token|refresh_token|client_secret|token|password)"
-               r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',&}]+"),
+    re.compile(
+        r"(?i)((?:x-api-key|authorization|api[_-]?key|access_token|refresh_token|client_secret|token|password)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',&}]+"
+    ),
 ]
 REDACTED = "[redacted]"
 

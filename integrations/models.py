@@ -44,7 +44,10 @@ class Connection(BaseModel):
         help_text="API root. GoHighLevel: https://services.leadconnectorhq.com unless you use a proxy or the sandbox.",
     )
     location_id = models.CharField(
-        "location id", max_length=64, blank=True, help_text="GoHighLevel sub-account (location) id. Not used by StreetText."
+        "location id",
+        max_length=64,
+        blank=True,
+        help_text="GoHighLevel sub-account (location) id. Not used by StreetText.",
     )
     auth_type = models.CharField(max_length=20, choices=AuthType.choices)
     api_secret_encrypted = models.TextField(blank=True, editable=False)

@@ -68,7 +68,10 @@ class Mapping(BaseModel):
         help_text="For the external_id rule: a GHL field, e.g. customFields.<id>.",
     )
     streettext_external_id_field = models.CharField(
-        "StreetText external-id field", max_length=100, blank=True, help_text="For the external_id rule, e.g. external_id."
+        "StreetText external-id field",
+        max_length=100,
+        blank=True,
+        help_text="For the external_id rule, e.g. external_id.",
     )
     phone_region = models.CharField(
         "default phone region",

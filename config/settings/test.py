@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import CELERY_BROKER_URL, DATABASES, VAR_DIR, env
 
 # Test-only keys, not secrets: they protect nothing outside the test database.
 SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
@@ -11,6 +13,14 @@ FIELD_ENCRYPTION_KEYS = ["Y2RjZGRjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGM=", "dGVzdH
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SANDBOX_ENABLED = True
+BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "test-broker")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
 DEBUG = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a real Celery worker process sees the same test database.

@@ -6,7 +6,9 @@ from __future__ import annotations
 class ApiError(Exception):
     """An API call failed. `message` is safe to show and store: it never contains a secret."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, url: str = "", details: list[str] | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, url: str = "", details: list[str] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.status_code = status_code

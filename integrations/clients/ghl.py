@@ -1,0 +1,355 @@
+"""GoHighLevel (LeadConnector) API v2 client: contacts and location, one method per endpoint.
+
+Facts come from the official OpenAPI specs in GitHub `GoHighLevel/highlevel-api-docs` (`apps/<name>.json`);
+see /work/shared/ghl-api/FACTS.md. Nothing outside this module knows GHL's wire format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypedDict
+
+from integrations.clients import exceptions as exc
+from integrations.clients.base import BaseClient
+
+logger = logging.getLogger(__name__)
+
+Contact = dict[str, Any]
+
+# Every v2 operation declares a required `Version` header with a single allowed value, per spec file.
+API_VERSIONS: dict[str, str] = {
+    "contacts": "2021-07-28",
+    "locations": "2021-07-28",
+    "businesses": "2021-07-28",
+    "users": "2021-07-28",
+    "opportunities": "2021-07-28",
+    "custom-fields": "2021-07-28",
+    "oauth": "2021-07-28",
+    "calendars": "2021-04-15",
+    "conversations": "2021-04-15",
+}
+
+# UpdateContactDto = CreateContactDto minus these; GHL refuses unknown properties, so they are dropped on PUT.
+UPDATE_FORBIDDEN_FIELDS = frozenset({"locationId", "gender", "companyName"})
+
+SEARCH_MAX_PAGE_LIMIT = 500
+LIST_MAX_LIMIT = 100
+DEFAULT_MAX_PAGES = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TokenProvider(Protocol):
+    def __call__(self, *, force: bool = False) -> str: ...
+
+
+class ContactSearchPage(TypedDict):
+    contacts: list[Contact]
+    total: int | None
+
+
+class GhlClient(BaseClient):
+    """Sub-account (location) scoped client; the token is a Private Integration Token or an OAuth access token."""
+
+    service_name = "GoHighLevel"
+
+    LOCATION_PATH = "/locations/{location_id}"
+    CONTACTS_PATH = "/contacts/"
+    CONTACT_PATH = "/contacts/{contact_id}"
+    CONTACT_SEARCH_PATH = "/contacts/search"
+    CONTACT_DUPLICATE_PATH = "/contacts/search/duplicate"
+    CONTACT_UPSERT_PATH = "/contacts/upsert"
+    CONTACT_TAGS_PATH = "/contacts/{contact_id}/tags"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        location_id: str,
+        timeout: tuple[float, float] | None = None,
+        token_provider: TokenProvider | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, timeout=timeout)
+        self.token = token
+        self.location_id = location_id
+        self.token_provider = token_provider
+
+    # -- BaseClient hooks ------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def error_message(self, payload: Any) -> tuple[str, list[str]]:
+        """GHL errors: 400 {statusCode, message}; 401 {.., error}; 422 {statusCode, message: [..], error}."""
+        if not isinstance(payload, dict):
+            return "", []
+        message = payload.get("message")
+        error = payload.get("error")
+        details: list[str] = []
+        if isinstance(message, list):
+            details = [str(m) for m in message]
+            text = str(error) if error else (details[0] if details else "")
+        else:
+            text = str(message) if message else (str(error) if error else "")
+        if payload.get("traceId"):
+            text = f"{text} (traceId {payload['traceId']})"
+        return text, details
+
+    def on_auth_error(self) -> bool:
+        """Ask the token provider for a fresh OAuth token once; PIT connections have none."""
+        if self.token_provider is None:
+            return False
+        new_token = self.token_provider(force=True)
+        if not new_token or new_token == self.token:
+            return False
+        self.token = new_token
+        return True
+
+    # -- plumbing --------------------------------------------------------------
+    def _call(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        expected: tuple[int, ...] = (200, 201),
+    ) -> dict[str, Any]:
+        payload = self.request(
+            method, path, params=params, json=json, headers={"Version": API_VERSIONS[api]}, expected=expected
+        )
+        if not isinstance(payload, dict):
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answered {method} {path} with JSON that is not an object",
+                url=self.base_url + path,
+            )
+        return payload
+
+    def _envelope(self, payload: dict[str, Any], key: str, path: str, *, kind: type = dict) -> Any:
+        if key not in payload:
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {path} has no '{key}' key", url=self.base_url + path
+            )
+        value = payload[key]
+        if not isinstance(value, kind):
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {path}: '{key}' is not a {kind.__name__}", url=self.base_url + path
+            )
+        return value
+
+    def _check_succeeded(self, payload: dict[str, Any], path: str, action: str) -> None:
+        # `succeded` (sic) is how the spec spells it; it is the wire contract.
+        if self._envelope(payload, "succeded", path, kind=bool) is not True:
+            raise exc.ApiServerError(
+                f"{self.service_name} reported that the {action} did not succeed",
+                status_code=200,
+                url=self.base_url + path,
+            )
+
+    # -- locations ---------------------------------------------------------------
+    def get_location(self) -> dict[str, Any]:
+        """The sub-account (location) of this client; a cheap credentials check for "Test connection"."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/locations.json, GET /locations/{locationId}
+        path = self.LOCATION_PATH.format(location_id=self.location_id)
+        payload = self._call("locations", "GET", path)
+        return dict(self._envelope(payload, "location", path))
+
+    # -- contacts ----------------------------------------------------------------
+    def get_contact(self, contact_id: str) -> Contact:
+        """One contact by id."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-contact
+        path = self.CONTACT_PATH.format(contact_id=contact_id)
+        return dict(self._envelope(self._call("contacts", "GET", path), "contact", path))
+
+    def list_contacts(
+        self, *, limit: int = LIST_MAX_LIMIT, query: str | None = None, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> Iterator[Contact]:
+        """Every contact of the location, once, via the deprecated GET /contacts/ (startAfter/startAfterId cursor)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-contacts (deprecated)
+        limit = max(1, min(limit, LIST_MAX_LIMIT))
+        cursor: tuple[int, str] | None = None
+        # Ids already yielded at the cursor's timestamp: guards against a server that treats startAfter as ">=".
+        # Bounded by how many contacts share one millisecond, not by the contact count.
+        seen_at_cursor: set[str] = set()
+        for _ in range(max_pages):
+            params: dict[str, Any] = {"locationId": self.location_id, "limit": limit}
+            if query:
+                params["query"] = query
+            if cursor:
+                params["startAfter"], params["startAfterId"] = cursor
+            payload = self._call("contacts", "GET", self.CONTACTS_PATH, params=params)
+            rows: list[Contact] = self._envelope(payload, "contacts", self.CONTACTS_PATH, kind=list)
+            if not rows:
+                return
+            for row in rows:
+                if row.get("id") in seen_at_cursor:
+                    continue
+                yield row
+            next_cursor = self._next_list_cursor(payload, rows)
+            if next_cursor is None or next_cursor == cursor or len(rows) < limit:
+                return
+            if cursor is None or next_cursor[0] != cursor[0]:
+                seen_at_cursor = set()
+            seen_at_cursor.update(str(r.get("id")) for r in rows if epoch_ms(r.get("dateAdded")) == next_cursor[0])
+            cursor = next_cursor
+        raise exc.ApiBadResponse(
+            f"{self.service_name} contact list did not end after {max_pages} pages",
+            url=self.base_url + self.CONTACTS_PATH,
+        )
+
+    @staticmethod
+    def _next_list_cursor(payload: dict[str, Any], rows: list[Contact]) -> tuple[int, str] | None:
+        # The spec's (unreferenced) ContactsMetaSchema carries the cursor; fall back to the last row's dateAdded + id.
+        meta = payload.get("meta")
+        if isinstance(meta, dict) and meta.get("startAfter") is not None and meta.get("startAfterId"):
+            return int(meta["startAfter"]), str(meta["startAfterId"])
+        last = rows[-1]
+        ms = epoch_ms(last.get("dateAdded"))
+        if ms is None or not last.get("id"):
+            return None
+        return ms, str(last["id"])
+
+    def search_contacts(
+        self,
+        *,
+        page_limit: int,
+        search_after: list[Any] | None = None,
+        updated_since: datetime | str | None = None,
+        sort_field: str = "dateUpdated",
+    ) -> ContactSearchPage:
+        """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id]."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId search-contacts-advanced
+        body: dict[str, Any] = {
+            "locationId": self.location_id,
+            "pageLimit": max(1, min(page_limit, SEARCH_MAX_PAGE_LIMIT)),
+            "sort": [{"field": sort_field, "direction": "asc"}],
+        }
+        if updated_since is not None:
+            body["filters"] = [{"field": "dateUpdated", "operator": "range", "value": {"gte": _iso(updated_since)}}]
+        if search_after:
+            # `page` must not be sent together with `searchAfter`.
+            body["searchAfter"] = list(search_after)
+        payload = self._call("contacts", "POST", self.CONTACT_SEARCH_PATH, json=body)
+        contacts = self._envelope(payload, "contacts", self.CONTACT_SEARCH_PATH, kind=list)
+        total = payload.get("total")
+        return {"contacts": contacts, "total": int(total) if isinstance(total, int | float) else None}
+
+    def create_contact(self, data: Mapping[str, Any]) -> Contact:
+        """Create a contact in this location (201 {"contact"})."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId create-contact
+        body = {**data, "locationId": self.location_id}
+        payload = self._call("contacts", "POST", self.CONTACTS_PATH, json=body)
+        return dict(self._envelope(payload, "contact", self.CONTACTS_PATH))
+
+    def update_contact(self, contact_id: str, data: Mapping[str, Any]) -> Contact:
+        """Update the given fields; `tags`, when sent, REPLACES all current tags (use add_tags/remove_tags to merge)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId update-contact
+        dropped = sorted(UPDATE_FORBIDDEN_FIELDS.intersection(data))
+        if dropped:
+            logger.warning("GHL update_contact cannot change %s (not in UpdateContactDto); dropped", ", ".join(dropped))
+        body = {k: v for k, v in data.items() if k not in UPDATE_FORBIDDEN_FIELDS}
+        path = self.CONTACT_PATH.format(contact_id=contact_id)
+        payload = self._call("contacts", "PUT", path, json=body)
+        self._check_succeeded(payload, path, "contact update")
+        return dict(self._envelope(payload, "contact", path))
+
+    def upsert_contact(self, data: Mapping[str, Any]) -> tuple[bool, Contact]:
+        """Create or update by the location's duplicate rules; returns (created, contact)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId upsert-contact
+        body = {**data, "locationId": self.location_id}
+        payload = self._call("contacts", "POST", self.CONTACT_UPSERT_PATH, json=body)
+        created = self._envelope(payload, "new", self.CONTACT_UPSERT_PATH, kind=bool)
+        return created, dict(self._envelope(payload, "contact", self.CONTACT_UPSERT_PATH))
+
+    def delete_contact(self, contact_id: str) -> None:
+        """Delete a contact; raises unless GHL answers `succeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId delete-contact
+        path = self.CONTACT_PATH.format(contact_id=contact_id)
+        self._check_succeeded(self._call("contacts", "DELETE", path), path, "contact delete")
+
+    def find_duplicate(self, *, email: str | None = None, phone: str | None = None) -> Contact | None:
+        """The contact GHL's duplicate rules match for this email and/or phone, or None."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-duplicate-contact
+        if not email and not phone:
+            raise ValueError("find_duplicate needs an email or a phone")
+        # requests encodes params, so "+" becomes %2B and "@" %40 as the spec requires.
+        params: dict[str, Any] = {"locationId": self.location_id}
+        if email:
+            params["email"] = email
+        if phone:
+            params["number"] = phone
+        payload = self._call("contacts", "GET", self.CONTACT_DUPLICATE_PATH, params=params)
+        if "contact" not in payload:
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {self.CONTACT_DUPLICATE_PATH} has no 'contact' key",
+                url=self.base_url + self.CONTACT_DUPLICATE_PATH,
+            )
+        contact = payload["contact"]
+        return dict(contact) if isinstance(contact, dict) and contact else None
+
+    def add_tags(self, contact_id: str, tags: list[str]) -> list[str]:
+        """Add tags to a contact, keeping the others; returns the tags GHL reports."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId add-tags
+        path = self.CONTACT_TAGS_PATH.format(contact_id=contact_id)
+        return list(self._envelope(self._call("contacts", "POST", path, json={"tags": tags}), "tags", path, kind=list))
+
+    def remove_tags(self, contact_id: str, tags: list[str]) -> list[str]:
+        """Remove tags from a contact (a DELETE with a JSON body); returns the tags GHL reports."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId remove-tags
+        path = self.CONTACT_TAGS_PATH.format(contact_id=contact_id)
+        payload = self._call("contacts", "DELETE", path, json={"tags": tags})
+        return list(self._envelope(payload, "tags", path, kind=list))
+
+
+# -- custom fields: read items are {id, value}; write items are {id, key, field_value} ----------------------
+
+
+def custom_fields_from_read(items: Any) -> dict[str, Any]:
+    """{field id: value} from a contact's read-shape `customFields` list."""
+    result: dict[str, Any] = {}
+    if not isinstance(items, list):
+        return result
+    for item in items:
+        if isinstance(item, dict) and item.get("id"):
+            # Read shape is {id, value}; tolerate the write shape echoed back.
+            result[str(item["id"])] = item["value"] if "value" in item else item.get("field_value")
+    return result
+
+
+def custom_fields_to_write(values: Mapping[str, Any], keys: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Write-shape `customFields` items from {field id: value}; `keys` adds the optional field key per id."""
+    items: list[dict[str, Any]] = []
+    for field_id, value in values.items():
+        item: dict[str, Any] = {"id": field_id}
+        if keys and keys.get(field_id):
+            item["key"] = keys[field_id]
+        item["field_value"] = value
+        items.append(item)
+    return items
+
+
+def _iso(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_ms(value: Any) -> int | None:
+    """Epoch milliseconds from GHL's ISO 8601 timestamps (or a number already in ms); None if unreadable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return (parsed - EPOCH) // timedelta(milliseconds=1)
+    return None

@@ -1,0 +1,55 @@
+"""Admin forms for connections: secrets are write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from integrations.models import Connection, System
+
+SECRET_HELP_NEW = (
+    "Private Integration Token (GoHighLevel) or API key (StreetText). Stored encrypted; never shown again."
+)
+SECRET_HELP_KEEP = "A secret is stored (encrypted, not shown). Leave blank to keep it; type a new one to replace it."
+SECRET_REQUIRED = "Enter the token or API key: this connection has none stored yet."
+LOCATION_REQUIRED = "A GoHighLevel connection needs the sub-account's location id."
+AUTH_TYPE_MISMATCH = "{auth} is not used by {system}."
+
+ALLOWED_AUTH = {
+    System.GHL: {Connection.AuthType.PRIVATE_TOKEN, Connection.AuthType.OAUTH},
+    System.STREETTEXT: {Connection.AuthType.API_KEY},
+}
+
+
+class ConnectionForm(forms.ModelForm):
+    secret = forms.CharField(
+        label="Token / API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["name", "system", "base_url", "location_id", "auth_type"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        has_secret = bool(self.instance.pk and self.instance.api_secret_encrypted)
+        self.fields["secret"].help_text = SECRET_HELP_KEEP if has_secret else SECRET_HELP_NEW
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        system, auth = data.get("system"), data.get("auth_type")
+        if system == System.GHL and not data.get("location_id"):
+            self.add_error("location_id", LOCATION_REQUIRED)
+        if system and auth and auth not in ALLOWED_AUTH[System(system)]:
+            self.add_error(
+                "auth_type",
+                AUTH_TYPE_MISMATCH.format(auth=Connection.AuthType(auth).label, system=System(system).label),
+            )
+        needs_secret = auth in (Connection.AuthType.PRIVATE_TOKEN, Connection.AuthType.API_KEY)
+        if needs_secret and not data.get("secret") and not self.instance.api_secret_encrypted:
+            self.add_error("secret", SECRET_REQUIRED)
+        return data

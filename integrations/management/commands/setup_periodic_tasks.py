@@ -1,0 +1,24 @@
+"""Define the app's own periodic jobs in code (per-mapping schedules are kept by the mapping service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+# name -> (task, every N minutes)
+PERIODIC_TASKS = {
+    # Every minute (https://crontab.guru/#*_*_*_*_*): runs whose worker died are marked stale.
+    "Mark stale sync runs": ("integrations.tasks.mark_stale_runs_task", 1),
+}
+
+
+class Command(BaseCommand):
+    help = "Create or update the app's periodic tasks in django-celery-beat."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name, (task, minutes) in PERIODIC_TASKS.items():
+            interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+            PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "interval": interval})
+            self.stdout.write(f"Periodic task ready: {name}")

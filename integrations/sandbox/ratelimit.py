@@ -1,0 +1,70 @@
+"""In-process sliding-window rate limiter for the sandbox (one window per namespace + key).
+
+Kept in memory on purpose: it mirrors a server-side limiter and costs no DB write per request. Each web
+process has its own windows, which is fine for runserver and the live_server thread used in tests.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+DAILY_LIMIT = 200_000
+_DAY_SECONDS = 86_400.0
+
+_lock = threading.Lock()
+_windows: dict[tuple[str, str], deque[float]] = {}
+_daily: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+@dataclass(frozen=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    window_seconds: float
+    retry_after: int  # whole seconds until a slot frees; 0 when allowed
+    daily_remaining: int
+
+
+def rate_limit_hit(*, namespace: str, key: str, limit: int, window_seconds: float) -> RateLimitDecision:
+    """Record one request for (namespace, key) unless the window is full; rejected requests are not counted."""
+    now = time.monotonic()
+    day = int(time.time() // _DAY_SECONDS)
+    with _lock:
+        window = _windows.setdefault((namespace, key), deque())
+        while window and window[0] <= now - window_seconds:
+            window.popleft()
+        day_seen, day_count = _daily.get((namespace, key), (day, 0))
+        if day_seen != day:
+            day_count = 0
+        if len(window) >= limit or day_count >= DAILY_LIMIT:
+            wait = window[0] + window_seconds - now if window else window_seconds
+            return RateLimitDecision(
+                allowed=False,
+                limit=limit,
+                remaining=0,
+                window_seconds=window_seconds,
+                retry_after=max(1, math.ceil(wait)),
+                daily_remaining=max(0, DAILY_LIMIT - day_count),
+            )
+        window.append(now)
+        _daily[(namespace, key)] = (day, day_count + 1)
+        return RateLimitDecision(
+            allowed=True,
+            limit=limit,
+            remaining=max(0, limit - len(window)),
+            window_seconds=window_seconds,
+            retry_after=0,
+            daily_remaining=max(0, DAILY_LIMIT - day_count - 1),
+        )
+
+
+def rate_limit_reset() -> None:
+    """Forget every window (tests call this between cases)."""
+    with _lock:
+        _windows.clear()
+        _daily.clear()

@@ -1,0 +1,329 @@
+"""Sandbox services: accounts, the generic record store, fault injection and request counters.
+
+Tests and the demo seeder call these directly; the HTTP control endpoints are thin wrappers around them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q, QuerySet
+
+from integrations.sandbox import ratelimit
+from integrations.sandbox.models import SandboxAccount, SandboxCounter, SandboxFault, SandboxRecord, SandboxSystem
+
+FAULT_KINDS = {choice.value for choice in SandboxFault.Kind}
+SYSTEMS = {choice.value for choice in SandboxSystem}
+_ID_ALPHABET = string.ascii_letters + string.digits
+ONE_MS = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class SandboxInputError(ValueError):
+    """Bad arguments to a control service (unknown system, fault kind, …)."""
+
+
+# ------------------------------------------------------------------------------
+# Time: every stored timestamp is truncated to milliseconds so that epoch-ms and ISO cursors compare exactly.
+# ------------------------------------------------------------------------------
+def truncate_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+def now_ms() -> datetime:
+    return truncate_ms(datetime.now(tz=UTC))
+
+
+def to_iso(value: datetime) -> str:
+    """`2021-07-02T05:18:26.704Z`, the format both APIs use."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def to_epoch_ms(value: datetime) -> int:
+    return (value - EPOCH) // ONE_MS
+
+
+def from_epoch_ms(value: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=value)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 string (naive = UTC) or epoch milliseconds; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if not -MAX_EPOCH_MS <= value <= MAX_EPOCH_MS:
+            return None
+        return from_epoch_ms(int(value))
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return parse_time(int(text))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# ------------------------------------------------------------------------------
+# Ids and phones
+# ------------------------------------------------------------------------------
+def new_id(prefix: str = "", length: int = 20) -> str:
+    """Random id in GHL's style (20 alphanumerics), optionally prefixed (StreetText `ct_`)."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+def phone_to_e164(raw: str, *, region: str = "US") -> str | None:
+    """E.164 form of a valid phone number, else None."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_lookup_key(raw: Any) -> str:
+    """What the `phone` column holds: E.164 when parseable, else the raw text (so junk still round-trips)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    return phone_to_e164(raw) or raw.strip()
+
+
+# ------------------------------------------------------------------------------
+# Accounts
+# ------------------------------------------------------------------------------
+def sandbox_account_create(
+    *, system: str, account_id: str, secret: str, name: str = "", allow_duplicate_contacts: bool = False
+) -> SandboxAccount:
+    """Create the account, or update secret/name/settings of an existing one with the same id."""
+    if system not in SYSTEMS:
+        raise SandboxInputError(f"unknown system {system!r}")
+    if not account_id or not secret:
+        raise SandboxInputError("account_id and secret are required")
+    account, _ = SandboxAccount.objects.update_or_create(
+        system=system,
+        account_id=account_id,
+        defaults={"secret": secret, "name": name, "allow_duplicate_contacts": allow_duplicate_contacts},
+    )
+    return account
+
+
+def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAccount]:
+    """Every account a token / API key opens (a GHL token may cover several locations)."""
+    if not secret:
+        return []
+    return list(SandboxAccount.objects.filter(system=system, secret=secret).order_by("id"))
+
+
+# ------------------------------------------------------------------------------
+# Record store (generic over object_type)
+# ------------------------------------------------------------------------------
+def _search_text(data: dict[str, Any]) -> str:
+    parts = [
+        str(value) for value in data.values() if isinstance(value, str | int | float) and not isinstance(value, bool)
+    ]
+    return " ".join(parts).lower()
+
+
+def _denormalise(record: SandboxRecord) -> None:
+    data = record.data if isinstance(record.data, dict) else {}
+    email = data.get("email")
+    record.email_lower = email.strip().lower() if isinstance(email, str) else ""
+    record.phone = phone_lookup_key(data.get("phone"))
+    external_id = data.get("external_id")
+    record.external_id = external_id if isinstance(external_id, str) else ""
+    record.search_text = _search_text(data)
+
+
+def next_updated_at(*, account: SandboxAccount, object_type: str, after: datetime | None = None) -> datetime:
+    """A write timestamp later than every stored one of this type in the account (and than `after`), so a
+    stored (updated_at, id) cursor always sees later writes. Seeded records may still share timestamps."""
+    latest = SandboxRecord.objects.filter(account=account, object_type=object_type).aggregate(m=Max("updated_at"))["m"]
+    candidate = now_ms()
+    for floor in (latest, after):
+        if floor is not None and candidate <= floor:
+            candidate = truncate_ms(floor) + ONE_MS
+    return candidate
+
+
+def sandbox_record_put(
+    *,
+    account: SandboxAccount,
+    object_type: str,
+    data: dict[str, Any],
+    record_id: str | None = None,
+    created_at: datetime | None = None,
+    updated_at: datetime | None = None,
+    deleted: bool = False,
+) -> SandboxRecord:
+    """Create or replace one record as-is, without the API's validation (for seeding and for the APIs' writes).
+
+    Missing timestamps: created_at keeps the stored value (or now); updated_at is the next write timestamp.
+    """
+    record_id = record_id or new_id()
+    record = SandboxRecord.objects.filter(account=account, object_type=object_type, record_id=record_id).first()
+    if record is None:
+        record = SandboxRecord(account=account, object_type=object_type, record_id=record_id)
+    record.data = dict(data)
+    record.deleted = deleted
+    if created_at is not None:
+        record.created_at = truncate_ms(created_at)
+    elif record.pk is None:
+        record.created_at = now_ms()
+    record.updated_at = (
+        truncate_ms(updated_at)
+        if updated_at is not None
+        else next_updated_at(account=account, object_type=object_type, after=record.updated_at if record.pk else None)
+    )
+    _denormalise(record)
+    record.save()
+    return record
+
+
+def sandbox_records_bulk_create(*, records: Iterable[SandboxRecord]) -> int:
+    """Insert many unsaved records (timestamps and data already set); denormalised columns are filled here."""
+    batch = []
+    for record in records:
+        record.created_at = truncate_ms(record.created_at)
+        record.updated_at = truncate_ms(record.updated_at)
+        _denormalise(record)
+        batch.append(record)
+    SandboxRecord.objects.bulk_create(batch, batch_size=500)
+    return len(batch)
+
+
+def live_records(*, account: SandboxAccount, object_type: str) -> QuerySet[SandboxRecord]:
+    return SandboxRecord.objects.filter(account=account, object_type=object_type, deleted=False)
+
+
+def sandbox_record_get(*, account: SandboxAccount, object_type: str, record_id: str) -> SandboxRecord | None:
+    return live_records(account=account, object_type=object_type).filter(record_id=record_id).first()
+
+
+def sandbox_record_delete(*, record: SandboxRecord) -> SandboxRecord:
+    """Soft delete: the record disappears from every API answer; its updated_at moves on."""
+    record.deleted = True
+    record.updated_at = next_updated_at(account=record.account, object_type=record.object_type, after=record.updated_at)
+    record.save(update_fields=["deleted", "updated_at"])
+    return record
+
+
+def after_cursor_q(*, field: str, value: datetime, record_id: str, descending: bool = False) -> Q:
+    """Rows strictly after the tuple position (value, record_id) in (field, record_id) order."""
+    if descending:
+        return Q(**{f"{field}__lt": value}) | Q(**{field: value, "record_id__lt": record_id})
+    return Q(**{f"{field}__gt": value}) | Q(**{field: value, "record_id__gt": record_id})
+
+
+# ------------------------------------------------------------------------------
+# Faults
+# ------------------------------------------------------------------------------
+def sandbox_fault_add(
+    *,
+    system: str,
+    kind: str,
+    status: int = 500,
+    delay: float = 0.0,
+    count: int = 1,
+    path_contains: str = "",
+    method: str = "",
+    retry_after: int = 1,
+) -> SandboxFault:
+    """Queue `count` faults for the next matching requests to `system`."""
+    if system not in SYSTEMS:
+        raise SandboxInputError(f"unknown system {system!r}")
+    if kind not in FAULT_KINDS:
+        raise SandboxInputError(f"unknown fault kind {kind!r}; use one of {sorted(FAULT_KINDS)}")
+    if not 100 <= status <= 599:
+        raise SandboxInputError("status must be an HTTP status code")
+    if count < 1 or delay < 0 or retry_after < 0:
+        raise SandboxInputError("count must be >= 1, delay and retry_after >= 0")
+    return SandboxFault.objects.create(
+        system=system,
+        kind=kind,
+        status=status,
+        delay=delay,
+        remaining=count,
+        path_contains=path_contains,
+        method=method.upper(),
+        retry_after=retry_after,
+    )
+
+
+def sandbox_fault_clear(*, system: str | None = None) -> int:
+    """Drop queued faults (of one system, or all); returns how many fault rows were removed."""
+    queryset = SandboxFault.objects.all() if system is None else SandboxFault.objects.filter(system=system)
+    deleted, _ = queryset.delete()
+    return deleted
+
+
+def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault | None:
+    """Consume one matching fault, oldest first. The conditional decrement makes it safe across processes."""
+    candidates = SandboxFault.objects.filter(system=system, remaining__gt=0).order_by("id")
+    for fault in candidates:
+        if fault.path_contains and fault.path_contains not in path:
+            continue
+        if fault.method and fault.method != method.upper():
+            continue
+        with transaction.atomic():
+            taken = SandboxFault.objects.filter(pk=fault.pk, remaining__gt=0).update(remaining=F("remaining") - 1)
+        if taken:
+            return fault
+    return None
+
+
+# ------------------------------------------------------------------------------
+# Counters and reset
+# ------------------------------------------------------------------------------
+def sandbox_counter_incr(*, system: str, names: Iterable[str]) -> None:
+    """Add one to each named counter (created on first use)."""
+    for name in names:
+        with transaction.atomic():
+            if SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1):
+                continue
+            try:
+                with transaction.atomic():
+                    SandboxCounter.objects.create(system=system, name=name, value=1)
+            except IntegrityError:
+                # Another process created it between our update and insert.
+                SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1)
+
+
+def sandbox_stats() -> dict[str, dict[str, int]]:
+    """{"ghl": {"requests": n, "rate_limited": n, "faults": n, "status_200": n, …}, "streettext": {…}}."""
+    stats: dict[str, dict[str, int]] = {
+        system: {"requests": 0, "rate_limited": 0, "faults": 0} for system in sorted(SYSTEMS)
+    }
+    for counter in SandboxCounter.objects.all():
+        stats.setdefault(counter.system, {})[counter.name] = counter.value
+    return stats
+
+
+def sandbox_reset(*, accounts: bool = False) -> dict[str, int]:
+    """Wipe records, faults, counters and this process's rate-limit windows (and accounts when asked)."""
+    records, _ = SandboxRecord.objects.all().delete()
+    faults, _ = SandboxFault.objects.all().delete()
+    counters, _ = SandboxCounter.objects.all().delete()
+    removed_accounts = 0
+    if accounts:
+        removed_accounts, _ = SandboxAccount.objects.all().delete()
+    ratelimit.rate_limit_reset()
+    return {"records": records, "faults": faults, "counters": counters, "accounts": removed_accounts}
+
+
+def sandbox_stats_reset() -> int:
+    """Zero every request counter; returns how many counters were removed."""
+    deleted, _ = SandboxCounter.objects.all().delete()
+    return deleted

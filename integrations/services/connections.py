@@ -1,0 +1,118 @@
+"""Connection services: save with write-only secrets, test, mark status."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import crypto
+from integrations.clients import exceptions as exc
+from integrations.models import Connection, System
+
+logger = logging.getLogger(__name__)
+
+TEST_OK_GHL = "OK: the token is accepted and location {location} is reachable."
+TEST_OK_STREETTEXT = "OK: the API key is accepted by workspace {workspace}."
+TEST_TOKEN_REJECTED = "Token rejected: GoHighLevel answered 401. Paste a new Private Integration Token or reconnect."
+TEST_LOCATION_FORBIDDEN = (
+    "Location not found for this token: GoHighLevel answered {status}. Check the location id and that the token "
+    "belongs to that sub-account."
+)
+TEST_KEY_REJECTED = "API key rejected: StreetText answered {status}. Paste a new API key."
+TEST_NOT_FOUND = "Not found (404): the base URL or the location id is wrong."
+TEST_UNREACHABLE = "Host unreachable: {base_url} could not be reached."
+TEST_TIMEOUT = "Host did not answer in time: {base_url}."
+TEST_NO_SECRET = "No credentials stored yet: enter the token or API key first."
+TEST_FAILED = "Test failed: {error}"
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str
+
+
+def connection_set_secret(*, connection: Connection, secret: str) -> Connection:
+    """Store a new PIT or API key, encrypted. An empty value keeps the stored one (the field is write-only)."""
+    if secret:
+        connection.api_secret = secret.strip()
+        connection.status = Connection.Status.UNTESTED
+        connection.status_detail = ""
+    return connection
+
+
+def connection_mark(*, connection: Connection, status: str, detail: str) -> Connection:
+    Connection.objects.filter(pk=connection.pk).update(
+        status=status, status_detail=detail, status_checked_at=timezone.now()
+    )
+    connection.status, connection.status_detail = status, detail
+    return connection
+
+
+def connection_test(*, connection: Connection) -> ConnectionTestResult:
+    """Call a cheap endpoint and say clearly what happened; the outcome is stored on the connection."""
+    from integrations.adapters.clients import ghl_client_for, streettext_client_for
+
+    if not connection.has_secret:
+        return ConnectionTestResult(False, TEST_NO_SECRET)
+    try:
+        if connection.system == System.GHL:
+            location = ghl_client_for(connection).get_location()
+            result = ConnectionTestResult(True, TEST_OK_GHL.format(location=location.get("name") or location.get("id")))
+        else:
+            workspace = streettext_client_for(connection).get_workspace()
+            result = ConnectionTestResult(
+                True, TEST_OK_STREETTEXT.format(workspace=workspace.get("name") or workspace.get("id"))
+            )
+    except exc.ApiAuthError as e:
+        if connection.system == System.GHL:
+            message = (
+                TEST_TOKEN_REJECTED if e.status_code == 401 else TEST_LOCATION_FORBIDDEN.format(status=e.status_code)
+            )
+        else:
+            message = TEST_KEY_REJECTED.format(status=e.status_code)
+        result = ConnectionTestResult(False, message)
+    except exc.ApiNotFound:
+        result = ConnectionTestResult(False, TEST_NOT_FOUND)
+    except exc.ApiTimeout:
+        result = ConnectionTestResult(False, TEST_TIMEOUT.format(base_url=connection.base_url))
+    except exc.ApiConnectionError:
+        result = ConnectionTestResult(False, TEST_UNREACHABLE.format(base_url=connection.base_url))
+    except exc.ApiError as e:
+        result = ConnectionTestResult(False, TEST_FAILED.format(error=e))
+    except crypto.SecretDecryptionError as e:
+        result = ConnectionTestResult(False, str(e))
+    if result.ok:
+        status = Connection.Status.OK
+    elif "rejected" in result.message or "Location not found" in result.message:
+        status = Connection.Status.NEEDS_REAUTH
+    else:
+        status = Connection.Status.ERROR
+    connection_mark(connection=connection, status=status, detail=result.message)
+    return result
+
+
+def connection_needs_reauth(*, connection: Connection, detail: str) -> None:
+    """Permanent auth failure during a sync: flag the connection so the admin shows it."""
+    connection_mark(connection=connection, status=Connection.Status.NEEDS_REAUTH, detail=detail)
+    logger.warning("Connection %s needs re-authentication: %s", connection.pk, detail)
+
+
+@transaction.atomic
+def connection_rotate_secrets() -> int:
+    """Re-encrypt every stored secret with the first FIELD_ENCRYPTION_KEYS key. Returns the number of rows changed."""
+    changed = 0
+    for connection in Connection.objects.select_for_update().all():
+        dirty = []
+        for name in Connection.ENCRYPTED_FIELDS:
+            value = getattr(connection, name)
+            if value:
+                setattr(connection, name, crypto.rotate(value))
+                dirty.append(name)
+        if dirty:
+            connection.save(update_fields=dirty)
+            changed += 1
+    return changed

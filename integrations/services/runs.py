@@ -1,0 +1,145 @@
+"""Sync-run lifecycle: request (one active run per mapping), claim, progress, finish, stale detection."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.models import RecordHistory, SyncRun
+from mappings.models import Mapping
+
+logger = logging.getLogger(__name__)
+
+RUN_ALREADY_ACTIVE = "A run of “{mapping}” is already {status} (run #{run_id}); wait for it to finish."
+MAPPING_DISABLED = "“{mapping}” is switched off; switch it on to run it."
+NOTHING_TO_RERUN = "Run #{run_id} has no failed records to re-run."
+STALE_ERROR = (
+    "The worker stopped sending progress for {seconds} s (killed or lost); the next run resumes from the cursor."
+)
+
+
+class SyncRequestRefused(Exception):
+    """A run cannot be started now; the message says why."""
+
+
+def sync_run_request(
+    *,
+    mapping: Mapping,
+    trigger: str,
+    dry_run: bool = False,
+    only_ids: dict[str, list[str]] | None = None,
+    rerun_of: SyncRun | None = None,
+    requested_by: str = "",
+) -> SyncRun:
+    """Create a pending run and enqueue it once the transaction commits; refuse if one is already active."""
+    from integrations.tasks import run_sync_task
+
+    if not mapping.enabled:
+        raise SyncRequestRefused(MAPPING_DISABLED.format(mapping=mapping))
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(
+                mapping=mapping,
+                trigger=trigger,
+                dry_run=dry_run,
+                only_ids=only_ids or {},
+                rerun_of=rerun_of,
+                requested_by=requested_by,
+            )
+    except IntegrityError as e:
+        active = SyncRun.objects.filter(mapping=mapping, status__in=SyncRun.ACTIVE_STATUSES).first()
+        if active is None:  # finished in between: a genuine integrity problem
+            raise
+        raise SyncRequestRefused(
+            RUN_ALREADY_ACTIVE.format(mapping=mapping, status=active.get_status_display().lower(), run_id=active.pk)
+        ) from e
+    transaction.on_commit(lambda: run_sync_task.delay(run.pk))
+    return run
+
+
+def sync_run_rerun_failed(*, run: SyncRun, requested_by: str = "") -> SyncRun:
+    """A new run limited to the source records that failed in `run`."""
+    only: dict[str, list[str]] = {}
+    failed = RecordHistory.objects.filter(run=run, action=RecordHistory.Action.FAILED).values_list(
+        "direction", "ghl_id", "streettext_id"
+    )
+    for direction, ghl_id, streettext_id in failed:
+        system, record_id = ("ghl", ghl_id) if direction == "to_streettext" else ("streettext", streettext_id)
+        if record_id and record_id not in only.setdefault(system, []):
+            only[system].append(record_id)
+    if not any(only.values()):
+        raise SyncRequestRefused(NOTHING_TO_RERUN.format(run_id=run.pk))
+    return sync_run_request(
+        mapping=run.mapping, trigger=SyncRun.Trigger.RERUN, only_ids=only, rerun_of=run, requested_by=requested_by
+    )
+
+
+def sync_run_claim(*, run_id: int) -> SyncRun | None:
+    """PENDING → RUNNING by a conditional update; None if another worker got it or it is not pending."""
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, error=""
+    )
+    if claimed != 1:
+        return None
+    return SyncRun.objects.select_related("mapping", "mapping__ghl_connection", "mapping__streettext_connection").get(
+        pk=run_id
+    )
+
+
+def sync_run_add_progress(*, run: SyncRun, counts: dict[str, int], total: int | None = None) -> None:
+    """Add a page's counts to the run and beat its heartbeat (F() so concurrent readers see consistent numbers)."""
+    updates: dict[str, Any] = {name: F(name) + value for name, value in counts.items() if value}
+    updates["heartbeat_at"] = timezone.now()
+    if total is not None:
+        updates["total"] = total
+    SyncRun.objects.filter(pk=run.pk).update(**updates)
+
+
+def sync_run_release(*, run: SyncRun, error: str) -> None:
+    """Give a running run back to PENDING so a task retry can claim it again (transient failure)."""
+    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.PENDING, error=f"Retrying after: {error}"
+    )
+
+
+def sync_run_finish(*, run: SyncRun, error: str = "") -> SyncRun:
+    """Set the final status from the counts: succeeded, partial or failed."""
+    run.refresh_from_db()
+    if error:
+        status = SyncRun.Status.FAILED
+    elif run.failed and (run.created or run.updated or run.skipped or run.deleted):
+        status = SyncRun.Status.PARTIAL
+    elif run.failed:
+        status = SyncRun.Status.FAILED
+        error = "Every record failed; see the record history."
+    else:
+        status = SyncRun.Status.SUCCEEDED
+    SyncRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run
+
+
+def sync_run_fail(*, run_id: int, error: str) -> None:
+    """Used by the task's failure hook: whatever state the run is in, it ends failed with the reason."""
+    SyncRun.objects.filter(pk=run_id, status__in=SyncRun.ACTIVE_STATUSES).update(
+        status=SyncRun.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:
+    """Runs whose worker died (no heartbeat for a while) are marked stale so the mapping can run again."""
+    seconds = int(older_than.total_seconds()) if older_than else settings.SYNC_STALE_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    count = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=SyncRun.Status.STALE, error=STALE_ERROR.format(seconds=seconds), finished_at=timezone.now()
+    )
+    if count:
+        logger.warning("Marked %s sync run(s) stale", count)
+    return count

@@ -1,0 +1,477 @@
+"""The sync engine: one run of one mapping, leg by leg (GHL → StreetText, StreetText → GHL).
+
+For each source record changed since the mapping's cursor: match it on the target, build the payload through the
+field mappings, skip the write when the target already holds those values, otherwise create or update; keep the
+record link and write one record-history row with field-level before → after. HTTP happens outside transactions;
+each page's history, counts and cursor are stored together in one short transaction, so a crashed run resumes from
+the last stored page and records already written are recognised through their links instead of written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import phonenumbers
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.adapters import Page, Record, RecordAdapter, adapter_for
+from integrations.clients import exceptions as exc
+from integrations.models import Connection, RecordHistory, RecordLink, SyncCursor, SyncRun, System
+from integrations.object_types import get_object_type
+from integrations.services import runs
+from integrations.services.connections import connection_needs_reauth
+from mappings.models import Direction, FieldMapping, Mapping, source_system, target_system
+from mappings.pipeline import build_payload, template_fields
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+Action = RecordHistory.Action
+
+REASON_UNCHANGED = "unchanged: the target already holds these values"
+REASON_ECHO = "no change since the last sync (our own write coming back, or unmapped fields only)"
+REASON_CONFLICT = "conflict: both sides changed; {winner} wins under the mapping's conflict policy"
+REASON_SOURCE_GONE = "the source record no longer exists"
+REASON_ALREADY_LINKED = "the matching {target} record {target_id} is already linked to another record ({other_id})"
+REASON_TARGET_GONE = "the linked {target} record {target_id} no longer exists; matched again"
+MATCHED_BY = "matched by {rule}"
+AUTH_FAILED = "{system} rejected the credentials during the sync: {error}"
+
+
+class ConnectionAuthFailed(Exception):
+    def __init__(self, connection: Connection, error: exc.ApiError):
+        super().__init__(AUTH_FAILED.format(system=connection.get_system_display(), error=error))
+        self.connection = connection
+
+
+# -- pure helpers -------------------------------------------------------------------------------------------------
+
+
+def normalize(value: Any) -> Any:
+    """The form values are compared in: blank is None, strings are stripped, lists keep their order."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, list | tuple):
+        items = [normalize(v) for v in value]
+        return [v for v in items if v is not None] or None
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    return bool(normalize(a) == normalize(b))
+
+
+def fingerprint(values: dict[str, Any], fields: list[str]) -> str:
+    """A stable digest of the values of `fields`: equal digests mean nothing we sync has changed."""
+    data = {name: normalize(values.get(name)) for name in sorted(fields)}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_fields(field_mappings: list[FieldMapping]) -> list[str]:
+    """Source fields a leg reads: a change to any of them is a change worth syncing."""
+    names: set[str] = set()
+    for fm in field_mappings:
+        if fm.source_kind == FieldMapping.SourceKind.FIELD and fm.source:
+            names.add(fm.source)
+        elif fm.source_kind == FieldMapping.SourceKind.TEMPLATE:
+            names.update(template_fields(fm.source))
+    return sorted(names)
+
+
+def match_value(rule: str, value: Any, *, region: str) -> str | None:
+    """The comparable form of a match key: lower-case email, E.164 phone, stripped external id."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if rule == "email":
+        return text.lower() or None
+    if rule == "phone":
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_valid_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return text or None
+
+
+# -- one run ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    action: str
+    reason: str = ""
+    ghl_id: str = ""
+    streettext_id: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+def sync_run_execute(*, run_id: int) -> SyncRun | None:
+    """Claim and execute one run. Transient API errors release the run for a task retry and are re-raised."""
+    run = runs.sync_run_claim(run_id=run_id)
+    if run is None:
+        logger.info("Run %s is not pending (already claimed or finished); nothing to do", run_id)
+        return None
+    mapping = run.mapping
+    try:
+        offset = 0
+        for direction in mapping.directions:
+            offset += _Leg(run=run, mapping=mapping, direction=direction, progress_offset=offset).execute()
+    except exc.TransientApiError as e:
+        runs.sync_run_release(run=run, error=str(e))
+        raise
+    except ConnectionAuthFailed as e:
+        connection_needs_reauth(connection=e.connection, detail=str(e))
+        return runs.sync_run_finish(run=run, error=str(e))
+    except exc.ApiError as e:
+        return runs.sync_run_finish(run=run, error=str(e))
+    return runs.sync_run_finish(run=run)
+
+
+class _Leg:
+    """One direction of a run."""
+
+    def __init__(self, *, run: SyncRun, mapping: Mapping, direction: str, progress_offset: int):
+        self.run = run
+        self.mapping = mapping
+        self.direction = direction
+        self.progress_offset = progress_offset
+        self.source_system = source_system(direction)
+        self.target_system = target_system(direction)
+        self.source_connection = self._connection(self.source_system)
+        self.target_connection = self._connection(self.target_system)
+        self.source: RecordAdapter = adapter_for(self.source_connection, mapping.object_type)
+        self.target: RecordAdapter = adapter_for(self.target_connection, mapping.object_type)
+        self.object_type = get_object_type(mapping.object_type)
+        all_rules = list(mapping.field_mappings.all())
+        self.field_mappings = [fm for fm in all_rules if fm.direction == direction]
+        reverse = Direction.TO_GHL if direction == Direction.TO_STREETTEXT else Direction.TO_STREETTEXT
+        # Fields whose change matters, per system: what the leg reading that system reads.
+        self.watched = {
+            self.source_system: source_fields(self.field_mappings),
+            self.target_system: source_fields([fm for fm in all_rules if fm.direction == reverse])
+            or sorted({fm.target_field for fm in self.field_mappings}),
+        }
+        self.two_way = mapping.direction == Direction.BOTH
+        self.dry_run = run.dry_run
+
+    def _connection(self, system: str) -> Connection:
+        return self.mapping.ghl_connection if system == System.GHL else self.mapping.streettext_connection
+
+    def _call(self, connection: Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except exc.ApiAuthError as e:
+            raise ConnectionAuthFailed(connection, e) from e
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    def execute(self) -> int:
+        """Process every page; returns the number of records processed."""
+        only = self.run.only_ids.get(self.source_system)
+        if self.run.only_ids and not only:
+            return 0
+        processed = 0
+        pages = self._pages_for_ids(only) if only else self._pages_from_cursor()
+        for page, cursor in pages:
+            outcomes = [self._process_safely(record) for record in page.records]
+            self._store_page(outcomes, cursor, page.next_cursor, page.total)
+            processed += len(outcomes)
+        return processed
+
+    def _pages_from_cursor(self) -> Iterator[tuple[Page, SyncCursor | None]]:
+        cursor, _ = SyncCursor.objects.get_or_create(mapping=self.mapping, system=self.source_system)
+        position = dict(cursor.position)
+        since = self.mapping.start_from if not position else None
+        pages = self._call(
+            self.source_connection,
+            self.source.iter_changes,
+            cursor=position,
+            since=since,
+            page_size=settings.SYNC_PAGE_SIZE,
+        )
+        while True:
+            page = self._call(self.source_connection, next, pages, None)
+            if page is None:
+                return
+            yield page, cursor
+
+    def _pages_for_ids(self, ids: list[str]) -> Iterator[tuple[Page, SyncCursor | None]]:
+        size = settings.SYNC_PAGE_SIZE
+        for start in range(0, len(ids), size):
+            records: list[Record] = []
+            for record_id in ids[start : start + size]:
+                try:
+                    records.append(self._call(self.source_connection, self.source.get, record_id))
+                except exc.ApiNotFound:
+                    records.append(Record(id=record_id, values={}, deleted=True))
+            yield Page(records=records, next_cursor={}, has_more=False, total=len(ids)), None
+
+    def _store_page(
+        self, outcomes: list[Outcome], cursor: SyncCursor | None, next_cursor: dict[str, Any], total: int | None
+    ) -> None:
+        counts = {"processed": len(outcomes), "created": 0, "updated": 0, "skipped": 0, "failed": 0, "deleted": 0}
+        rows = []
+        for o in outcomes:
+            counts[o.action] += 1
+            rows.append(
+                RecordHistory(
+                    run=self.run,
+                    mapping=self.mapping,
+                    direction=self.direction,
+                    action=o.action,
+                    reason=o.reason[:200],
+                    ghl_id=o.ghl_id,
+                    streettext_id=o.streettext_id,
+                    email=o.email[:254],
+                    phone=o.phone[:40],
+                    changes=o.changes,
+                    error=o.error,
+                    dry_run=self.dry_run,
+                )
+            )
+        with transaction.atomic():
+            RecordHistory.objects.bulk_create(rows)
+            # A dry run must not move the cursor: the real run still has to see these records.
+            if cursor is not None and not self.dry_run and next_cursor:
+                cursor.position = next_cursor
+                cursor.save(update_fields=["position", "updated_at"])
+            runs.sync_run_add_progress(
+                run=self.run, counts=counts, total=None if total is None else self.progress_offset + total
+            )
+
+    # -- one record --------------------------------------------------------------------------------------------------
+
+    def _ids(self, source_id: str, target_id: str) -> dict[str, Any]:
+        if self.source_system == System.GHL:
+            return {"ghl_id": source_id, "streettext_id": target_id}
+        return {"ghl_id": target_id, "streettext_id": source_id}
+
+    def _process_safely(self, record: Record) -> Outcome:
+        try:
+            return self._process(record)
+        except (exc.TransientApiError, ConnectionAuthFailed):
+            raise
+        except exc.ApiError as e:
+            return Outcome(Action.FAILED, error=str(e), **self._ids(record.id, ""), **self._contact_keys(record))
+
+    def _contact_keys(self, record: Record) -> dict[str, Any]:
+        email = record.values.get("email")
+        phone = record.values.get("phone")
+        return {"email": str(email or ""), "phone": str(phone or "")}
+
+    def _link_for_source(self, source_id: str) -> RecordLink | None:
+        lookup = {"ghl_id": source_id} if self.source_system == System.GHL else {"streettext_id": source_id}
+        return RecordLink.objects.filter(
+            ghl_connection=self.mapping.ghl_connection,
+            streettext_connection=self.mapping.streettext_connection,
+            object_type=self.mapping.object_type,
+            **lookup,
+        ).first()
+
+    def _link_for_target(self, target_id: str) -> RecordLink | None:
+        lookup = {"streettext_id": target_id} if self.source_system == System.GHL else {"ghl_id": target_id}
+        return RecordLink.objects.filter(
+            ghl_connection=self.mapping.ghl_connection,
+            streettext_connection=self.mapping.streettext_connection,
+            object_type=self.mapping.object_type,
+            **lookup,
+        ).first()
+
+    def _fp(self, system: str, record: Record) -> str:
+        return fingerprint(record.values, self.watched[system])
+
+    def _process(self, record: Record) -> Outcome:
+        keys = self._contact_keys(record)
+        if record.deleted:
+            link = self._link_for_source(record.id)
+            return Outcome(
+                Action.FAILED,
+                error=REASON_SOURCE_GONE,
+                **self._ids(record.id, link_target(link, self.target_system)),
+                **keys,
+            )
+        link = self._link_for_source(record.id)
+        source_fp = self._fp(self.source_system, record)
+        if link is not None and link_fp(link, self.source_system) == source_fp:
+            return Outcome(
+                Action.SKIPPED, REASON_ECHO, **self._ids(record.id, link_target(link, self.target_system)), **keys
+            )
+
+        payload, errors = build_payload(self.field_mappings, record.values, default_region=self.mapping.phone_region)
+        if payload.get("email"):
+            keys["email"] = str(payload["email"])
+        if payload.get("phone"):
+            keys["phone"] = str(payload["phone"])
+        if errors:
+            error = "; ".join(f"{name}: {message}" for name, message in errors.items())
+            return Outcome(Action.FAILED, error=error, **self._ids(record.id, ""), **keys)
+
+        target, rule, stale_link = self._match(record, link)
+        if target is None:
+            return self._create(record, payload, source_fp, link if stale_link else None, keys)
+
+        other = self._link_for_target(target.id)
+        if other is not None and link_source(other, self.source_system) != record.id:
+            reason = REASON_ALREADY_LINKED.format(
+                target=self.target_connection.get_system_display(),
+                target_id=target.id,
+                other_id=link_source(other, self.source_system),
+            )
+            return Outcome(Action.FAILED, error=reason, **self._ids(record.id, target.id), **keys)
+
+        if self.two_way and link is not None:
+            winner = self._conflict_winner(record, target, link)
+            if winner is not None and winner != self.source_system:
+                label = dict(System.choices)[winner]
+                # The link is left as it is, so the winning side's change is still seen as new by its own leg.
+                return Outcome(
+                    Action.SKIPPED, REASON_CONFLICT.format(winner=label), **self._ids(record.id, target.id), **keys
+                )
+
+        changes = {
+            name: {"before": target.values.get(name), "after": value}
+            for name, value in payload.items()
+            if not same_value(target.values.get(name), value)
+        }
+        reason = MATCHED_BY.format(rule=rule)
+        if not changes:
+            if not self.dry_run:
+                self._remember(record, target, link, source_fp=source_fp)
+            return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **self._ids(record.id, target.id), **keys)
+        if self.dry_run:
+            return Outcome(Action.UPDATED, reason, changes=changes, **self._ids(record.id, target.id), **keys)
+        written = self._call(
+            self.target_connection, self.target.update, target.id, {k: v["after"] for k, v in changes.items()}, target
+        )
+        self._remember(record, written, link, source_fp=source_fp)
+        return Outcome(Action.UPDATED, reason, changes=changes, **self._ids(record.id, target.id), **keys)
+
+    def _match(self, record: Record, link: RecordLink | None) -> tuple[Record | None, str, bool]:
+        """Try the mapping's match rules in order. Returns (target, rule, link_was_stale)."""
+        stale = False
+        for rule in self.mapping.match_rules:
+            if rule == "link":
+                if link is None:
+                    continue
+                try:
+                    target = self._call(self.target_connection, self.target.get, link_target(link, self.target_system))
+                except exc.ApiNotFound:
+                    stale = True
+                    continue
+                return target, "record link", stale
+            found = self._find(rule, record)
+            if found is not None:
+                return found, rule.replace("_", " "), stale
+        return None, "", stale
+
+    def _find(self, rule: str, record: Record) -> Record | None:
+        if rule == "external_id":
+            source_field = (
+                self.mapping.ghl_external_id_field
+                if self.source_system == System.GHL
+                else self.mapping.streettext_external_id_field
+            )
+            target_field = (
+                self.mapping.streettext_external_id_field
+                if self.source_system == System.GHL
+                else self.mapping.ghl_external_id_field
+            )
+            if not source_field or not target_field:
+                return None
+        else:
+            fields = self.object_type.match_fields.get(rule)
+            if fields is None:
+                return None
+            ghl_field, st_field = fields
+            source_field, target_field = (
+                (ghl_field, st_field) if self.source_system == System.GHL else (st_field, ghl_field)
+            )
+        value = match_value(rule, record.values.get(source_field), region=self.mapping.phone_region)
+        if value is None:
+            return None
+        return self._call(self.target_connection, self.target.find_by, target_field, value)
+
+    def _conflict_winner(self, record: Record, target: Record, link: RecordLink) -> str | None:
+        """When both sides changed since the last sync, the system whose change wins; None if no conflict."""
+        if not link_fp(link, self.target_system) or link_fp(link, self.target_system) == self._fp(
+            self.target_system, target
+        ):
+            return None
+        policy = self.mapping.conflict_policy
+        if policy == Mapping.ConflictPolicy.GHL_WINS:
+            return System.GHL
+        if policy == Mapping.ConflictPolicy.STREETTEXT_WINS:
+            return System.STREETTEXT
+        if record.updated_at and target.updated_at and target.updated_at > record.updated_at:
+            return self.target_system
+        return self.source_system
+
+    def _create(
+        self,
+        record: Record,
+        payload: dict[str, Any],
+        source_fp: str,
+        stale_link: RecordLink | None,
+        keys: dict[str, Any],
+    ) -> Outcome:
+        changes = {
+            name: {"before": None, "after": value} for name, value in payload.items() if normalize(value) is not None
+        }
+        reason = ""
+        if stale_link is not None:
+            reason = REASON_TARGET_GONE.format(
+                target=self.target_connection.get_system_display(),
+                target_id=link_target(stale_link, self.target_system),
+            )
+        if self.dry_run:
+            return Outcome(Action.CREATED, reason, changes=changes, **self._ids(record.id, ""), **keys)
+        created = self._call(self.target_connection, self.target.create, payload)
+        self._remember(record, created, self._link_for_source(record.id), source_fp=source_fp)
+        return Outcome(Action.CREATED, reason, changes=changes, **self._ids(record.id, created.id), **keys)
+
+    def _remember(self, source: Record, target: Record, link: RecordLink | None, *, source_fp: str | None) -> None:
+        """Create or refresh the record link, with both sides' fingerprints as of now."""
+        ids = self._ids(source.id, target.id)
+        fps = {f"{self.target_system}_fingerprint": self._fp(self.target_system, target)}
+        if source_fp is not None:
+            fps[f"{self.source_system}_fingerprint"] = source_fp
+        if link is None:
+            link = RecordLink(
+                ghl_connection=self.mapping.ghl_connection,
+                streettext_connection=self.mapping.streettext_connection,
+                object_type=self.mapping.object_type,
+            )
+        link.ghl_id, link.streettext_id = ids["ghl_id"], ids["streettext_id"]
+        for name, value in fps.items():
+            setattr(link, name, value)
+        link.last_synced_at = timezone.now()
+        link.save()
+
+
+def link_target(link: RecordLink | None, target_system_name: str) -> str:
+    if link is None:
+        return ""
+    return link.ghl_id if target_system_name == System.GHL else link.streettext_id
+
+
+def link_source(link: RecordLink, source_system_name: str) -> str:
+    return link.ghl_id if source_system_name == System.GHL else link.streettext_id
+
+
+def link_fp(link: RecordLink, system: str) -> str:
+    return link.ghl_fingerprint if system == System.GHL else link.streettext_fingerprint

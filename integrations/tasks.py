@@ -1,0 +1,67 @@
+"""Celery entry points: ids in, one service call, a small summary out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+
+from integrations.clients.exceptions import TransientApiError
+from integrations.models import SyncRun
+from integrations.services import runs, sync
+from mappings.models import Mapping
+
+logger = logging.getLogger(__name__)
+
+
+class SyncRunTask(Task):
+    """When the task gives up (retries exhausted, or a bug), the run ends failed with the reason."""
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        run_id = args[0] if args else kwargs.get("run_id")
+        if run_id is not None:
+            runs.sync_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(
+    bind=True,
+    base=SyncRunTask,
+    autoretry_for=(TransientApiError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def run_sync_task(self: Any, run_id: int) -> dict[str, Any]:
+    """Execute one sync run.
+
+    Retry budget: each API call gets 1 + API_TRANSPORT_RETRIES (default 3) transport tries for idempotent methods and
+    429s (urllib3 Retry, honouring Retry-After); a transient error that survives them releases the run, and this task
+    retries up to 5 times with exponential backoff from 5 s (max 300 s, jittered), resuming from the stored cursor.
+    Worst case per call: 4 tries x 6 task attempts = 24 requests, spread over ~10 minutes.
+    """
+    run = sync.sync_run_execute(run_id=run_id)
+    if run is None:
+        return {"run": run_id, "status": "not claimed"}
+    return {"run": run.pk, "status": run.status, "processed": run.processed, "failed": run.failed}
+
+
+@shared_task
+def scheduled_sync_task(mapping_id: int) -> dict[str, Any]:
+    """Beat entry point: request a scheduled run unless one is already active."""
+    mapping = Mapping.objects.filter(pk=mapping_id).first()
+    if mapping is None:
+        return {"mapping": mapping_id, "status": "missing"}
+    try:
+        run = runs.sync_run_request(mapping=mapping, trigger=SyncRun.Trigger.SCHEDULE)
+    except runs.SyncRequestRefused as e:
+        logger.info("Scheduled run of mapping %s skipped: %s", mapping_id, e)
+        return {"mapping": mapping_id, "status": "skipped", "reason": str(e)}
+    return {"mapping": mapping_id, "run": run.pk}
+
+
+@shared_task
+def mark_stale_runs_task() -> dict[str, int]:
+    """Beat entry point: runs whose worker died are marked stale."""
+    return {"stale": runs.sync_run_mark_stale()}

@@ -1,0 +1,153 @@
+"""Mapping admin: field mappings inline, Sync now / Dry run / Preview buttons, list actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from integrations.models import SyncRun
+from integrations.services import runs as run_services
+from mappings import services
+from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm
+from mappings.models import Direction, FieldMapping, Mapping
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    form = FieldMappingForm
+    formset = FieldMappingInlineFormSet
+    extra = 1
+    fields = ["position", "direction", "target_field", "source_kind", "source", "transforms"]
+    ordering = ["direction", "position", "id"]
+
+
+@admin.register(Mapping)
+class MappingAdmin(admin.ModelAdmin):
+    form = MappingForm
+    inlines = [FieldMappingInline]
+    list_display = [
+        "name",
+        "object_type",
+        "direction",
+        "ghl_connection",
+        "streettext_connection",
+        "schedule",
+        "enabled",
+        "last_run",
+    ]
+    list_filter = ["enabled", "object_type", "direction"]
+    list_select_related = ["ghl_connection", "streettext_connection"]
+    search_fields = ["name"]
+    actions = ["sync_now", "dry_run"]
+    change_form_template = "admin/mappings/mapping/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["name", "object_type", "ghl_connection", "streettext_connection", "direction", "enabled"]}),
+        (
+            "Matching",
+            {"fields": ["match_rules", "phone_region", "ghl_external_id_field", "streettext_external_id_field"]},
+        ),
+        ("Changes on both sides", {"fields": ["conflict_policy"]}),
+        ("Schedule", {"fields": ["schedule_minutes", "start_from"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Mapping]:
+        return super().get_queryset(request).prefetch_related("runs")
+
+    @admin.display(description="Schedule")
+    def schedule(self, obj: Mapping) -> str:
+        return f"every {obj.schedule_minutes} min" if obj.schedule_minutes else "off"
+
+    @admin.display(description="Last run")
+    def last_run(self, obj: Mapping) -> str:
+        runs = list(obj.runs.all()[:1])
+        if not runs:
+            return "—"
+        run = runs[0]
+        url = reverse("admin:integrations_syncrun_change", args=[run.pk])
+        return format_html('<a href="{}">#{} {}</a>', url, run.pk, run.get_status_display())
+
+    # Saving goes through the service so the beat schedule follows the mapping.
+    def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:
+        services.mapping_save(mapping=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Mapping) -> None:
+        services.mapping_delete(mapping=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Mapping]) -> None:
+        for mapping in queryset:
+            services.mapping_delete(mapping=mapping)
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+    def _request_runs(self, request: HttpRequest, mappings: Any, *, dry_run: bool) -> list[SyncRun]:
+        started = []
+        for mapping in mappings:
+            try:
+                started.append(
+                    run_services.sync_run_request(
+                        mapping=mapping,
+                        trigger=SyncRun.Trigger.MANUAL,
+                        dry_run=dry_run,
+                        requested_by=request.user.get_username(),
+                    )
+                )
+            except run_services.SyncRequestRefused as e:
+                self.message_user(request, str(e), messages.WARNING)
+        if started:
+            kind = "dry run" if dry_run else "sync"
+            self.message_user(
+                request,
+                ngettext("%(n)d %(kind)s queued.", "%(n)d %(kind)ss queued.", len(started))
+                % {"n": len(started), "kind": kind},
+                messages.SUCCESS,
+            )
+        return started
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Mapping]) -> None:
+        self._request_runs(request, queryset, dry_run=False)
+
+    @admin.action(description="Dry run (history only, writes nothing)")
+    def dry_run(self, request: HttpRequest, queryset: QuerySet[Mapping]) -> None:
+        self._request_runs(request, queryset, dry_run=True)
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/sync/", wrap(require_POST(self.sync_view)), name="mappings_mapping_sync"),
+            path("<int:pk>/preview/", wrap(self.preview_view), name="mappings_mapping_preview"),
+            *super().get_urls(),
+        ]
+
+    def sync_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mapping = get_object_or_404(Mapping, pk=pk)
+        if not self.has_change_permission(request, mapping):
+            return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[pk]))
+        started = self._request_runs(request, [mapping], dry_run=request.POST.get("dry_run") == "1")
+        if started:
+            return HttpResponseRedirect(reverse("admin:integrations_syncrun_change", args=[started[0].pk]))
+        return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[pk]))
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        mapping = get_object_or_404(Mapping.objects.select_related("ghl_connection", "streettext_connection"), pk=pk)
+        direction = request.GET.get("direction") or mapping.directions[0]
+        if direction not in mapping.directions:
+            direction = mapping.directions[0]
+        preview = services.mapping_preview(mapping=mapping, direction=direction, record_id=request.GET.get("id", ""))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "mapping": mapping,
+            "preview": preview,
+            "directions": [(d, Direction(d).label) for d in mapping.directions],
+            "title": f"Preview: {mapping.name}",
+        }
+        return TemplateResponse(request, "admin/mappings/mapping/preview.html", context)

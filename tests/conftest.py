@@ -1,0 +1,137 @@
+"""Shared fixtures: the sandbox over real HTTP (live_server) and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url_for_worker() -> str:
+    """The test database as a URL, so the worker process writes where the tests read."""
+    s = db_connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = s.get("HOST") or "127.0.0.1"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{s['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": _database_url_for_worker(),
+            "CELERY_BROKER_DIR": str(settings.BROKER_DIR),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        # Ready when the worker logs it (or it died).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Celery worker exited at start; see {self.log_path}:\n{self.log()}")
+            if "ready." in self.log():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"Celery worker did not become ready; see {self.log_path}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _purge_broker() -> None:
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+        for sub in ("queue", "processed"):
+            (settings.BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    else:
+        from config.celery import app
+
+        app.control.purge()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the configured broker and the test database."""
+    with django_db_blocker.unblock():
+        _purge_broker()
+        worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+        worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(celery_worker_process: WorkerProcess, transactional_db: Any) -> WorkerProcess:
+    """Per test: make sure the session's worker is alive (a test may have killed it)."""
+    if celery_worker_process.proc is None or celery_worker_process.proc.poll() is not None:
+        celery_worker_process.start()
+    return celery_worker_process
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.2, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message or "condition not met in time")

@@ -44,6 +44,8 @@ class WorkerProcess:
             "DATABASE_URL": _database_url_for_worker(),
             "CELERY_BROKER_DIR": str(settings.BROKER_DIR),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            # Small pages so the demo-sized data spans several pages and the cursor is exercised.
+            "SYNC_PAGE_SIZE": "20",
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

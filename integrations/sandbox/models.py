@@ -83,6 +83,7 @@ class SandboxFault(models.Model):
     delay = models.FloatField(default=0.0, help_text="Seconds, for kind=slow.")
     retry_after = models.PositiveIntegerField(default=1, help_text="Retry-After seconds sent with a 429.")
     remaining = models.PositiveIntegerField(default=1)
+    skip = models.PositiveIntegerField(default=0, help_text="Let this many matching requests through first.")
     path_contains = models.CharField(max_length=255, blank=True, default="")
     method = models.CharField(max_length=10, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -240,16 +240,17 @@ def sandbox_fault_add(
     path_contains: str = "",
     method: str = "",
     retry_after: int = 1,
+    skip: int = 0,
 ) -> SandboxFault:
-    """Queue `count` faults for the next matching requests to `system`."""
+    """Queue `count` faults for the next matching requests to `system`, after letting `skip` of them through."""
     if system not in SYSTEMS:
         raise SandboxInputError(f"unknown system {system!r}")
     if kind not in FAULT_KINDS:
         raise SandboxInputError(f"unknown fault kind {kind!r}; use one of {sorted(FAULT_KINDS)}")
     if not 100 <= status <= 599:
         raise SandboxInputError("status must be an HTTP status code")
-    if count < 1 or delay < 0 or retry_after < 0:
-        raise SandboxInputError("count must be >= 1, delay and retry_after >= 0")
+    if count < 1 or delay < 0 or retry_after < 0 or skip < 0:
+        raise SandboxInputError("count must be >= 1, delay, retry_after and skip >= 0")
     return SandboxFault.objects.create(
         system=system,
         kind=kind,
@@ -259,6 +260,7 @@ def sandbox_fault_add(
         path_contains=path_contains,
         method=method.upper(),
         retry_after=retry_after,
+        skip=skip,
     )
 
 
@@ -278,6 +280,8 @@ def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault |
         if fault.method and fault.method != method.upper():
             continue
         with transaction.atomic():
+            if SandboxFault.objects.filter(pk=fault.pk, skip__gt=0).update(skip=F("skip") - 1):
+                return None
             taken = SandboxFault.objects.filter(pk=fault.pk, remaining__gt=0).update(remaining=F("remaining") - 1)
         if taken:
             return fault

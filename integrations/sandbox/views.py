@@ -230,6 +230,7 @@ def _fault_payload(fault: SandboxFault) -> dict[str, Any]:
         "delay": fault.delay,
         "retry_after": fault.retry_after,
         "remaining": fault.remaining,
+        "skip": fault.skip,
         "path_contains": fault.path_contains,
         "method": fault.method,
     }
@@ -268,6 +269,7 @@ def control_faults(request: HttpRequest) -> HttpResponse:
             path_contains=str(body.get("path_contains") or ""),
             method=str(body.get("method") or ""),
             retry_after=_int_arg(body, "retry_after", 1),
+            skip=_int_arg(body, "skip", 0),
         )
     except (services.SandboxInputError, TypeError, ValueError) as error:
         return _control_error(str(error))

@@ -156,7 +156,9 @@ def test_template_fields_are_checked(mapping: Mapping) -> None:
         instance=FieldMapping(mapping=mapping),
     )
     assert not bad.is_valid()
-    assert str(bad.errors["source"][0]).startswith('The template uses unknown GoHighLevel field "company" for contacts.')
+    assert str(bad.errors["source"][0]).startswith(
+        'The template uses unknown GoHighLevel field "company" for contacts.'
+    )
     plain = FieldMappingForm(
         data=row(target_field="company", source_kind="template", source="Acme"), instance=FieldMapping(mapping=mapping)
     )

@@ -277,11 +277,7 @@ def test_tags_join() -> None:
     assert t.tags_join("a, b") == "a, b"
 
 
-_tag = (
-    st.text(st.characters(exclude_characters=",", exclude_categories=["Cs"]), min_size=1)
-    .map(str.strip)
-    .filter(bool)
-)
+_tag = st.text(st.characters(exclude_characters=",", exclude_categories=["Cs"]), min_size=1).map(str.strip).filter(bool)
 
 
 @given(st.lists(_tag))

@@ -1,0 +1,73 @@
+"""Builders for end-to-end tests: sandbox accounts, demo data and connections pointing at the live server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from integrations.models import Connection, SyncRun, System
+from integrations.sandbox import ratelimit
+from integrations.sandbox.demo import sandbox_seed_demo
+from integrations.sandbox.models import SandboxRecord
+from integrations.services.runs import sync_run_request
+from mappings.models import Direction, Mapping
+from mappings.services import mapping_create_with_defaults
+from tests.conftest import wait_for
+
+LOCATION = "loc-e2e"
+GHL_TOKEN = "ghl-token-e2e"
+ST_KEY = "st-key-e2e"
+
+
+@dataclass
+class World:
+    ghl: Connection
+    streettext: Connection
+    mapping: Mapping
+    seeded: dict[str, int]
+
+
+def build_world(live_url: str, *, direction: str = Direction.BOTH, size: int = 60, **mapping_options: Any) -> World:
+    ratelimit.rate_limit_reset()
+    seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
+    ghl = Connection(
+        name="GHL e2e",
+        system=System.GHL,
+        base_url=f"{live_url}/sandbox/ghl",
+        location_id=LOCATION,
+        auth_type=Connection.AuthType.PRIVATE_TOKEN,
+    )
+    ghl.api_secret = GHL_TOKEN
+    ghl.save()
+    st = Connection(
+        name="StreetText e2e",
+        system=System.STREETTEXT,
+        base_url=f"{live_url}/sandbox/streettext",
+        auth_type=Connection.AuthType.API_KEY,
+    )
+    st.api_secret = ST_KEY
+    st.save()
+    mapping = mapping_create_with_defaults(
+        name="e2e contacts", ghl_connection=ghl, streettext_connection=st, direction=direction, **mapping_options
+    )
+    return World(ghl=ghl, streettext=st, mapping=mapping, seeded=seeded)
+
+
+def wait_finished(run: SyncRun, timeout: float = 120.0) -> SyncRun:
+    def finished() -> SyncRun | None:
+        current = SyncRun.objects.get(pk=run.pk)
+        return None if current.status in SyncRun.ACTIVE_STATUSES else current
+
+    return wait_for(finished, timeout=timeout, message=f"run #{run.pk} did not finish in {timeout} s")
+
+
+def run_via_worker(mapping: Mapping, **kwargs: Any) -> SyncRun:
+    run = sync_run_request(mapping=mapping, trigger=kwargs.pop("trigger", SyncRun.Trigger.MANUAL), **kwargs)
+    return wait_finished(run)
+
+
+def sandbox_contacts(system: str) -> list[dict[str, Any]]:
+    return [
+        {"id": r.record_id, **r.data}
+        for r in SandboxRecord.objects.filter(account__system=system, object_type="contact", deleted=False)
+    ]

@@ -298,7 +298,7 @@ def contact_list(req: StreetTextRequest) -> Result:
         position, after_id = since or services.EPOCH, ""
         window = contacts.filter(updated_at__gte=since) if since else contacts
 
-    total = (contacts.filter(updated_at__gte=since) if since else contacts).count()
+    total = window.count()
     rows = list(window.order_by("updated_at", "record_id")[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]

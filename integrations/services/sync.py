@@ -189,8 +189,11 @@ class _Leg:
         pages = self._pages_for_ids(only) if only else self._pages_from_cursor()
         for page, cursor in pages:
             outcomes = [self._process_safely(record) for record in page.records]
-            self._store_page(outcomes, cursor, page.next_cursor, page.total)
+            # The first page's total is the estimate shown while the leg runs; the end of the leg makes it exact.
+            total = page.total if processed == 0 else None
             processed += len(outcomes)
+            self._store_page(outcomes, cursor, page.next_cursor, total)
+        runs.sync_run_add_progress(run=self.run, counts={}, total=self.progress_offset + processed)
         return processed
 
     def _pages_from_cursor(self) -> Iterator[tuple[Page, SyncCursor | None]]:

@@ -24,6 +24,12 @@ class ObjectType:
     streettext_fields: tuple[FieldSpec, ...]
     # Fields a match rule reads, per rule name -> (ghl field, streettext field).
     match_fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Child objects (tasks, notes, appointments) belong to a record of `parent` type, named by these fields
+    # (ghl field, streettext field); the engine translates the id through the parent's record link.
+    parent: str | None = None
+    parent_fields: tuple[str, str] | None = None
+    # Fields holding the id of another object type, translated through record links: name -> (object type).
+    references: dict[str, str] = field(default_factory=dict)
 
     def fields_for(self, system: str) -> tuple[FieldSpec, ...]:
         return self.ghl_fields if system == "ghl" else self.streettext_fields
@@ -59,6 +65,7 @@ CONTACT = ObjectType(
         FieldSpec("tags", "Tags", "list"),
         FieldSpec("dnd", "Do not disturb", "bool"),
         FieldSpec("assignedTo", "Assigned user id"),
+        FieldSpec("businessId", "Business id (linked)"),
         FieldSpec("dateAdded", "Date added", "datetime", writable=False),
         FieldSpec("dateUpdated", "Date updated", "datetime", writable=False),
     ),
@@ -78,13 +85,138 @@ CONTACT = ObjectType(
         FieldSpec("tags", "Tags", "list"),
         FieldSpec("opted_out", "Opted out of texts", "bool"),
         FieldSpec("external_id", "External id"),
+        FieldSpec("organization_id", "Organisation id (linked)"),
         FieldSpec("created_at", "Created at", "datetime", writable=False),
         FieldSpec("updated_at", "Updated at", "datetime", writable=False),
     ),
     match_fields={"email": ("email", "email"), "phone": ("phone", "phone")},
+    references={"businessId": "business", "organization_id": "business"},
 )
 
-OBJECT_TYPES: dict[str, ObjectType] = {CONTACT.key: CONTACT}
+# GHL task and note ids are "<contactId>/<id>": their endpoints live under the contact.
+TASK = ObjectType(
+    key="task",
+    label="Tasks",
+    ghl_fields=(
+        FieldSpec("id", "Task id", writable=False),
+        FieldSpec("contactId", "Contact id", writable=False),
+        FieldSpec("title", "Title"),
+        FieldSpec("body", "Body"),
+        FieldSpec("dueDate", "Due date", "datetime"),
+        FieldSpec("completed", "Completed", "bool"),
+        FieldSpec("assignedTo", "Assigned user id"),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Task id", writable=False),
+        FieldSpec("contact_id", "Contact id", writable=False),
+        FieldSpec("title", "Title"),
+        FieldSpec("body", "Body"),
+        FieldSpec("due_at", "Due at", "datetime"),
+        FieldSpec("completed", "Completed", "bool"),
+        FieldSpec("assignee", "Assignee"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    parent="contact",
+    parent_fields=("contactId", "contact_id"),
+)
+
+NOTE = ObjectType(
+    key="note",
+    label="Notes",
+    ghl_fields=(
+        FieldSpec("id", "Note id", writable=False),
+        FieldSpec("contactId", "Contact id", writable=False),
+        FieldSpec("body", "Body"),
+        FieldSpec("title", "Title"),
+        FieldSpec("userId", "Author user id"),
+        FieldSpec("dateAdded", "Date added", "datetime", writable=False),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Note id", writable=False),
+        FieldSpec("contact_id", "Contact id", writable=False),
+        FieldSpec("body", "Body"),
+        FieldSpec("title", "Title"),
+        FieldSpec("author", "Author"),
+        FieldSpec("written_at", "Written at", "datetime"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    parent="contact",
+    parent_fields=("contactId", "contact_id"),
+)
+
+APPOINTMENT = ObjectType(
+    key="appointment",
+    label="Appointments",
+    ghl_fields=(
+        FieldSpec("id", "Appointment id", writable=False),
+        FieldSpec("contactId", "Contact id", writable=False),
+        FieldSpec("calendarId", "Calendar id"),
+        FieldSpec("title", "Title"),
+        FieldSpec("appointmentStatus", "Status"),
+        FieldSpec("startTime", "Start time", "datetime"),
+        FieldSpec("endTime", "End time", "datetime"),
+        FieldSpec("address", "Address"),
+        FieldSpec("notes", "Notes"),
+        FieldSpec("assignedUserId", "Assigned user id"),
+        FieldSpec("dateAdded", "Date added", "datetime", writable=False),
+        FieldSpec("dateUpdated", "Date updated", "datetime", writable=False),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Appointment id", writable=False),
+        FieldSpec("contact_id", "Contact id", writable=False),
+        FieldSpec("calendar", "Calendar"),
+        FieldSpec("title", "Title"),
+        FieldSpec("status", "Status"),
+        FieldSpec("starts_at", "Starts at", "datetime"),
+        FieldSpec("ends_at", "Ends at", "datetime"),
+        FieldSpec("location", "Location"),
+        FieldSpec("notes", "Notes"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    parent="contact",
+    parent_fields=("contactId", "contact_id"),
+)
+
+BUSINESS = ObjectType(
+    key="business",
+    label="Businesses / organisations",
+    ghl_fields=(
+        FieldSpec("id", "Business id", writable=False),
+        FieldSpec("name", "Name"),
+        FieldSpec("phone", "Phone", "phone"),
+        FieldSpec("email", "Email", "email"),
+        FieldSpec("website", "Website"),
+        FieldSpec("address", "Address"),
+        FieldSpec("city", "City"),
+        FieldSpec("state", "State"),
+        FieldSpec("postalCode", "Postal code"),
+        FieldSpec("country", "Country"),
+        FieldSpec("description", "Description"),
+        FieldSpec("createdAt", "Created at", "datetime", writable=False),
+        FieldSpec("updatedAt", "Updated at", "datetime", writable=False),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Organisation id", writable=False),
+        FieldSpec("name", "Name"),
+        FieldSpec("phone", "Phone", "phone"),
+        FieldSpec("email", "Email", "email"),
+        FieldSpec("website", "Website"),
+        FieldSpec("address", "Address"),
+        FieldSpec("city", "City"),
+        FieldSpec("region", "State / region"),
+        FieldSpec("postal_code", "Postal code"),
+        FieldSpec("country", "Country"),
+        FieldSpec("description", "Description"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    match_fields={"email": ("email", "email"), "phone": ("phone", "phone"), "name": ("name", "name")},
+)
+
+OBJECT_TYPES: dict[str, ObjectType] = {ot.key: ot for ot in (CONTACT, TASK, NOTE, APPOINTMENT, BUSINESS)}
 
 
 class UnknownObjectType(KeyError):

@@ -94,6 +94,27 @@ class Mapping(BaseModel):
     start_from = models.DateTimeField(
         null=True, blank=True, help_text="First run only: read source records changed since then. Empty = everything."
     )
+
+    class DeletePolicy(models.TextChoices):
+        IGNORE = "ignore", "Ignore (keep the other side and the link)"
+        UNLINK = "unlink", "Unlink (keep the other side, forget the pairing)"
+        DELETE = "delete", "Delete on the other side too"
+
+    delete_policy = models.CharField(
+        max_length=20,
+        choices=DeletePolicy.choices,
+        default=DeletePolicy.UNLINK,
+        help_text="What a deletion on the source side does to the linked record on the target side.",
+    )
+    overwrite_tags = models.BooleanField(
+        default=False,
+        help_text="GoHighLevel contacts: replace the whole tag list (off: only add and remove the tags that differ, "
+        "through GHL's tag endpoints, so tags added by others are kept).",
+    )
+    create_missing = models.BooleanField(
+        default=True,
+        help_text="Create a target record when no match is found. Off: only update records that match.",
+    )
     enabled = models.BooleanField(default=True, help_text="Off: no scheduled, webhook or manual runs.")
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, editable=False

@@ -19,12 +19,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     # kombu's filesystem transport expects its folders to exist.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 DEBUG = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a real Celery worker process sees the same test database.
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-db.sqlite3"))}
+
+# ---- GoHighLevel OAuth against the sandbox (tests point connections at live_server).
+GHL_OAUTH_CLIENT_ID = "sandbox-client-id"
+GHL_OAUTH_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105
+GHL_OAUTH_AUTHORIZE_URL = "/sandbox/ghl-oauth/authorize"
+GHL_OAUTH_TOKEN_URL = ""  # "<connection base URL>/oauth/token"

@@ -9,6 +9,7 @@ the last stored page and records already written are recognised through their li
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +41,14 @@ REASON_CONFLICT = "conflict: both sides changed; {winner} wins under the mapping
 REASON_SOURCE_GONE = "the source record no longer exists"
 REASON_ALREADY_LINKED = "the matching {target} record {target_id} is already linked to another record ({other_id})"
 REASON_TARGET_GONE = "the linked {target} record {target_id} no longer exists; matched again"
+REASON_PARENT_MISSING = "its {parent} {parent_id} is not linked to {target} and could not be synced first: {why}"
+REASON_PARENT_NO_MAPPING = "no enabled {parent} mapping between these connections covers this direction"
+REASON_REFERENCE_UNLINKED = "{field} left unchanged: {object_type} {ref_id} is not linked yet"
+REASON_NO_MATCH_NO_CREATE = "no match on the target and the mapping does not create records"
+REASON_DELETED_IGNORED = "deleted on the source; kept on the target (delete policy: ignore)"
+REASON_DELETED_UNLINKED = "deleted on the source; link removed, target kept (delete policy: unlink)"
+REASON_DELETED_TARGET = "deleted on the source; deleted on the target too (delete policy: delete)"
+REASON_DELETED_NOT_LINKED = "deleted on the source; nothing was linked to it"
 MATCHED_BY = "matched by {rule}"
 AUTH_FAILED = "{system} rejected the credentials during the sync: {error}"
 
@@ -156,6 +165,8 @@ class _Leg:
         self.target_connection = self._connection(self.target_system)
         self.source: RecordAdapter = adapter_for(self.source_connection, mapping.object_type)
         self.target: RecordAdapter = adapter_for(self.target_connection, mapping.object_type)
+        if hasattr(self.target, "overwrite_tags"):
+            self.target.overwrite_tags = mapping.overwrite_tags
         self.object_type = get_object_type(mapping.object_type)
         all_rules = list(mapping.field_mappings.all())
         self.field_mappings = [fm for fm in all_rules if fm.direction == direction]
@@ -301,13 +312,7 @@ class _Leg:
     def _process(self, record: Record) -> Outcome:
         keys = self._contact_keys(record)
         if record.deleted:
-            link = self._link_for_source(record.id)
-            return Outcome(
-                Action.FAILED,
-                error=REASON_SOURCE_GONE,
-                **self._ids(record.id, link_target(link, self.target_system)),
-                **keys,
-            )
+            return self._deleted(record, keys)
         link = self._link_for_source(record.id)
         source_fp = self._fp(self.source_system, record)
         if link is not None and link_fp(link, self.source_system) == source_fp:
@@ -323,10 +328,19 @@ class _Leg:
         if errors:
             error = "; ".join(f"{name}: {message}" for name, message in errors.items())
             return Outcome(Action.FAILED, error=error, **self._ids(record.id, ""), **keys)
+        notes = self._translate_references(payload)
+        if self.object_type.parent:
+            parent_error = self._attach_parent(record, payload)
+            if parent_error:
+                return Outcome(Action.FAILED, error=parent_error, **self._ids(record.id, ""), **keys)
 
         target, rule, stale_link = self._match(record, link)
         if target is None:
-            return self._create(record, payload, source_fp, link if stale_link else None, keys)
+            if not self.mapping.create_missing:
+                return Outcome(Action.SKIPPED, REASON_NO_MATCH_NO_CREATE, **self._ids(record.id, ""), **keys)
+            outcome = self._create(record, payload, source_fp, link if stale_link else None, keys)
+            outcome.reason = "; ".join(filter(None, [outcome.reason, *notes]))
+            return outcome
 
         other = self._link_for_target(target.id)
         if other is not None and link_source(other, self.source_system) != record.id:
@@ -351,7 +365,7 @@ class _Leg:
             for name, value in payload.items()
             if not same_value(target.values.get(name), value)
         }
-        reason = MATCHED_BY.format(rule=rule)
+        reason = "; ".join([MATCHED_BY.format(rule=rule), *notes])
         if not changes:
             if not self.dry_run:
                 self._remember(record, target, link, source_fp=source_fp)
@@ -363,6 +377,112 @@ class _Leg:
         )
         self._remember(record, written, link, source_fp=source_fp)
         return Outcome(Action.UPDATED, reason, changes=changes, **self._ids(record.id, target.id), **keys)
+
+    def _linked_id(self, object_type: str, source_id: str) -> str:
+        """The target-side id linked to a source-side id of another object type ("" if none)."""
+        lookup = {"ghl_id": source_id} if self.source_system == System.GHL else {"streettext_id": source_id}
+        found = (
+            RecordLink.objects.filter(
+                ghl_connection=self.mapping.ghl_connection,
+                streettext_connection=self.mapping.streettext_connection,
+                object_type=object_type,
+                **lookup,
+            )
+            .values_list("streettext_id" if self.source_system == System.GHL else "ghl_id", flat=True)
+            .first()
+        )
+        return found or ""
+
+    def _translate_references(self, payload: dict[str, Any]) -> list[str]:
+        """Ids of other objects (a contact's business) become the other side's ids; unlinked ones are left out."""
+        notes = []
+        for name in list(payload):
+            ref_type = self.object_type.references.get(name)
+            if ref_type is None or not payload[name]:
+                continue
+            linked = self._linked_id(ref_type, str(payload[name]))
+            if linked:
+                payload[name] = linked
+            else:
+                notes.append(REASON_REFERENCE_UNLINKED.format(field=name, object_type=ref_type, ref_id=payload[name]))
+                del payload[name]
+        return notes
+
+    def _attach_parent(self, record: Record, payload: dict[str, Any]) -> str:
+        """Put the target-side parent id (the contact of a task, note, appointment) in the payload.
+
+        A parent that is not linked yet is synced first, in this run, through the parent type's mapping between the
+        same connections; a child is never attached to a guessed parent. Returns an error text, or "".
+        """
+        assert self.object_type.parent
+        assert self.object_type.parent_fields
+        ghl_field, st_field = self.object_type.parent_fields
+        from_ghl = self.source_system == System.GHL
+        source_field, target_field = (ghl_field, st_field) if from_ghl else (st_field, ghl_field)
+        parent_id = str(record.values.get(source_field) or "")
+        linked = self._linked_id(self.object_type.parent, parent_id) if parent_id else ""
+        if not linked and parent_id:
+            why = self._sync_parent_first(parent_id)
+            linked = self._linked_id(self.object_type.parent, parent_id)
+            if not linked:
+                return REASON_PARENT_MISSING.format(
+                    parent=self.object_type.parent,
+                    parent_id=parent_id,
+                    target=self.target_connection.get_system_display(),
+                    why=why or "it was not created",
+                )
+        if not linked:
+            return REASON_PARENT_MISSING.format(
+                parent=self.object_type.parent, parent_id="(none)", target="", why="the record names no parent"
+            )
+        payload[target_field] = linked
+        return ""
+
+    def _sync_parent_first(self, parent_id: str) -> str:
+        """Sync one parent record through its own mapping, recording it in this run. Returns why it failed."""
+        parent_mapping = (
+            Mapping.objects.filter(
+                enabled=True,
+                object_type=self.object_type.parent,
+                ghl_connection=self.mapping.ghl_connection,
+                streettext_connection=self.mapping.streettext_connection,
+                direction__in=[self.direction, Direction.BOTH],
+            )
+            .order_by("pk")
+            .first()
+        )
+        if parent_mapping is None:
+            return REASON_PARENT_NO_MAPPING.format(parent=self.object_type.parent)
+        leg = _Leg(run=self.run, mapping=parent_mapping, direction=self.direction, progress_offset=0)
+        leg.dry_run = self.dry_run
+        try:
+            parent = self._call(self.source_connection, leg.source.get, parent_id)
+        except exc.ApiNotFound:
+            return REASON_SOURCE_GONE
+        outcome = leg._process_safely(parent)
+        leg._store_page([outcome], None, {}, None)
+        return outcome.error
+
+    def _deleted(self, record: Record, keys: dict[str, Any]) -> Outcome:
+        """Apply the mapping's delete policy to a record deleted on the source side."""
+        link = self._link_for_source(record.id)
+        target_id = link_target(link, self.target_system)
+        ids = self._ids(record.id, target_id)
+        policy = self.mapping.delete_policy
+        if link is None:
+            return Outcome(Action.SKIPPED, REASON_DELETED_NOT_LINKED, **ids, **keys)
+        if policy == Mapping.DeletePolicy.IGNORE:
+            return Outcome(Action.SKIPPED, REASON_DELETED_IGNORED, **ids, **keys)
+        if policy == Mapping.DeletePolicy.UNLINK:
+            if not self.dry_run:
+                link.delete()
+            return Outcome(Action.SKIPPED, REASON_DELETED_UNLINKED, **ids, **keys)
+        if not self.dry_run:
+            # Already gone on the target: the outcome is the same.
+            with contextlib.suppress(exc.ApiNotFound):
+                self._call(self.target_connection, self.target.delete, target_id)
+            link.delete()
+        return Outcome(Action.DELETED, REASON_DELETED_TARGET, **ids, **keys)
 
     def _match(self, record: Record, link: RecordLink | None) -> tuple[Record | None, str, bool]:
         """Try the mapping's match rules in order. Returns (target, rule, link_was_stale)."""

@@ -1,0 +1,212 @@
+"""The admin as a person uses it: connections, mappings with preview and Sync now, runs, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
+
+from integrations.models import Connection, RecordHistory, SyncRun, System
+from integrations.services.connections import (
+    TEST_LOCATION_FORBIDDEN,
+    TEST_TOKEN_REJECTED,
+    TEST_UNREACHABLE,
+)
+from mappings.models import Direction, FieldMapping, Mapping
+from tests.integrations.support import GHL_TOKEN, build_world
+
+# live_server answers from another thread: the data must be committed, so these tests use real transactions.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_changelists_load(admin_client: Any, live_server: Any) -> None:
+    build_world(live_server.url)
+    for name in ("connection", "syncrun", "recordhistory", "recordlink"):
+        assert admin_client.get(reverse(f"admin:integrations_{name}_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:mappings_mapping_changelist")).status_code == 200
+
+
+def test_connection_secret_is_write_only_and_encrypted(admin_client: Any) -> None:
+    response = admin_client.post(
+        reverse("admin:integrations_connection_add"),
+        {
+            "name": "Acme",
+            "system": "ghl",
+            "base_url": "https://services.leadconnectorhq.com",
+            "location_id": "loc-1",
+            "auth_type": "pit",
+            "secret": "pit-super-secret-value",
+        },
+    )
+    assert response.status_code == 302, response.content
+    connection = Connection.objects.get(name="Acme")
+    assert connection.api_secret == "pit-super-secret-value"
+    assert "pit-super-secret-value" not in connection.api_secret_encrypted
+    page = admin_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+    assert b"pit-super-secret-value" not in page.content
+    assert b"stored (encrypted)" in page.content
+    # Saving without typing a secret keeps the stored one.
+    admin_client.post(
+        reverse("admin:integrations_connection_change", args=[connection.pk]),
+        {
+            "name": "Acme renamed",
+            "system": "ghl",
+            "base_url": "https://services.leadconnectorhq.com",
+            "location_id": "loc-1",
+            "auth_type": "pit",
+            "secret": "",
+        },
+    )
+    connection.refresh_from_db()
+    assert connection.name == "Acme renamed"
+    assert connection.api_secret == "pit-super-secret-value"
+
+
+def test_connection_form_rejects_missing_location_and_secret(admin_client: Any) -> None:
+    response = admin_client.post(
+        reverse("admin:integrations_connection_add"),
+        {"name": "x", "system": "ghl", "base_url": "https://h.example", "location_id": "", "auth_type": "pit"},
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "location_id" in form.errors
+    assert "secret" in form.errors
+
+
+def _test_connection(admin_client: Any, connection: Connection) -> list[str]:
+    response = admin_client.post(
+        reverse("admin:integrations_connection_changelist"),
+        {"action": "test_connections", "_selected_action": [connection.pk]},
+        follow=True,
+    )
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_test_connection_reports_each_outcome(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url)
+    assert "OK" in _test_connection(admin_client, world.ghl)[0]
+    assert "OK" in _test_connection(admin_client, world.streettext)[0]
+
+    world.ghl.api_secret = "wrong-token"
+    world.ghl.save()
+    assert TEST_TOKEN_REJECTED in _test_connection(admin_client, world.ghl)[0]
+    world.ghl.refresh_from_db()
+    assert world.ghl.status == Connection.Status.NEEDS_REAUTH
+
+    world.ghl.api_secret = GHL_TOKEN
+    world.ghl.location_id = "someone-elses-location"
+    world.ghl.save()
+    assert TEST_LOCATION_FORBIDDEN.format(status=403) in _test_connection(admin_client, world.ghl)[0]
+
+    world.ghl.base_url = "http://127.0.0.1:9/sandbox/ghl"
+    world.ghl.save()
+    assert TEST_UNREACHABLE.format(base_url=world.ghl.base_url) in _test_connection(admin_client, world.ghl)[0]
+
+
+def test_preview_shows_a_real_source_record_and_writes_nothing(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT)
+    response = admin_client.get(reverse("admin:mappings_mapping_preview", args=[world.mapping.pk]))
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview.error == ""
+    assert preview.record is not None
+    assert {row.target_field for row in preview.rows} >= {"first_name", "email", "phone"}
+    email_row = next(row for row in preview.rows if row.target_field == "email")
+    assert email_row.target_value == (email_row.source_value or "").strip().lower() or email_row.source_value is None
+    assert not SyncRun.objects.exists()
+    assert not RecordHistory.objects.exists()
+
+
+def test_sync_now_button_queues_a_run_and_refuses_a_second(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url)
+    url = reverse("admin:mappings_mapping_sync", args=[world.mapping.pk])
+    first = admin_client.post(url)
+    run = SyncRun.objects.get()
+    assert first.status_code == 302
+    assert first["Location"] == reverse("admin:integrations_syncrun_change", args=[run.pk])
+    assert run.trigger == SyncRun.Trigger.MANUAL
+    assert run.requested_by == "admin"
+    second = admin_client.post(url, follow=True)
+    assert any("already" in str(m) for m in second.context["messages"])
+    assert SyncRun.objects.count() == 1
+    page = admin_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk]))
+    assert b'http-equiv="refresh"' in page.content  # progress page refreshes while the run is active
+
+
+def test_mapping_form_rejects_unknown_fields_and_transforms(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT)
+    mapping = world.mapping
+    data = {
+        "name": mapping.name,
+        "object_type": "contact",
+        "ghl_connection": world.ghl.pk,
+        "streettext_connection": world.streettext.pk,
+        "direction": Direction.TO_STREETTEXT,
+        "enabled": "on",
+        "match_rules": "link, email, phone",
+        "phone_region": "US",
+        "conflict_policy": Mapping.ConflictPolicy.NEWEST_WINS,
+        "delete_policy": Mapping.DeletePolicy.UNLINK,
+        "create_missing": "on",
+        "schedule_minutes": "5",
+        "field_mappings-TOTAL_FORMS": "1",
+        "field_mappings-INITIAL_FORMS": "0",
+        "field_mappings-MIN_NUM_FORMS": "0",
+        "field_mappings-MAX_NUM_FORMS": "1000",
+        "field_mappings-0-position": "9",
+        "field_mappings-0-direction": Direction.TO_STREETTEXT,
+        "field_mappings-0-target_field": "nickname",
+        "field_mappings-0-source_kind": "field",
+        "field_mappings-0-source": "firstNam",
+        "field_mappings-0-transforms": "trim | lowr",
+    }
+    response = admin_client.post(reverse("admin:mappings_mapping_change", args=[mapping.pk]), data)
+    assert response.status_code == 200
+    errors = str(response.context["inline_admin_formsets"][0].formset.errors)
+    assert "nickname" in errors
+    assert "firstNam" in errors
+    assert "lowr" in errors
+
+    data.update(
+        {
+            "field_mappings-0-target_field": "city",
+            "field_mappings-0-source": "city",
+            "field_mappings-0-transforms": "trim | title",
+        }
+    )
+    response = admin_client.post(reverse("admin:mappings_mapping_change", args=[mapping.pk]), data)
+    assert response.status_code == 302
+    assert FieldMapping.objects.filter(mapping=mapping, target_field="city").exists()
+    mapping.refresh_from_db()
+    # The schedule is kept in django-celery-beat.
+    task = PeriodicTask.objects.get(pk=mapping.periodic_task_id)
+    assert task.interval.every == 5
+    assert task.enabled
+
+
+def test_record_history_search_and_filters(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url)
+    run = SyncRun.objects.create(mapping=world.mapping, trigger="manual", status="succeeded")
+    RecordHistory.objects.create(
+        run=run,
+        mapping=world.mapping,
+        direction="to_streettext",
+        action="updated",
+        ghl_id="g-1",
+        streettext_id="s-1",
+        email="ann@example.com",
+        changes={"last_name": {"before": "Old", "after": "New"}},
+    )
+    url = reverse("admin:integrations_recordhistory_changelist")
+    page = admin_client.get(url, {"q": "ann@example.com"})
+    assert b"<del>Old</del>" in page.content
+    assert b"<ins>New</ins>" in page.content
+    assert admin_client.get(url, {"action__exact": "failed"}).context["cl"].result_count == 0
+    assert admin_client.get(url, {"run__id__exact": run.pk}).context["cl"].result_count == 1
+
+
+def test_system_choices_limit_connections_per_side() -> None:
+    field = Mapping._meta.get_field("ghl_connection")
+    assert field.remote_field.limit_choices_to == {"system": System.GHL}

@@ -15,6 +15,8 @@ from integrations.forms import ConnectionForm
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun
 from integrations.services import connections as connection_services
 from integrations.services import runs as run_services
+from integrations.webhooks import admin as webhook_admin
+from integrations.webhooks.services import connection_set_webhook_secret
 
 
 class ReadOnlyAdminMixin:
@@ -30,15 +32,24 @@ class ReadOnlyAdminMixin:
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
-    list_display = ["name", "system", "location_id", "auth_type", "status_badge", "status_checked_at"]
+    list_display = ["name", "system", "location_id", "auth_type", "status_badge", "status_checked_at", "paused_until"]
     list_filter = ["system", "status"]
     search_fields = ["name", "location_id"]
-    readonly_fields = ["secret_stored", "status", "status_detail", "status_checked_at", "oauth_expires_at"]
+    readonly_fields = [
+        "secret_stored",
+        "status",
+        "status_detail",
+        "status_checked_at",
+        "oauth_expires_at",
+        "webhook_url",
+        "paused_until",
+    ]
     actions = ["test_connections"]
     fieldsets = [
         (None, {"fields": ["name", "system", "base_url", "location_id"]}),
         ("Credentials", {"fields": ["auth_type", "secret", "secret_stored"]}),
-        ("Status", {"fields": ["status", "status_detail", "status_checked_at", "oauth_expires_at"]}),
+        ("Status", {"fields": ["status", "status_detail", "status_checked_at", "oauth_expires_at", "paused_until"]}),
+        ("Webhooks", {"fields": ["webhook_url", "webhook_secret"]}),
     ]
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
@@ -57,7 +68,28 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
         connection_services.connection_set_secret(connection=obj, secret=form.cleaned_data.get("secret", ""))
+        connection_set_webhook_secret(connection=obj, secret=form.cleaned_data.get("webhook_secret", ""))
         super().save_model(request, obj, form, change)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        webhook_admin.remember_admin_base_url(request)
+        return super().get_fieldsets(request, obj)
+
+    @admin.display(description="Webhook URL")
+    def webhook_url(self, obj: Connection) -> str:
+        return webhook_admin.webhook_url_html(obj)
+
+    # "Connect with GoHighLevel" (OAuth): the button is in templates/admin/integrations/connection/change_form.html.
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from integrations.oauth_views import ghl_oauth_connect
+
+        connect = self.admin_site.admin_view(ghl_oauth_connect)
+        return [
+            path("<int:pk>/oauth/connect/", connect, name="integrations_connection_oauth_connect"),
+            *super().get_urls(),
+        ]
 
     @admin.action(description="Test connection")
     def test_connections(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -137,7 +169,11 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
         return format_html('<a href="{}">{} record(s)</a>', url, obj.processed)
 
-    @admin.action(description="Re-run failed records")
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        """Starting runs is for people who may change mappings, not for viewers."""
+        return bool(request.user.has_perm("mappings.change_mapping"))
+
+    @admin.action(description="Re-run failed records", permissions=["rerun"])
     def rerun_failed(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
         started = 0
         for run in queryset.select_related("mapping"):

@@ -15,6 +15,10 @@ SECRET_HELP_KEEP = "A secret is stored (encrypted, not shown). Leave blank to ke
 SECRET_REQUIRED = "Enter the token or API key: this connection has none stored yet."
 LOCATION_REQUIRED = "A GoHighLevel connection needs the sub-account's location id."
 AUTH_TYPE_MISMATCH = "{auth} is not used by {system}."
+WEBHOOK_SECRET_HELP = (
+    "StreetText only: the shared secret StreetText signs webhooks with (X-StreetText-Signature). Stored encrypted; "
+    "leave blank to keep the stored one."
+)
 
 ALLOWED_AUTH = {
     System.GHL: {Connection.AuthType.PRIVATE_TOKEN, Connection.AuthType.OAUTH},
@@ -23,10 +27,22 @@ ALLOWED_AUTH = {
 
 
 class ConnectionForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label="Base URL",
+        assume_scheme="https",
+        help_text=Connection._meta.get_field("base_url").help_text,
+    )
     secret = forms.CharField(
         label="Token / API key",
         required=False,
         strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    webhook_secret = forms.CharField(
+        label="Webhook secret",
+        required=False,
+        strip=True,
+        help_text=WEBHOOK_SECRET_HELP,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.db import models
@@ -16,6 +17,11 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+def new_webhook_token() -> str:
+    """A random, URL-safe, unguessable id (256 bits)."""
+    return secrets.token_urlsafe(32)
 
 
 class System(models.TextChoices):
@@ -62,6 +68,16 @@ class Connection(BaseModel):
     status_detail = models.TextField(blank=True, editable=False)
     status_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    # The public id in this connection's webhook URL (/webhooks/<system>/<token>/); never the numeric pk.
+    webhook_token = models.CharField(max_length=64, unique=True, default=new_webhook_token, editable=False)
+    # Set when the API's daily request quota is used up; runs are refused until then (integrations/ratelimit.py).
+    paused_until = models.DateTimeField(
+        "paused until",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The API's daily request quota is used up: no sync runs on this connection before this time.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -99,6 +115,14 @@ class Connection(BaseModel):
     @oauth_refresh_token.setter
     def oauth_refresh_token(self, value: str) -> None:
         self.oauth_refresh_token_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def webhook_secret(self) -> str:
+        return crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = crypto.encrypt(value) if value else ""
 
     @property
     def has_secret(self) -> bool:
@@ -251,3 +275,59 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mapping} / {self.system}: {self.position}"
+
+
+class WebhookDelivery(models.Model):
+    """One accepted webhook delivery: the replay guard (unique id per source) and the audit trail."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSED = "processed", "Processed (run requested)"
+        DEFERRED = "deferred", "Deferred (a run was active; retried every minute)"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    source = models.CharField(max_length=20, choices=System.choices)
+    webhook_id = models.CharField("webhook id", max_length=200, help_text="GHL webhookId / StreetText delivery id.")
+    event_type = models.CharField(max_length=80, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    signed_at = models.DateTimeField(null=True, blank=True, help_text="The timestamp the sender signed.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    payload_size = models.PositiveIntegerField(default=0, help_text="Bytes.")
+    # What the event points at (payloads are not kept: they hold personal data).
+    object_type = models.CharField(max_length=30, blank=True)
+    record_id = models.CharField(max_length=64, blank=True)
+    contact_id = models.CharField(max_length=64, blank=True, help_text="For task/note/appointment events.")
+    # Mappings still waiting for a run (deferred), and the runs requested so far.
+    pending_mapping_ids = models.JSONField(default=list, blank=True)
+    runs = models.ManyToManyField(SyncRun, blank=True, related_name="webhook_deliveries")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "webhook_id"], name="webhook_delivery_unique_id"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.event_type or '?'} {self.webhook_id}"
+
+
+class RateLimitWindow(models.Model):
+    """Shared state of one rate-limit key for the database backend of integrations/ratelimit.py."""
+
+    key = models.CharField(max_length=200, unique=True)
+    # Start times (epoch seconds) of the requests in the current window, oldest first.
+    stamps = models.JSONField(default=list, blank=True)
+    paused_until = models.FloatField(null=True, blank=True, help_text="Epoch seconds; no request starts before.")
+    quota_resume_at = models.FloatField(null=True, blank=True, help_text="Epoch seconds; the daily quota is back.")
+    learned_limit = models.PositiveIntegerField(null=True, blank=True, help_text="X-RateLimit-Max last announced.")
+    learned_window = models.FloatField(null=True, blank=True, help_text="Seconds; X-RateLimit-Interval last announced.")
+    learned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from integrations.clients.exceptions import TransientApiError
+from integrations.clients.exceptions import ApiQuotaExhausted, TransientApiError
 from integrations.models import SyncRun
 from integrations.services import runs, sync
 from mappings.models import Mapping
@@ -28,6 +28,8 @@ class SyncRunTask(Task):
     bind=True,
     base=SyncRunTask,
     autoretry_for=(TransientApiError,),
+    # A spent daily quota is handled by the engine (run ends, connection paused); retrying minutes later is useless.
+    dont_autoretry_for=(ApiQuotaExhausted,),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,

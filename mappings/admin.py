@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,8 +18,9 @@ from django.views.decorators.http import require_POST
 from integrations.models import SyncRun
 from integrations.services import runs as run_services
 from mappings import services
-from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm
+from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm, PresetForm
 from mappings.models import Direction, FieldMapping, Mapping
+from mappings.presets import PRESETS, preset_create
 
 
 class FieldMappingInline(admin.TabularInline):
@@ -49,13 +51,15 @@ class MappingAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     actions = ["sync_now", "dry_run"]
     change_form_template = "admin/mappings/mapping/change_form.html"
+    change_list_template = "admin/mappings/mapping/change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "object_type", "ghl_connection", "streettext_connection", "direction", "enabled"]}),
         (
             "Matching",
             {"fields": ["match_rules", "phone_region", "ghl_external_id_field", "streettext_external_id_field"]},
         ),
-        ("Changes on both sides", {"fields": ["conflict_policy"]}),
+        ("Behaviour", {"fields": ["mode", "create_missing", "conflict_policy", "delete_policy", "overwrite_tags"]}),
+        ("Follow-up tasks", {"classes": ["collapse"], "fields": ["followup_rules"]}),
         ("Schedule", {"fields": ["schedule_minutes", "start_from"]}),
     ]
 
@@ -124,20 +128,52 @@ class MappingAdmin(admin.ModelAdmin):
         return [
             path("<int:pk>/sync/", wrap(require_POST(self.sync_view)), name="mappings_mapping_sync"),
             path("<int:pk>/preview/", wrap(self.preview_view), name="mappings_mapping_preview"),
+            path("presets/", wrap(self.presets_view), name="mappings_mapping_presets"),
             *super().get_urls(),
         ]
 
     def sync_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         mapping = get_object_or_404(Mapping, pk=pk)
         if not self.has_change_permission(request, mapping):
-            return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[pk]))
+            raise PermissionDenied
         started = self._request_runs(request, [mapping], dry_run=request.POST.get("dry_run") == "1")
         if started:
             return HttpResponseRedirect(reverse("admin:integrations_syncrun_change", args=[started[0].pk]))
         return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[pk]))
 
+    def presets_view(self, request: HttpRequest) -> HttpResponse:
+        """One click: a working mapping (or a few) with default field mappings for a pattern."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PresetForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            created = preset_create(
+                key=form.cleaned_data["preset"],
+                ghl=form.cleaned_data["ghl_connection"],
+                streettext=form.cleaned_data["streettext_connection"],
+                **(
+                    {"followup": form.cleaned_data["followup"]}
+                    if form.cleaned_data["preset"] == "contact_data_sync"
+                    else {}
+                ),
+            )
+            self.message_user(request, f"Created: {', '.join(m.name for m in created)}.", messages.SUCCESS)
+            if len(created) == 1:
+                return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[created[0].pk]))
+            return HttpResponseRedirect(reverse("admin:mappings_mapping_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "presets": PRESETS.values(),
+            "title": "Add a mapping from a pattern",
+        }
+        return TemplateResponse(request, "admin/mappings/mapping/presets.html", context)
+
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         mapping = get_object_or_404(Mapping.objects.select_related("ghl_connection", "streettext_connection"), pk=pk)
+        if not self.has_change_permission(request, mapping):
+            raise PermissionDenied
         direction = request.GET.get("direction") or mapping.directions[0]
         if direction not in mapping.directions:
             direction = mapping.directions[0]

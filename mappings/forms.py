@@ -9,10 +9,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from integrations.models import System
+from integrations.models import Connection, System
 from integrations.object_types import ObjectType, UnknownObjectType, get_object_type, is_known_field
 from mappings.models import MATCH_RULES, Direction, FieldMapping, Mapping, source_system, target_system
 from mappings.pipeline import ChainError, ChainSyntaxError, format_chain, parse_chain, template_fields, validate_chain
+from mappings.presets import PRESETS
+from mappings.rules import check_rules
 
 # FieldMapping
 MSG_UNKNOWN_OBJECT_TYPE = 'Unknown object type "{object_type}".'
@@ -166,6 +168,11 @@ class FieldMappingInlineFormSet(BaseInlineFormSet):
         return kwargs
 
 
+MSG_FOLLOWUP_RULES = "Follow-up rules: {error}."
+MSG_FOLLOWUP_NAMES = "Follow-up rules need distinct names: a task is made once per contact and rule name."
+MSG_FOLLOWUP_DUE = 'Follow-up rule "{name}": due_in_days must be a number of days from 0 to 365.'
+
+
 class MappingForm(forms.ModelForm):
     """Mapping settings; match rules are edited as comma-separated text such as "link, email, phone"."""
 
@@ -187,6 +194,11 @@ class MappingForm(forms.ModelForm):
             "streettext_external_id_field",
             "phone_region",
             "conflict_policy",
+            "mode",
+            "create_missing",
+            "delete_policy",
+            "overwrite_tags",
+            "followup_rules",
             "schedule_minutes",
             "start_from",
             "enabled",
@@ -201,6 +213,21 @@ class MappingForm(forms.ModelForm):
         # One clear range message from clean_schedule_minutes instead of Django's generic min/max ones.
         schedule.validators = []
         schedule.widget.attrs.update({"min": 0, "max": 15})
+
+    def clean_followup_rules(self) -> list[dict[str, Any]]:
+        rules = self.cleaned_data.get("followup_rules") or []
+        try:
+            check_rules(rules, needs="title")
+        except ValueError as e:
+            raise forms.ValidationError(MSG_FOLLOWUP_RULES.format(error=e)) from e
+        names = [str(rule.get("name") or rule["title"]) for rule in rules]
+        if len(names) != len(set(names)):
+            raise forms.ValidationError(MSG_FOLLOWUP_NAMES)
+        for rule in rules:
+            days = rule.get("due_in_days", 1)
+            if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 365:
+                raise forms.ValidationError(MSG_FOLLOWUP_DUE.format(name=rule.get("name") or rule["title"]))
+        return rules
 
     def clean_match_rules(self) -> list[str]:
         text = self.cleaned_data.get("match_rules") or ""
@@ -278,3 +305,16 @@ class MappingForm(forms.ModelForm):
                     ),
                 )
         return cleaned
+
+
+class PresetForm(forms.Form):
+    """Pick a pattern and the two connections it runs between."""
+
+    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()])
+    ghl_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.GHL))
+    streettext_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.STREETTEXT))
+    followup = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Also create a follow-up task in GoHighLevel (contact data sync)",
+    )

@@ -23,7 +23,7 @@ def target_system(direction: str) -> str:
     return System.STREETTEXT if direction == Direction.TO_STREETTEXT else System.GHL
 
 
-MATCH_RULES = ("link", "email", "phone", "external_id")
+MATCH_RULES = ("link", "email", "phone", "name", "external_id")
 DEFAULT_MATCH_RULES = ["link", "email", "phone"]
 
 
@@ -59,7 +59,7 @@ class Mapping(BaseModel):
     match_rules = models.JSONField(
         default=default_match_rules,
         help_text="Tried in order: link (an existing record link), email (case-insensitive), phone (E.164), "
-        "external_id (the two external-id fields below).",
+        "name (businesses), external_id (the two external-id fields below).",
     )
     ghl_external_id_field = models.CharField(
         "GHL external-id field",
@@ -115,6 +115,26 @@ class Mapping(BaseModel):
         default=True,
         help_text="Create a target record when no match is found. Off: only update records that match.",
     )
+
+    class Mode(models.TextChoices):
+        SYNC = "sync", "Sync: read changes on the source side and write them to the target"
+        ENRICH = "enrich", "Enrich: for changed target records, look up their match on the source and pull its values"
+
+    mode = models.CharField(
+        max_length=20,
+        choices=Mode.choices,
+        default=Mode.SYNC,
+        help_text="Enrich suits 'a new StreetText contact is looked up in GoHighLevel and its profile filled in': "
+        "it never creates records.",
+    )
+    followup_rules = models.JSONField(
+        "follow-up task rules",
+        default=list,
+        blank=True,
+        help_text="Create a GoHighLevel task once per contact and rule when a condition holds on a processed record: "
+        '[{"name": "call-hot-leads", "when": {"field": "tags", "op": "contains", "value": "hot"}, '
+        '"title": "Call {first_name}", "due_in_days": 1}].',
+    )
     enabled = models.BooleanField(default=True, help_text="Off: no scheduled, webhook or manual runs.")
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, editable=False
@@ -141,6 +161,7 @@ class FieldMapping(models.Model):
         FIELD = "field", "Source field"
         CONSTANT = "constant", "Constant"
         TEMPLATE = "template", "Template"
+        RECORD = "record", "Whole record (for rule transforms: score, rule_tags)"
 
     mapping = models.ForeignKey(Mapping, on_delete=models.CASCADE, related_name="field_mappings")
     direction = models.CharField(

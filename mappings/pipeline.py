@@ -269,6 +269,9 @@ def apply_field_mapping(
         value = source
     elif source_kind == "template":
         value = render_template(source, values)
+    elif source_kind == "record":
+        # Rule transforms (score, rule_tags) read several fields at once.
+        value = dict(values)
     else:
         raise ValueError(MSG_UNKNOWN_SOURCE_KIND.format(kind=source_kind))
     return apply_chain(value, transforms)

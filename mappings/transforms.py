@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from mappings.rules import check_rules, condition_holds
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Errors and messages
 # ---------------------------------------------------------------------------------------------------------------------
@@ -385,6 +387,52 @@ def _matches_kind(kind: ParamKind, value: Any) -> bool:
     return True
 
 
+def _check_score_rules(value: Any) -> str | None:
+    try:
+        check_rules(value, needs="points")
+    except ValueError as e:
+        return str(e)
+    if not all(isinstance(r["points"], int | float) and not isinstance(r["points"], bool) for r in value):
+        return '"points" must be a number in every rule'
+    return None
+
+
+def _check_tag_rules(value: Any) -> str | None:
+    try:
+        check_rules(value, needs="tag")
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _record(value: Any, transform: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        message = f'{transform} reads the whole record: set the field mapping\'s source to "Whole record"'
+        raise TransformValueError(message, transform=transform)
+    return value
+
+
+def score(value: Any, /, *, rules: list[dict[str, Any]], base: float = 0) -> Any:
+    """Lead score: `base` plus the points of every rule whose condition holds on the record."""
+    if value is None:
+        return None
+    record = _record(value, "score")
+    total = base + sum(rule["points"] for rule in rules if condition_holds(rule["when"], record))
+    return int(total) if float(total).is_integer() else total
+
+
+def rule_tags(value: Any, /, *, rules: list[dict[str, Any]], base_field: str = "tags") -> Any:
+    """The record's own tags (from `base_field`) plus the tag of every rule whose condition holds."""
+    if value is None:
+        return None
+    record = _record(value, "rule_tags")
+    base = record.get(base_field) if base_field else []
+    tags = list(base) if isinstance(base, list) else tags_split(base) or []
+    tags += [rule["tag"] for rule in rules if condition_holds(rule["when"], record)]
+    seen: set[str] = set()
+    return [t for t in tags if not (t.lower() in seen or seen.add(t.lower()))]  # type: ignore[func-returns-value]
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str) if value is not None else "null"
 
@@ -448,6 +496,21 @@ TRANSFORMS: dict[str, Transform] = dict(
         ),
         _T("tags_join", tags_join, "Tag list to text.", separator=Param("text", default=", ")),
         _T("to_bool", to_bool, "yes/no, true/false, 1/0, on/off to true or false."),
+        _T(
+            "score",
+            score,
+            'Whole record -> number: `base` plus the points of each rule that holds. Rule: {"when": {"field": '
+            '"tags", "op": "contains", "value": "vip"}, "points": 20}.',
+            rules=Param("any", required=True, check=_check_score_rules),
+            base=Param("any", default=0),
+        ),
+        _T(
+            "rule_tags",
+            rule_tags,
+            'Whole record -> its tags plus the tag of each rule that holds. Rule: {"when": {...}, "tag": "hot-lead"}.',
+            rules=Param("any", required=True, check=_check_tag_rules),
+            base_field=Param("text", default="tags"),
+        ),
     ]
 )
 

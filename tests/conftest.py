@@ -137,3 +137,18 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(message or "condition not met in time")
+
+
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_governor(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Fresh rate-limit state per test (a unique key prefix: Redis keeps keys between tests); tests without database
+    access use the governor's in-process backend, since the default one may be the database."""
+    import uuid
+
+    settings.RATE_LIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex[:12]}:"
+    has_db = request.node.get_closest_marker("django_db") is not None or bool(_DB_FIXTURES & set(request.fixturenames))
+    if not has_db and settings.RATE_LIMIT_BACKEND != "off":
+        settings.RATE_LIMIT_BACKEND = "local"

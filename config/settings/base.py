@@ -25,11 +25,25 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ------------------------------------------------------------------------------
+# Email: alerts go to ADMINS (or, if unset, to superusers with an address).
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# ------------------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="StreetSync <streetsync@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_SUBJECT_PREFIX = "[StreetSync] "
+ADMINS = [("Admin", email) for email in env.list("DJANGO_ADMIN_EMAILS", default=[])]
+# A mapping whose runs fail this many times in a row sends one alert.
+ALERT_FAILED_RUNS = env.int("ALERT_FAILED_RUNS", default=3)
+
+# ------------------------------------------------------------------------------
 # Database: SQLite by default, PostgreSQL (or any dj-database-url) with DATABASE_URL
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 # ------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# No ATOMIC_REQUESTS: some admin pages call the APIs (test connection, preview), and network calls must not run
+# inside a transaction (with SQLite's IMMEDIATE mode that would also hold the write lock). Services open short
+# atomic blocks themselves; the admin's own save views are atomic anyway.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -118,10 +132,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     # kombu's filesystem transport expects its folders to exist.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -136,6 +151,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task modules outside an app package (autodiscover_tasks only looks at INSTALLED_APPS).
+CELERY_IMPORTS = ["integrations.webhooks.tasks"]
 
 # ------------------------------------------------------------------------------
 # GoHighLevel
@@ -153,6 +170,24 @@ API_BACKOFF_FACTOR = env.float("API_BACKOFF_FACTOR", default=0.5)
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+
+# ------------------------------------------------------------------------------
+# Incoming webhooks (docs/webhooks.md)
+# ------------------------------------------------------------------------------
+# GHL x-ghl-signature key, shown in the Marketplace app settings: PEM, or base64 of the 32 raw bytes. Empty = only
+# x-wh-signature (RSA) deliveries are accepted.
+GHL_WEBHOOK_ED25519_PUBLIC_KEY = env("GHL_WEBHOOK_ED25519_PUBLIC_KEY", default="")
+# GHL x-wh-signature key (PEM). Empty = the key GHL publishes, shipped in integrations/webhooks/keys/ (FACTS §11);
+# set this when GHL announces a rotation.
+GHL_WEBHOOK_RSA_PUBLIC_KEY = env("GHL_WEBHOOK_RSA_PUBLIC_KEY", default="")
+# Deliveries whose signed timestamp is older (or further in the future) than this are refused.
+GHL_WEBHOOK_MAX_AGE_SECONDS = env.int("GHL_WEBHOOK_MAX_AGE_SECONDS", default=300)
+STREETTEXT_WEBHOOK_MAX_AGE_SECONDS = env.int("STREETTEXT_WEBHOOK_MAX_AGE_SECONDS", default=300)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
+WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
+# Delivery records (the replay guard and audit list) are deleted after this many days.
+WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
 
 # ------------------------------------------------------------------------------
 # Built-in sandbox of both APIs (demo and tests only)
@@ -173,3 +208,61 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# ------------------------------------------------------------------------------
+# GoHighLevel OAuth: one Marketplace app per deployment, installed on many locations.
+# https://marketplace.gohighlevel.com/docs/Authorization/OAuth2.0 (FACTS §2)
+# ------------------------------------------------------------------------------
+GHL_OAUTH_CLIENT_ID = env("GHL_OAUTH_CLIENT_ID", default="")
+GHL_OAUTH_CLIENT_SECRET = env("GHL_OAUTH_CLIENT_SECRET", default="")
+GHL_OAUTH_AUTHORIZE_URL = env(
+    "GHL_OAUTH_AUTHORIZE_URL", default="https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+)
+# Empty = "<connection base URL>/oauth/token" (GHL's token URL is on the API host).
+GHL_OAUTH_TOKEN_URL = env("GHL_OAUTH_TOKEN_URL", default="https://services.leadconnectorhq.com/oauth/token")
+# Empty = built from the request: https://<host>/oauth/ghl/callback. Must match the app's registered redirect URL.
+GHL_OAUTH_REDIRECT_URI = env("GHL_OAUTH_REDIRECT_URI", default="")
+GHL_OAUTH_SCOPES: list[str] = env.list(
+    "GHL_OAUTH_SCOPES",
+    default=[
+        "contacts.readonly",
+        "contacts.write",
+        "locations.readonly",
+        "locations/customFields.readonly",
+        "locations/tags.readonly",
+        "locations/tags.write",
+        "businesses.readonly",
+        "businesses.write",
+        "calendars.readonly",
+        "calendars/events.readonly",
+        "calendars/events.write",
+        "locations/tasks.readonly",
+    ],
+)
+# Refresh an access token this many seconds before it expires.
+GHL_OAUTH_REFRESH_MARGIN_SECONDS = env.int("GHL_OAUTH_REFRESH_MARGIN_SECONDS", default=300)
+
+# ------------------------------------------------------------------------------
+# ---- Rate limits: one governor per API account, shared by every worker on every machine
+# (integrations/ratelimit.py). Backend: auto = Redis when RATE_LIMIT_REDIS_URL is set, else the database;
+# "local" = this process only (single-process dev, tests without a database); "off".
+# ------------------------------------------------------------------------------
+RATE_LIMIT_BACKEND = env("RATE_LIMIT_BACKEND", default="auto")
+RATE_LIMIT_REDIS_URL = env(
+    "RATE_LIMIT_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", default="streetsync:rl:")
+# acquire() gives up (a transient error: the task retries later) after waiting this long for one slot.
+RATE_LIMIT_MAX_WAIT_SECONDS = env.float("RATE_LIMIT_MAX_WAIT_SECONDS", default=300.0)
+# Upper bound of one transport-level 429 wait (Retry-After / X-RateLimit-Interval-Milliseconds + 0-20 % jitter).
+API_RATE_LIMIT_MAX_RETRY_WAIT = env.float("API_RATE_LIMIT_MAX_RETRY_WAIT", default=60.0)
+# GHL: 100 requests / 10 s per location (FACTS §3). Headroom keeps a margin for the skew between our window and
+# GHL's (network latency varies); limits announced in X-RateLimit-Max / -Interval-Milliseconds replace these.
+GHL_RATE_LIMIT_MAX = env.int("GHL_RATE_LIMIT_MAX", default=100)
+GHL_RATE_LIMIT_WINDOW_SECONDS = env.float("GHL_RATE_LIMIT_WINDOW_SECONDS", default=10.0)
+GHL_RATE_LIMIT_HEADROOM = env.float("GHL_RATE_LIMIT_HEADROOM", default=0.95)
+# StreetText: 120 requests / 10 s per API key (docs/streettext-api.md); 0 = not governed.
+STREETTEXT_RATE_LIMIT_MAX = env.int("STREETTEXT_RATE_LIMIT_MAX", default=120)
+STREETTEXT_RATE_LIMIT_WINDOW_SECONDS = env.float("STREETTEXT_RATE_LIMIT_WINDOW_SECONDS", default=10.0)
+STREETTEXT_RATE_LIMIT_HEADROOM = env.float("STREETTEXT_RATE_LIMIT_HEADROOM", default=0.95)

@@ -30,3 +30,10 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default=_keys["secret_key"])
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[_keys["encryption_key"]])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# ---- GoHighLevel OAuth: without a real Marketplace app, "Connect with GoHighLevel" talks to the sandbox.
+if SANDBOX_ENABLED and not env("GHL_OAUTH_CLIENT_ID", default=""):
+    GHL_OAUTH_CLIENT_ID = "sandbox-client-id"
+    GHL_OAUTH_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105  (the sandbox accepts any non-empty secret)
+    GHL_OAUTH_AUTHORIZE_URL = "/sandbox/ghl-oauth/authorize"  # relative: the browser stays on this host
+    GHL_OAUTH_TOKEN_URL = ""  # "<connection base URL>/oauth/token", i.e. the sandbox's own token endpoint

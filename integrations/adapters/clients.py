@@ -20,10 +20,16 @@ def connection_secret(connection: Connection) -> str:
 
 
 def ghl_client_for(connection: Connection, *, token_provider: TokenProvider | None = None) -> GhlClient:
-    """A GhlClient for a GHL connection (PIT or OAuth)."""
+    """A GhlClient for a GHL connection (PIT or OAuth). OAuth tokens are refreshed ahead of expiry and on 401."""
+    token = connection_secret(connection)
+    if connection.auth_type == "oauth":
+        from integrations.services.oauth import oauth_access_token, oauth_token_provider
+
+        token = oauth_access_token(connection=connection)
+        token_provider = token_provider or oauth_token_provider(connection)
     return GhlClient(
         base_url=connection.base_url,
-        token=connection_secret(connection),
+        token=token,
         location_id=connection.location_id,
         token_provider=token_provider,
     )

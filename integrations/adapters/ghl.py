@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from integrations.object_types import CONTACT, GHL_CUSTOM_PREFIX
 
 if TYPE_CHECKING:
     from integrations.models import Connection
+
+logger = logging.getLogger(__name__)
 
 # Re-exported so callers can build "the client of this connection" from the adapter module.
 client_for = ghl_client_for
@@ -87,6 +90,36 @@ def values_to_contact(values: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def tag_list(value: Any) -> list[str]:
+    """Tags as a list of non-blank strings; a comma-separated string is split."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
+    return [str(tag).strip() for tag in items if tag is not None and str(tag).strip()]
+
+
+def tag_changes(current: Any, new: Any) -> tuple[list[str], list[str]]:
+    """(added, removed) between the current and the new tags, compared case-insensitively.
+
+    Added tags keep the new casing; removed tags keep the current casing (what GHL has stored)."""
+    current_tags, new_tags = tag_list(current), tag_list(new)
+    current_keys = {tag.lower() for tag in current_tags}
+    new_keys = {tag.lower() for tag in new_tags}
+    added = _unique_tags(tag for tag in new_tags if tag.lower() not in current_keys)
+    removed = _unique_tags(tag for tag in current_tags if tag.lower() not in new_keys)
+    return added, removed
+
+
+def _unique_tags(tags: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    result: list[str] = []
+    for tag in tags:
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            result.append(tag)
+    return result
+
+
 def search_after_of(contact: dict[str, Any]) -> list[Any] | None:
     """The searchAfter cursor of a search result: GHL's own, or [dateUpdated ms, id] when it is missing."""
     search_after = contact.get("searchAfter")
@@ -104,9 +137,14 @@ class GhlContactAdapter:
     system = "ghl"
     object_type = "contact"
 
-    def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
+    def __init__(
+        self, connection: Connection, *, client: GhlClient | None = None, overwrite_tags: bool = False
+    ) -> None:
         self.connection = connection
         self.client = client or ghl_client_for(connection)
+        # False: tag changes go through add/remove-tag calls, so tags added in GHL by others survive.
+        # True: `tags` is sent in the PUT and replaces the contact's tags (the mapping's explicit choice).
+        self.overwrite_tags = overwrite_tags
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """Pages of contacts by dateUpdated ascending; cursor = {"search_after": [epochMs, id]}."""
@@ -158,12 +196,48 @@ class GhlContactAdapter:
         return None
 
     def create(self, values: dict[str, Any]) -> Record:
-        """Create a contact from flat values."""
-        return contact_to_record(self.client.create_contact(values_to_contact(values)))
+        """Create a contact from flat values, then link it to `businessId` (not part of the create body)."""
+        values = dict(values)
+        business_id = values.pop("businessId", None) or None
+        record = contact_to_record(self.client.create_contact(values_to_contact(values)))
+        if business_id:
+            try:
+                self.client.link_contacts_to_business([record.id], str(business_id))
+            except exc.ApiError as e:
+                # Raising would orphan the new contact (no record link, a duplicate next run). Returning it unlinked
+                # stores its real state, so the next change of the source retries the link.
+                logger.warning("GHL contact %s created but not linked to business %s: %s", record.id, business_id, e)
+            else:
+                record.values["businessId"] = str(business_id)
+                record.raw = {**record.raw, "businessId": str(business_id)}
+        return record
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
-        """PUT only the given fields; `tags`, when given, replaces the contact's tags (what the mapping asked for)."""
-        return contact_to_record(self.client.update_contact(record_id, values_to_contact(values)))
+        """PUT only the given fields. `tags` is applied as add/remove-tag calls diffed against `current` (unless
+        overwrite_tags, or no `current`: then the PUT replaces all tags); `businessId` via the bulk business link."""
+        values = dict(values)
+        wrote = False
+        if "tags" in values and current is not None and not self.overwrite_tags:
+            added, removed = tag_changes(current.values.get("tags"), values.pop("tags"))
+            if removed:
+                self.client.remove_tags(record_id, removed)
+                wrote = True
+            if added:
+                self.client.add_tags(record_id, added)
+                wrote = True
+        if "businessId" in values:
+            # UpdateContactDto has no businessId; the link is its own endpoint (None unlinks).
+            business_id = values.pop("businessId")
+            self.client.link_contacts_to_business([record_id], str(business_id) if business_id else None)
+            wrote = True
+        body = values_to_contact(values)
+        if body:
+            # Sent last, so the contact it answers with already shows the tag and business changes.
+            return contact_to_record(self.client.update_contact(record_id, body))
+        if not wrote and current is not None:
+            return current
+        # No PUT answered with the contact: read it back so the caller stores its real state.
+        return self.get(record_id)
 
     def delete(self, record_id: str) -> None:
         """Delete a contact."""

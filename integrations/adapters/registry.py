@@ -6,7 +6,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from integrations.adapters.ghl import GhlContactAdapter
+from integrations.adapters.ghl_related import (
+    GhlAppointmentAdapter,
+    GhlBusinessAdapter,
+    GhlNoteAdapter,
+    GhlTaskAdapter,
+)
 from integrations.adapters.streettext import StreetTextContactAdapter
+from integrations.adapters.streettext_related import (
+    StreetTextAppointmentAdapter,
+    StreetTextNoteAdapter,
+    StreetTextOrganizationAdapter,
+    StreetTextTaskAdapter,
+)
 
 if TYPE_CHECKING:
     from integrations.adapters.base import RecordAdapter
@@ -15,4 +27,12 @@ if TYPE_CHECKING:
 ADAPTERS: dict[tuple[str, str], Callable[[Connection], RecordAdapter]] = {
     ("ghl", "contact"): GhlContactAdapter,
     ("streettext", "contact"): StreetTextContactAdapter,
+    ("ghl", "task"): GhlTaskAdapter,
+    ("ghl", "note"): GhlNoteAdapter,
+    ("ghl", "appointment"): GhlAppointmentAdapter,
+    ("ghl", "business"): GhlBusinessAdapter,
+    ("streettext", "task"): StreetTextTaskAdapter,
+    ("streettext", "note"): StreetTextNoteAdapter,
+    ("streettext", "appointment"): StreetTextAppointmentAdapter,
+    ("streettext", "business"): StreetTextOrganizationAdapter,
 }

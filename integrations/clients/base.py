@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
-from typing import Any
+from typing import Any, Protocol, Self
 
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
+from integrations import ratelimit
 from integrations.clients import exceptions as exc
 
 logger = logging.getLogger(__name__)
@@ -40,22 +43,62 @@ def rate_limit_wait(headers: Any, default: float = 1.0) -> float:
     return default
 
 
+class RetryHooks(Protocol):
+    def before_retry_sleep(self, response: Any) -> None: ...
+    def after_retry_sleep(self) -> None: ...
+
+
 class ApiRetry(Retry):
     """urllib3 Retry that also waits out 429s for any method (a 429 means the request was not processed)
-    and understands GHL's X-RateLimit-Interval-Milliseconds when Retry-After is absent."""
+    and understands GHL's X-RateLimit-Interval-Milliseconds when Retry-After is absent.
+
+    `hooks` (the client) sees each retried answer before the sleep and takes a rate-limit slot after it, so
+    transport retries count against the shared window like first tries.
+    """
+
+    def __init__(self, *args: Any, hooks: RetryHooks | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hooks = hooks
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("hooks", self.hooks)
+        return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code == 429:
             return bool(self.total)
         return super().is_retry(method, status_code, has_retry_after)
 
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Self:
+        if response is not None and response.status == 429 and ratelimit.daily_quota_spent(response.headers):
+            # A spent day does not clear in seconds: give the 429 back now (raise_on_status=False returns it).
+            raise MaxRetryError(_pool, url or "", ResponseError("daily quota used up"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
     def get_retry_after(self, response: Any) -> float | None:
         if response.status == 429:
-            return rate_limit_wait(response.headers)
+            # The header's wait plus 0-20 % jitter, so workers told the same wait do not all return at once; bounded.
+            wait = rate_limit_wait(response.headers) * (1 + random.uniform(0.0, 0.2))  # noqa: S311 - not crypto
+            return min(wait, self.retry_after_max)
         return super().get_retry_after(response)
 
+    def sleep(self, response: Any = None) -> None:
+        if self.hooks is not None and response is not None:
+            self.hooks.before_retry_sleep(response)
+        super().sleep(response)
+        if self.hooks is not None:
+            self.hooks.after_retry_sleep()
 
-def build_retry() -> ApiRetry:
+
+def build_retry(hooks: RetryHooks | None = None) -> ApiRetry:
     # Budget: 1 try + API_TRANSPORT_RETRIES retries per call, for GET/PUT/DELETE on 500/502/503/504 and
     # connection errors; any method on 429. POST is never retried on 5xx here: a create might have happened.
     return ApiRetry(
@@ -68,7 +111,9 @@ def build_retry() -> ApiRetry:
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
         respect_retry_after_header=True,
+        retry_after_max=settings.API_RATE_LIMIT_MAX_RETRY_WAIT,
         raise_on_status=False,
+        hooks=hooks,
     )
 
 
@@ -82,7 +127,7 @@ class BaseClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout or settings.API_TIMEOUT
         self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=build_retry())
+        adapter = HTTPAdapter(max_retries=build_retry(hooks=self))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = self.user_agent
@@ -101,6 +146,52 @@ class BaseClient:
         """Called on 401; return True if credentials were refreshed and the call should be repeated once."""
         return False
 
+    def rate_limit_key(self) -> str | None:
+        """The shared rate-limit window this client's calls count against (never a secret); None = not governed."""
+        return None
+
+    def rate_limit_policy(self) -> ratelimit.RatePolicy | None:
+        """The configured limit for `rate_limit_key()`; limits the API announces in its headers take over."""
+        return None
+
+    # -- rate limits (integrations/ratelimit.py) --------------------------------
+    def _policy(self) -> ratelimit.RatePolicy | None:
+        return self.rate_limit_policy() if self.rate_limit_key() is not None else None
+
+    def _acquire_slot(self) -> None:
+        """Wait for a slot in the shared window (every attempt, transport retries included)."""
+        policy = self._policy()
+        if policy is None:
+            return
+        try:
+            ratelimit.acquire_for(policy)
+        except ratelimit.QuotaExhausted as e:
+            raise exc.ApiQuotaExhausted(
+                f"{self.service_name} daily request quota is used up until {e.resume_at:%Y-%m-%d %H:%M} UTC",
+                resume_at=e.resume_at,
+                rate_limit_key=policy.key,
+                url=self.base_url,
+            ) from e
+        except ratelimit.GovernorTimeout as e:
+            raise exc.ApiRateLimited(f"{self.service_name}: {e}", retry_after=policy.window_seconds) from e
+        except ratelimit.GovernorUnavailable as e:
+            raise exc.ApiConnectionError(f"{self.service_name}: {e}", url=self.base_url) from e
+
+    def _observe(self, status: int, headers: Any) -> None:
+        policy = self._policy()
+        if policy is None:
+            return
+        try:
+            ratelimit.observe(policy, status=status, headers=headers, retry_after=rate_limit_wait(headers))
+        except ratelimit.GovernorUnavailable as e:
+            logger.warning("%s: could not record rate-limit headers: %s", self.service_name, e)
+
+    def before_retry_sleep(self, response: Any) -> None:
+        self._observe(response.status, response.headers)
+
+    def after_retry_sleep(self) -> None:
+        self._acquire_slot()
+
     # -- the one way to call ---------------------------------------------------
     def request(
         self,
@@ -115,6 +206,7 @@ class BaseClient:
         url = f"{self.base_url}{path}"
         for attempt in (1, 2):
             all_headers = {**self.auth_headers(), **(headers or {})}
+            self._acquire_slot()
             started = time.monotonic()
             try:
                 self.request_count += 1
@@ -138,6 +230,7 @@ class BaseClient:
                 (time.monotonic() - started) * 1000,
                 {h: response.headers[h] for h in RATE_LIMIT_HEADERS if h in response.headers},
             )
+            self._observe(response.status_code, response.headers)
             if response.status_code == 401 and attempt == 1 and self.on_auth_error():
                 continue
             return self._handle(response, url, expected)
@@ -167,6 +260,14 @@ class BaseClient:
             raise exc.ApiNotFound(f"{self.service_name} found nothing at this address (404): {message}", **kwargs)
         if status in (400, 409, 422):
             raise exc.ApiValidationError(f"{self.service_name} refused the data ({status}): {message}", **kwargs)
+        if status == 429 and ratelimit.daily_quota_spent(response.headers):
+            resume_at = ratelimit.daily_reset_at(response.headers)
+            raise exc.ApiQuotaExhausted(
+                f"{self.service_name} daily request quota is used up until {resume_at:%Y-%m-%d %H:%M} UTC",
+                resume_at=resume_at,
+                rate_limit_key=self.rate_limit_key() or "",
+                **kwargs,
+            )
         if status == 429:
             raise exc.ApiRateLimited(
                 f"{self.service_name} rate limit reached", retry_after=rate_limit_wait(response.headers), **kwargs

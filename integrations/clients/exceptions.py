@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ApiError(Exception):
     """An API call failed. `message` is safe to show and store: it never contains a secret."""
@@ -48,6 +50,15 @@ class ApiRateLimited(TransientApiError):
     def __init__(self, message: str, *, retry_after: float, **kwargs: object):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class ApiQuotaExhausted(TransientApiError):
+    """The API's daily request quota is used up: nothing may be sent before `resume_at` (a task retry is too soon)."""
+
+    def __init__(self, message: str, *, resume_at: datetime, rate_limit_key: str = "", **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.resume_at = resume_at
+        self.rate_limit_key = rate_limit_key
 
 
 class ApiServerError(TransientApiError):

@@ -11,8 +11,11 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypedDict
 
+from django.conf import settings
+
 from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
+from integrations.ratelimit import RatePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,11 @@ class ContactSearchPage(TypedDict):
     total: int | None
 
 
+class BusinessContactsPage(TypedDict):
+    contacts: list[Contact]
+    count: int | None
+
+
 class GhlClient(BaseClient):
     """Sub-account (location) scoped client; the token is a Private Integration Token or an OAuth access token."""
 
@@ -61,6 +69,20 @@ class GhlClient(BaseClient):
     CONTACT_DUPLICATE_PATH = "/contacts/search/duplicate"
     CONTACT_UPSERT_PATH = "/contacts/upsert"
     CONTACT_TAGS_PATH = "/contacts/{contact_id}/tags"
+    TASKS_PATH = "/contacts/{contact_id}/tasks"
+    TASK_PATH = "/contacts/{contact_id}/tasks/{task_id}"
+    TASK_COMPLETED_PATH = "/contacts/{contact_id}/tasks/{task_id}/completed"
+    TASK_SEARCH_PATH = "/locations/{location_id}/tasks/search"
+    NOTES_PATH = "/contacts/{contact_id}/notes"
+    NOTE_PATH = "/contacts/{contact_id}/notes/{note_id}"
+    CONTACT_APPOINTMENTS_PATH = "/contacts/{contact_id}/appointments"
+    APPOINTMENTS_PATH = "/calendars/events/appointments"
+    APPOINTMENT_PATH = "/calendars/events/appointments/{event_id}"
+    EVENT_PATH = "/calendars/events/{event_id}"
+    BUSINESSES_PATH = "/businesses/"
+    BUSINESS_PATH = "/businesses/{business_id}"
+    CONTACTS_BUSINESS_BULK_PATH = "/contacts/bulk/business"
+    BUSINESS_CONTACTS_PATH = "/contacts/business/{business_id}"
 
     def __init__(
         self,
@@ -105,6 +127,18 @@ class GhlClient(BaseClient):
             return False
         self.token = new_token
         return True
+
+    def rate_limit_key(self) -> str | None:
+        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (FACTS §3)."""
+        return f"ghl:{self.location_id}"
+
+    def rate_limit_policy(self) -> RatePolicy | None:
+        return RatePolicy(
+            key=f"ghl:{self.location_id}",
+            limit=settings.GHL_RATE_LIMIT_MAX,
+            window_seconds=settings.GHL_RATE_LIMIT_WINDOW_SECONDS,
+            headroom=settings.GHL_RATE_LIMIT_HEADROOM,
+        )
 
     # -- plumbing --------------------------------------------------------------
     def _call(
@@ -301,6 +335,209 @@ class GhlClient(BaseClient):
         path = self.CONTACT_TAGS_PATH.format(contact_id=contact_id)
         payload = self._call("contacts", "DELETE", path, json={"tags": tags})
         return list(self._envelope(payload, "tags", path, kind=list))
+
+    # -- tasks (under a contact) ---------------------------------------------------
+    def list_tasks(self, contact_id: str) -> list[dict[str, Any]]:
+        """Every task of a contact (the endpoint has no paging)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-all-tasks
+        path = self.TASKS_PATH.format(contact_id=contact_id)
+        return self._items(self._call("contacts", "GET", path), "tasks", path)
+
+    def get_task(self, contact_id: str, task_id: str) -> dict[str, Any]:
+        """One task of a contact."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-task
+        path = self.TASK_PATH.format(contact_id=contact_id, task_id=task_id)
+        return dict(self._envelope(self._call("contacts", "GET", path), "task", path))
+
+    def create_task(self, contact_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a task for a contact; the spec requires title, dueDate and completed (201 {"task"})."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId create-task
+        path = self.TASKS_PATH.format(contact_id=contact_id)
+        return dict(self._envelope(self._call("contacts", "POST", path, json=dict(data)), "task", path))
+
+    def update_task(self, contact_id: str, task_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Update the given fields of a task."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId update-task
+        path = self.TASK_PATH.format(contact_id=contact_id, task_id=task_id)
+        return dict(self._envelope(self._call("contacts", "PUT", path, json=dict(data)), "task", path))
+
+    def set_task_completed(self, contact_id: str, task_id: str, completed: bool) -> dict[str, Any]:
+        """Mark a task completed or open again (the dedicated status endpoint)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId update-task-completed
+        path = self.TASK_COMPLETED_PATH.format(contact_id=contact_id, task_id=task_id)
+        payload = self._call("contacts", "PUT", path, json={"completed": bool(completed)})
+        return dict(self._envelope(payload, "task", path))
+
+    def delete_task(self, contact_id: str, task_id: str) -> None:
+        """Delete a task; raises unless GHL answers `succeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId delete-task
+        path = self.TASK_PATH.format(contact_id=contact_id, task_id=task_id)
+        self._check_succeeded(self._call("contacts", "DELETE", path), path, "task delete")
+
+    def search_tasks(
+        self, *, limit: int, skip: int, contact_ids: list[str] | None = None, completed: bool | None = None
+    ) -> list[dict[str, Any]]:
+        """One page of the location's tasks (skip/limit paging; no updated-since filter exists)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/locations.json, operationId task-search
+        path = self.TASK_SEARCH_PATH.format(location_id=self.location_id)
+        body: dict[str, Any] = {"limit": max(1, min(limit, LIST_MAX_LIMIT)), "skip": max(0, skip)}
+        if contact_ids:
+            body["contactId"] = list(contact_ids)
+        if completed is not None:
+            body["completed"] = completed
+        return self._items(self._call("locations", "POST", path, json=body), "tasks", path)
+
+    # -- notes (under a contact) ---------------------------------------------------
+    def list_notes(self, contact_id: str) -> list[dict[str, Any]]:
+        """Every note of a contact (the endpoint has no paging)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-all-notes
+        path = self.NOTES_PATH.format(contact_id=contact_id)
+        return self._items(self._call("contacts", "GET", path), "notes", path)
+
+    def get_note(self, contact_id: str, note_id: str) -> dict[str, Any]:
+        """One note of a contact."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId get-note
+        path = self.NOTE_PATH.format(contact_id=contact_id, note_id=note_id)
+        return dict(self._envelope(self._call("contacts", "GET", path), "note", path))
+
+    def create_note(self, contact_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a note for a contact; the spec requires body (201 {"note"})."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId create-note
+        path = self.NOTES_PATH.format(contact_id=contact_id)
+        return dict(self._envelope(self._call("contacts", "POST", path, json=dict(data)), "note", path))
+
+    def update_note(self, contact_id: str, note_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Update the given fields of a note."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId update-note
+        path = self.NOTE_PATH.format(contact_id=contact_id, note_id=note_id)
+        return dict(self._envelope(self._call("contacts", "PUT", path, json=dict(data)), "note", path))
+
+    def delete_note(self, contact_id: str, note_id: str) -> None:
+        """Delete a note; raises unless GHL answers `succeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId delete-note
+        path = self.NOTE_PATH.format(contact_id=contact_id, note_id=note_id)
+        self._check_succeeded(self._call("contacts", "DELETE", path), path, "note delete")
+
+    # -- appointments: listed per contact (contacts API), written via the calendars API (Version 2021-04-15) -----
+    def list_contact_appointments(self, contact_id: str) -> list[dict[str, Any]]:
+        """Every appointment of a contact (contacts API, no paging)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, get-appointments-for-contact
+        path = self.CONTACT_APPOINTMENTS_PATH.format(contact_id=contact_id)
+        return self._items(self._call("contacts", "GET", path), "events", path)
+
+    def get_appointment(self, event_id: str) -> dict[str, Any]:
+        """One appointment by event id."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/calendars.json, operationId get-appointment
+        path = self.APPOINTMENT_PATH.format(event_id=event_id)
+        return dict(self._envelope(self._call("calendars", "GET", path), "event", path))
+
+    def create_appointment(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Book an appointment in this location; requires calendarId, contactId, startTime (answer is un-enveloped)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/calendars.json, operationId create-appointment
+        body = {**data, "locationId": self.location_id}
+        payload = self._call("calendars", "POST", self.APPOINTMENTS_PATH, json=body)
+        # The appointment itself is the answer (no envelope); it must at least carry its new id.
+        self._envelope(payload, "id", self.APPOINTMENTS_PATH, kind=str)
+        return payload
+
+    def update_appointment(self, event_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Update the given fields of an appointment (answer is un-enveloped)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/calendars.json, operationId edit-appointment
+        path = self.APPOINTMENT_PATH.format(event_id=event_id)
+        payload = self._call("calendars", "PUT", path, json=dict(data))
+        return {**payload, "id": payload.get("id") or event_id}
+
+    def delete_appointment(self, event_id: str) -> None:
+        """Delete an appointment (a calendar event); raises unless GHL answers `succeeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/calendars.json, operationId delete-event
+        path = self.EVENT_PATH.format(event_id=event_id)
+        # Spelled correctly here, unlike the contacts API's `succeded`.
+        self._check_flag(self._call("calendars", "DELETE", path), "succeeded", path, "appointment delete")
+
+    # -- businesses ----------------------------------------------------------------
+    def list_businesses(self, *, limit: int = LIST_MAX_LIMIT, skip: int = 0) -> list[dict[str, Any]]:
+        """One page of the location's businesses (skip/limit paging)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/businesses.json, get-businesses-by-location
+        params = {"locationId": self.location_id, "limit": max(1, min(limit, LIST_MAX_LIMIT)), "skip": max(0, skip)}
+        payload = self._call("businesses", "GET", self.BUSINESSES_PATH, params=params)
+        return self._items(payload, "businesses", self.BUSINESSES_PATH)
+
+    def get_business(self, business_id: str) -> dict[str, Any]:
+        """One business by id."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/businesses.json, operationId get-business
+        path = self.BUSINESS_PATH.format(business_id=business_id)
+        return dict(self._envelope(self._call("businesses", "GET", path), "business", path))
+
+    def create_business(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a business in this location; requires name (201 {"success", "buiseness"} (sic))."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/businesses.json, operationId create-business
+        body = {**data, "locationId": self.location_id}
+        payload = self._call("businesses", "POST", self.BUSINESSES_PATH, json=body)
+        return self._business_written(payload, self.BUSINESSES_PATH, "business create")
+
+    def update_business(self, business_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Update the given fields of a business (200 {"success", "buiseness"} (sic))."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/businesses.json, operationId update-business
+        path = self.BUSINESS_PATH.format(business_id=business_id)
+        payload = self._call("businesses", "PUT", path, json=dict(data))
+        return self._business_written(payload, path, "business update")
+
+    def delete_business(self, business_id: str) -> None:
+        """Delete a business; raises unless GHL answers `success: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/businesses.json, operationId delete-Business
+        path = self.BUSINESS_PATH.format(business_id=business_id)
+        self._check_flag(self._call("businesses", "DELETE", path), "success", path, "business delete")
+
+    def link_contacts_to_business(self, contact_ids: list[str], business_id: str | None) -> list[str]:
+        """Link contacts to a business, or unlink them with None; returns the ids GHL reports."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, add-remove-contact-from-business
+        body = {"locationId": self.location_id, "ids": list(contact_ids), "businessId": business_id or None}
+        payload = self._call("contacts", "POST", self.CONTACTS_BUSINESS_BULK_PATH, json=body)
+        self._check_flag(payload, "success", self.CONTACTS_BUSINESS_BULK_PATH, "business link")
+        ids = payload.get("ids")
+        return [str(i) for i in ids] if isinstance(ids, list) else list(contact_ids)
+
+    def list_business_contacts(
+        self, business_id: str, *, limit: int = 25, skip: int = 0, query: str | None = None
+    ) -> BusinessContactsPage:
+        """One page of the contacts linked to a business (skip/limit paging)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, get-contacts-by-businessId
+        path = self.BUSINESS_CONTACTS_PATH.format(business_id=business_id)
+        params: dict[str, Any] = {
+            "locationId": self.location_id,
+            "limit": max(1, min(limit, LIST_MAX_LIMIT)),
+            "skip": max(0, skip),
+        }
+        if query:
+            params["query"] = query
+        payload = self._call("contacts", "GET", path, params=params)
+        contacts = self._items(payload, "contacts", path)
+        count = payload.get("count")
+        return {"contacts": contacts, "count": int(count) if isinstance(count, int | float) else None}
+
+    # -- plumbing for the endpoints above ----------------------------------------------------------
+    def _check_flag(self, payload: dict[str, Any], key: str, path: str, action: str) -> None:
+        if self._envelope(payload, key, path, kind=bool) is not True:
+            raise exc.ApiServerError(
+                f"{self.service_name} reported that the {action} did not succeed",
+                status_code=200,
+                url=self.base_url + path,
+            )
+
+    def _items(self, payload: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+        items = self._envelope(payload, key, path, kind=list)
+        if not all(isinstance(item, dict) for item in items):
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {path}: '{key}' holds something that is not an object",
+                url=self.base_url + path,
+            )
+        return [dict(item) for item in items]
+
+    def _business_written(self, payload: dict[str, Any], path: str, action: str) -> dict[str, Any]:
+        self._check_flag(payload, "success", path, action)
+        # `buiseness` (sic) is the spec's key; accept the correct spelling too in case GHL fixes it.
+        key = "buiseness" if "buiseness" in payload or "business" not in payload else "business"
+        return dict(self._envelope(payload, key, path))
 
 
 # -- custom fields: read items are {id, value}; write items are {id, key, field_value} ----------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from django.conf import settings
+
 from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
+from integrations.ratelimit import RatePolicy
 
 Contact = dict[str, Any]
 
@@ -21,6 +25,10 @@ class ContactPage(TypedDict):
     total: int | None
 
 
+# Tasks, notes, appointments and organisations page exactly like contacts.
+RecordPage = ContactPage
+
+
 class StreetTextClient(BaseClient):
     """Workspace-scoped client authenticated by the workspace API key."""
 
@@ -29,6 +37,17 @@ class StreetTextClient(BaseClient):
     WORKSPACE_PATH = "/v1/workspace"
     CONTACTS_PATH = "/v1/contacts"
     CONTACT_PATH = "/v1/contacts/{contact_id}"
+    TASKS_PATH = "/v1/tasks"
+    NOTES_PATH = "/v1/notes"
+    APPOINTMENTS_PATH = "/v1/appointments"
+    ORGANIZATIONS_PATH = "/v1/organizations"
+    # Resource name -> (collection path, singular key of the one-record answers); items live at "<path>/<id>".
+    RESOURCES: dict[str, tuple[str, str]] = {
+        "tasks": (TASKS_PATH, "task"),
+        "notes": (NOTES_PATH, "note"),
+        "appointments": (APPOINTMENTS_PATH, "appointment"),
+        "organizations": (ORGANIZATIONS_PATH, "organization"),
+    }
 
     def __init__(self, *, base_url: str, api_key: str, timeout: tuple[float, float] | None = None) -> None:
         super().__init__(base_url=base_url, timeout=timeout)
@@ -46,6 +65,25 @@ class StreetTextClient(BaseClient):
         message = str(error.get("message") or error.get("code") or "")
         details = error.get("details")
         return message, [str(d) for d in details] if isinstance(details, list) else []
+
+    def rate_limit_key(self) -> str | None:
+        """StreetText counts 120 requests / 10 s per API key (docs/streettext-api.md#rate-limit)."""
+        if not settings.STREETTEXT_RATE_LIMIT_MAX:
+            return None
+        # A one-way digest names the key's window; the key itself never reaches the rate-limit store.
+        digest = hashlib.sha256(f"{self.base_url}|{self.api_key}".encode()).hexdigest()[:16]
+        return f"streettext:{digest}"
+
+    def rate_limit_policy(self) -> RatePolicy | None:
+        key = self.rate_limit_key()
+        if key is None:
+            return None
+        return RatePolicy(
+            key=key,
+            limit=settings.STREETTEXT_RATE_LIMIT_MAX,
+            window_seconds=settings.STREETTEXT_RATE_LIMIT_WINDOW_SECONDS,
+            headroom=settings.STREETTEXT_RATE_LIMIT_HEADROOM,
+        )
 
     # -- plumbing --------------------------------------------------------------
     def _envelope(self, payload: Any, key: str, path: str, *, kind: type = dict) -> Any:
@@ -121,6 +159,203 @@ class StreetTextClient(BaseClient):
         """Delete a contact (204, no body)."""
         # Reference: docs/streettext-api.md#contacts
         self.request("DELETE", self.CONTACT_PATH.format(contact_id=contact_id), expected=(204, 200))
+
+    # -- tasks, notes, appointments, organisations: one shape, so one generic implementation ---------------
+    def list_records(
+        self,
+        resource: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        updated_since: datetime | str | None = None,
+        contact_id: str | None = None,
+    ) -> RecordPage:
+        """One page of a resource ("tasks", "notes", "appointments", "organizations") ordered by (updated_at, id)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        path, _ = self._resource(resource)
+        params: dict[str, Any] = {"limit": max(1, min(limit, LIST_MAX_LIMIT))}
+        if cursor:
+            params["cursor"] = cursor
+        elif updated_since is not None:
+            params["updated_since"] = _iso(updated_since)
+        if contact_id:
+            params["contact_id"] = contact_id
+        payload = self.request("GET", path, params=params)
+        data = self._envelope(payload, "data", path, kind=list)
+        next_cursor = payload.get("next_cursor")
+        has_more = payload.get("has_more")
+        total = payload.get("total")
+        return {
+            "data": data,
+            "next_cursor": str(next_cursor) if next_cursor else None,
+            "has_more": bool(has_more) if has_more is not None else len(data) >= params["limit"] and bool(next_cursor),
+            "total": int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
+        }
+
+    def get_record(self, resource: str, record_id: str) -> dict[str, Any]:
+        """One record of a resource by id."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        path, key = self._resource(resource)
+        item_path = f"{path}/{record_id}"
+        return dict(self._envelope(self.request("GET", item_path), key, item_path))
+
+    def create_record(self, resource: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a record of a resource (201 {"<singular>"})."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        path, key = self._resource(resource)
+        return dict(self._envelope(self.request("POST", path, json=dict(data)), key, path))
+
+    def update_record(self, resource: str, record_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the given fields of a record (PATCH; others are kept)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        path, key = self._resource(resource)
+        item_path = f"{path}/{record_id}"
+        return dict(self._envelope(self.request("PATCH", item_path, json=dict(data)), key, item_path))
+
+    def delete_record(self, resource: str, record_id: str) -> None:
+        """Delete a record of a resource (204, no body)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        path, _ = self._resource(resource)
+        self.request("DELETE", f"{path}/{record_id}", expected=(204, 200))
+
+    def _resource(self, resource: str) -> tuple[str, str]:
+        try:
+            return self.RESOURCES[resource]
+        except KeyError as e:
+            raise ValueError(f"Unknown StreetText resource {resource!r}") from e
+
+    # -- tasks ---------------------------------------------------------------------
+    def list_tasks(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        updated_since: datetime | str | None = None,
+        contact_id: str | None = None,
+    ) -> RecordPage:
+        """One page of tasks, optionally of one contact."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.list_records(
+            "tasks", limit=limit, cursor=cursor, updated_since=updated_since, contact_id=contact_id
+        )
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        """One task by id."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.get_record("tasks", task_id)
+
+    def create_task(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a task; contact_id and title are required."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.create_record("tasks", data)
+
+    def update_task(self, task_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the given fields of a task (PATCH)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.update_record("tasks", task_id, data)
+
+    def delete_task(self, task_id: str) -> None:
+        """Delete a task."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        self.delete_record("tasks", task_id)
+
+    # -- notes ---------------------------------------------------------------------
+    def list_notes(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        updated_since: datetime | str | None = None,
+        contact_id: str | None = None,
+    ) -> RecordPage:
+        """One page of notes, optionally of one contact."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.list_records(
+            "notes", limit=limit, cursor=cursor, updated_since=updated_since, contact_id=contact_id
+        )
+
+    def get_note(self, note_id: str) -> dict[str, Any]:
+        """One note by id."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.get_record("notes", note_id)
+
+    def create_note(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a note; contact_id and body are required."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.create_record("notes", data)
+
+    def update_note(self, note_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the given fields of a note (PATCH)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.update_record("notes", note_id, data)
+
+    def delete_note(self, note_id: str) -> None:
+        """Delete a note."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        self.delete_record("notes", note_id)
+
+    # -- appointments --------------------------------------------------------------
+    def list_appointments(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        updated_since: datetime | str | None = None,
+        contact_id: str | None = None,
+    ) -> RecordPage:
+        """One page of appointments, optionally of one contact."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.list_records(
+            "appointments", limit=limit, cursor=cursor, updated_since=updated_since, contact_id=contact_id
+        )
+
+    def get_appointment(self, appointment_id: str) -> dict[str, Any]:
+        """One appointment by id."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.get_record("appointments", appointment_id)
+
+    def create_appointment(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an appointment; contact_id and starts_at are required."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.create_record("appointments", data)
+
+    def update_appointment(self, appointment_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the given fields of an appointment (PATCH)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.update_record("appointments", appointment_id, data)
+
+    def delete_appointment(self, appointment_id: str) -> None:
+        """Delete an appointment."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        self.delete_record("appointments", appointment_id)
+
+    # -- organisations ---------------------------------------------------------------
+    def list_organizations(
+        self, *, limit: int, cursor: str | None = None, updated_since: datetime | str | None = None
+    ) -> RecordPage:
+        """One page of organisations (the contract defines no filters for them)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.list_records("organizations", limit=limit, cursor=cursor, updated_since=updated_since)
+
+    def get_organization(self, organization_id: str) -> dict[str, Any]:
+        """One organisation by id."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.get_record("organizations", organization_id)
+
+    def create_organization(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an organisation; name is required."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.create_record("organizations", data)
+
+    def update_organization(self, organization_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Change the given fields of an organisation (PATCH)."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        return self.update_record("organizations", organization_id, data)
+
+    def delete_organization(self, organization_id: str) -> None:
+        """Delete an organisation."""
+        # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
+        self.delete_record("organizations", organization_id)
 
 
 def _iso(value: datetime | str) -> str:

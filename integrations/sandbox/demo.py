@@ -265,3 +265,239 @@ def _store(*, account: SandboxAccount, rows: list[dict[str, Any]], rng: random.R
             )
         )
     services.sandbox_records_bulk_create(records=records)
+
+
+# ------------------------------------------------------------------------------
+# Child records: tasks, notes, appointments, businesses (run after sandbox_seed_demo)
+# ------------------------------------------------------------------------------
+GHL_TASK = "task"
+GHL_NOTE = "note"
+GHL_APPOINTMENT = "appointment"
+GHL_BUSINESS = "business"
+STREETTEXT_CHILD_TYPES = ("task", "note", "appointment")
+DEMO_BUSINESSES = (
+    {"name": "Acme Corp", "city": "San Francisco", "state": "CA", "phone": "+14155559001", "website": "acme.example"},
+    {"name": "Globex", "city": "Chicago", "state": "IL", "phone": "+13125559002", "website": "globex.example"},
+    {"name": "Initech", "city": "Austin", "state": "TX", "phone": "+15125559003", "website": "initech.example"},
+)
+DEMO_USERS = ("usrDemoAlice000000001", "usrDemoBob00000000002", None)
+TASK_TITLES = ("Call back", "Send quote", "Follow up on demo", "Renew contract", "Check payment", "Book onboarding")
+NOTE_BODIES = (
+    "Prefers texts over calls.",
+    "Asked about the spring promo.",
+    "Met at the trade show; interested in the premium plan.",
+    "Do not call before 10am.",
+    "Referred by a current customer.",
+)
+APPOINTMENT_TITLES = ("Consultation", "Follow-up call", "Product demo", "Onboarding")
+APPOINTMENT_STATUSES = ("new", "confirmed", "confirmed", "showed", "noshow", "cancelled")
+
+
+def sandbox_seed_demo_children(
+    *, ghl_location_id: str, streettext_api_key: str, seed: int = DEFAULT_SEED
+) -> dict[str, int]:
+    """Add tasks, notes, appointments and businesses to the seeded demo contacts (replacing earlier ones).
+
+    Needs sandbox_seed_demo to have run; deterministic for a seed. Contacts keep their timestamps: the
+    business links are part of the seeded state, not later edits.
+    """
+    ghl_account = SandboxAccount.objects.filter(system=SandboxSystem.GHL, account_id=ghl_location_id).first()
+    st_accounts = services.sandbox_accounts_for_secret(system=SandboxSystem.STREETTEXT, secret=streettext_api_key)
+    if ghl_account is None or not st_accounts:
+        raise services.SandboxInputError("unknown demo accounts: run sandbox_seed_demo first")
+    st_account = st_accounts[0]
+    rng = random.Random(seed)
+    with transaction.atomic():
+        SandboxRecord.objects.filter(
+            account=ghl_account, object_type__in=(GHL_TASK, GHL_NOTE, GHL_APPOINTMENT, GHL_BUSINESS)
+        ).delete()
+        SandboxRecord.objects.filter(account=st_account, object_type__in=STREETTEXT_CHILD_TYPES).delete()
+        ghl_contacts = list(services.live_records(account=ghl_account, object_type=CONTACT).order_by("record_id"))
+        st_contacts = list(services.live_records(account=st_account, object_type=CONTACT).order_by("record_id"))
+        if not ghl_contacts or not st_contacts:
+            raise services.SandboxInputError("the demo accounts have no contacts: run sandbox_seed_demo first")
+        counts = _seed_businesses(account=ghl_account, contacts=ghl_contacts, rng=rng)
+        records = _ghl_children(account=ghl_account, contacts=ghl_contacts, rng=rng)
+        records += _streettext_children(account=st_account, contacts=st_contacts, rng=rng)
+        services.sandbox_records_bulk_create(records=records)
+    for record in records:
+        key = f"{'ghl' if record.account_id == ghl_account.pk else 'streettext'}_{record.object_type}s"
+        counts[key] = counts.get(key, 0) + 1
+    counts["ghl_tasks_completed"] = sum(
+        1
+        for record in records
+        if record.object_type == GHL_TASK and record.account_id == ghl_account.pk and record.data["completed"]
+    )
+    return dict(sorted(counts.items()))
+
+
+def _rid(rng: random.Random, prefix: str = "") -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return prefix + "".join(rng.choice(alphabet) for _ in range(20))
+
+
+def _past(rng: random.Random, max_days: int) -> datetime:
+    """A moment before BASE_TIME, on a whole minute plus BASE_TIME's milliseconds."""
+    return BASE_TIME - timedelta(days=rng.randint(1, max_days), minutes=rng.randint(0, 600))
+
+
+def _seed_businesses(*, account: SandboxAccount, contacts: list[SandboxRecord], rng: random.Random) -> dict[str, int]:
+    """Create DEMO_BUSINESSES and link about half of the contacts whose companyName matches one."""
+    by_name: dict[str, str] = {}
+    businesses = []
+    for index, business in enumerate(DEMO_BUSINESSES):
+        record_id = _rid(rng)
+        by_name[business["name"]] = record_id
+        created = BASE_TIME - timedelta(days=90 - index)
+        data = {
+            "name": business["name"],
+            "phone": business["phone"],
+            "email": f"hello@{business['website']}",
+            "website": f"https://{business['website']}",
+            "address": f"{100 + index} Main St",
+            "city": business["city"],
+            "state": business["state"],
+            "postalCode": None,
+            "country": "US",
+            "description": "Sandbox demo business",
+            "createdBy": "sandbox-integration",
+            "updatedBy": "sandbox-integration",
+        }
+        businesses.append(
+            SandboxRecord(
+                account=account,
+                object_type=GHL_BUSINESS,
+                record_id=record_id,
+                data=data,
+                created_at=created,
+                updated_at=created,
+            )
+        )
+    services.sandbox_records_bulk_create(records=businesses)
+    linked = 0
+    for contact in contacts:
+        business_id = by_name.get(contact.data.get("companyName") or "")
+        if business_id is not None and rng.random() < 0.5:
+            linked += 1
+        else:
+            business_id = None
+        if contact.data.get("businessId") != business_id:
+            contact.data = {**contact.data, "businessId": business_id}
+            contact.save(update_fields=["data"])
+    return {"ghl_businesses": len(businesses), "ghl_contacts_with_business": linked}
+
+
+def _ghl_children(*, account: SandboxAccount, contacts: list[SandboxRecord], rng: random.Random) -> list[SandboxRecord]:
+    records: list[SandboxRecord] = []
+
+    def add(object_type: str, data: dict[str, Any], created: datetime, updated: datetime) -> None:
+        records.append(
+            SandboxRecord(
+                account=account,
+                object_type=object_type,
+                record_id=_rid(rng),
+                data=data,
+                created_at=created,
+                updated_at=updated,
+            )
+        )
+
+    data: dict[str, Any]
+    for contact in contacts:
+        if rng.random() < 0.35:
+            for _ in range(rng.randint(1, 3)):
+                created = _past(rng, 40)
+                due = BASE_TIME + timedelta(days=rng.randint(-20, 30), hours=rng.randint(0, 8))
+                completed = rng.random() < (0.7 if due < BASE_TIME else 0.1)
+                data = {
+                    "title": rng.choice(TASK_TITLES),
+                    "body": rng.choice((None, "See the notes for details.", "Mentioned on the last call.")),
+                    "assignedTo": rng.choice(DEMO_USERS),
+                    "dueDate": services.to_iso(due),
+                    "completed": completed,
+                    "contactId": contact.record_id,
+                }
+                add(GHL_TASK, data, created, created + timedelta(hours=rng.randint(0, 48)))
+        if rng.random() < 0.25:
+            for _ in range(rng.randint(1, 2)):
+                created = _past(rng, 120)
+                data = {
+                    "body": rng.choice(NOTE_BODIES),
+                    "userId": rng.choice(DEMO_USERS),
+                    "title": rng.choice((None, "Call notes", "Meeting")),
+                    "color": rng.choice((None, None, "#FFAA00")),
+                    "pinned": rng.random() < 0.1,
+                    "contactId": contact.record_id,
+                }
+                add(GHL_NOTE, data, created, created)
+        if rng.random() < 0.15:
+            start = BASE_TIME.replace(hour=rng.randint(9, 16), minute=0, second=0, microsecond=0) + timedelta(
+                days=rng.randint(-15, 30)
+            )
+            created = start - timedelta(days=rng.randint(2, 20))
+            data = {
+                "calendarId": rng.choice(("calDemoSales000000001", "calDemoSupport0000002")),
+                "contactId": contact.record_id,
+                "title": rng.choice(APPOINTMENT_TITLES),
+                "startTime": services.to_iso(start),
+                "endTime": services.to_iso(start + timedelta(minutes=rng.choice((30, 60)))),
+                "appointmentStatus": rng.choice(APPOINTMENT_STATUSES),
+                "assignedUserId": rng.choice(DEMO_USERS[:2]),
+                "description": rng.choice((None, "Bring the pricing sheet.")),
+                "address": rng.choice((None, "Zoom", "Main office")),
+                "meetingLocationType": None,
+                "rrule": None,
+                "groupId": None,
+                "users": [],
+                "createdBy": {"source": "third_party", "userId": None},
+            }
+            add(GHL_APPOINTMENT, data, created, created)
+    return records
+
+
+def _streettext_children(
+    *, account: SandboxAccount, contacts: list[SandboxRecord], rng: random.Random
+) -> list[SandboxRecord]:
+    records: list[SandboxRecord] = []
+    for contact in contacts:
+        if rng.random() < 0.2:
+            created = _past(rng, 30)
+            due = BASE_TIME + timedelta(days=rng.randint(-10, 20))
+            data = {
+                "contact_id": contact.record_id,
+                "title": rng.choice(TASK_TITLES),
+                "body": None,
+                "due_at": services.to_iso(due),
+                "completed": due < BASE_TIME and rng.random() < 0.6,
+                "assignee": rng.choice(("alice", "bob", None)),
+            }
+            records.append(
+                SandboxRecord(
+                    account=account,
+                    object_type="task",
+                    record_id=_rid(rng, "tsk_"),
+                    data=data,
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
+        if rng.random() < 0.15:
+            created = _past(rng, 60)
+            data = {
+                "contact_id": contact.record_id,
+                "body": rng.choice(NOTE_BODIES),
+                "title": None,
+                "author": rng.choice(("alice", "bob", None)),
+                "written_at": services.to_iso(created),
+            }
+            records.append(
+                SandboxRecord(
+                    account=account,
+                    object_type="note",
+                    record_id=_rid(rng, "note_"),
+                    data=data,
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
+    return records

@@ -21,6 +21,8 @@ from integrations.sandbox import services
 from integrations.sandbox.models import SandboxAccount, SandboxRecord, SandboxSystem
 
 CONTACT = "contact"
+# Records that belong to a contact (data["contactId"]); deleting the contact deletes them (ghl_children.py).
+CONTACT_CHILD_TYPES = ("task", "note", "appointment")
 CONTACTS_VERSION = "2021-07-28"
 CALENDARS_VERSION = "2021-04-15"
 
@@ -318,6 +320,8 @@ def contact_render(record: SandboxRecord, location_id: str) -> dict[str, Any]:
         "dndSettings": data.get("dndSettings") or {},
         "assignedTo": data.get("assignedTo"),
         "customFields": list(data.get("customFields") or []),
+        # Set only through POST /contacts/bulk/business (UpdateContactDto has no businessId, FACTS §5).
+        "businessId": data.get("businessId"),
         "type": "lead",
         "dateAdded": services.to_iso(record.created_at),
         "dateUpdated": services.to_iso(record.updated_at),
@@ -402,7 +406,10 @@ def contact_update(req: GhlRequest, contact_id: str) -> Result:
 
 
 def contact_delete(req: GhlRequest, contact_id: str) -> Result:
-    services.sandbox_record_delete(record=req.contact(contact_id))
+    record = services.sandbox_record_delete(record=req.contact(contact_id))
+    services.sandbox_records_delete_for_contact(
+        account=record.account, object_types=CONTACT_CHILD_TYPES, contact_field="contactId", contact_id=contact_id
+    )
     return 200, {"succeded": True}
 
 

@@ -107,3 +107,33 @@ class SandboxCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system}.{self.name}={self.value}"
+
+
+class SandboxOAuthToken(models.Model):
+    """An OAuth artefact issued by the fake GHL token endpoint (sandbox/oauth.py): an authorization code, an
+    access token or a refresh token. Codes and refresh tokens are single-use (`used_at`). Plain text: fake server."""
+
+    class Kind(models.TextChoices):
+        CODE = "code", "Authorization code"
+        ACCESS = "access", "Access token"
+        REFRESH = "refresh", "Refresh token"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    token = models.CharField(max_length=128, unique=True)
+    user_type = models.CharField(max_length=20, default="Location", help_text="Location or Company.")
+    account = models.ForeignKey(
+        SandboxAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="oauth_tokens"
+    )
+    company_id = models.CharField(max_length=64, blank=True, default="")
+    client_id = models.CharField(max_length=128, blank=True, default="")
+    redirect_uri = models.CharField(max_length=500, blank=True, default="")
+    scope = models.TextField(blank=True, default="")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "account", "expires_at"], name="sandbox_oauth_kind_acct")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.user_type})"

@@ -220,6 +220,20 @@ def sandbox_record_delete(*, record: SandboxRecord) -> SandboxRecord:
     return record
 
 
+def sandbox_records_delete_for_contact(
+    *, account: SandboxAccount, object_types: Iterable[str], contact_field: str, contact_id: str
+) -> int:
+    """Soft-delete the live child records (tasks, notes, …) whose data[contact_field] names the contact."""
+    children = SandboxRecord.objects.filter(
+        account=account, object_type__in=list(object_types), deleted=False, **{f"data__{contact_field}": contact_id}
+    ).order_by("object_type", "record_id")
+    count = 0
+    for record in children:
+        sandbox_record_delete(record=record)
+        count += 1
+    return count
+
+
 def after_cursor_q(*, field: str, value: datetime, record_id: str, descending: bool = False) -> Q:
     """Rows strictly after the tuple position (value, record_id) in (field, record_id) order."""
     if descending:

@@ -19,6 +19,9 @@ from integrations.sandbox.models import SandboxAccount, SandboxRecord
 
 CONTACT = "contact"
 CONTACT_ID_PREFIX = "ct_"
+ORGANIZATION = "organization"
+# Records that name their contact by data["contact_id"]; deleting the contact deletes them (streettext_children.py).
+CONTACT_CHILD_TYPES = ("task", "note", "appointment")
 STRING_FIELDS = (
     "first_name",
     "last_name",
@@ -30,7 +33,9 @@ STRING_FIELDS = (
     "country",
     "external_id",
 )
-WRITABLE_FIELDS = frozenset({*STRING_FIELDS, "email", "phone", "birthday", "tags", "opted_out", "custom"})
+WRITABLE_FIELDS = frozenset(
+    {*STRING_FIELDS, "email", "phone", "birthday", "tags", "opted_out", "custom", "organization_id"}
+)
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 LIST_DEFAULT_LIMIT = 50
 LIST_MAX_LIMIT = 200
@@ -163,6 +168,11 @@ def validate_contact_body(body: dict[str, Any]) -> dict[str, Any]:
                 details.append("custom: must be an object")
             else:
                 cleaned[key] = value
+        elif key == "organization_id":
+            if value is not None and (not isinstance(value, str) or not value):
+                details.append("organization_id: must be an organization id or null")
+            else:
+                cleaned[key] = value
     if details:
         raise StreetTextError(422, MSG_VALIDATION, details)
     return cleaned
@@ -197,6 +207,7 @@ def contact_render(record: SandboxRecord) -> dict[str, Any]:
     contact["opted_out"] = bool(data.get("opted_out", False))
     contact["external_id"] = data.get("external_id")
     contact["custom"] = dict(data.get("custom") or {})
+    contact["organization_id"] = data.get("organization_id")
     contact["created_at"] = services.to_iso(record.created_at)
     contact["updated_at"] = services.to_iso(record.updated_at)
     return contact
@@ -226,6 +237,14 @@ def _check_unique(*, account: SandboxAccount, data: dict[str, Any], exclude_id: 
         raise StreetTextError(409, MSG_CONFLICT, details)
 
 
+def _check_organization(*, account: SandboxAccount, data: dict[str, Any]) -> None:
+    organization_id = data.get("organization_id")
+    if organization_id is None:
+        return
+    if services.sandbox_record_get(account=account, object_type=ORGANIZATION, record_id=organization_id) is None:
+        raise StreetTextError(422, MSG_VALIDATION, [f"organization_id: no organization {organization_id}"])
+
+
 def _get(account: SandboxAccount, contact_id: str) -> SandboxRecord:
     record = services.sandbox_record_get(account=account, object_type=CONTACT, record_id=contact_id)
     if record is None:
@@ -246,6 +265,7 @@ def contact_get(req: StreetTextRequest, contact_id: str) -> Result:
 
 def contact_create(req: StreetTextRequest) -> Result:
     cleaned = validate_contact_body(req.body)
+    _check_organization(account=req.account, data=cleaned)
     _check_unique(account=req.account, data=cleaned)
     record = services.sandbox_record_put(
         account=req.account, object_type=CONTACT, record_id=services.new_id(CONTACT_ID_PREFIX), data=cleaned
@@ -256,6 +276,7 @@ def contact_create(req: StreetTextRequest) -> Result:
 def contact_update(req: StreetTextRequest, contact_id: str) -> Result:
     record = _get(req.account, contact_id)
     cleaned = validate_contact_body(req.body)
+    _check_organization(account=req.account, data=cleaned)
     _check_unique(account=req.account, data=cleaned, exclude_id=record.record_id)
     record = services.sandbox_record_put(
         account=req.account, object_type=CONTACT, record_id=record.record_id, data={**record.data, **cleaned}
@@ -265,6 +286,9 @@ def contact_update(req: StreetTextRequest, contact_id: str) -> Result:
 
 def contact_delete(req: StreetTextRequest, contact_id: str) -> Result:
     services.sandbox_record_delete(record=_get(req.account, contact_id))
+    services.sandbox_records_delete_for_contact(
+        account=req.account, object_types=CONTACT_CHILD_TYPES, contact_field="contact_id", contact_id=contact_id
+    )
     return 204, None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from integrations.sandbox import ghl, streettext, views
+from integrations.sandbox import ghl, oauth, streettext, urls_children, views, webhooks
 
 app_name = "sandbox"
 
@@ -43,6 +43,12 @@ urlpatterns: list[URLPattern] = [
         views.ghl_view({"GET": ghl.contact_get, "PUT": ghl.contact_update, "DELETE": ghl.contact_delete}),
         name="ghl-contact",
     ),
+    # OAuth 2.0 (sandbox/oauth.py): token endpoints on the API host, consent page outside ghl/.
+    re_path(r"^ghl/oauth/token/?$", oauth.token, name="ghl-oauth-token"),
+    re_path(r"^ghl/oauth/locationToken/?$", oauth.location_token, name="ghl-oauth-location-token"),
+    path("ghl-oauth/authorize", oauth.authorize, name="ghl-oauth-authorize"),
+    # Tasks, notes, appointments, businesses (sandbox/urls_children.py)
+    *urls_children.ghl_patterns,
     # Anything else under ghl/ answers like GHL (NestJS) does, and keeps APPEND_SLASH from redirecting.
     re_path(r"^ghl/", views.ghl_view({}), name="ghl-not-found"),
     # StreetText
@@ -63,6 +69,8 @@ urlpatterns: list[URLPattern] = [
         ),
         name="streettext-contact",
     ),
+    # Tasks, notes, appointments, organizations (sandbox/urls_children.py)
+    *urls_children.streettext_patterns,
     re_path(r"^streettext/", views.streettext_view({}), name="streettext-not-found"),
     # Control (tests, demo, benchmarks)
     path("_control/faults", views.control_faults, name="control-faults"),
@@ -71,4 +79,7 @@ urlpatterns: list[URLPattern] = [
     path("_control/rate-limit/reset", views.control_rate_limit_reset, name="control-rate-limit-reset"),
     path("_control/accounts", views.control_accounts, name="control-accounts"),
     path("_control/seed", views.control_seed, name="control-seed"),
+    path("_control/webhooks/keys", webhooks.control_webhook_keys, name="control-webhook-keys"),
+    path("_control/webhooks/send", webhooks.control_webhook_send, name="control-webhook-send"),
+    path("_control/oauth/expire", oauth.control_oauth_expire, name="control-oauth-expire"),
 ]

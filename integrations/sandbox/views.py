@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.sandbox import demo, ghl, ratelimit, services, streettext
+from integrations.sandbox import demo, ghl, oauth, ratelimit, services, streettext
 from integrations.sandbox.models import SandboxFault, SandboxSystem
 
 View = Callable[..., HttpResponse]
@@ -99,6 +99,8 @@ def _ghl_handle(
     authorization = request.headers.get("Authorization", "")
     token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     accounts = services.sandbox_accounts_for_secret(system=SandboxSystem.GHL, secret=token)
+    if not accounts:  # OAuth access tokens from sandbox/oauth.py; expired ones get the 401 below
+        accounts = oauth.sandbox_oauth_accounts_for_token(token=token)
     if not accounts:
         return _json(401, {"statusCode": 401, "message": ghl.MSG_UNAUTHORIZED, "error": "Unauthorized"})
 

@@ -86,19 +86,32 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
     except crypto.SecretDecryptionError as e:
         result = ConnectionTestResult(False, str(e))
     if result.ok:
-        status = Connection.Status.OK
+        connection_mark(connection=connection, status=Connection.Status.OK, detail=result.message)
     elif "rejected" in result.message or "Location not found" in result.message:
-        status = Connection.Status.NEEDS_REAUTH
+        connection_needs_reauth(connection=connection, detail=result.message)
     else:
-        status = Connection.Status.ERROR
-    connection_mark(connection=connection, status=status, detail=result.message)
+        connection_mark(connection=connection, status=Connection.Status.ERROR, detail=result.message)
     return result
 
 
 def connection_needs_reauth(*, connection: Connection, detail: str) -> None:
-    """Permanent auth failure during a sync: flag the connection so the admin shows it."""
-    connection_mark(connection=connection, status=Connection.Status.NEEDS_REAUTH, detail=detail)
+    """Permanent auth failure: flag the connection (its mappings stop running) and email the admins once."""
+    from integrations.services.alerts import SUBJECT_REAUTH, alert_send
+
+    # The conditional update is the once-per-incident guard: only the call that flips the status sends the email.
+    flipped = (
+        Connection.objects.filter(pk=connection.pk)
+        .exclude(status=Connection.Status.NEEDS_REAUTH)
+        .update(status=Connection.Status.NEEDS_REAUTH, status_detail=detail, status_checked_at=timezone.now())
+    )
+    connection.status, connection.status_detail = Connection.Status.NEEDS_REAUTH, detail
     logger.warning("Connection %s needs re-authentication: %s", connection.pk, detail)
+    if flipped:
+        alert_send(
+            subject=SUBJECT_REAUTH.format(name=connection.name),
+            body=f"{detail}\n\nIts mappings do not run until the credentials are replaced (or the OAuth connection "
+            "is reconnected) in the admin.",
+        )
 
 
 @transaction.atomic

@@ -11,13 +11,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import RecordHistory, SyncRun
+from integrations.models import Connection, RecordHistory, SyncRun
+from integrations.services.quota import mapping_paused_connection
 from mappings.models import Mapping
 
 logger = logging.getLogger(__name__)
 
 RUN_ALREADY_ACTIVE = "A run of “{mapping}” is already {status} (run #{run_id}); wait for it to finish."
+CONNECTION_NEEDS_REAUTH = "“{connection}” needs re-authentication; its mappings are paused until that is fixed."
 MAPPING_DISABLED = "“{mapping}” is switched off; switch it on to run it."
+CONNECTION_PAUSED = (
+    "“{connection}” is paused until {until:%Y-%m-%d %H:%M} UTC (daily quota of its API used up); run it after that."
+)
 NOTHING_TO_RERUN = "Run #{run_id} has no failed records to re-run."
 STALE_ERROR = (
     "The worker stopped sending progress for {seconds} s (killed or lost); the next run resumes from the cursor."
@@ -42,6 +47,12 @@ def sync_run_request(
 
     if not mapping.enabled:
         raise SyncRequestRefused(MAPPING_DISABLED.format(mapping=mapping))
+    paused = mapping_paused_connection(mapping=mapping)
+    if paused is not None:
+        raise SyncRequestRefused(CONNECTION_PAUSED.format(connection=paused, until=paused.paused_until))
+    for connection in (mapping.ghl_connection, mapping.streettext_connection):
+        if connection.status == Connection.Status.NEEDS_REAUTH:
+            raise SyncRequestRefused(CONNECTION_NEEDS_REAUTH.format(connection=connection))
     try:
         with transaction.atomic():
             run = SyncRun.objects.create(
@@ -123,7 +134,28 @@ def sync_run_finish(*, run: SyncRun, error: str = "") -> SyncRun:
         status = SyncRun.Status.SUCCEEDED
     SyncRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
     run.refresh_from_db()
+    if status == SyncRun.Status.FAILED:
+        _alert_if_failing_streak(run)
     return run
+
+
+def _alert_if_failing_streak(run: SyncRun) -> None:
+    """Email once when a mapping's runs have failed ALERT_FAILED_RUNS times in a row (on exactly that run)."""
+    from integrations.services.alerts import SUBJECT_FAILING, alert_send
+
+    streak = settings.ALERT_FAILED_RUNS
+    recent = list(
+        SyncRun.objects.filter(mapping_id=run.mapping_id, dry_run=False)
+        .exclude(status__in=SyncRun.ACTIVE_STATUSES)
+        .order_by("-created_at", "-pk")
+        .values_list("status", flat=True)[: streak + 1]
+    )
+    failed = [status == SyncRun.Status.FAILED for status in recent]
+    if len(failed) >= streak and all(failed[:streak]) and (len(failed) == streak or not failed[streak]):
+        alert_send(
+            subject=SUBJECT_FAILING.format(name=run.mapping.name, count=streak),
+            body=f"The last error: {run.error}\n\nSee the mapping's runs in the admin.",
+        )
 
 
 def sync_run_fail(*, run_id: int, error: str) -> None:
@@ -135,7 +167,7 @@ def sync_run_fail(*, run_id: int, error: str) -> None:
 
 def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:
     """Runs whose worker died (no heartbeat for a while) are marked stale so the mapping can run again."""
-    seconds = int(older_than.total_seconds()) if older_than else settings.SYNC_STALE_AFTER_SECONDS
+    seconds = int(older_than.total_seconds()) if older_than is not None else settings.SYNC_STALE_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=seconds)
     count = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff).update(
         status=SyncRun.Status.STALE, error=STALE_ERROR.format(seconds=seconds), finished_at=timezone.now()

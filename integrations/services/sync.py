@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import phonenumbers
@@ -29,7 +30,8 @@ from integrations.object_types import get_object_type
 from integrations.services import runs
 from integrations.services.connections import connection_needs_reauth
 from mappings.models import Direction, FieldMapping, Mapping, source_system, target_system
-from mappings.pipeline import build_payload, template_fields
+from mappings.pipeline import build_payload, render_template, template_fields
+from mappings.rules import condition_fields, condition_holds
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +51,11 @@ REASON_DELETED_IGNORED = "deleted on the source; kept on the target (delete poli
 REASON_DELETED_UNLINKED = "deleted on the source; link removed, target kept (delete policy: unlink)"
 REASON_DELETED_TARGET = "deleted on the source; deleted on the target too (delete policy: delete)"
 REASON_DELETED_NOT_LINKED = "deleted on the source; nothing was linked to it"
+REASON_NO_SOURCE_MATCH = "no matching record in {source} to take values from"
+REASON_FOLLOWUP = "follow-up task created in GoHighLevel (rule: {rule})"
 MATCHED_BY = "matched by {rule}"
+# Record links of this type remember which follow-up rules already made a task for a contact.
+FOLLOWUP_LINK_TYPE = "followup"
 AUTH_FAILED = "{system} rejected the credentials during the sync: {error}"
 
 
@@ -93,6 +99,13 @@ def source_fields(field_mappings: list[FieldMapping]) -> list[str]:
             names.add(fm.source)
         elif fm.source_kind == FieldMapping.SourceKind.TEMPLATE:
             names.update(template_fields(fm.source))
+        elif fm.source_kind == FieldMapping.SourceKind.RECORD:
+            for step in fm.transforms:
+                params = step.get("params") or {}
+                for rule in params.get("rules") or []:
+                    names.update(condition_fields(rule.get("when") or {}))
+                if params.get("base_field", "tags"):
+                    names.add(params.get("base_field", "tags"))
     return sorted(names)
 
 
@@ -140,6 +153,12 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
         offset = 0
         for direction in mapping.directions:
             offset += _Leg(run=run, mapping=mapping, direction=direction, progress_offset=offset).execute()
+    except exc.ApiQuotaExhausted as e:
+        # The day's quota is spent: a task retry would come far too soon. The run ends, the connection pauses until
+        # the quota is back, and the cursor still points after the last stored page, so the next run resumes there.
+        from integrations.services.quota import mapping_pause_for_quota
+
+        return runs.sync_run_finish(run=run, error=mapping_pause_for_quota(mapping=mapping, error=e))
     except exc.TransientApiError as e:
         runs.sync_run_release(run=run, error=str(e))
         raise
@@ -192,14 +211,25 @@ class _Leg:
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def execute(self) -> int:
-        """Process every page; returns the number of records processed."""
-        only = self.run.only_ids.get(self.source_system)
+        """Process every page; returns the number of records processed.
+
+        Sync mode reads the source side's changes; enrich mode reads the target side's changes and pulls values for
+        each of them from its match on the source side.
+        """
+        enrich = self.mapping.mode == Mapping.Mode.ENRICH
+        read_system = self.target_system if enrich else self.source_system
+        only = self.run.only_ids.get(read_system)
         if self.run.only_ids and not only:
             return 0
         processed = 0
-        pages = self._pages_for_ids(only) if only else self._pages_from_cursor()
+        pages = self._pages_for_ids(only, enrich) if only else self._pages_from_cursor(enrich)
+        handle = self._enrich_safely if enrich else self._process_safely
         for page, cursor in pages:
-            outcomes = [self._process_safely(record) for record in page.records]
+            outcomes = []
+            for record in page.records:
+                outcome = handle(record)
+                outcomes.append(outcome)
+                outcomes.extend(self._followups(record, outcome))
             # The first page's total is the estimate shown while the leg runs; the end of the leg makes it exact.
             total = page.total if processed == 0 else None
             processed += len(outcomes)
@@ -207,30 +237,33 @@ class _Leg:
         runs.sync_run_add_progress(run=self.run, counts={}, total=self.progress_offset + processed)
         return processed
 
-    def _pages_from_cursor(self) -> Iterator[tuple[Page, SyncCursor | None]]:
-        cursor, _ = SyncCursor.objects.get_or_create(mapping=self.mapping, system=self.source_system)
+    def _reader(self, enrich: bool) -> tuple[str, RecordAdapter, Connection]:
+        if enrich:
+            return self.target_system, self.target, self.target_connection
+        return self.source_system, self.source, self.source_connection
+
+    def _pages_from_cursor(self, enrich: bool = False) -> Iterator[tuple[Page, SyncCursor | None]]:
+        system, adapter, connection = self._reader(enrich)
+        cursor, _ = SyncCursor.objects.get_or_create(mapping=self.mapping, system=system)
         position = dict(cursor.position)
         since = self.mapping.start_from if not position else None
         pages = self._call(
-            self.source_connection,
-            self.source.iter_changes,
-            cursor=position,
-            since=since,
-            page_size=settings.SYNC_PAGE_SIZE,
+            connection, adapter.iter_changes, cursor=position, since=since, page_size=settings.SYNC_PAGE_SIZE
         )
         while True:
-            page = self._call(self.source_connection, next, pages, None)
+            page = self._call(connection, next, pages, None)
             if page is None:
                 return
             yield page, cursor
 
-    def _pages_for_ids(self, ids: list[str]) -> Iterator[tuple[Page, SyncCursor | None]]:
+    def _pages_for_ids(self, ids: list[str], enrich: bool = False) -> Iterator[tuple[Page, SyncCursor | None]]:
+        _, adapter, connection = self._reader(enrich)
         size = settings.SYNC_PAGE_SIZE
         for start in range(0, len(ids), size):
             records: list[Record] = []
             for record_id in ids[start : start + size]:
                 try:
-                    records.append(self._call(self.source_connection, self.source.get, record_id))
+                    records.append(self._call(connection, adapter.get, record_id))
                 except exc.ApiNotFound:
                     records.append(Record(id=record_id, values={}, deleted=True))
             yield Page(records=records, next_cursor={}, has_more=False, total=len(ids)), None
@@ -261,7 +294,8 @@ class _Leg:
         with transaction.atomic():
             RecordHistory.objects.bulk_create(rows)
             # A dry run must not move the cursor: the real run still has to see these records.
-            if cursor is not None and not self.dry_run and next_cursor:
+            # An empty cursor is stored too: a source that can only scan in full says "start again" with it.
+            if cursor is not None and not self.dry_run:
                 cursor.position = next_cursor
                 cursor.save(update_fields=["position", "updated_at"])
             runs.sync_run_add_progress(
@@ -484,6 +518,133 @@ class _Leg:
             link.delete()
         return Outcome(Action.DELETED, REASON_DELETED_TARGET, **ids, **keys)
 
+    # -- enrich mode --------------------------------------------------------------------------------------------------
+
+    def _enrich_safely(self, target: Record) -> Outcome:
+        try:
+            return self._enrich(target)
+        except (exc.TransientApiError, ConnectionAuthFailed):
+            raise
+        except exc.ApiError as e:
+            return Outcome(Action.FAILED, error=str(e), **self._ids("", target.id), **self._contact_keys(target))
+
+    def _enrich(self, target: Record) -> Outcome:
+        """A changed target record: find its match on the source side and pull the mapped values into it."""
+        keys = self._contact_keys(target)
+        if target.deleted:
+            return Outcome(Action.SKIPPED, REASON_SOURCE_GONE, **self._ids("", target.id), **keys)
+        link = self._link_for_target(target.id)
+        if link is not None and link_fp(link, self.target_system) == self._fp(self.target_system, target):
+            return Outcome(Action.SKIPPED, REASON_ECHO, **self._ids(link_source(link, self.source_system), target.id))
+        source, rule = None, ""
+        if link is not None:
+            with contextlib.suppress(exc.ApiNotFound):
+                source = self._call(self.source_connection, self.source.get, link_source(link, self.source_system))
+                rule = "record link"
+        for candidate in self.mapping.match_rules:
+            if source is not None:
+                break
+            if candidate != "link":
+                source, rule = self._find(candidate, target, reverse=True), candidate.replace("_", " ")
+        if source is None:
+            reason = REASON_NO_SOURCE_MATCH.format(source=self.source_connection.get_system_display())
+            return Outcome(Action.SKIPPED, reason, **self._ids("", target.id), **keys)
+        other = self._link_for_source(source.id)
+        if other is not None and link_target(other, self.target_system) != target.id:
+            error = REASON_ALREADY_LINKED.format(
+                target=self.source_connection.get_system_display(),
+                target_id=source.id,
+                other_id=link_target(other, self.target_system),
+            )
+            return Outcome(Action.FAILED, error=error, **self._ids(source.id, target.id), **keys)
+        payload, errors = build_payload(self.field_mappings, source.values, default_region=self.mapping.phone_region)
+        if errors:
+            error = "; ".join(f"{name}: {message}" for name, message in errors.items())
+            return Outcome(Action.FAILED, error=error, **self._ids(source.id, target.id), **keys)
+        notes = self._translate_references(payload)
+        changes = {
+            name: {"before": target.values.get(name), "after": value}
+            for name, value in payload.items()
+            if not same_value(target.values.get(name), value)
+        }
+        reason = "; ".join([MATCHED_BY.format(rule=rule), *notes])
+        source_fp = self._fp(self.source_system, source)
+        if not changes:
+            if not self.dry_run:
+                self._remember(source, target, other or link, source_fp=source_fp)
+            return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **self._ids(source.id, target.id), **keys)
+        if not self.dry_run:
+            values = {k: v["after"] for k, v in changes.items()}
+            written = self._call(self.target_connection, self.target.update, target.id, values, target)
+            self._remember(source, written, other or link, source_fp=source_fp)
+        return Outcome(Action.UPDATED, reason, changes=changes, **self._ids(source.id, target.id), **keys)
+
+    # -- follow-up tasks -------------------------------------------------------------------------------------------
+
+    def _ghl_contact_for(self, record: Record, outcome: Outcome) -> str:
+        """The GHL contact a follow-up task belongs to: the contact itself, or a child record's contact."""
+        if self.object_type.key == "contact":
+            return outcome.ghl_id
+        if self.object_type.parent == "contact" and self.object_type.parent_fields:
+            ghl_field, st_field = self.object_type.parent_fields
+            if self.source_system == System.GHL:
+                return str(record.values.get(ghl_field) or "")
+            return self._linked_id("contact", str(record.values.get(st_field) or ""))
+        return ""
+
+    def _followups(self, record: Record, outcome: Outcome) -> list[Outcome]:
+        """Create a GHL task once per contact and rule when a follow-up rule holds on the processed record."""
+        rules = self.mapping.followup_rules or []
+        if not rules or outcome.action == Action.FAILED or record.deleted:
+            return []
+        contact_id = self._ghl_contact_for(record, outcome)
+        if not contact_id:
+            return []
+        results = []
+        for rule in rules:
+            if not condition_holds(rule["when"], record.values):
+                continue
+            marker = f"{contact_id}:{rule.get('name') or rule['title']}"
+            done = RecordLink.objects.filter(
+                ghl_connection=self.mapping.ghl_connection,
+                streettext_connection=self.mapping.streettext_connection,
+                object_type=FOLLOWUP_LINK_TYPE,
+                streettext_id=marker,
+            ).exists()
+            if done:
+                continue
+            title = render_template(rule["title"], record.values) or rule["title"]
+            due = timezone.now() + timedelta(days=float(rule.get("due_in_days", 1)))
+            task = {
+                "contactId": contact_id,
+                "title": title,
+                "body": rule.get("body", ""),
+                "dueDate": due.isoformat().replace("+00:00", "Z"),
+                "completed": False,
+            }
+            reason = REASON_FOLLOWUP.format(rule=rule.get("name") or rule["title"])
+            changes = {name: {"before": None, "after": value} for name, value in task.items()}
+            if self.dry_run:
+                results.append(Outcome(Action.CREATED, reason, ghl_id=contact_id, changes=changes))
+                continue
+            try:
+                created = self._call(
+                    self.mapping.ghl_connection, adapter_for(self.mapping.ghl_connection, "task").create, task
+                )
+            except (exc.ApiValidationError, exc.ApiNotFound) as e:
+                results.append(Outcome(Action.FAILED, reason, ghl_id=contact_id, error=str(e), changes=changes))
+                continue
+            RecordLink.objects.create(
+                ghl_connection=self.mapping.ghl_connection,
+                streettext_connection=self.mapping.streettext_connection,
+                object_type=FOLLOWUP_LINK_TYPE,
+                ghl_id=created.id,
+                streettext_id=marker,
+                last_synced_at=timezone.now(),
+            )
+            results.append(Outcome(Action.CREATED, reason, ghl_id=created.id, changes=changes))
+        return results
+
     def _match(self, record: Record, link: RecordLink | None) -> tuple[Record | None, str, bool]:
         """Try the mapping's match rules in order. Returns (target, rule, link_was_stale)."""
         stale = False
@@ -502,32 +663,27 @@ class _Leg:
                 return found, rule.replace("_", " "), stale
         return None, "", stale
 
-    def _find(self, rule: str, record: Record) -> Record | None:
+    def _find(self, rule: str, record: Record, *, reverse: bool = False) -> Record | None:
+        """The record matching `record` by `rule` on the target side (reverse: `record` is a target record and the
+        match is searched on the source side)."""
+        if reverse:
+            from_system, adapter, connection = self.target_system, self.source, self.source_connection
+        else:
+            from_system, adapter, connection = self.source_system, self.target, self.target_connection
         if rule == "external_id":
-            source_field = (
-                self.mapping.ghl_external_id_field
-                if self.source_system == System.GHL
-                else self.mapping.streettext_external_id_field
-            )
-            target_field = (
-                self.mapping.streettext_external_id_field
-                if self.source_system == System.GHL
-                else self.mapping.ghl_external_id_field
-            )
-            if not source_field or not target_field:
+            ghl_field, st_field = self.mapping.ghl_external_id_field, self.mapping.streettext_external_id_field
+            if not ghl_field or not st_field:
                 return None
         else:
             fields = self.object_type.match_fields.get(rule)
             if fields is None:
                 return None
             ghl_field, st_field = fields
-            source_field, target_field = (
-                (ghl_field, st_field) if self.source_system == System.GHL else (st_field, ghl_field)
-            )
-        value = match_value(rule, record.values.get(source_field), region=self.mapping.phone_region)
+        from_field, to_field = (ghl_field, st_field) if from_system == System.GHL else (st_field, ghl_field)
+        value = match_value(rule, record.values.get(from_field), region=self.mapping.phone_region)
         if value is None:
             return None
-        return self._call(self.target_connection, self.target.find_by, target_field, value)
+        return self._call(connection, adapter.find_by, to_field, value)
 
     def _conflict_winner(self, record: Record, target: Record, link: RecordLink) -> str | None:
         """When both sides changed since the last sync, the system whose change wins; None if no conflict."""

@@ -83,7 +83,7 @@ def ghl_contact(n: int, updated: str = "2026-11-26T10:00:00.000Z") -> dict[str, 
 
 
 def test_registry_serves_both_systems(ghl_connection: Connection, st_connection: Connection) -> None:
-    assert set(ADAPTERS) == {("ghl", "contact"), ("streettext", "contact")}
+    assert {("ghl", "contact"), ("streettext", "contact")} <= set(ADAPTERS)
     assert isinstance(adapter_for(ghl_connection, "contact"), GhlContactAdapter)
     assert isinstance(adapter_for(st_connection, "contact"), StreetTextContactAdapter)
     with pytest.raises(LookupError):

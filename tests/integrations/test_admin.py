@@ -149,6 +149,8 @@ def test_mapping_form_rejects_unknown_fields_and_transforms(admin_client: Any, l
         "phone_region": "US",
         "conflict_policy": Mapping.ConflictPolicy.NEWEST_WINS,
         "delete_policy": Mapping.DeletePolicy.UNLINK,
+        "mode": Mapping.Mode.SYNC,
+        "followup_rules": "[]",
         "create_missing": "on",
         "schedule_minutes": "5",
         "field_mappings-TOTAL_FORMS": "1",
@@ -210,3 +212,49 @@ def test_record_history_search_and_filters(admin_client: Any, live_server: Any) 
 def test_system_choices_limit_connections_per_side() -> None:
     field = Mapping._meta.get_field("ghl_connection")
     assert field.remote_field.limit_choices_to == {"system": System.GHL}
+
+
+def test_one_click_pattern_creates_a_working_mapping(admin_client: Any, live_server: Any) -> None:
+    world = build_world(live_server.url)
+    page = admin_client.get(reverse("admin:mappings_mapping_presets"))
+    assert b"Task orchestration" in page.content
+    response = admin_client.post(
+        reverse("admin:mappings_mapping_presets"),
+        {"preset": "task_orchestration", "ghl_connection": world.ghl.pk, "streettext_connection": world.streettext.pk},
+    )
+    mapping = Mapping.objects.get(object_type="task")
+    assert response["Location"] == reverse("admin:mappings_mapping_change", args=[mapping.pk])
+    assert set(mapping.field_mappings.values_list("target_field", flat=True)) == {
+        "title",
+        "body",
+        "due_at",
+        "completed",
+        "assignee",
+    }
+    # The created mapping passes its own admin form as it is.
+    assert admin_client.get(reverse("admin:mappings_mapping_change", args=[mapping.pk])).status_code == 200
+
+
+def test_followup_rules_are_validated(admin_client: Any, live_server: Any) -> None:
+    from mappings.forms import MappingForm
+
+    world = build_world(live_server.url)
+    data = {
+        "name": "m",
+        "object_type": "contact",
+        "ghl_connection": world.ghl.pk,
+        "streettext_connection": world.streettext.pk,
+        "direction": Direction.TO_STREETTEXT,
+        "match_rules": "link, email",
+        "phone_region": "US",
+        "conflict_policy": "newest_wins",
+        "mode": "sync",
+        "delete_policy": "unlink",
+        "schedule_minutes": "0",
+        "followup_rules": '[{"name": "a", "when": {"field": "tags", "op": "like", "value": "x"}, "title": "T"}]',
+    }
+    form = MappingForm(data=data)
+    assert not form.is_valid()
+    assert 'unknown operator "like"' in form.errors["followup_rules"][0]
+    data["followup_rules"] = '[{"name": "a", "when": {"field": "tags", "op": "contains", "value": "x"}, "title": "T"}]'
+    assert MappingForm(data=data).is_valid()

@@ -244,6 +244,10 @@ def mapping_data(ghl: Connection, streettext: Connection, **overrides: Any) -> d
         "streettext_external_id_field": "",
         "phone_region": "us",
         "conflict_policy": "newest_wins",
+        "mode": "sync",
+        "delete_policy": "unlink",
+        "create_missing": "on",
+        "followup_rules": "[]",
         "schedule_minutes": 5,
         "enabled": "on",
     }
@@ -267,8 +271,8 @@ def test_mapping_form_shows_rules_as_text(mapping: Mapping) -> None:
     ("rules", "errors"),
     [
         ("", ["This field is required."]),
-        (" , ", [f.MSG_MATCH_RULES_EMPTY.format(known="link, email, phone, external_id")]),
-        ("email, mail", [f.MSG_MATCH_RULE_UNKNOWN.format(rule="mail", known="link, email, phone, external_id")]),
+        (" , ", [f.MSG_MATCH_RULES_EMPTY.format(known="link, email, phone, name, external_id")]),
+        ("email, mail", [f.MSG_MATCH_RULE_UNKNOWN.format(rule="mail", known="link, email, phone, name, external_id")]),
         ("email, phone, email", [f.MSG_MATCH_RULE_REPEATED.format(rule="email")]),
     ],
 )

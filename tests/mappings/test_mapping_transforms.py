@@ -23,7 +23,7 @@ from mappings.transforms import (
 
 @pytest.mark.parametrize("name", sorted(set(TRANSFORMS) - {"default"}))
 def test_none_passes_through(name: str) -> None:
-    params = {"text": "x", "table": {}}
+    params = {"text": "x", "table": {}, "rules": []}
     spec = TRANSFORMS[name]
     needed = {k: v for k, v in params.items() if k in spec.params}
     assert apply_transform(name, None, needed) is None

@@ -10,12 +10,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.models import Connection, System
 from mappings.models import Direction, Mapping
-from mappings.services import mapping_create_with_defaults
+from mappings.presets import preset_create
+from mappings.services import mapping_create_with_defaults, mapping_delete
 
 DEMO_GHL_NAME = "Demo GoHighLevel sub-account (sandbox)"
 DEMO_STREETTEXT_NAME = "Demo StreetText workspace (sandbox)"
 DEMO_MAPPING_NAME = "Demo: contacts both ways"
 DEMO_LOCATION_ID = "demo-location"
+DEMO_PRESETS = ("contact_data_sync", "task_orchestration", "notes_history", "lead_qualification", "automated_followups")
 
 
 class Command(BaseCommand):
@@ -29,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The sandbox is off: set SANDBOX_ENABLED=true to seed the demo.")
-        from integrations.sandbox.demo import sandbox_seed_demo
+        from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_children
 
         base = options["base_url"].rstrip("/")
         ghl = Connection.objects.filter(name=DEMO_GHL_NAME).first()
@@ -37,13 +39,18 @@ class Command(BaseCommand):
             self.stdout.write("Demo already seeded (use --reset to start again).")
             self._point_at(base)
             return
-        Mapping.objects.filter(name=DEMO_MAPPING_NAME).delete()
-        Connection.objects.filter(name__in=[DEMO_GHL_NAME, DEMO_STREETTEXT_NAME]).delete()
+        demo = Connection.objects.filter(name__in=[DEMO_GHL_NAME, DEMO_STREETTEXT_NAME])
+        for mapping in Mapping.objects.filter(ghl_connection__in=demo) | Mapping.objects.filter(
+            streettext_connection__in=demo
+        ):
+            mapping_delete(mapping=mapping)
+        demo.delete()
 
         ghl_token, st_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         counts = sandbox_seed_demo(
             ghl_location_id=DEMO_LOCATION_ID, ghl_token=ghl_token, streettext_api_key=st_key, size=options["size"]
         )
+        counts.update(sandbox_seed_demo_children(ghl_location_id=DEMO_LOCATION_ID, streettext_api_key=st_key))
         ghl = Connection(
             name=DEMO_GHL_NAME,
             system=System.GHL,
@@ -64,6 +71,9 @@ class Command(BaseCommand):
         mapping_create_with_defaults(
             name=DEMO_MAPPING_NAME, ghl_connection=ghl, streettext_connection=st, direction=Direction.BOTH
         )
+        # One mapping per pattern of the integration guide (and its ideas), ready to run after the contacts sync.
+        for key in DEMO_PRESETS:
+            preset_create(key=key, ghl=ghl, streettext=st)
         self.stdout.write(self.style.SUCCESS(f"Demo seeded: {counts}"))
 
     def _point_at(self, base: str) -> None:

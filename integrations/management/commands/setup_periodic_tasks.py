@@ -11,6 +11,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 PERIODIC_TASKS = {
     # Every minute (https://crontab.guru/#*_*_*_*_*): runs whose worker died are marked stale.
     "Mark stale sync runs": ("integrations.tasks.mark_stale_runs_task", 1),
+    # Every minute: webhook deliveries deferred while a run was active get one coalesced run per mapping.
+    "Retry deferred webhooks": ("integrations.webhooks.tasks.retry_deferred_webhooks_task", 1),
 }
 
 

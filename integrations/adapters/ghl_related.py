@@ -1,0 +1,425 @@
+"""GoHighLevel tasks, notes, appointments and businesses as flat Records (field names: integrations/object_types.py).
+
+Ids: tasks and notes live under their contact, so their Record.id is "<contactId>/<id>" (values["id"] is the plain id,
+values["contactId"] the contact's); appointment and business ids are plain.
+Cursors: GHL has no updated-since listing for these objects, so every run scans them all. A cursor only holds the
+position inside one scan ({"skip": n} or the contact scan's {"search_after": [...]}); a finished scan stores {} so the
+next run starts over, and the engine skips unchanged records by fingerprint without writing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from integrations.adapters.base import Page, Record
+from integrations.adapters.clients import ghl_client_for
+from integrations.adapters.ghl import GhlContactAdapter, normalize_phone, parse_timestamp
+from integrations.clients import exceptions as exc
+from integrations.clients.ghl import DEFAULT_MAX_PAGES, LIST_MAX_LIMIT, GhlClient
+from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, TASK, ObjectType
+
+if TYPE_CHECKING:
+    from integrations.models import Connection
+
+logger = logging.getLogger(__name__)
+
+# Businesses are few per location; find_by scans at most this many before giving up (None = no match).
+BUSINESS_SCAN_LIMIT = 2000
+# sample() of notes/appointments looks at most at this many contacts for one that has any.
+SAMPLE_CONTACT_LIMIT = 50
+SAMPLE_CONTACT_PAGE = 10
+
+
+def _names(spec: ObjectType) -> tuple[str, ...]:
+    return tuple(f.name for f in spec.ghl_fields)
+
+
+def _writable(spec: ObjectType) -> frozenset[str]:
+    return frozenset(f.name for f in spec.ghl_fields if f.writable)
+
+
+TASK_FIELDS, TASK_WRITABLE = _names(TASK), _writable(TASK)
+NOTE_FIELDS, NOTE_WRITABLE = _names(NOTE), _writable(NOTE)
+APPOINTMENT_FIELDS, APPOINTMENT_WRITABLE = _names(APPOINTMENT), _writable(APPOINTMENT)
+BUSINESS_FIELDS, BUSINESS_WRITABLE = _names(BUSINESS), _writable(BUSINESS)
+
+
+def composite_id(contact_id: str, child_id: str) -> str:
+    """The Record.id of a task or note: "<contactId>/<id>"."""
+    return f"{contact_id}/{child_id}"
+
+
+def split_id(record_id: str) -> tuple[str, str]:
+    """(contact id, child id) from "<contactId>/<id>"; a malformed id names no record -> ApiNotFound."""
+    contact_id, _, child_id = str(record_id).partition("/")
+    if not contact_id or not child_id or "/" in child_id:
+        raise exc.ApiNotFound(f"GoHighLevel record id {record_id!r} is not of the form <contactId>/<id>")
+    return contact_id, child_id
+
+
+def _id_of(item: dict[str, Any]) -> str:
+    # The spec says `id`; some GHL list answers use Mongo's `_id`.
+    return str(item.get("id") or item.get("_id") or "")
+
+
+def _body(values: dict[str, Any], writable: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name in writable}
+
+
+def _parent_id(values: dict[str, Any]) -> str:
+    contact_id = values.get("contactId")
+    if not contact_id:
+        raise exc.ApiValidationError("GoHighLevel child records need a contactId (the contact they belong to)")
+    return str(contact_id)
+
+
+def _changed_since(records: list[Record], since: datetime | None) -> list[Record]:
+    """Client-side `since` filter; records without a timestamp are kept (they might have changed)."""
+    if since is None:
+        return records
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return [r for r in records if r.updated_at is None or r.updated_at >= since]
+
+
+def task_to_record(task: dict[str, Any], contact_id: str | None = None) -> Record:
+    """Flatten a GHL task; `contact_id` fills in contactId when the answer lacks it."""
+    values: dict[str, Any] = {name: task.get(name) for name in TASK_FIELDS}
+    values["id"] = _id_of(task)
+    values["contactId"] = str(task.get("contactId") or contact_id or "")
+    record_id = composite_id(values["contactId"], values["id"]) if values["contactId"] and values["id"] else ""
+    # TaskSchema has no dateUpdated; use it only if an answer carries one (task search items are untyped).
+    return Record(id=record_id, values=values, updated_at=parse_timestamp(task.get("dateUpdated")), raw=task)
+
+
+def note_to_record(note: dict[str, Any], contact_id: str | None = None) -> Record:
+    """Flatten a GHL note; notes have no dateUpdated, so dateAdded is their timestamp."""
+    values: dict[str, Any] = {name: note.get(name) for name in NOTE_FIELDS}
+    values["id"] = _id_of(note)
+    values["contactId"] = str(note.get("contactId") or contact_id or "")
+    record_id = composite_id(values["contactId"], values["id"]) if values["contactId"] and values["id"] else ""
+    return Record(id=record_id, values=values, updated_at=parse_timestamp(note.get("dateAdded")), raw=note)
+
+
+def appointment_to_record(event: dict[str, Any], contact_id: str | None = None) -> Record:
+    """Flatten a GHL appointment (contact listing or calendars API shape)."""
+    values: dict[str, Any] = {name: event.get(name) for name in APPOINTMENT_FIELDS}
+    values["id"] = _id_of(event)
+    values["contactId"] = event.get("contactId") or contact_id
+    # The calendars API writes free text as `description` (its bodies have no `notes`); the contact listing only
+    # shows `notes`. Prefer whichever is filled, description first.
+    values["notes"] = event.get("description") or event.get("notes")
+    return Record(id=values["id"], values=values, updated_at=parse_timestamp(event.get("dateUpdated")), raw=event)
+
+
+def appointment_body(values: dict[str, Any]) -> dict[str, Any]:
+    """Writable appointment fields in the calendars API's body shape (`notes` -> `description`)."""
+    body = _body(values, APPOINTMENT_WRITABLE)
+    if "notes" in body:
+        body["description"] = body.pop("notes")
+    return body
+
+
+def business_to_record(business: dict[str, Any]) -> Record:
+    """Flatten a GHL business."""
+    values: dict[str, Any] = {name: business.get(name) for name in BUSINESS_FIELDS}
+    values["id"] = _id_of(business)
+    return Record(id=values["id"], values=values, updated_at=parse_timestamp(business.get("updatedAt")), raw=business)
+
+
+BUSINESS_MATCH_FIELDS = frozenset({"email", "phone", "name"})
+
+
+def business_field_matches(field_name: str, stored: Any, wanted: str) -> bool:
+    """Whether a business's email / phone / name equals `wanted`, the way people write them differently."""
+    if field_name == "phone":
+        return normalize_phone(stored) == normalize_phone(wanted) != ""
+    # Email and name: case- and whitespace-insensitive.
+    return " ".join(str(stored or "").split()).casefold() == " ".join(str(wanted or "").split()).casefold() != ""
+
+
+class _GhlAdapter:
+    system = "ghl"
+    object_type = ""
+
+    def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
+        self.connection = connection
+        self.client = client or ghl_client_for(connection)
+
+
+class _GhlPerContactAdapter(_GhlAdapter):
+    """Children with no location-wide listing: scan the contacts, list each one's children."""
+
+    def _children(self, contact_id: str) -> list[Record]:
+        raise NotImplementedError
+
+    def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
+        """One Page per page of contacts (POST /contacts/search) with all their children; `since` filters locally."""
+        contacts = GhlContactAdapter(self.connection, client=self.client)
+        search_after = cursor.get("search_after")
+        contact_cursor: dict[str, Any] = {"search_after": search_after} if search_after else {}
+        for page in contacts.iter_changes(cursor=contact_cursor, since=None, page_size=page_size):
+            records = [child for contact in page.records if contact.id for child in self._children(contact.id)]
+            yield Page(
+                records=_changed_since(records, since),
+                next_cursor=dict(page.next_cursor) if page.has_more else {},
+                has_more=page.has_more,
+            )
+
+    def find_by(self, field_name: str, value: str) -> Record | None:
+        """Children are matched through the record link of their contact only."""
+        return None
+
+    def sample(self) -> Record | None:
+        """The first child of the first contacts that have any (looks at SAMPLE_CONTACT_LIMIT contacts at most)."""
+        contacts = GhlContactAdapter(self.connection, client=self.client)
+        seen = 0
+        for page in contacts.iter_changes(cursor={}, since=None, page_size=SAMPLE_CONTACT_PAGE):
+            for contact in page.records:
+                children = self._children(contact.id) if contact.id else []
+                if children:
+                    return children[0]
+                seen += 1
+                if seen >= SAMPLE_CONTACT_LIMIT:
+                    return None
+        return None
+
+
+class GhlTaskAdapter(_GhlAdapter):
+    """RecordAdapter for GHL tasks; ids are "<contactId>/<taskId>"."""
+
+    object_type = "task"
+
+    def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
+        """Every task via POST /locations/{id}/tasks/search; cursor = {"skip": n} inside a scan, {} after it."""
+        limit = max(1, min(page_size, LIST_MAX_LIMIT))
+        skip = max(0, int(cursor.get("skip") or 0))
+        seen: set[str] = set()
+        for _ in range(DEFAULT_MAX_PAGES):
+            tasks = self.client.search_tasks(limit=limit, skip=skip)
+            records: list[Record] = []
+            for task in tasks:
+                record = task_to_record(task)
+                if not record.id:
+                    logger.warning("GHL task search returned a task without id or contactId; skipped")
+                    continue
+                # skip/limit paging shifts when tasks are added during the scan: never hand one over twice.
+                if record.id not in seen:
+                    seen.add(record.id)
+                    records.append(record)
+            skip += len(tasks)
+            # The search's maximum page size is undocumented, so a short page does not prove the end: stop on empty.
+            has_more = bool(tasks)
+            yield Page(
+                records=_changed_since(records, since),
+                next_cursor={"skip": skip} if has_more else {},
+                has_more=has_more,
+            )
+            if not has_more:
+                return
+        raise exc.ApiBadResponse(f"GoHighLevel task search did not end after {DEFAULT_MAX_PAGES} pages")
+
+    def get(self, record_id: str) -> Record:
+        """One task by "<contactId>/<taskId>"; raises ApiNotFound."""
+        contact_id, task_id = split_id(record_id)
+        return task_to_record(self.client.get_task(contact_id, task_id), contact_id)
+
+    def find_by(self, field_name: str, value: str) -> Record | None:
+        """Tasks are matched through the record link of their contact only."""
+        return None
+
+    def create(self, values: dict[str, Any]) -> Record:
+        """Create a task under values["contactId"]; `completed` defaults to False (the spec requires it)."""
+        contact_id = _parent_id(values)
+        body = {"completed": False, **_body(values, TASK_WRITABLE)}
+        if body["completed"] is None:
+            body["completed"] = False
+        return task_to_record(self.client.create_task(contact_id, body), contact_id)
+
+    def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
+        """`completed` through the /completed status endpoint, the other fields through PUT."""
+        contact_id, task_id = split_id(record_id)
+        body = _body(values, TASK_WRITABLE)
+        task: dict[str, Any] | None = None
+        if "completed" in body:
+            task = self.client.set_task_completed(contact_id, task_id, bool(body.pop("completed")))
+        if body:
+            task = self.client.update_task(contact_id, task_id, body)
+        if task is None:
+            return current if current is not None else self.get(record_id)
+        return task_to_record(task, contact_id)
+
+    def delete(self, record_id: str) -> None:
+        """Delete a task."""
+        contact_id, task_id = split_id(record_id)
+        self.client.delete_task(contact_id, task_id)
+
+    def sample(self) -> Record | None:
+        """The first task of the location, or None."""
+        for task in self.client.search_tasks(limit=5, skip=0):
+            record = task_to_record(task)
+            if record.id:
+                return record
+        return None
+
+
+class GhlNoteAdapter(_GhlPerContactAdapter):
+    """RecordAdapter for GHL notes; ids are "<contactId>/<noteId>"; listed per contact (no location-wide list)."""
+
+    object_type = "note"
+
+    def _children(self, contact_id: str) -> list[Record]:
+        return [note_to_record(n, contact_id) for n in self.client.list_notes(contact_id) if _id_of(n)]
+
+    def get(self, record_id: str) -> Record:
+        """One note by "<contactId>/<noteId>"; raises ApiNotFound."""
+        contact_id, note_id = split_id(record_id)
+        return note_to_record(self.client.get_note(contact_id, note_id), contact_id)
+
+    def create(self, values: dict[str, Any]) -> Record:
+        """Create a note under values["contactId"]."""
+        contact_id = _parent_id(values)
+        return note_to_record(self.client.create_note(contact_id, _body(values, NOTE_WRITABLE)), contact_id)
+
+    def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
+        """PUT the given fields."""
+        contact_id, note_id = split_id(record_id)
+        body = _body(values, NOTE_WRITABLE)
+        if not body:
+            return current if current is not None else self.get(record_id)
+        return note_to_record(self.client.update_note(contact_id, note_id, body), contact_id)
+
+    def delete(self, record_id: str) -> None:
+        """Delete a note."""
+        contact_id, note_id = split_id(record_id)
+        self.client.delete_note(contact_id, note_id)
+
+
+class GhlAppointmentAdapter(_GhlPerContactAdapter):
+    """RecordAdapter for GHL appointments (plain event ids); listed per contact, written via the calendars API."""
+
+    object_type = "appointment"
+
+    def _children(self, contact_id: str) -> list[Record]:
+        events = self.client.list_contact_appointments(contact_id)
+        return [appointment_to_record(e, contact_id) for e in events if _id_of(e)]
+
+    def get(self, record_id: str) -> Record:
+        """One appointment by event id; raises ApiNotFound."""
+        return appointment_to_record(self.client.get_appointment(record_id))
+
+    def create(self, values: dict[str, Any]) -> Record:
+        """Book an appointment for values["contactId"] (calendarId and startTime are required by GHL)."""
+        body = {**appointment_body(values), "contactId": _parent_id(values)}
+        created = self.client.create_appointment(body)
+        # The answer is the bare appointment without every field we sent (e.g. description): merge them.
+        return appointment_to_record({**body, **created})
+
+    def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
+        """PUT the given fields."""
+        body = appointment_body(values)
+        if not body:
+            return current if current is not None else self.get(record_id)
+        updated = self.client.update_appointment(record_id, body)
+        base = dict(current.raw) if current is not None else {}
+        return appointment_to_record({**base, **body, **updated})
+
+    def delete(self, record_id: str) -> None:
+        """Delete an appointment."""
+        self.client.delete_appointment(record_id)
+
+
+class GhlBusinessAdapter(_GhlAdapter):
+    """RecordAdapter for GHL businesses of one location (plain ids)."""
+
+    object_type = "business"
+
+    def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
+        super().__init__(connection, client=client)
+        # find_by's scan, kept for the adapter's life (one sync leg) and updated by this adapter's own writes.
+        self._scanned: list[dict[str, Any]] | None = None
+
+    def _pages(self, *, skip: int, limit: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        for _ in range(DEFAULT_MAX_PAGES):
+            businesses = self.client.list_businesses(limit=limit, skip=skip)
+            skip += len(businesses)
+            yield businesses, skip
+            # The maximum page size is not documented; only an empty page proves the end.
+            if not businesses:
+                return
+        raise exc.ApiBadResponse(f"GoHighLevel business list did not end after {DEFAULT_MAX_PAGES} pages")
+
+    def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
+        """Every business via GET /businesses/; cursor = {"skip": n} inside a scan, {} after; `since` on updatedAt."""
+        limit = max(1, min(page_size, LIST_MAX_LIMIT))
+        for businesses, skip in self._pages(skip=max(0, int(cursor.get("skip") or 0)), limit=limit):
+            records = [business_to_record(b) for b in businesses if _id_of(b)]
+            has_more = bool(businesses)
+            yield Page(
+                records=_changed_since(records, since),
+                next_cursor={"skip": skip} if has_more else {},
+                has_more=has_more,
+            )
+
+    def get(self, record_id: str) -> Record:
+        """One business by id; raises ApiNotFound."""
+        return business_to_record(self.client.get_business(record_id))
+
+    def find_by(self, field_name: str, value: str) -> Record | None:
+        """Email (case-insensitive), phone (digits) or name (case/space-insensitive) by a bounded scan."""
+        if not value or field_name not in BUSINESS_MATCH_FIELDS:
+            return None
+        for business in self._scan():
+            if business_field_matches(field_name, business.get(field_name), value):
+                return business_to_record(business)
+        return None
+
+    def _scan(self) -> list[dict[str, Any]]:
+        if self._scanned is None:
+            scanned: list[dict[str, Any]] = []
+            for businesses, _ in self._pages(skip=0, limit=LIST_MAX_LIMIT):
+                scanned.extend(b for b in businesses if _id_of(b))
+                if len(scanned) >= BUSINESS_SCAN_LIMIT:
+                    logger.warning("GHL business lookup stopped after %s businesses", BUSINESS_SCAN_LIMIT)
+                    break
+            self._scanned = scanned
+        return self._scanned
+
+    def _remember(self, business: dict[str, Any], *, removed: bool = False) -> None:
+        if self._scanned is None:
+            return
+        business_id = _id_of(business)
+        self._scanned = [b for b in self._scanned if _id_of(b) != business_id]
+        if not removed:
+            self._scanned.append(business)
+
+    def create(self, values: dict[str, Any]) -> Record:
+        """Create a business (name is required by GHL)."""
+        business = self.client.create_business(_body(values, BUSINESS_WRITABLE))
+        self._remember(business)
+        return business_to_record(business)
+
+    def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
+        """PUT the given fields."""
+        body = _body(values, BUSINESS_WRITABLE)
+        if not body:
+            return current if current is not None else self.get(record_id)
+        business = self.client.update_business(record_id, body)
+        business = {**business, "id": _id_of(business) or record_id}
+        self._remember(business)
+        return business_to_record(business)
+
+    def delete(self, record_id: str) -> None:
+        """Delete a business."""
+        self.client.delete_business(record_id)
+        self._remember({"id": record_id}, removed=True)
+
+    def sample(self) -> Record | None:
+        """The first business of the location, or None."""
+        for business in self.client.list_businesses(limit=1, skip=0):
+            if _id_of(business):
+                return business_to_record(business)
+        return None

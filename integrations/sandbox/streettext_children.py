@@ -1,0 +1,365 @@
+"""The fake StreetText tasks, notes, appointments and organisations (docs/streettext-api.md, "Tasks, notes,
+appointments and organisations").
+
+One generic implementation driven by a `Resource` description per path. Listing follows the contacts' rules:
+order (updated_at, id), durable cursors (streettext.cursor_encode), `total` = records from this position on.
+Child records name their contact by `contact_id`, which must be a live contact of the workspace (else 422).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from integrations.sandbox import services
+from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from integrations.sandbox.streettext import (
+    CONTACT,
+    LIST_DEFAULT_LIMIT,
+    LIST_MAX_LIMIT,
+    MSG_VALIDATION,
+    ORGANIZATION,
+    Result,
+    StreetTextError,
+    StreetTextRequest,
+    cursor_decode,
+    cursor_encode,
+)
+
+APPOINTMENT_STATUSES = ("scheduled", "confirmed", "cancelled", "showed", "no_show")
+READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
+_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# Field kinds
+TEXT = "text"  # string or null
+REQUIRED_TEXT = "required_text"  # non-empty string
+TIME = "time"  # ISO 8601 string or null, stored as ISO ms Z
+BOOL = "bool"
+STATUS = "status"
+PHONE = "phone"
+EMAIL = "email"
+CONTACT_REF = "contact"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One of the four resources: its store type, JSON key, id prefix and fields (name -> kind)."""
+
+    object_type: str
+    singular: str
+    id_prefix: str
+    fields: Mapping[str, str]
+    required: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    @property
+    def not_found(self) -> str:
+        return f"{self.singular.capitalize()} not found"
+
+
+TASK = Resource(
+    object_type="task",
+    singular="task",
+    id_prefix="tsk_",
+    fields={
+        "contact_id": CONTACT_REF,
+        "title": REQUIRED_TEXT,
+        "body": TEXT,
+        "due_at": TIME,
+        "completed": BOOL,
+        "assignee": TEXT,
+    },
+    required=("contact_id", "title"),
+    defaults={"body": None, "due_at": None, "completed": False, "assignee": None},
+)
+NOTE = Resource(
+    object_type="note",
+    singular="note",
+    id_prefix="note_",
+    fields={"contact_id": CONTACT_REF, "body": REQUIRED_TEXT, "title": TEXT, "author": TEXT, "written_at": TIME},
+    required=("contact_id", "body"),
+    defaults={"title": None, "author": None, "written_at": None},
+)
+APPOINTMENT = Resource(
+    object_type="appointment",
+    singular="appointment",
+    id_prefix="apt_",
+    fields={
+        "contact_id": CONTACT_REF,
+        "title": TEXT,
+        "starts_at": TIME,
+        "ends_at": TIME,
+        "status": STATUS,
+        "location": TEXT,
+        "notes": TEXT,
+        "calendar": TEXT,
+    },
+    required=("contact_id", "starts_at"),
+    defaults={
+        "title": None,
+        "ends_at": None,
+        "status": "scheduled",
+        "location": None,
+        "notes": None,
+        "calendar": None,
+    },
+)
+ORGANIZATION_RESOURCE = Resource(
+    object_type=ORGANIZATION,
+    singular="organization",
+    id_prefix="org_",
+    fields={
+        "name": REQUIRED_TEXT,
+        "phone": PHONE,
+        "email": EMAIL,
+        "website": TEXT,
+        "address": TEXT,
+        "city": TEXT,
+        "region": TEXT,
+        "postal_code": TEXT,
+        "country": TEXT,
+        "description": TEXT,
+    },
+    required=("name",),
+    defaults={
+        key: None
+        for key in ("phone", "email", "website", "address", "city", "region", "postal_code", "country", "description")
+    },
+)
+RESOURCES = {resource.object_type: resource for resource in (TASK, NOTE, APPOINTMENT, ORGANIZATION_RESOURCE)}
+
+
+# ------------------------------------------------------------------------------
+# Validation
+# ------------------------------------------------------------------------------
+def _check_value(account: SandboxAccount, kind: str, key: str, value: Any) -> tuple[str | None, Any]:
+    """(problem or None, storable value) for one field."""
+    if kind == REQUIRED_TEXT:
+        if not isinstance(value, str) or not value.strip():
+            return f"{key}: must be a non-empty string", None
+        return None, value
+    if value is None or (value == "" and kind != BOOL):
+        return None, None
+    if kind == TEXT:
+        return (None, value) if isinstance(value, str) else (f"{key}: must be a string or null", None)
+    if kind == TIME:
+        # ISO text only: numbers (epoch) are not part of the contract.
+        moment = services.parse_time(value) if isinstance(value, str) and not value.strip().isdigit() else None
+        if moment is None:
+            return f"{key}: must be an ISO 8601 time or null", None
+        return None, services.to_iso(moment)
+    if kind == BOOL:
+        return (None, value) if isinstance(value, bool) else (f"{key}: must be a boolean", None)
+    if kind == STATUS:
+        if value not in APPOINTMENT_STATUSES:
+            return f"{key}: must be one of {', '.join(APPOINTMENT_STATUSES)}", None
+        return None, value
+    if kind == PHONE:
+        if not isinstance(value, str) or not _E164_RE.match(value) or services.phone_to_e164(value) != value:
+            return f"{key}: must be in E.164 format, e.g. +14155550100", None
+        return None, value
+    if kind == EMAIL:
+        try:
+            validate_email(value)
+        except (ValidationError, TypeError):
+            return f"{key}: not a valid address", None
+        return None, value
+    if kind == CONTACT_REF:
+        if not isinstance(value, str) or not value:
+            return f"{key}: must be a contact id", None
+        if services.sandbox_record_get(account=account, object_type=CONTACT, record_id=value) is None:
+            return f"{key}: no contact {value}", None
+        return None, value
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def validate_body(
+    resource: Resource, account: SandboxAccount, body: Mapping[str, Any], *, partial: bool
+) -> dict[str, Any]:
+    """Check a create (partial=False) or PATCH body; 422 with one `field: problem` line per error."""
+    details: list[str] = []
+    cleaned: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in READ_ONLY_FIELDS:
+            details.append(f"{key}: read-only field")
+        elif key not in resource.fields:
+            details.append(f"{key}: unknown field")
+        else:
+            problem, clean = _check_value(account, resource.fields[key], key, value)
+            if problem:
+                details.append(problem)
+            else:
+                cleaned[key] = clean
+    if not partial:
+        details.extend(f"{key}: required" for key in resource.required if key not in body)
+    details.extend(f"{key}: must not be null" for key in resource.required if key in body and body[key] is None)
+    if details:
+        raise StreetTextError(422, MSG_VALIDATION, list(dict.fromkeys(details)))
+    return cleaned
+
+
+def _check_times(resource: Resource, data: Mapping[str, Any]) -> None:
+    if resource is not APPOINTMENT or not data.get("ends_at"):
+        return
+    starts, ends = services.parse_time(data.get("starts_at")), services.parse_time(data["ends_at"])
+    if starts is not None and ends is not None and ends < starts:
+        raise StreetTextError(422, MSG_VALIDATION, ["ends_at: must not be before starts_at"])
+
+
+# ------------------------------------------------------------------------------
+# Read shape and lookups
+# ------------------------------------------------------------------------------
+def record_render(resource: Resource, record: SandboxRecord) -> dict[str, Any]:
+    data = record.data if isinstance(record.data, dict) else {}
+    rendered: dict[str, Any] = {"id": record.record_id}
+    for key in resource.fields:
+        rendered[key] = data.get(key, resource.defaults.get(key))
+    if resource is NOTE and not rendered["written_at"]:
+        rendered["written_at"] = services.to_iso(record.created_at)
+    rendered["created_at"] = services.to_iso(record.created_at)
+    rendered["updated_at"] = services.to_iso(record.updated_at)
+    return rendered
+
+
+def _get(resource: Resource, account: SandboxAccount, record_id: str) -> SandboxRecord:
+    record = services.sandbox_record_get(account=account, object_type=resource.object_type, record_id=record_id)
+    if record is None:
+        raise StreetTextError(404, resource.not_found)
+    return record
+
+
+# ------------------------------------------------------------------------------
+# Generic handlers
+# ------------------------------------------------------------------------------
+def record_list(resource: Resource, req: StreetTextRequest) -> Result:
+    """GET {path}?limit&updated_since&cursor&contact_id, same answer and cursor rules as GET /v1/contacts."""
+    query = req.query
+    try:
+        limit = int(query.get("limit", LIST_DEFAULT_LIMIT))
+    except ValueError:
+        raise StreetTextError(400, "limit must be an integer", ["limit: must be an integer 1-200"]) from None
+    if not 1 <= limit <= LIST_MAX_LIMIT:
+        raise StreetTextError(400, "limit is out of range", ["limit: must be an integer 1-200"])
+    records = services.live_records(account=req.account, object_type=resource.object_type)
+    if query.get("contact_id") and "contact_id" in resource.fields:
+        records = records.filter(data__contact_id=query["contact_id"])
+
+    since: datetime | None = None
+    if query.get("cursor"):
+        position, after_id, since = cursor_decode(query["cursor"])
+        window = records.filter(services.after_cursor_q(field="updated_at", value=position, record_id=after_id))
+    else:
+        if query.get("updated_since"):
+            since = services.parse_time(query["updated_since"])
+            if since is None:
+                raise StreetTextError(400, "updated_since is invalid", ["updated_since: must be an ISO 8601 time"])
+        # (since, "") sorts just before every record updated at `since`, so >= holds.
+        position, after_id = since or services.EPOCH, ""
+        window = records.filter(updated_at__gte=since) if since else records
+
+    total = window.count()
+    rows = list(window.order_by("updated_at", "record_id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if rows:
+        position, after_id = rows[-1].updated_at, rows[-1].record_id
+    return 200, {
+        "data": [record_render(resource, row) for row in rows],
+        "next_cursor": cursor_encode(updated_at=position, record_id=after_id, since=since),
+        "has_more": has_more,
+        "total": total,
+    }
+
+
+def record_get(resource: Resource, req: StreetTextRequest, record_id: str) -> Result:
+    return 200, {resource.singular: record_render(resource, _get(resource, req.account, record_id))}
+
+
+def record_create(resource: Resource, req: StreetTextRequest) -> Result:
+    cleaned = validate_body(resource, req.account, req.body, partial=False)
+    data = {**resource.defaults, **{key: value for key, value in cleaned.items() if value is not None}}
+    if resource is TASK and data.get("completed") is None:
+        data["completed"] = False
+    _check_times(resource, data)
+    record_id = services.new_id(resource.id_prefix)
+    now = services.next_updated_at(account=req.account, object_type=resource.object_type)
+    if resource is NOTE and not data.get("written_at"):
+        data["written_at"] = services.to_iso(now)
+    record = services.sandbox_record_put(
+        account=req.account,
+        object_type=resource.object_type,
+        record_id=record_id,
+        data=data,
+        created_at=now,
+        updated_at=now,
+    )
+    return 201, {resource.singular: record_render(resource, record)}
+
+
+def record_update(resource: Resource, req: StreetTextRequest, record_id: str) -> Result:
+    record = _get(resource, req.account, record_id)
+    cleaned = validate_body(resource, req.account, req.body, partial=True)
+    if resource is TASK and "completed" in cleaned and cleaned["completed"] is None:
+        cleaned["completed"] = False
+    data = {**record.data, **cleaned}
+    _check_times(resource, data)
+    record = services.sandbox_record_put(
+        account=req.account, object_type=resource.object_type, record_id=record.record_id, data=data
+    )
+    return 200, {resource.singular: record_render(resource, record)}
+
+
+def record_delete(resource: Resource, req: StreetTextRequest, record_id: str) -> Result:
+    record = services.sandbox_record_delete(record=_get(resource, req.account, record_id))
+    if resource is ORGANIZATION_RESOURCE:
+        # Members lose the link rather than pointing at a deleted organisation.
+        members = services.live_records(account=req.account, object_type=CONTACT).filter(
+            data__organization_id=record.record_id
+        )
+        for contact in members.order_by("record_id"):
+            services.sandbox_record_put(
+                account=req.account,
+                object_type=CONTACT,
+                record_id=contact.record_id,
+                data={**contact.data, "organization_id": None},
+            )
+    return 204, None
+
+
+# ------------------------------------------------------------------------------
+# Handler tables for urls.py: {"GET": …, "POST": …} per resource path
+# ------------------------------------------------------------------------------
+Handler = Callable[..., Result]
+
+
+def collection_handlers(resource: Resource) -> dict[str, Handler]:
+    """GET (list) and POST (create) for `{path}`."""
+
+    def list_(req: StreetTextRequest) -> Result:
+        return record_list(resource, req)
+
+    def create(req: StreetTextRequest) -> Result:
+        return record_create(resource, req)
+
+    return {"GET": list_, "POST": create}
+
+
+def item_handlers(resource: Resource) -> dict[str, Handler]:
+    """GET, PATCH and DELETE for `{path}/{record_id}`."""
+
+    def get(req: StreetTextRequest, record_id: str) -> Result:
+        return record_get(resource, req, record_id)
+
+    def update(req: StreetTextRequest, record_id: str) -> Result:
+        return record_update(resource, req, record_id)
+
+    def delete(req: StreetTextRequest, record_id: str) -> Result:
+        return record_delete(resource, req, record_id)
+
+    return {"GET": get, "PATCH": update, "DELETE": delete}

@@ -1,0 +1,63 @@
+"""Rule conditions and the rule transforms (lead scoring and tagging)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mappings.pipeline import apply_field_mapping, parse_chain, validate_chain
+from mappings.rules import check_rules, condition_holds
+from mappings.transforms import TransformValueError
+
+LEAD = {"tags": ["VIP", "webinar"], "email": "ann@example.com", "city": "Austin", "deals": "3", "phone": None}
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"field": "tags", "op": "contains", "value": "vip"}, True),
+        ({"field": "tags", "op": "not_contains", "value": "vip"}, False),
+        ({"field": "email", "op": "contains", "value": "@example.com"}, True),
+        ({"field": "phone", "op": "exists"}, False),
+        ({"field": "phone", "op": "not_exists"}, True),
+        ({"field": "city", "op": "eq", "value": " austin "}, True),
+        ({"field": "city", "op": "in", "value": ["Dallas", "Austin"]}, True),
+        ({"field": "deals", "op": "gt", "value": 2}, True),
+        ({"field": "deals", "op": "lt", "value": 2}, False),
+        ({"field": "city", "op": "gt", "value": 2}, False),
+        ({"all": [{"field": "city", "op": "eq", "value": "Austin"}, {"field": "phone", "op": "exists"}]}, False),
+        ({"any": [{"field": "city", "op": "eq", "value": "Austin"}, {"field": "phone", "op": "exists"}]}, True),
+    ],
+)
+def test_conditions(condition: dict, expected: bool) -> None:
+    assert condition_holds(condition, LEAD) is expected
+
+
+def test_score_and_rule_tags_read_the_whole_record() -> None:
+    chain = validate_chain(
+        parse_chain(
+            'score(rules=[{"when": {"field": "tags", "op": "contains", "value": "vip"}, "points": 50},'
+            ' {"when": {"field": "city", "op": "eq", "value": "Austin"}, "points": 10}], base=5)'
+        )
+    )
+    assert apply_field_mapping(source_kind="record", source="", transforms=chain, values=LEAD) == 65
+    tags = validate_chain(
+        parse_chain('rule_tags(rules=[{"when": {"field": "deals", "op": "gt", "value": 2}, "tag": "hot-lead"}])')
+    )
+    assert apply_field_mapping(source_kind="record", source="", transforms=tags, values=LEAD) == [
+        "VIP",
+        "webinar",
+        "hot-lead",
+    ]
+    with pytest.raises(TransformValueError, match="Whole record"):
+        apply_field_mapping(source_kind="field", source="city", transforms=chain, values=LEAD)
+
+
+def test_bad_rules_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match='needs "when"'):
+        check_rules([{"points": 1}], needs="points")
+    with pytest.raises(ValueError, match='unknown operator "like"'):
+        check_rules([{"when": {"field": "a", "op": "like"}, "points": 1}], needs="points")
+    from mappings.pipeline import ChainError
+
+    with pytest.raises(ChainError, match="points"):
+        validate_chain(parse_chain('score(rules=[{"when": {"field": "a"}, "points": "many"}])'))

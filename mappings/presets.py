@@ -44,7 +44,8 @@ LEAD_TAG_RULES = [
 ]
 NEW_LEAD_FOLLOWUP = {
     "name": "new-streettext-lead",
-    "when": {"field": "email", "op": "exists"},
+    # Only leads created in StreetText in the last week: older contacts get their profile filled, not a task.
+    "when": {"field": "created_at", "op": "within_days", "value": 7},
     "title": "Follow up with {first_name} {last_name}: new StreetText lead",
     "due_in_days": 1,
 }
@@ -56,10 +57,15 @@ CALLBACK_FOLLOWUP = {
     "due_in_days": 1,
 }
 NOTE_FOLLOWUP = {
-    "name": "note-asks-for-call",
-    "when": {"field": "body", "op": "contains", "value": "call back"},
-    "title": "A note asks for a call back",
-    "due_in_days": 1,
+    "name": "note-asks-a-question",
+    "when": {
+        "any": [
+            {"field": "body", "op": "contains", "value": "asked about"},
+            {"field": "body", "op": "contains", "value": "call back"},
+        ]
+    },
+    "title": "Answer the contact: {body}",
+    "due_in_days": 2,
 }
 
 
@@ -169,7 +175,8 @@ def notes_history(ghl: Connection, streettext: Connection) -> list[Mapping]:
 
 
 def lead_qualification(ghl: Connection, streettext: Connection) -> list[Mapping]:
-    """New StreetText leads scored and tagged from their GHL data by an editable rule list."""
+    """New StreetText leads scored and tagged from their GHL data by an editable rule list (it writes the tags too:
+    use it instead of, not beside, contact data sync, or the two keep rewriting each other's tags)."""
     return [
         _create(
             name="Idea · Lead qualification (score and tag StreetText leads from GHL)",

@@ -6,9 +6,10 @@ Pure functions: no DB, no HTTP.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-OPERATORS = ("eq", "ne", "contains", "not_contains", "exists", "not_exists", "gt", "lt", "in")
+OPERATORS = ("eq", "ne", "contains", "not_contains", "exists", "not_exists", "gt", "lt", "in", "within_days")
 MSG_RULES_NOT_LIST = "rules must be a list of objects"
 MSG_RULE_SHAPE = 'rule {index}: needs "when" (a condition) and {needs}'
 MSG_CONDITION_SHAPE = 'condition {where}: use {{"field", "op", "value"}} or {{"all": [...]}} / {{"any": [...]}}'
@@ -40,6 +41,16 @@ def condition_holds(condition: dict[str, Any], values: dict[str, Any]) -> bool:
         return found if op == "contains" else not found
     if op == "in":
         return not empty and _text(actual) in {_text(item) for item in (expected or [])}
+    if op == "within_days":
+        # A date-time field (ISO 8601) no older than `value` days: "a new lead".
+        try:
+            moment = datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
+            days = float(expected)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment >= datetime.now(UTC) - timedelta(days=days)
     if op in ("gt", "lt"):
         try:
             a, b = float(actual), float(expected)  # type: ignore[arg-type]

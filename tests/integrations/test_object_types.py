@@ -228,18 +228,34 @@ def test_tags_are_added_and_removed_not_overwritten(world: World) -> None:
 
 def test_contact_data_sync_pattern_fills_streettext_profiles_and_creates_one_followup(world: World) -> None:
     (pattern,) = preset_create(key="contact_data_sync", ghl=world.ghl, streettext=world.streettext)
+    # A new StreetText lead, known in GHL by its email (written in another case here).
+    st_emails = {(c.get("email") or "").lower() for c in records("streettext", "contact").values()}
+    ghl_id, ghl_contact = next(
+        (i, c) for i, c in records("ghl", "contact").items() if c.get("email") and c["email"].lower() not in st_emails
+    )
+    r = requests.post(
+        f"{world.streettext.base_url}/v1/contacts",
+        json={"email": ghl_contact["email"].upper()},
+        headers={"X-Api-Key": ST_KEY},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    lead_id = r.json()["contact"]["id"]
     st_before = records("streettext", "contact")
     ghl_tasks_before = len(records("ghl", "task"))
 
     run = execute(pattern)
 
-    assert run.created == sum(1 for h in RecordHistory.objects.filter(run=run, action="created"))
     assert len(records("streettext", "contact")) == len(st_before)  # enrich never creates contacts
-    updated = RecordHistory.objects.filter(run=run, action=Action.UPDATED, direction=Direction.TO_STREETTEXT)
-    assert updated.exists()
+    lead = records("streettext", "contact")[lead_id]
+    assert lead["first_name"] == ghl_contact["firstName"]
+    assert lead["email"] == ghl_contact["email"].strip().lower()
+    assert RecordHistory.objects.filter(run=run, action=Action.UPDATED).count() > 1  # older contacts filled in too
+    # Only the new lead (created in the last 7 days) gets a follow-up task in GHL, on its GHL contact.
     followups = RecordHistory.objects.filter(run=run, reason__startswith="follow-up task")
-    assert followups.count() >= 1
-    assert len(records("ghl", "task")) == ghl_tasks_before + followups.count()
+    assert followups.count() == 1
+    assert followups.get().ghl_id.startswith(f"{ghl_id}/")
+    assert len(records("ghl", "task")) == ghl_tasks_before + 1
     # Nothing changed since: a second run writes nothing and makes no second follow-up task.
     second = execute(pattern)
     assert (second.created, second.updated) == (0, 0)

@@ -61,3 +61,15 @@ def test_bad_rules_are_refused_with_a_clear_message() -> None:
 
     with pytest.raises(ChainError, match="points"):
         validate_chain(parse_chain('score(rules=[{"when": {"field": "a"}, "points": "many"}])'))
+
+
+def test_within_days_selects_recent_records() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    recent = (datetime.now(UTC) - timedelta(days=2)).isoformat().replace("+00:00", "Z")
+    old = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    condition = {"field": "created_at", "op": "within_days", "value": 7}
+    assert condition_holds(condition, {"created_at": recent})
+    assert not condition_holds(condition, {"created_at": old})
+    assert not condition_holds(condition, {"created_at": "yesterday"})
+    assert not condition_holds(condition, {})

@@ -17,6 +17,9 @@ DEMO_GHL_NAME = "Demo GoHighLevel sub-account (sandbox)"
 DEMO_STREETTEXT_NAME = "Demo StreetText workspace (sandbox)"
 DEMO_MAPPING_NAME = "Demo: contacts both ways"
 DEMO_LOCATION_ID = "demo-location"
+# Lead qualification writes tags like contact data sync does: the demo keeps it switched off so the two don't
+# rewrite each other's tags; switch one off and the other on to try it.
+DEMO_PRESETS_OFF = ("lead_qualification",)
 DEMO_PRESETS = ("contact_data_sync", "task_orchestration", "notes_history", "lead_qualification", "automated_followups")
 
 
@@ -73,10 +76,28 @@ class Command(BaseCommand):
         )
         # One mapping per pattern of the integration guide (and its ideas), ready to run after the contacts sync.
         for key in DEMO_PRESETS:
-            preset_create(key=key, ghl=ghl, streettext=st)
+            created = preset_create(key=key, ghl=ghl, streettext=st)
+            if key in DEMO_PRESETS_OFF:
+                Mapping.objects.filter(pk__in=[m.pk for m in created]).update(enabled=False)
+        counts["callback_tagged"] = _tag_for_callback(DEMO_LOCATION_ID, count=3)
         self.stdout.write(self.style.SUCCESS(f"Demo seeded: {counts}"))
 
     def _point_at(self, base: str) -> None:
         """The web server may listen elsewhere this time: keep the demo connections pointing at it."""
         Connection.objects.filter(name=DEMO_GHL_NAME).update(base_url=f"{base}/sandbox/ghl")
         Connection.objects.filter(name=DEMO_STREETTEXT_NAME).update(base_url=f"{base}/sandbox/streettext")
+
+
+def _tag_for_callback(location_id: str, *, count: int) -> int:
+    """Tag a few demo GHL contacts 'callback' so the automated follow-up pattern has something to do."""
+    from integrations.sandbox.models import SandboxRecord
+
+    rows = SandboxRecord.objects.filter(
+        account__system="ghl", account__account_id=location_id, object_type="contact", deleted=False
+    ).exclude(data__email=None)
+    tagged = 0
+    for row in rows.order_by("record_id")[:count]:
+        row.data["tags"] = [*row.data.get("tags", []), "callback"]
+        row.save(update_fields=["data"])
+        tagged += 1
+    return tagged

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from integrations.webhooks import services, signatures
 logger = logging.getLogger(__name__)
 
 MSG_UNKNOWN_URL = "unknown webhook URL"
+MSG_TOO_MANY = "more than {limit} deliveries in the last minute for this connection; try again later"
 MSG_TOO_LARGE = "body larger than {limit} bytes"
 MSG_BAD_JSON = "body is not valid JSON"
 MSG_NOT_OBJECT = "body must be a JSON object"
@@ -41,7 +43,10 @@ class _Refused(Exception):
 
 
 def _answer(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"ok": False, "error": message}, status=status)
+    response = JsonResponse({"ok": False, "error": message}, status=status)
+    if status == 429:
+        response["Retry-After"] = "60"
+    return response
 
 
 def _read_body(request: HttpRequest) -> bytes:
@@ -81,6 +86,12 @@ def _connection(system: str, token: str) -> Connection:
     connection = services.webhook_connection_get(system=system, token=token)
     if connection is None:
         raise _Refused(404, MSG_UNKNOWN_URL)
+    # Rate limit per connection, counted on the deliveries table so every web process shares it.
+    since = timezone.now() - timedelta(seconds=60)
+    if WebhookDelivery.objects.filter(connection=connection, received_at__gte=since).count() >= (
+        settings.WEBHOOK_MAX_PER_MINUTE
+    ):
+        raise _Refused(429, MSG_TOO_MANY.format(limit=settings.WEBHOOK_MAX_PER_MINUTE))
     return connection
 
 

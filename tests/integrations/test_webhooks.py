@@ -700,3 +700,14 @@ def test_a_broken_key_setting_is_a_401_not_a_500(
 
     assert response.status_code == 401
     assert response.json()["error"] == f"{setting} is not a PEM public key"
+
+
+def test_deliveries_beyond_the_per_minute_limit_get_429(
+    client: Client, ghl: Connection, sandbox_keys: Any, settings: Any
+) -> None:
+    settings.WEBHOOK_MAX_PER_MINUTE = 3
+    answers = [post_signed_ghl(client, ghl, ghl_body(webhookId=f"wh-rate-{i}")).status_code for i in range(5)]
+    assert answers == [200, 200, 200, 429, 429]
+    refused = post_signed_ghl(client, ghl, ghl_body(webhookId="wh-rate-9"))
+    assert refused["Retry-After"] == "60"
+    assert WebhookDelivery.objects.count() == 3

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import phonenumbers
 
 from integrations.adapters.base import Page, Record
 from integrations.adapters.clients import ghl_client_for
@@ -47,15 +50,27 @@ def parse_timestamp(value: Any) -> datetime | None:
     return None
 
 
-def normalize_phone(value: Any) -> str:
-    """Digits with a leading "+", for comparing phones written differently ("+1 (415) 555-0100" == "+14155550100")."""
+def normalize_phone(value: Any, *, like: str = "") -> str:
+    """E.164 for comparing phones written differently ("(415) 555-0100" == "+14155550100").
+
+    A number without a country code is read in the country of `like` (the E.164 number it is compared with); what
+    phonenumbers cannot parse falls back to its digits with a leading "+" when it had one.
+    """
     text = str(value or "").strip()
-    digits = re.sub(r"\D", "", text)
-    if not digits:
+    if not text:
         return ""
-    return ("+" if text.startswith("+") or text.startswith("00") else "") + (
-        digits[2:] if text.startswith("00") else digits
-    )
+    if text.startswith("00"):  # the international prefix most countries dial
+        text = "+" + text[2:]
+    region = "US"
+    if like:
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(like, None)) or region
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        digits = re.sub(r"\D", "", text)
+        return ("+" if text.startswith("+") else "") + digits if digits else ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def contact_to_record(contact: dict[str, Any]) -> Record:
@@ -188,7 +203,7 @@ class GhlContactAdapter:
             return None
         if field_name == "phone":
             contact = self.client.find_duplicate(phone=value)
-            if contact and normalize_phone(contact.get("phone")) == normalize_phone(value) != "":
+            if contact and normalize_phone(contact.get("phone"), like=value) == normalize_phone(value) != "":
                 return contact_to_record(contact)
             return None
         # Custom-field lookups would need POST /contacts/search filters whose semantics are only documented by a

@@ -136,7 +136,7 @@ BUSINESS_MATCH_FIELDS = frozenset({"email", "phone", "name"})
 def business_field_matches(field_name: str, stored: Any, wanted: str) -> bool:
     """Whether a business's email / phone / name equals `wanted`, the way people write them differently."""
     if field_name == "phone":
-        return normalize_phone(stored) == normalize_phone(wanted) != ""
+        return normalize_phone(stored, like=wanted) == normalize_phone(wanted) != ""
     # Email and name: case- and whitespace-insensitive.
     return " ".join(str(stored or "").split()).casefold() == " ".join(str(wanted or "").split()).casefold() != ""
 

@@ -192,6 +192,19 @@ class BaseClient:
     def after_retry_sleep(self) -> None:
         self._acquire_slot()
 
+    def _envelope(self, payload: Any, key: str, path: str, *, kind: type = dict) -> Any:
+        """The value under `key` of an answer, checked to be of `kind`; else ApiBadResponse (shared by all clients)."""
+        if not isinstance(payload, dict) or key not in payload:
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {path} has no '{key}' key", url=self.base_url + path
+            )
+        value = payload[key]
+        if not isinstance(value, kind):
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answer to {path}: '{key}' is not a {kind.__name__}", url=self.base_url + path
+            )
+        return value
+
     # -- the one way to call ---------------------------------------------------
     def request(
         self,

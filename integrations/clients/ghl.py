@@ -161,18 +161,6 @@ class GhlClient(BaseClient):
             )
         return payload
 
-    def _envelope(self, payload: dict[str, Any], key: str, path: str, *, kind: type = dict) -> Any:
-        if key not in payload:
-            raise exc.ApiBadResponse(
-                f"{self.service_name} answer to {path} has no '{key}' key", url=self.base_url + path
-            )
-        value = payload[key]
-        if not isinstance(value, kind):
-            raise exc.ApiBadResponse(
-                f"{self.service_name} answer to {path}: '{key}' is not a {kind.__name__}", url=self.base_url + path
-            )
-        return value
-
     def _check_succeeded(self, payload: dict[str, Any], path: str, action: str) -> None:
         # `succeded` (sic) is how the spec spells it; it is the wire contract.
         if self._envelope(payload, "succeded", path, kind=bool) is not True:

@@ -9,7 +9,6 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 
-from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
 
@@ -86,17 +85,6 @@ class StreetTextClient(BaseClient):
         )
 
     # -- plumbing --------------------------------------------------------------
-    def _envelope(self, payload: Any, key: str, path: str, *, kind: type = dict) -> Any:
-        if not isinstance(payload, dict) or key not in payload:
-            raise exc.ApiBadResponse(
-                f"{self.service_name} answer to {path} has no '{key}' key", url=self.base_url + path
-            )
-        value = payload[key]
-        if not isinstance(value, kind):
-            raise exc.ApiBadResponse(
-                f"{self.service_name} answer to {path}: '{key}' is not a {kind.__name__}", url=self.base_url + path
-            )
-        return value
 
     # -- endpoints ---------------------------------------------------------------
     def get_workspace(self) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class SandboxFault(models.Model):
         STATUS = "status", "Error status"
         SLOW = "slow", "Slow response"
         MALFORMED = "malformed", "Malformed JSON"
+        # The request is carried out, then answered with the error status: GHL's "422 after creating" quirk.
+        STATUS_AFTER = "status_after", "Error status after doing the work"
 
     system = models.CharField(max_length=20, choices=SandboxSystem.choices)
     kind = models.CharField(max_length=20, choices=Kind.choices)

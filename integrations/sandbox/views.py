@@ -84,7 +84,8 @@ def _ghl_handle(
 ) -> HttpResponse:
     method = request.method or "GET"
     fault = _take_fault(request, SandboxSystem.GHL, counters)
-    if fault is not None:
+    after = fault if fault is not None and fault.kind == SandboxFault.Kind.STATUS_AFTER else None
+    if fault is not None and after is None:
         if fault.kind == SandboxFault.Kind.MALFORMED:
             return HttpResponse(MALFORMED_BODY, content_type="application/json", status=200)
         headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
@@ -136,6 +137,8 @@ def _ghl_handle(
             status, payload = handler(ghl_request, **kwargs)
     except ghl.GhlError as error:
         status, payload = error.status, error.body
+    if after is not None:
+        return _json(after.status, {"statusCode": after.status, "message": ["Sandbox injected fault"]}, headers)
     return _json(status, payload, headers)
 
 
@@ -164,7 +167,8 @@ def _st_handle(
 ) -> HttpResponse:
     method = request.method or "GET"
     fault = _take_fault(request, SandboxSystem.STREETTEXT, counters)
-    if fault is not None:
+    after = fault if fault is not None and fault.kind == SandboxFault.Kind.STATUS_AFTER else None
+    if fault is not None and after is None:
         if fault.kind == SandboxFault.Kind.MALFORMED:
             return HttpResponse(MALFORMED_BODY, content_type="application/json", status=200)
         headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
@@ -203,6 +207,8 @@ def _st_handle(
             status, payload = handler(st_request, **kwargs)
     except streettext.StreetTextError as error:
         return _st_error(error)
+    if after is not None:
+        return _st_error(streettext.StreetTextError(after.status, "Sandbox injected fault"))
     return _json(status, payload)
 
 

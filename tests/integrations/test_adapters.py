@@ -234,6 +234,9 @@ def test_normalize_phone() -> None:
     assert normalize_phone("+1 (415) 555-0100") == "+14155550100"
     assert normalize_phone("0044 20 7946 0000") == "+442079460000"
     assert normalize_phone(None) == ""
+    # A national number is read in the country of the number it is compared with.
+    assert normalize_phone("(702) 555-0020", like="+17025550020") == "+17025550020"
+    assert normalize_phone("020 7946 0000", like="+442079460000") == "+442079460000"
 
 
 def test_ghl_create_unflattens_custom_fields_to_write_shape(

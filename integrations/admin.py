@@ -99,7 +99,9 @@ class ConnectionAdmin(admin.ModelAdmin):
             self.message_user(request, f"{connection.name}: {result.message}", level)
 
 
-DIFF_ROW = '<tr><th>{}</th><td class="before"><del>{}</del></td><td>→</td><td class="after"><ins>{}</ins></td></tr>'
+ACTION_COLOURS = {"created": "#060", "updated": "#05a", "skipped": "#777", "failed": "#b00", "deleted": "#a50"}
+DIRECTION_ARROWS = {"to_streettext": "GHL → StreetText", "to_ghl": "StreetText → GHL"}
+DIFF_ROW = '<div><span class="field">{}</span> <del>{}</del> → <ins>{}</ins></div>'
 
 
 def _run_link(run: SyncRun) -> str:
@@ -193,19 +195,8 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(RecordHistory)
 class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "created_at",
-        "run_link",
-        "mapping",
-        "direction",
-        "action",
-        "ghl_id",
-        "streettext_id",
-        "email",
-        "diff",
-        "reason",
-        "error_short",
-    ]
+    # The diff comes early so it is on screen without scrolling; the mapping is a filter, not a column.
+    list_display = ["created_at", "run_link", "action_badge", "direction_arrow", "diff", "record", "note"]
     list_filter = ["action", "direction", "dry_run", "run__status", "mapping"]
     list_select_related = ["run", "mapping"]
     search_fields = ["=ghl_id", "=streettext_id", "email", "phone", "=run__id"]
@@ -231,12 +222,34 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def run_link(self, obj: RecordHistory) -> str:
         return _run_link(obj.run)
 
+    @admin.display(description="Action", ordering="action")
+    def action_badge(self, obj: RecordHistory) -> str:
+        colour = ACTION_COLOURS.get(obj.action, "#444")
+        dry = " (dry run)" if obj.dry_run else ""
+        return format_html('<b style="color:{}">{}</b>{}', colour, obj.get_action_display(), dry)
+
+    @admin.display(description="Direction", ordering="direction")
+    def direction_arrow(self, obj: RecordHistory) -> str:
+        return DIRECTION_ARROWS.get(obj.direction, obj.direction)
+
+    @admin.display(description="Record (GHL / StreetText)")
+    def record(self, obj: RecordHistory) -> str:
+        return format_html(
+            "{}<br>{}<br><small>{}</small>", obj.ghl_id or "—", obj.streettext_id or "—", obj.email or obj.phone
+        )
+
+    @admin.display(description="Why / error")
+    def note(self, obj: RecordHistory) -> str:
+        if obj.error:
+            return format_html('<span style="color:#b00">{}</span>', self.error_short(obj))
+        return obj.reason
+
     @admin.display(description="Changes (before → after)")
     def diff(self, obj: RecordHistory) -> str:
         if not obj.changes:
             return "—"
         return format_html(
-            '<table class="diff">{}</table>',
+            '<div class="diff">{}</div>',
             format_html_join(
                 "",
                 DIFF_ROW,

@@ -96,3 +96,28 @@ def test_a_500_on_create_is_retried_by_the_task_with_backoff(live_server: Any, w
     assert RecordLink.objects.count() == world.seeded["ghl_total"] - world.seeded["bad_phone"]
     st_emails = [c["email"].lower() for c in sandbox_contacts("streettext") if c.get("email")]
     assert len(st_emails) == len(set(st_emails))
+
+
+def test_an_oauth_token_expiring_mid_run_is_refreshed_and_nothing_is_lost(live_server: Any, settings: Any) -> None:
+    from integrations.models import Connection
+    from tests.integrations.test_oauth import connect
+
+    settings.SANDBOX_OAUTH_ACCESS_TOKEN_SECONDS = 1  # every token dies during the run
+    settings.GHL_OAUTH_REFRESH_MARGIN_SECONDS = 0  # so expiry is met as a 401, mid-run
+    world = build_world(live_server.url, direction=Direction.TO_GHL, size=60)
+    Connection.objects.filter(pk=world.ghl.pk).update(auth_type=Connection.AuthType.OAUTH, api_secret_encrypted="")
+    world.ghl.refresh_from_db()
+    connect(world.ghl, live_server.url)
+    st_contacts = sandbox_contacts("streettext")
+    # One slow answer in the middle of the run outlives the token.
+    sandbox.sandbox_fault_add(system="ghl", kind="slow", delay=1.5, count=1, path_contains="search/duplicate", skip=5)
+
+    run = execute_with_retries(SyncRun.objects.create(mapping=world.mapping, trigger="manual"))
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    stats = sandbox.sandbox_stats()["ghl"]
+    assert stats["status_401"] >= 1
+    assert stats["oauth_refresh_token_ok"] >= 1
+    world.ghl.refresh_from_db()
+    assert world.ghl.status != Connection.Status.NEEDS_REAUTH
+    assert_exactly_once(world, expected_links=len(st_contacts))

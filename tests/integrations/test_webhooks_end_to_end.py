@@ -120,3 +120,45 @@ def test_a_webhook_during_an_active_run_is_deferred_then_processed_by_the_period
         delivery = WebhookDelivery.objects.get(webhook_id=webhook_id)
         assert delivery.status == Status.PROCESSED
         assert list(delivery.runs.all()) == [run]
+
+
+def test_two_way_with_webhooks_and_polling_has_no_echo_and_loses_no_edit(live_server: Any, worker: Any) -> None:
+    world = build_world(live_server.url, direction=Direction.BOTH, size=20)
+    assert run_via_worker(world.mapping).status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
+    assert run_via_worker(world.mapping).updated == 0  # settled
+    a, b = RecordLink.objects.exclude(streettext_id="").order_by("pk")[:2]
+
+    # Between runs: an edit on GHL (announced by a webhook) and an edit on StreetText (seen only by polling).
+    edited = requests.put(
+        f"{world.ghl.base_url}/contacts/{a.ghl_id}",
+        json={"lastName": "Edited-In-GHL"},
+        headers={"Authorization": f"Bearer {GHL_TOKEN}", "Version": "2021-07-28"},
+        timeout=10,
+    )
+    assert edited.status_code == 200
+    edited = requests.patch(
+        f"{world.streettext.base_url}/v1/contacts/{b.streettext_id}",
+        json={"last_name": "Edited-In-StreetText"},
+        headers={"X-Api-Key": "st-key-e2e"},
+        timeout=10,
+    )
+    assert edited.status_code == 200
+    _send_contact_update(live_server.url, world, a.ghl_id, lastName="Edited-In-GHL")
+    webhook_run = wait_finished(
+        wait_for(lambda: SyncRun.objects.filter(mapping=world.mapping, trigger=SyncRun.Trigger.WEBHOOK).first())
+    )
+    assert webhook_run.updated == 1
+
+    poll = run_via_worker(world.mapping, trigger=SyncRun.Trigger.SCHEDULE)
+
+    # The poll carries the StreetText edit to GHL; what the webhook run wrote to StreetText comes back only as an
+    # echo (skipped), and the GHL edit is not written a second time.
+    updates = RecordHistory.objects.filter(run=poll, action=RecordHistory.Action.UPDATED)
+    assert [(u.direction, u.streettext_id) for u in updates] == [(Direction.TO_GHL, b.streettext_id)]
+    ghl = {c["id"]: c for c in sandbox_contacts("ghl")}
+    st = {c["id"]: c for c in sandbox_contacts("streettext")}
+    assert ghl[a.ghl_id]["lastName"] == st[a.streettext_id]["last_name"] == "Edited-In-GHL"
+    assert ghl[b.ghl_id]["lastName"] == st[b.streettext_id]["last_name"] == "Edited-In-StreetText"
+    # And then it is quiet: nothing we wrote comes back as a change.
+    quiet = run_via_worker(world.mapping, trigger=SyncRun.Trigger.SCHEDULE)
+    assert (quiet.created, quiet.updated, quiet.failed) == (0, 0, 0)

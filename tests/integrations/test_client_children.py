@@ -348,10 +348,10 @@ def test_streettext_crud_for_each_resource(
     mocked.patch(f"{ST}/v1/{resource}/x1", json={key: {**item, "title": "T"}})
     mocked.delete(f"{ST}/v1/{resource}/x1", status=204)
 
-    assert getattr(st, f"get_{method}")("x1") == item
-    assert getattr(st, f"create_{method}")({"title": "T"}) == item
-    assert getattr(st, f"update_{method}")("x1", {"title": "T"})["title"] == "T"
-    getattr(st, f"delete_{method}")("x1")
+    assert st.get_record(resource, "x1") == item
+    assert st.create_record(resource, {"title": "T"}) == item
+    assert st.update_record(resource, "x1", {"title": "T"})["title"] == "T"
+    st.delete_record(resource, "x1")
 
     assert [c.request.method for c in mocked.calls] == ["GET", "POST", "PATCH", "DELETE"]
     assert body_of(mocked.calls[1]) == {"title": "T"}
@@ -369,8 +369,8 @@ def test_streettext_child_listing_sends_cursor_and_contact_filter(
     mocked.get(f"{ST}/v1/{resource}", json=page)
     mocked.get(f"{ST}/v1/{resource}", json={"data": [], "next_cursor": "cur3", "has_more": False, "total": 0})
 
-    first = getattr(st, f"list_{method}")(limit=10, updated_since=datetime(2026, 11, 1, tzinfo=UTC), contact_id="ct1")
-    second = getattr(st, f"list_{method}")(limit=999, cursor="cur2", updated_since=datetime(2026, 11, 1, tzinfo=UTC))
+    first = st.list_records(resource, limit=10, updated_since=datetime(2026, 11, 1, tzinfo=UTC), contact_id="ct1")
+    second = st.list_records(resource, limit=999, cursor="cur2", updated_since=datetime(2026, 11, 1, tzinfo=UTC))
 
     assert first == {"data": [{"id": "x1"}], "next_cursor": "cur2", "has_more": True, "total": 5}
     assert second["has_more"] is False
@@ -386,7 +386,7 @@ def test_streettext_child_listing_sends_cursor_and_contact_filter(
 def test_streettext_organisation_listing(st: StreetTextClient, mocked: responses.RequestsMock) -> None:
     mocked.get(f"{ST}/v1/organizations", json={"data": [{"id": "org1"}], "next_cursor": None, "has_more": False})
 
-    page = st.list_organizations(limit=50)
+    page = st.list_records("organizations", limit=50)
 
     assert page == {"data": [{"id": "org1"}], "next_cursor": None, "has_more": False, "total": None}
     assert query_of(mocked.calls[0]) == {"limit": ["50"]}
@@ -397,9 +397,9 @@ def test_streettext_wrong_envelope_is_a_bad_response(st: StreetTextClient, mocke
     mocked.get(f"{ST}/v1/notes", json={"items": []})
 
     with pytest.raises(exc.ApiBadResponse, match="'note'"):
-        st.get_note("n1")
+        st.get_record("notes", "n1")
     with pytest.raises(exc.ApiBadResponse, match="'data'"):
-        st.list_notes(limit=10)
+        st.list_records("notes", limit=10)
 
 
 def test_streettext_422_on_missing_contact_is_a_validation_error(
@@ -409,7 +409,7 @@ def test_streettext_422_on_missing_contact_is_a_validation_error(
     mocked.post(f"{ST}/v1/tasks", json=error, status=422)
 
     with pytest.raises(exc.ApiValidationError) as info:
-        st.create_task({"title": "x", "contact_id": "missing"})
+        st.create_record("tasks", {"title": "x", "contact_id": "missing"})
     assert info.value.details == ["contact_id"]
 
 

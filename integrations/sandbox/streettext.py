@@ -6,13 +6,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import QuerySet
 
 from integrations.sandbox import services
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
@@ -292,8 +293,10 @@ def contact_delete(req: StreetTextRequest, contact_id: str) -> Result:
     return 204, None
 
 
-def contact_list(req: StreetTextRequest) -> Result:
-    query = req.query
+def list_page(
+    query: Mapping[str, str], records: QuerySet[SandboxRecord], render: Callable[[SandboxRecord], Any]
+) -> Result:
+    """One page of a listing (any resource): limit, updated_since, durable cursor, order (updated_at, id)."""
     try:
         limit = int(query.get("limit", LIST_DEFAULT_LIMIT))
     except ValueError:
@@ -301,26 +304,18 @@ def contact_list(req: StreetTextRequest) -> Result:
     if not 1 <= limit <= LIST_MAX_LIMIT:
         raise StreetTextError(400, "limit is out of range", ["limit: must be an integer 1-200"])
 
-    contacts = services.live_records(account=req.account, object_type=CONTACT)
-    if query.get("email"):
-        contacts = contacts.filter(email_lower=query["email"].strip().lower())
-    if query.get("phone"):
-        contacts = contacts.filter(phone=services.phone_lookup_key(query["phone"]))
-    if query.get("external_id"):
-        contacts = contacts.filter(external_id=query["external_id"])
-
     since: datetime | None = None
     if query.get("cursor"):
         position, after_id, since = cursor_decode(query["cursor"])
-        window = contacts.filter(services.after_cursor_q(field="updated_at", value=position, record_id=after_id))
+        window = records.filter(services.after_cursor_q(field="updated_at", value=position, record_id=after_id))
     else:
         if query.get("updated_since"):
             since = services.parse_time(query["updated_since"])
             if since is None:
                 raise StreetTextError(400, "updated_since is invalid", ["updated_since: must be an ISO 8601 time"])
-        # (since, "") sorts just before every contact updated at `since`, so >= holds.
+        # (since, "") sorts just before every record updated at `since`, so >= holds.
         position, after_id = since or services.EPOCH, ""
-        window = contacts.filter(updated_at__gte=since) if since else contacts
+        window = records.filter(updated_at__gte=since) if since else records
 
     total = window.count()
     rows = list(window.order_by("updated_at", "record_id")[: limit + 1])
@@ -329,8 +324,20 @@ def contact_list(req: StreetTextRequest) -> Result:
     if rows:
         position, after_id = rows[-1].updated_at, rows[-1].record_id
     return 200, {
-        "data": [contact_render(row) for row in rows],
+        "data": [render(row) for row in rows],
         "next_cursor": cursor_encode(updated_at=position, record_id=after_id, since=since),
         "has_more": has_more,
         "total": total,
     }
+
+
+def contact_list(req: StreetTextRequest) -> Result:
+    query = req.query
+    contacts = services.live_records(account=req.account, object_type=CONTACT)
+    if query.get("email"):
+        contacts = contacts.filter(email_lower=query["email"].strip().lower())
+    if query.get("phone"):
+        contacts = contacts.filter(phone=services.phone_lookup_key(query["phone"]))
+    if query.get("external_id"):
+        contacts = contacts.filter(external_id=query["external_id"])
+    return list_page(query, contacts, contact_render)

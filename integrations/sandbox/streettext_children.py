@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,15 +20,12 @@ from integrations.sandbox import services
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
 from integrations.sandbox.streettext import (
     CONTACT,
-    LIST_DEFAULT_LIMIT,
-    LIST_MAX_LIMIT,
     MSG_VALIDATION,
     ORGANIZATION,
     Result,
     StreetTextError,
     StreetTextRequest,
-    cursor_decode,
-    cursor_encode,
+    list_page,
 )
 
 APPOINTMENT_STATUSES = ("scheduled", "confirmed", "cancelled", "showed", "no_show")
@@ -240,41 +236,10 @@ def _get(resource: Resource, account: SandboxAccount, record_id: str) -> Sandbox
 def record_list(resource: Resource, req: StreetTextRequest) -> Result:
     """GET {path}?limit&updated_since&cursor&contact_id, same answer and cursor rules as GET /v1/contacts."""
     query = req.query
-    try:
-        limit = int(query.get("limit", LIST_DEFAULT_LIMIT))
-    except ValueError:
-        raise StreetTextError(400, "limit must be an integer", ["limit: must be an integer 1-200"]) from None
-    if not 1 <= limit <= LIST_MAX_LIMIT:
-        raise StreetTextError(400, "limit is out of range", ["limit: must be an integer 1-200"])
     records = services.live_records(account=req.account, object_type=resource.object_type)
     if query.get("contact_id") and "contact_id" in resource.fields:
         records = records.filter(data__contact_id=query["contact_id"])
-
-    since: datetime | None = None
-    if query.get("cursor"):
-        position, after_id, since = cursor_decode(query["cursor"])
-        window = records.filter(services.after_cursor_q(field="updated_at", value=position, record_id=after_id))
-    else:
-        if query.get("updated_since"):
-            since = services.parse_time(query["updated_since"])
-            if since is None:
-                raise StreetTextError(400, "updated_since is invalid", ["updated_since: must be an ISO 8601 time"])
-        # (since, "") sorts just before every record updated at `since`, so >= holds.
-        position, after_id = since or services.EPOCH, ""
-        window = records.filter(updated_at__gte=since) if since else records
-
-    total = window.count()
-    rows = list(window.order_by("updated_at", "record_id")[: limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if rows:
-        position, after_id = rows[-1].updated_at, rows[-1].record_id
-    return 200, {
-        "data": [record_render(resource, row) for row in rows],
-        "next_cursor": cursor_encode(updated_at=position, record_id=after_id, since=since),
-        "has_more": has_more,
-        "total": total,
-    }
+    return list_page(query, records, lambda row: record_render(resource, row))
 
 
 def record_get(resource: Resource, req: StreetTextRequest, record_id: str) -> Result:

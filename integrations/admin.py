@@ -155,6 +155,11 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/integrations/syncrun/change_form.html"
     change_list_template = "admin/integrations/syncrun/change_list.html"
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # The list refreshes itself only while some run is going, so progress is visible without reloading.
+        active = SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "has_active_runs": active})
+
     @admin.display(description="Progress")
     def progress(self, obj: SyncRun) -> str:
         if obj.total:

@@ -133,6 +133,8 @@ def test_sync_now_button_queues_a_run_and_refuses_a_second(admin_client: Any, li
     assert SyncRun.objects.count() == 1
     page = admin_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk]))
     assert b'http-equiv="refresh"' in page.content  # progress page refreshes while the run is active
+    runs_list = admin_client.get(reverse("admin:integrations_syncrun_changelist"))
+    assert b'http-equiv="refresh"' in runs_list.content
 
 
 def test_mapping_form_rejects_unknown_fields_and_transforms(admin_client: Any, live_server: Any) -> None:
@@ -258,3 +260,27 @@ def test_followup_rules_are_validated(admin_client: Any, live_server: Any) -> No
     assert 'unknown operator "like"' in form.errors["followup_rules"][0]
     data["followup_rules"] = '[{"name": "a", "when": {"field": "tags", "op": "contains", "value": "x"}, "title": "T"}]'
     assert MappingForm(data=data).is_valid()
+
+
+def test_changelists_do_not_query_per_row(
+    admin_client: Any, live_server: Any, django_assert_max_num_queries: Any
+) -> None:
+    world = build_world(live_server.url)
+    for i in range(3):
+        mapping = Mapping.objects.create(name=f"m{i}", ghl_connection=world.ghl, streettext_connection=world.streettext)
+        for status in ("failed", "partial"):
+            run = SyncRun.objects.create(mapping=mapping, trigger="manual", status=status)
+            RecordHistory.objects.create(run=run, mapping=mapping, direction="to_streettext", action="created")
+    urls = [
+        reverse("admin:mappings_mapping_changelist"),
+        reverse("admin:integrations_syncrun_changelist"),
+        reverse("admin:integrations_recordhistory_changelist"),
+        reverse("admin:integrations_recordlink_changelist"),
+    ]
+    for url in urls:
+        with django_assert_max_num_queries(15):
+            page = admin_client.get(url)
+        assert page.status_code == 200
+    assert b"Partial (some records failed)" in admin_client.get(urls[0]).content
+    # Nothing is running: the runs list does not refresh itself.
+    assert b'http-equiv="refresh"' not in admin_client.get(urls[1]).content

@@ -120,7 +120,6 @@ class PreviewRow:
     source_description: str
     source_value: Any
     target_value: Any
-    current_value: Any = None
     error: str = ""
 
 

@@ -15,8 +15,15 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connection as db_connection
+from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests explore new random inputs on developers' machines; in CI (CI=true) they replay a fixed sequence,
+# so a CI result does not depend on luck. Both run the same number of examples.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def _database_url_for_worker() -> str:

@@ -40,7 +40,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # out of datetime's range: as unreadable as garbage text
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)

@@ -7,6 +7,7 @@ see /work/shared/ghl-api/FACTS.md. Nothing outside this module knows GHL's wire 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypedDict
@@ -568,7 +569,7 @@ def epoch_ms(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)

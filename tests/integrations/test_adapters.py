@@ -390,3 +390,12 @@ def test_streettext_delete_and_empty_sample(st_connection: Connection, mocked: r
     adapter.delete("ct_1")
 
     assert adapter.sample() is None
+
+
+def test_timestamps_out_of_range_are_unreadable_not_a_crash() -> None:
+    from integrations.adapters.ghl import parse_timestamp
+
+    assert parse_timestamp(10**20) is None
+    assert parse_timestamp(-(10**20)) is None
+    assert parse_timestamp(float("1e300")) is None
+    assert parse_timestamp(1_700_000_000_000) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,3 +72,8 @@ def sandbox_contacts(system: str) -> list[dict[str, Any]]:
         {"id": r.record_id, **r.data}
         for r in SandboxRecord.objects.filter(account__system=system, object_type="contact", deleted=False)
     ]
+
+
+def body_of(call: Any) -> Any:
+    """The JSON body a mocked request (`responses`) was sent with."""
+    return json.loads(call.request.body)

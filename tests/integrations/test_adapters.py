@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from integrations.adapters.streettext import StreetTextContactAdapter
 from integrations.clients.ghl import GhlClient
 from integrations.clients.streettext import StreetTextClient
 from integrations.models import Connection
+from tests.integrations.support import body_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_transport_retries")]
 
 GHL = "https://services.leadconnectorhq.com"
 ST = "https://api.streettext.example"
@@ -36,38 +36,6 @@ def url_of(call: Any) -> str:
 
 def load(system: str, name: str) -> Any:
     return json.loads((FIXTURES / system / f"{name}.json").read_text())
-
-
-@pytest.fixture(autouse=True)
-def _no_transport_retries(settings: Any) -> None:
-    settings.API_TRANSPORT_RETRIES = 0
-    settings.API_BACKOFF_FACTOR = 0
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
-@pytest.fixture
-def ghl_connection(_no_transport_retries: None) -> Connection:
-    connection = Connection(name="GHL", system="ghl", base_url=GHL, location_id="loc1", auth_type="pit")
-    connection.api_secret = "tok"
-    connection.save()
-    return connection
-
-
-@pytest.fixture
-def st_connection(_no_transport_retries: None) -> Connection:
-    connection = Connection(name="ST", system="streettext", base_url=ST, auth_type="api_key")
-    connection.api_secret = "key"
-    connection.save()
-    return connection
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 def ghl_contact(n: int, updated: str = "2026-11-26T10:00:00.000Z") -> dict[str, Any]:

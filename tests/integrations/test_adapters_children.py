@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,45 +28,14 @@ from integrations.adapters.streettext_related import (
 from integrations.clients import exceptions as exc
 from integrations.models import Connection
 from integrations.object_types import OBJECT_TYPES
+from tests.integrations.support import body_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_transport_retries")]
 
 GHL = "https://services.leadconnectorhq.com"
 ST = "https://api.streettext.example"
 SEARCH = f"{GHL}/contacts/search"
 TASK_SEARCH = f"{GHL}/locations/loc1/tasks/search"
-
-
-@pytest.fixture(autouse=True)
-def _no_transport_retries(settings: Any) -> None:
-    settings.API_TRANSPORT_RETRIES = 0
-    settings.API_BACKOFF_FACTOR = 0
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
-@pytest.fixture
-def ghl_connection(_no_transport_retries: None) -> Connection:
-    connection = Connection(name="GHL", system="ghl", base_url=GHL, location_id="loc1", auth_type="pit")
-    connection.api_secret = "tok"
-    connection.save()
-    return connection
-
-
-@pytest.fixture
-def st_connection(_no_transport_retries: None) -> Connection:
-    connection = Connection(name="ST", system="streettext", base_url=ST, auth_type="api_key")
-    connection.api_secret = "key"
-    connection.save()
-    return connection
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 def query_of(call: Any) -> dict[str, list[str]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +12,7 @@ import responses
 from integrations.clients import exceptions as exc
 from integrations.clients.ghl import GhlClient
 from integrations.clients.streettext import StreetTextClient
+from tests.integrations.support import body_of
 
 GHL = "https://services.leadconnectorhq.com"
 ST = "https://api.streettext.example"
@@ -21,33 +20,17 @@ TOKEN = "pit-secret-token-123"
 KEY = "st-secret-key-456"
 
 # The clients count their calls in the shared rate-limit store (the database unless Redis is configured).
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_transport_retries(settings: Any) -> None:
-    settings.API_TRANSPORT_RETRIES = 0
-    settings.API_BACKOFF_FACTOR = 0
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_transport_retries")]
 
 
 @pytest.fixture
-def ghl(_no_transport_retries: None) -> GhlClient:
+def ghl(no_transport_retries: None) -> GhlClient:
     return GhlClient(base_url=GHL, token=TOKEN, location_id="loc1")
 
 
 @pytest.fixture
-def st(_no_transport_retries: None) -> StreetTextClient:
+def st(no_transport_retries: None) -> StreetTextClient:
     return StreetTextClient(base_url=ST, api_key=KEY)
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 def query_of(call: Any) -> dict[str, list[str]]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,9 @@ from integrations.clients.ghl import (
     custom_fields_to_write,
     epoch_ms,
 )
+from tests.integrations.support import body_of
+
+pytestmark = pytest.mark.usefixtures("no_transport_retries")
 
 BASE = "https://services.leadconnectorhq.com"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ghl"
@@ -33,25 +35,9 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _no_transport_retries(settings: Any) -> None:
-    settings.API_TRANSPORT_RETRIES = 0
-    settings.API_BACKOFF_FACTOR = 0
-
-
 @pytest.fixture
-def client(_no_transport_retries: None) -> GhlClient:
+def client(no_transport_retries: None) -> GhlClient:
     return GhlClient(base_url=BASE + "/", token=TOKEN, location_id="loc1")
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 def query_of(call: Any) -> dict[str, list[str]]:

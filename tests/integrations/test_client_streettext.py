@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,13 @@ import responses
 
 from integrations.clients import exceptions as exc
 from integrations.clients.streettext import StreetTextClient
+from tests.integrations.support import body_of
+
+pytestmark = pytest.mark.usefixtures("no_transport_retries")
 
 BASE = "https://api.streettext.example"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "streettext"
 KEY = "st-secret-key-456"
-
-
-def body_of(call: Any) -> Any:
-    return json.loads(call.request.body)
 
 
 def url_of(call: Any) -> str:
@@ -31,21 +29,9 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _no_transport_retries(settings: Any) -> None:
-    settings.API_TRANSPORT_RETRIES = 0
-    settings.API_BACKOFF_FACTOR = 0
-
-
 @pytest.fixture
-def client(_no_transport_retries: None) -> StreetTextClient:
+def client(no_transport_retries: None) -> StreetTextClient:
     return StreetTextClient(base_url=BASE, api_key=KEY)
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
 
 
 def query_of(call: Any) -> dict[str, list[str]]:

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -182,12 +181,6 @@ def test_a_pause_holds_every_caller_back_and_a_spent_quota_raises(backend: str) 
 
 
 # -- the GHL client with the governor -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock() as rsps:
-        yield rsps
 
 
 @pytest.fixture

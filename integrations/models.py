@@ -152,6 +152,12 @@ class SyncRun(BaseModel):
         PARTIAL = "partial", "Partial (some records failed)"
         FAILED = "failed", "Failed"
         STALE = "stale", "Stale (worker lost)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Scope(models.TextChoices):
+        CHANGES = "changes", "Changes since the last run"
+        LINKED = "linked", "Every linked record (re-sync after a mapping change)"
+        IDS = "ids", "Only the named records (webhook, re-run, one record)"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
@@ -159,6 +165,7 @@ class SyncRun(BaseModel):
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     dry_run = models.BooleanField(default=False)
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.CHANGES)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
     # For re-runs and webhook runs: only these source ids, as {"ghl": [...], "streettext": [...]}.
     only_ids = models.JSONField(default=dict, blank=True)
@@ -174,6 +181,9 @@ class SyncRun(BaseModel):
     failed = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Set by "Cancel"; the engine stops at the next page boundary (history and cursor stay consistent).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

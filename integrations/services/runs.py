@@ -24,6 +24,9 @@ CONNECTION_PAUSED = (
     "“{connection}” is paused until {until:%Y-%m-%d %H:%M} UTC (daily quota of its API used up); run it after that."
 )
 NOTHING_TO_RERUN = "Run #{run_id} has no failed records to re-run."
+NOT_ACTIVE = "Run #{run_id} is not running any more ({status}); there is nothing to cancel."
+CANCELLED_BEFORE_START = "Cancelled by {who} before it started."
+CANCELLED_AT_PAGE = "Cancelled by {who}; stopped after the last stored page (the next run resumes from there)."
 STALE_ERROR = (
     "The worker stopped sending progress for {seconds} s (killed or lost); the next run resumes from the cursor."
 )
@@ -89,6 +92,45 @@ def sync_run_rerun_failed(*, run: SyncRun, requested_by: str = "") -> SyncRun:
     return sync_run_request(
         mapping=run.mapping, trigger=SyncRun.Trigger.RERUN, only_ids=only, rerun_of=run, requested_by=requested_by
     )
+
+
+def sync_run_cancel(*, run: SyncRun, requested_by: str = "") -> SyncRun:
+    """Ask an active run to stop. A pending run ends at once; a running one stops at its next page boundary."""
+    who = requested_by or "a user"
+    now = timezone.now()
+    ended = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.PENDING).update(
+        status=SyncRun.Status.CANCELLED,
+        cancel_requested_at=now,
+        cancel_requested_by=requested_by,
+        error=CANCELLED_BEFORE_START.format(who=who),
+        finished_at=now,
+    )
+    if not ended:
+        asked = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+            cancel_requested_at=now, cancel_requested_by=requested_by
+        )
+        if not asked:
+            run.refresh_from_db()
+            raise SyncRequestRefused(NOT_ACTIVE.format(run_id=run.pk, status=run.get_status_display().lower()))
+    run.refresh_from_db()
+    return run
+
+
+def sync_run_cancel_requested(*, run: SyncRun) -> bool:
+    """Whether someone pressed Cancel on this run (checked by the engine at page boundaries)."""
+    return SyncRun.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).exists()
+
+
+def sync_run_finish_cancelled(*, run: SyncRun) -> SyncRun:
+    """End a run that stopped at a page boundary because Cancel was pressed."""
+    run.refresh_from_db()
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncRun.Status.CANCELLED,
+        error=CANCELLED_AT_PAGE.format(who=run.cancel_requested_by or "a user"),
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return run
 
 
 def sync_run_claim(*, run_id: int) -> SyncRun | None:

@@ -59,6 +59,10 @@ FOLLOWUP_LINK_TYPE = "followup"
 AUTH_FAILED = "{system} rejected the credentials during the sync: {error}"
 
 
+class RunCancelled(Exception):
+    """Cancel was pressed; raised at a page boundary, after the page's results are stored."""
+
+
 class ConnectionAuthFailed(Exception):
     def __init__(self, connection: Connection, error: exc.ApiError):
         super().__init__(AUTH_FAILED.format(system=connection.get_system_display(), error=error))
@@ -153,6 +157,8 @@ def sync_run_execute(*, run_id: int) -> SyncRun | None:
         offset = 0
         for direction in mapping.directions:
             offset += _Leg(run=run, mapping=mapping, direction=direction, progress_offset=offset).execute()
+    except RunCancelled:
+        return runs.sync_run_finish_cancelled(run=run)
     except exc.ApiQuotaExhausted as e:
         # The day's quota is spent: a task retry would come far too soon. The run ends, the connection pauses until
         # the quota is back, and the cursor still points after the last stored page, so the next run resumes there.
@@ -234,6 +240,8 @@ class _Leg:
             total = page.total if processed == 0 else None
             processed += len(outcomes)
             self._store_page(outcomes, cursor, page.next_cursor, total)
+            if runs.sync_run_cancel_requested(run=self.run):
+                raise RunCancelled
         runs.sync_run_add_progress(run=self.run, counts={}, total=self.progress_offset + processed)
         return processed
 

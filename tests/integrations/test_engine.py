@@ -221,3 +221,46 @@ def test_two_records_matching_one_target_do_not_share_it(live_server: Any) -> No
     rows = RecordHistory.objects.filter(run=run, ghl_id__startswith="dup-").order_by("ghl_id")
     assert [r.action for r in rows] == [Action.CREATED, Action.FAILED]
     assert "already linked" in rows[1].error
+
+
+def test_cancel_stops_at_a_page_boundary_and_the_next_run_resumes(live_server: Any) -> None:
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT)
+    total = world.seeded["ghl_total"]
+    run = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    from integrations.services import runs as run_services
+
+    original = run_services.sync_run_add_progress
+    pages: list[int] = []
+
+    def cancel_after_first_page(**kwargs: Any) -> None:
+        original(**kwargs)
+        if kwargs["counts"].get("processed") and not pages:
+            pages.append(1)
+            run_services.sync_run_cancel(run=SyncRun.objects.get(pk=run.pk), requested_by="tester")
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(run_services, "sync_run_add_progress", cancel_after_first_page):
+        sync.sync_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.CANCELLED
+    assert "tester" in run.error
+    # Exactly one page was processed and stored; its cursor moved.
+    assert run.processed == 20
+    assert RecordHistory.objects.filter(run=run).count() == 20
+    assert SyncCursor.objects.get(mapping=world.mapping, system="ghl").position
+    rest = execute(world)
+    assert rest.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL)
+    assert run.processed + rest.processed == total
+
+
+def test_cancel_of_a_pending_run_ends_it_at_once(live_server: Any) -> None:
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT)
+    from integrations.services import runs as run_services
+
+    run = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    run_services.sync_run_cancel(run=run, requested_by="tester")
+    assert run.status == SyncRun.Status.CANCELLED
+    assert sync.sync_run_execute(run_id=run.pk) is None
+    with pytest.raises(run_services.SyncRequestRefused):
+        run_services.sync_run_cancel(run=run)

@@ -300,8 +300,9 @@ class RecordLinkAdmin(admin.ModelAdmin):
         "object_type",
         "ghl_id",
         "streettext_id",
-        "ghl_fingerprint",
-        "streettext_fingerprint",
+        "origin",
+        "label",
+        "email",
         "last_synced_at",
         "created_at",
     ]

@@ -181,6 +181,8 @@ class SyncRun(BaseModel):
     failed = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What the run wants the user to know that is not an error (e.g. why a scheduled run read nothing).
+    note = models.TextField(blank=True)
     # Set by "Cancel"; the engine stops at the next page boundary (history and cursor stay consistent).
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
@@ -245,16 +247,31 @@ class RecordHistory(models.Model):
 
 
 class RecordLink(BaseModel):
-    """The lasting pairing of a GHL id with a StreetText id, for one pair of connections and one object type."""
+    """The lasting pairing of a GHL id with a StreetText id, for one pair of connections and one object type.
+
+    Shared by every mapping of that object type between the two connections; what each mapping last read and wrote
+    is its own (MappingRecordState)."""
+
+    class Origin(models.TextChoices):
+        MATCHED = "", "Matched (existed on both sides)"
+        GHL = "ghl", "Created in StreetText by this app from GoHighLevel"
+        STREETTEXT = "streettext", "Created in GoHighLevel by this app from StreetText"
 
     ghl_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
     streettext_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
     object_type = models.CharField(max_length=30)
     ghl_id = models.CharField("GHL id", max_length=64)
     streettext_id = models.CharField("StreetText id", max_length=64)
-    # Fingerprints of the values we last wrote on each side, to recognise our own echoes.
-    ghl_fingerprint = models.CharField(max_length=64, blank=True)
-    streettext_fingerprint = models.CharField(max_length=64, blank=True)
+    origin = models.CharField(
+        max_length=20,
+        choices=Origin.choices,
+        blank=True,
+        default=Origin.MATCHED,
+        help_text="Where the record was first: a copy this app created is never treated as a new lead.",
+    )
+    # What the admin shows for the pair (a name, a title), and the email used to find it.
+    label = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -272,12 +289,78 @@ class RecordLink(BaseModel):
         return f"{self.object_type}: {self.ghl_id} <-> {self.streettext_id}"
 
 
+class MappingRecordState(models.Model):
+    """What one mapping last read and wrote for one linked pair: its own echo, conflict and merge memory.
+
+    Two mappings on the same records never share this: one cannot undo another's work or take another's write for
+    its own echo."""
+
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="record_states")
+    link = models.ForeignKey(RecordLink, on_delete=models.CASCADE, related_name="states")
+    # Per system, a short digest of each field this mapping reads or writes there, as it last saw or wrote it:
+    # {"ghl": {"firstName": "9f2c…"}, "streettext": {...}}. Echoes, edits and field-level conflicts are told from it.
+    digests = models.JSONField(default=dict, blank=True)
+    # List fields (tags) as this mapping last wrote them, per direction: the base of the add/remove merge.
+    written = models.JSONField(default=dict, blank=True)
+    # Digest of the mapping's configuration (field mappings, filter, rules) when this record was last synced.
+    config = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mapping", "link"], name="one_state_per_mapping_link")]
+
+    def __str__(self) -> str:
+        return f"{self.mapping_id} / {self.link_id}"
+
+
+class FollowupMarker(models.Model):
+    """A follow-up rule already created its GHL task for this contact (bookkeeping, not a record link)."""
+
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="followup_markers")
+    contact_ghl_id = models.CharField("GHL contact id", max_length=64)
+    rule = models.CharField(max_length=120)
+    task_ghl_id = models.CharField("GHL task id", max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mapping", "contact_ghl_id", "rule"], name="one_followup_per_contact_rule")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} for {self.contact_ghl_id}"
+
+
+class PendingCreate(models.Model):
+    """A create whose answer never came (timeout, lost connection, server error): it may have landed.
+
+    The next attempt for the same source record looks for it on the target before creating anything."""
+
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="pending_creates")
+    direction = models.CharField(max_length=20)
+    source_id = models.CharField(max_length=64)
+    started_at = models.DateTimeField(default=timezone.now)
+    # What the created record would be found by: email, phone, name, title, parent id.
+    hints = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mapping", "direction", "source_id"], name="one_pending_create_per_record")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.source_id}"
+
+
 class SyncCursor(models.Model):
     """Where a mapping's reading of one source system has got to; moves only after a page is stored."""
 
     mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="cursors")
     system = models.CharField(max_length=20, choices=System.choices)
     position = models.JSONField(default=dict, blank=True)
+    # The last pass that looked for records deleted on this side (integrations/services/sync/deletions.py).
+    deletions_checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

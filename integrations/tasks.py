@@ -67,3 +67,11 @@ def scheduled_sync_task(mapping_id: int) -> dict[str, Any]:
 def mark_stale_runs_task() -> dict[str, int]:
     """Beat entry point: runs whose worker died are marked stale."""
     return {"stale": runs.sync_run_mark_stale()}
+
+
+@shared_task
+def prune_history_task() -> dict[str, int]:
+    """Beat entry point (hourly): delete record history older than the retention setting."""
+    from integrations.services.history import history_prune
+
+    return {"deleted": history_prune()}

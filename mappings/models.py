@@ -135,6 +135,19 @@ class Mapping(BaseModel):
         '[{"name": "call-hot-leads", "when": {"field": "tags", "op": "contains", "value": "hot"}, '
         '"title": "Call {first_name}", "due_in_days": 1}].',
     )
+    record_filter = models.JSONField(
+        "only records where",
+        default=dict,
+        blank=True,
+        help_text="A condition on the source record; records that do not meet it are left alone, e.g. "
+        '{"field": "tags", "op": "contains", "value": "vip"}. Empty: every record.',
+    )
+    deletion_check_minutes = models.PositiveIntegerField(
+        "look for deletions every (minutes)",
+        default=0,
+        help_text="How often a run lists the source's ids to find deleted records (one cheap, paged listing; "
+        "see docs/architecture.md for its cost). 0 = on every scheduled or manual run.",
+    )
     enabled = models.BooleanField(default=True, help_text="Off: no scheduled, webhook or manual runs.")
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, editable=False

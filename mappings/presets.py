@@ -46,6 +46,8 @@ NEW_LEAD_FOLLOWUP = {
     "name": "new-streettext-lead",
     # Only leads created in StreetText in the last week: older contacts get their profile filled, not a task.
     "when": {"field": "created_at", "op": "within_days", "value": 7},
+    # And only leads a person created in StreetText, never the copies this app made there from GHL.
+    "new_records_only": True,
     "title": "Follow up with {first_name} {last_name}: new StreetText lead",
     "due_in_days": 1,
 }
@@ -131,6 +133,8 @@ def contact_data_sync(ghl: Connection, streettext: Connection, *, followup: bool
             create_missing=False,
             match_rules=["link", "email", "phone"],
             followup_rules=[NEW_LEAD_FOLLOWUP] if followup else [],
+            # StreetText's contact.created webhook runs it at once; the schedule catches what a webhook missed.
+            schedule_minutes=5,
         )
     ]
 
@@ -144,6 +148,7 @@ def task_orchestration(ghl: Connection, streettext: Connection) -> list[Mapping]
             ghl=ghl,
             streettext=streettext,
             match_rules=["link"],
+            schedule_minutes=15,
             fields=[
                 ("title", "field", "title", TRIM),
                 ("body", "field", "body", []),
@@ -164,6 +169,9 @@ def notes_history(ghl: Connection, streettext: Connection) -> list[Mapping]:
             ghl=ghl,
             streettext=streettext,
             match_rules=["link"],
+            # GHL's NoteCreate/NoteUpdate webhooks keep notes fresh; the scheduled scan of every contact's notes
+            # runs at most once a day (SYNC_CHILD_RESCAN_HOURS).
+            schedule_minutes=15,
             fields=[
                 ("body", "field", "body", []),
                 ("title", "field", "title", []),
@@ -175,8 +183,8 @@ def notes_history(ghl: Connection, streettext: Connection) -> list[Mapping]:
 
 
 def lead_qualification(ghl: Connection, streettext: Connection) -> list[Mapping]:
-    """New StreetText leads scored and tagged from their GHL data by an editable rule list (it writes the tags too:
-    use it instead of, not beside, contact data sync, or the two keep rewriting each other's tags)."""
+    """StreetText leads scored and tagged from their GHL data by an editable rule list (tags are merged: it adds and
+    removes only its own rule tags, so it runs beside contact data sync)."""
     return [
         _create(
             name="Idea · Lead qualification (score and tag StreetText leads from GHL)",
@@ -186,6 +194,7 @@ def lead_qualification(ghl: Connection, streettext: Connection) -> list[Mapping]
             mode=Mapping.Mode.ENRICH,
             create_missing=False,
             match_rules=["link", "email", "phone"],
+            schedule_minutes=15,
             fields=[
                 ("custom.lead_score", "record", "", [_step("score", rules=LEAD_SCORE_RULES)]),
                 ("tags", "record", "", [_step("rule_tags", rules=LEAD_TAG_RULES)]),
@@ -205,6 +214,7 @@ def automated_followups(ghl: Connection, streettext: Connection) -> list[Mapping
         match_rules=["link", "email", "phone"],
         fields=[],
         followup_rules=[CALLBACK_FOLLOWUP],
+        schedule_minutes=5,
     )
     notes = _create(
         name="Idea · Automated follow-ups from notes",
@@ -215,12 +225,14 @@ def automated_followups(ghl: Connection, streettext: Connection) -> list[Mapping
         match_rules=["link"],
         fields=[],
         followup_rules=[NOTE_FOLLOWUP],
+        schedule_minutes=15,
     )
     return [contacts, notes]
 
 
 def historical_enrichment(ghl: Connection, streettext: Connection) -> list[Mapping]:
-    """Past notes, tasks and appointments of linked contacts pulled into StreetText once (schedule off)."""
+    """Past notes, tasks and appointments of linked contacts pulled into StreetText once: a one-off, so these three
+    have no schedule (press Sync now on each; switch a schedule on to keep them in step)."""
     notes = notes_history(ghl, streettext)[0]
     tasks = task_orchestration(ghl, streettext)[0]
     appointments = _create(
@@ -242,7 +254,8 @@ def historical_enrichment(ghl: Connection, streettext: Connection) -> list[Mappi
     mappings = [notes, tasks, appointments]
     for mapping in mappings:
         mapping.name = f"Idea · Historical enrichment: {mapping.get_object_type_display().lower()}"
-        mapping.save(update_fields=["name"])
+        mapping.schedule_minutes = 0
+        mapping_save(mapping=mapping)
     return mappings
 
 

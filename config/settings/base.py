@@ -176,6 +176,16 @@ API_BACKOFF_FACTOR = env.float("API_BACKOFF_FACTOR", default=0.5)
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+# Keep a history row for every unchanged record seen again on a rescan (debugging); off: they are only counted.
+SYNC_HISTORY_KEEP_UNCHANGED = env.bool("SYNC_HISTORY_KEEP_UNCHANGED", default=False)
+# Record history older than this many days is deleted by a daily task (0 = keep for ever).
+SYNC_HISTORY_RETENTION_DAYS = env.int("SYNC_HISTORY_RETENTION_DAYS", default=90)
+# GHL notes and appointments have no location-wide listing: a scheduled run lists every contact's (one request per
+# contact) at most once per this many hours; webhooks keep them fresh in between. Manual runs always scan.
+SYNC_CHILD_RESCAN_HOURS = env.float("SYNC_CHILD_RESCAN_HOURS", default=24.0)
+# A create whose answer was lost (timeout) may still land: the retry looks for it on the target for up to this many
+# seconds after it was sent before creating again.
+SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = env.float("SYNC_CREATE_IN_DOUBT_WAIT_SECONDS", default=60.0)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.adapters.base import Page, Record, RecordAdapter, adapter_for
+from integrations.adapters.base import BaseAdapter, Page, Record, RecordAdapter
+from integrations.adapters.registry import adapter_for
 
-__all__ = ["Page", "Record", "RecordAdapter", "adapter_for"]
+__all__ = ["BaseAdapter", "Page", "Record", "RecordAdapter", "adapter_for"]

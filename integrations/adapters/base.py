@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from integrations.models import Connection
+from integrations.clients import exceptions as exc
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Page:
 class RecordAdapter(Protocol):
     system: str
     object_type: str
+    # True when iter_changes lists every record on each pass (no updated-since listing): a completed pass from the
+    # start is then a complete id listing, and the deletion check needs no listing of its own.
+    full_scan: bool
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """Pages of records changed after `cursor` (or since `since` when the cursor is empty), oldest first."""
@@ -45,8 +48,24 @@ class RecordAdapter(Protocol):
         """One record by id; raises ApiNotFound."""
         ...
 
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """The records that exist among `record_ids`, by id, in as few requests as the API allows."""
+        ...
+
     def find_by(self, field_name: str, value: str) -> Record | None:
         """The record whose `field_name` (email, phone or an external-id field) equals `value`, if any."""
+        ...
+
+    def find_many(self, field_name: str, values: Sequence[str]) -> dict[str, Record]:
+        """For each of `values` (comparable match keys) the record whose `field_name` equals it, if any."""
+        ...
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        """Which of `record_ids` still exist (a cheap, paged listing where the API has one)."""
+        ...
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """A record created with `values` at or after `since` by a create whose answer was lost, if one landed."""
         ...
 
     def create(self, values: dict[str, Any]) -> Record: ...
@@ -60,12 +79,39 @@ class RecordAdapter(Protocol):
         ...
 
 
-def adapter_for(connection: Connection, object_type: str) -> RecordAdapter:
-    """The adapter for this connection's system and this object type."""
-    from integrations.adapters.registry import ADAPTERS
+class BaseAdapter:
+    """Default batch operations built from the single-record ones; adapters override what their API does better."""
 
-    try:
-        factory = ADAPTERS[(connection.system, object_type)]
-    except KeyError as e:
-        raise LookupError(f"No adapter for {object_type} on {connection.get_system_display()}") from e
-    return factory(connection)
+    system = ""
+    object_type = ""
+    full_scan = False
+
+    def get(self, record_id: str) -> Record:
+        raise NotImplementedError
+
+    def find_by(self, field_name: str, value: str) -> Record | None:
+        return None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """One get per id (ids that are not found are left out)."""
+        found: dict[str, Record] = {}
+        for record_id in dict.fromkeys(record_ids):
+            with contextlib.suppress(exc.ApiNotFound):
+                found[record_id] = self.get(record_id)
+        return found
+
+    def find_many(self, field_name: str, values: Sequence[str]) -> dict[str, Record]:
+        """One find_by per value."""
+        found: dict[str, Record] = {}
+        for value in dict.fromkeys(values):
+            record = self.find_by(field_name, value)
+            if record is not None:
+                found[value] = record
+        return found
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        return set(self.get_many(record_ids))
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """No way to recognise a lost create on this object type: None (the caller creates)."""
+        return None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
-from integrations.adapters.base import Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
 from integrations.clients.ghl import (
@@ -149,7 +149,19 @@ def search_after_of(contact: dict[str, Any]) -> list[Any] | None:
     return [ms, str(contact["id"])]
 
 
-class GhlContactAdapter:
+# Values per search: one OR group of `eq` filters reads or matches a whole page of records in one request.
+SEARCH_BATCH = 100
+# A lost create's contact is looked for among contacts added this long before it was sent (clock skew).
+CREATED_SKEW = timedelta(minutes=2)
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
+    items = list(dict.fromkeys(v for v in values if v))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class GhlContactAdapter(BaseAdapter):
     """RecordAdapter for GHL contacts of one location."""
 
     system = "ghl"
@@ -194,6 +206,79 @@ class GhlContactAdapter:
         """One contact by id; raises ApiNotFound."""
         return contact_to_record(self.client.get_contact(record_id))
 
+    def _search_any(self, field_name: str, values: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Contacts whose `field_name` equals any of `values`: one search per SEARCH_BATCH values (more pages only
+        when GHL holds duplicates)."""
+        for chunk in _chunks(values, SEARCH_BATCH):
+            group = {"group": "OR", "filters": [{"field": field_name, "operator": "eq", "value": v} for v in chunk]}
+            search_after: list[Any] | None = None
+            while True:
+                page = self.client.search_contacts(
+                    page_limit=SEARCH_MAX_PAGE_LIMIT, filters=[group], search_after=search_after
+                )
+                yield from page["contacts"]
+                if len(page["contacts"]) < SEARCH_MAX_PAGE_LIMIT:
+                    break
+                search_after = search_after_of(page["contacts"][-1])
+                if search_after is None:
+                    break
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """Contacts by id through the search (SEARCH_BATCH per request); the few it does not show yet are read one by
+        one (GHL's search index trails writes by a few seconds, FACTS §4)."""
+        wanted = set(record_ids)
+        found: dict[str, Record] = {}
+        for contact in self._search_any("id", list(record_ids)):
+            contact_id = str(contact.get("id") or "")
+            if contact_id in wanted:
+                found[contact_id] = contact_to_record(contact)
+        for record_id in wanted - set(found):
+            with contextlib.suppress(exc.ApiNotFound):
+                found[record_id] = self.get(record_id)
+        return found
+
+    def find_many(self, field_name: str, values: Sequence[str]) -> dict[str, Record]:
+        """Email or phone matches for a whole page in one search; each hit is verified like find_by's."""
+        if field_name not in ("email", "phone"):
+            return {}
+        found: dict[str, Record] = {}
+        if field_name == "email":
+            keys = {v.strip().lower(): v for v in values if v}
+            for contact in self._search_any("email", list(keys)):
+                key = str(contact.get("email") or "").strip().lower()
+                if key in keys and keys[key] not in found:
+                    found[keys[key]] = contact_to_record(contact)
+            return found
+        phones = {normalize_phone(v): v for v in values if v}
+        for contact in self._search_any("phone", [v for v in values if v]):
+            key = normalize_phone(contact.get("phone"), like=next(iter(phones), ""))
+            if key in phones and phones[key] not in found:
+                found[phones[key]] = contact_to_record(contact)
+        return found
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        """One listing of the location's contacts (SEARCH_MAX_PAGE_LIMIT per request), kept to `record_ids`."""
+        wanted = set(record_ids)
+        present: set[str] = set()
+        for page in self.iter_changes(cursor={}, since=None, page_size=SEARCH_MAX_PAGE_LIMIT):
+            present.update(record.id for record in page.records if record.id in wanted)
+        return present
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """The contact a lost create made, by GHL's duplicate search on its email or phone (read from the database,
+        not the search index), added no earlier than shortly before `since`."""
+        for name, key in (("email", "email"), ("phone", "phone")):
+            value = str(values.get(name) or "").strip()
+            if not value:
+                continue
+            contact = self.client.find_duplicate(**{key: value})
+            if contact is None:
+                continue
+            added = parse_timestamp(contact.get("dateAdded"))
+            if added is None or added >= since - CREATED_SKEW:
+                return self.get(str(contact.get("id")))
+        return None
+
     def find_by(self, field_name: str, value: str) -> Record | None:
         """Email or phone via GHL's duplicate search, verified; other fields are not searchable cheaply -> None."""
         if not value:
@@ -214,10 +299,19 @@ class GhlContactAdapter:
         return None
 
     def create(self, values: dict[str, Any]) -> Record:
-        """Create a contact from flat values, then link it to `businessId` (not part of the create body)."""
+        """Create a contact from flat values, then link it to `businessId` (not part of the create body).
+
+        With an email or a phone the create goes through the upsert endpoint: a retried create whose first answer
+        was lost then finds the contact the first one made (GHL matches by the location's duplicate rules) instead
+        of making a second one."""
         values = dict(values)
         business_id = values.pop("businessId", None) or None
-        record = contact_to_record(self.client.create_contact(values_to_contact(values)))
+        body = values_to_contact(values)
+        if body.get("email") or body.get("phone"):
+            _, contact = self.client.upsert_contact(body)
+        else:
+            contact = self.client.create_contact(body)
+        record = contact_to_record(contact)
         if business_id:
             try:
                 self.client.link_contacts_to_business([record.id], str(business_id))

@@ -10,11 +10,12 @@ next run starts over, and the engine skips unchanged records by fingerprint with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.adapters.base import Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
 from integrations.adapters.ghl import GhlContactAdapter, normalize_phone, parse_timestamp
 from integrations.clients import exceptions as exc
@@ -141,7 +142,21 @@ def business_field_matches(field_name: str, stored: Any, wanted: str) -> bool:
     return " ".join(str(stored or "").split()).casefold() == " ".join(str(wanted or "").split()).casefold() != ""
 
 
-class _GhlAdapter:
+def _by_contact(record_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Composite "<contactId>/<id>" ids grouped by contact (malformed ids are left out: they name nothing)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for record_id in dict.fromkeys(record_ids):
+        contact_id, _, child_id = str(record_id).partition("/")
+        if contact_id and child_id and "/" not in child_id:
+            groups[contact_id].append(record_id)
+    return groups
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
+
+
+class _GhlAdapter(BaseAdapter):
     system = "ghl"
     object_type = ""
 
@@ -153,8 +168,37 @@ class _GhlAdapter:
 class _GhlPerContactAdapter(_GhlAdapter):
     """Children with no location-wide listing: scan the contacts, list each one's children."""
 
+    full_scan = True
+    # The fields a lost create's record is recognised by among its contact's children.
+    identity_fields: tuple[str, ...] = ()
+
     def _children(self, contact_id: str) -> list[Record]:
         raise NotImplementedError
+
+    def _contact_of(self, record_id: str) -> str:
+        return split_id(record_id)[0]
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """One listing per contact for all its wanted children."""
+        found: dict[str, Record] = {}
+        for contact_id, ids in _by_contact(record_ids).items():
+            wanted = set(ids)
+            try:
+                children = self._children(contact_id)
+            except exc.ApiNotFound:
+                continue
+            found.update({child.id: child for child in children if child.id in wanted})
+        return found
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """A child of the same contact with the same identifying fields (title/body/start) as the lost create."""
+        contact_id = str(values.get("contactId") or "")
+        if not contact_id or not self.identity_fields:
+            return None
+        for child in self._children(contact_id):
+            if all(_same_text(child.values.get(name), values.get(name)) for name in self.identity_fields):
+                return child
+        return None
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """One Page per page of contacts (POST /contacts/search) with all their children; `since` filters locally."""
@@ -192,6 +236,47 @@ class GhlTaskAdapter(_GhlAdapter):
     """RecordAdapter for GHL tasks; ids are "<contactId>/<taskId>"."""
 
     object_type = "task"
+    full_scan = True
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """The task search filtered by the tasks' contacts: one request per LIST_MAX_LIMIT tasks of those contacts."""
+        groups = _by_contact(record_ids)
+        wanted = {record_id for ids in groups.values() for record_id in ids}
+        found: dict[str, Record] = {}
+        contacts = list(groups)
+        for start in range(0, len(contacts), LIST_MAX_LIMIT):
+            chunk = contacts[start : start + LIST_MAX_LIMIT]
+            skip = 0
+            for _ in range(DEFAULT_MAX_PAGES):
+                tasks = self.client.search_tasks(limit=LIST_MAX_LIMIT, skip=skip, contact_ids=chunk)
+                for task in tasks:
+                    record = task_to_record(task)
+                    if record.id in wanted:
+                        found[record.id] = record
+                skip += len(tasks)
+                if not tasks:
+                    break
+        return found
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        """One listing of the location's tasks, kept to `record_ids`."""
+        wanted = set(record_ids)
+        return {
+            r.id for page in self.iter_changes(cursor={}, since=None, page_size=LIST_MAX_LIMIT) for r in page.records
+        }.intersection(wanted)
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """A task of the same contact with the same title and due date as the lost create."""
+        contact_id = str(values.get("contactId") or "")
+        if not contact_id:
+            return None
+        for task in self.client.list_tasks(contact_id):
+            record = task_to_record(task, contact_id)
+            if _same_text(record.values.get("title"), values.get("title")) and _same_text(
+                record.values.get("dueDate"), values.get("dueDate")
+            ):
+                return record
+        return None
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """Every task via POST /locations/{id}/tasks/search; cursor = {"skip": n} inside a scan, {} after it."""
@@ -270,6 +355,7 @@ class GhlNoteAdapter(_GhlPerContactAdapter):
     """RecordAdapter for GHL notes; ids are "<contactId>/<noteId>"; listed per contact (no location-wide list)."""
 
     object_type = "note"
+    identity_fields = ("body", "title")
 
     def _children(self, contact_id: str) -> list[Record]:
         return [note_to_record(n, contact_id) for n in self.client.list_notes(contact_id) if _id_of(n)]
@@ -302,6 +388,11 @@ class GhlAppointmentAdapter(_GhlPerContactAdapter):
     """RecordAdapter for GHL appointments (plain event ids); listed per contact, written via the calendars API."""
 
     object_type = "appointment"
+    identity_fields = ("calendarId", "startTime")
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """Plain event ids name no contact: one read per appointment."""
+        return BaseAdapter.get_many(self, record_ids)
 
     def _children(self, contact_id: str) -> list[Record]:
         events = self.client.list_contact_appointments(contact_id)
@@ -336,11 +427,26 @@ class GhlBusinessAdapter(_GhlAdapter):
     """RecordAdapter for GHL businesses of one location (plain ids)."""
 
     object_type = "business"
+    full_scan = True
 
     def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
         super().__init__(connection, client=client)
         # find_by's scan, kept for the adapter's life (one sync leg) and updated by this adapter's own writes.
         self._scanned: list[dict[str, Any]] | None = None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """From one scan of the location's businesses (kept for the adapter's life)."""
+        wanted = set(record_ids)
+        return {_id_of(b): business_to_record(b) for b in self._scan() if _id_of(b) in wanted}
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        self._scanned = None
+        return set(self.get_many(record_ids))
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """A business with the lost create's name."""
+        self._scanned = None
+        return self.find_by("name", str(values.get("name") or ""))
 
     def _pages(self, *, skip: int, limit: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
         for _ in range(DEFAULT_MAX_PAGES):

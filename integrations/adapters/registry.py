@@ -36,3 +36,12 @@ ADAPTERS: dict[tuple[str, str], Callable[[Connection], RecordAdapter]] = {
     ("streettext", "appointment"): StreetTextAppointmentAdapter,
     ("streettext", "business"): StreetTextOrganizationAdapter,
 }
+
+
+def adapter_for(connection: Connection, object_type: str) -> RecordAdapter:
+    """The adapter for this connection's system and this object type."""
+    try:
+        factory = ADAPTERS[(connection.system, object_type)]
+    except KeyError as e:
+        raise LookupError(f"No adapter for {object_type} on {connection.get_system_display()}") from e
+    return factory(connection)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.adapters.base import Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import streettext_client_for
 from integrations.clients.streettext import LIST_MAX_LIMIT, StreetTextClient
 from integrations.object_types import CONTACT, STREETTEXT_CUSTOM_PREFIX
@@ -67,7 +67,13 @@ def values_to_contact(values: dict[str, Any], current: Record | None = None) -> 
     return body
 
 
-class StreetTextContactAdapter:
+def chunks(values: Sequence[str], size: int = LIST_MAX_LIMIT) -> Iterator[list[str]]:
+    items = list(dict.fromkeys(v for v in values if v))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class StreetTextContactAdapter(BaseAdapter):
     """RecordAdapter for StreetText contacts of one workspace."""
 
     system = "streettext"
@@ -107,6 +113,53 @@ class StreetTextContactAdapter:
             return None
         page = self.client.list_contacts(limit=1, **{field_name: value})
         return contact_to_record(page["data"][0]) if page["data"] else None
+
+    def _listed(self, **filters: Any) -> Iterator[Record]:
+        for page in self._filtered_pages(**filters):
+            yield from (contact_to_record(c) for c in page)
+
+    def _filtered_pages(self, **filters: Any) -> Iterator[list[dict[str, Any]]]:
+        cursor: str | None = None
+        while True:
+            page = self.client.list_contacts(limit=LIST_MAX_LIMIT, cursor=cursor, **filters)
+            yield page["data"]
+            if not page["has_more"] or not page["next_cursor"] or page["next_cursor"] == cursor:
+                return
+            cursor = page["next_cursor"]
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """One listing request per LIST_MAX_LIMIT ids (the `id` filter)."""
+        found: dict[str, Record] = {}
+        for chunk in chunks(record_ids):
+            found.update((r.id, r) for r in self._listed(ids=chunk))
+        return found
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        return set(self.get_many(record_ids))
+
+    def find_many(self, field_name: str, values: Sequence[str]) -> dict[str, Record]:
+        """Email, phone or external_id matches for a whole page: the filters take several values at once."""
+        if field_name not in FILTER_FIELDS:
+            return {}
+        keys = {(v.strip().lower() if field_name == "email" else v.strip()): v for v in values if v}
+        found: dict[str, Record] = {}
+        for chunk in chunks(list(keys)):
+            for record in self._listed(**{field_name: chunk}):
+                stored = str(record.values.get(field_name) or "").strip()
+                key = stored.lower() if field_name == "email" else stored
+                if key in keys and keys[key] not in found:
+                    found[keys[key]] = record
+        return found
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """The contact a lost create made, by its email, phone or external id (unique per workspace)."""
+        for name in ("email", "phone", "external_id"):
+            value = str(values.get(name) or "").strip()
+            if value:
+                record = self.find_by(name, value)
+                if record is not None:
+                    return record
+        return None
 
     def create(self, values: dict[str, Any]) -> Record:
         """Create a contact from flat values."""

@@ -6,13 +6,13 @@ cursors stored as {"cursor": "<next_cursor>"}, `updated_since` for the first pag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.adapters.base import Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import streettext_client_for
-from integrations.adapters.streettext import parse_timestamp
+from integrations.adapters.streettext import chunks, parse_timestamp
 from integrations.clients import exceptions as exc
 from integrations.clients.streettext import LIST_MAX_LIMIT, StreetTextClient
 from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, TASK, ObjectType
@@ -21,13 +21,15 @@ if TYPE_CHECKING:
     from integrations.models import Connection
 
 
-class StreetTextResourceAdapter:
+class StreetTextResourceAdapter(BaseAdapter):
     """RecordAdapter for one of StreetText's generic resources; subclasses name the resource and object type."""
 
     system = "streettext"
     object_type = ""
     resource = ""
     spec: ObjectType = TASK
+    # The fields a lost create's record is recognised by among its contact's records (children only).
+    identity_fields: tuple[str, ...] = ()
 
     def __init__(self, connection: Connection, *, client: StreetTextClient | None = None) -> None:
         self.connection = connection
@@ -72,6 +74,38 @@ class StreetTextResourceAdapter:
         """One record by id; raises ApiNotFound."""
         return self.to_record(self.client.get_record(self.resource, record_id))
 
+    def _listed(self, **filters: Any) -> Iterator[Record]:
+        cursor: str | None = None
+        while True:
+            page = self.client.list_records(self.resource, limit=LIST_MAX_LIMIT, cursor=cursor, **filters)
+            yield from (self.to_record(item) for item in page["data"])
+            if not page["has_more"] or not page["next_cursor"] or page["next_cursor"] == cursor:
+                return
+            cursor = page["next_cursor"]
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        """One listing request per LIST_MAX_LIMIT ids (the `id` filter)."""
+        found: dict[str, Record] = {}
+        for chunk in chunks(record_ids):
+            found.update((r.id, r) for r in self._listed(ids=chunk))
+        return found
+
+    def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
+        return set(self.get_many(record_ids))
+
+    def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        """A record of the same contact with the same identifying fields as the lost create."""
+        contact_id = values.get(self.parent_field) if self.parent_field else None
+        if not contact_id or not self.identity_fields:
+            return None
+        for record in self._listed(contact_id=str(contact_id)):
+            if all(
+                " ".join(str(record.values.get(n) or "").split()) == " ".join(str(values.get(n) or "").split())
+                for n in self.identity_fields
+            ):
+                return record
+        return None
+
     def find_by(self, field_name: str, value: str) -> Record | None:
         """None: the contract gives these resources no match filters (children are matched by record link, and
         scanning every organisation per lookup would cost a full listing per record)."""
@@ -111,6 +145,7 @@ class StreetTextTaskAdapter(StreetTextResourceAdapter):
     object_type = "task"
     resource = "tasks"
     spec = TASK
+    identity_fields = ("title", "due_at")
 
 
 class StreetTextNoteAdapter(StreetTextResourceAdapter):
@@ -119,6 +154,7 @@ class StreetTextNoteAdapter(StreetTextResourceAdapter):
     object_type = "note"
     resource = "notes"
     spec = NOTE
+    identity_fields = ("body", "title")
 
 
 class StreetTextAppointmentAdapter(StreetTextResourceAdapter):
@@ -127,6 +163,7 @@ class StreetTextAppointmentAdapter(StreetTextResourceAdapter):
     object_type = "appointment"
     resource = "appointments"
     spec = APPOINTMENT
+    identity_fields = ("starts_at", "title")
 
 
 class StreetTextOrganizationAdapter(StreetTextResourceAdapter):

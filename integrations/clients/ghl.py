@@ -241,16 +241,23 @@ class GhlClient(BaseClient):
         search_after: list[Any] | None = None,
         updated_since: datetime | str | None = None,
         sort_field: str = "dateUpdated",
+        filters: list[dict[str, Any]] | None = None,
     ) -> ContactSearchPage:
-        """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id]."""
+        """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id].
+
+        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (FACTS §4), ANDed with the
+        updated-since filter."""
         # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId search-contacts-advanced
         body: dict[str, Any] = {
             "locationId": self.location_id,
             "pageLimit": max(1, min(page_limit, SEARCH_MAX_PAGE_LIMIT)),
             "sort": [{"field": sort_field, "direction": "asc"}],
         }
+        conditions = list(filters or [])
         if updated_since is not None:
-            body["filters"] = [{"field": "dateUpdated", "operator": "range", "value": {"gte": _iso(updated_since)}}]
+            conditions.append({"field": "dateUpdated", "operator": "range", "value": {"gte": _iso(updated_since)}})
+        if conditions:
+            body["filters"] = conditions
         if search_after:
             # `page` must not be sent together with `searchAfter`.
             body["searchAfter"] = list(search_after)

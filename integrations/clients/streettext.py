@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -96,20 +96,23 @@ class StreetTextClient(BaseClient):
         limit: int,
         cursor: str | None = None,
         updated_since: datetime | str | None = None,
-        email: str | None = None,
-        phone: str | None = None,
-        external_id: str | None = None,
+        email: str | Sequence[str] | None = None,
+        phone: str | Sequence[str] | None = None,
+        external_id: str | Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> ContactPage:
-        """One page of contacts ordered by (updated_at, id); `cursor` wins over `updated_since` server-side."""
+        """One page of contacts ordered by (updated_at, id); `cursor` wins over `updated_since` server-side.
+
+        The filters take one value or several (any of them matches)."""
         # Reference: docs/streettext-api.md#listing-and-the-updated-since-cursor
         params: dict[str, Any] = {"limit": max(1, min(limit, LIST_MAX_LIMIT))}
         if cursor:
             params["cursor"] = cursor
         elif updated_since is not None:
             params["updated_since"] = _iso(updated_since)
-        for name, value in (("email", email), ("phone", phone), ("external_id", external_id)):
+        for name, value in (("email", email), ("phone", phone), ("external_id", external_id), ("id", ids)):
             if value:
-                params[name] = value
+                params[name] = _filter_param(value)
         payload = self.request("GET", self.CONTACTS_PATH, params=params)
         data = self._envelope(payload, "data", self.CONTACTS_PATH, kind=list)
         next_cursor = payload.get("next_cursor")
@@ -154,7 +157,8 @@ class StreetTextClient(BaseClient):
         limit: int,
         cursor: str | None = None,
         updated_since: datetime | str | None = None,
-        contact_id: str | None = None,
+        contact_id: str | Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> RecordPage:
         """One page of a resource ("tasks", "notes", "appointments", "organizations") ordered by (updated_at, id)."""
         # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
@@ -165,7 +169,9 @@ class StreetTextClient(BaseClient):
         elif updated_since is not None:
             params["updated_since"] = _iso(updated_since)
         if contact_id:
-            params["contact_id"] = contact_id
+            params["contact_id"] = _filter_param(contact_id)
+        if ids:
+            params["id"] = _filter_param(ids)
         payload = self.request("GET", path, params=params)
         data = self._envelope(payload, "data", path, kind=list)
         next_cursor = payload.get("next_cursor")
@@ -209,6 +215,15 @@ class StreetTextClient(BaseClient):
             return self.RESOURCES[resource]
         except KeyError as e:
             raise ValueError(f"Unknown StreetText resource {resource!r}") from e
+
+
+def _filter_param(value: str | Sequence[str]) -> str:
+    """A filter's value(s): several are sent comma-separated (docs/streettext-api.md, at most LIST_MAX_LIMIT)."""
+    if isinstance(value, str):
+        return value
+    if len(value) > LIST_MAX_LIMIT:
+        raise ValueError(f"StreetText filters take at most {LIST_MAX_LIMIT} values")
+    return ",".join(value)
 
 
 def _iso(value: datetime | str) -> str:

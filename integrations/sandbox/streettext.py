@@ -331,13 +331,26 @@ def list_page(
     }
 
 
+def filter_values(query: Mapping[str, str], name: str) -> list[str]:
+    """A filter's values: one value, or up to LIST_MAX_LIMIT separated by commas (docs/streettext-api.md)."""
+    values = [v.strip() for v in (query.get(name) or "").split(",") if v.strip()]
+    if len(values) > LIST_MAX_LIMIT:
+        raise StreetTextError(400, f"{name} has too many values", [f"{name}: at most {LIST_MAX_LIMIT} values"])
+    return values
+
+
+def filter_ids(query: Mapping[str, str], records: QuerySet[SandboxRecord]) -> QuerySet[SandboxRecord]:
+    ids = filter_values(query, "id")
+    return records.filter(record_id__in=ids) if ids else records
+
+
 def contact_list(req: StreetTextRequest) -> Result:
     query = req.query
-    contacts = services.live_records(account=req.account, object_type=CONTACT)
-    if query.get("email"):
-        contacts = contacts.filter(email_lower=query["email"].strip().lower())
-    if query.get("phone"):
-        contacts = contacts.filter(phone=services.phone_lookup_key(query["phone"]))
-    if query.get("external_id"):
-        contacts = contacts.filter(external_id=query["external_id"])
+    contacts = filter_ids(query, services.live_records(account=req.account, object_type=CONTACT))
+    if emails := filter_values(query, "email"):
+        contacts = contacts.filter(email_lower__in=[e.lower() for e in emails])
+    if phones := filter_values(query, "phone"):
+        contacts = contacts.filter(phone__in=[services.phone_lookup_key(p) for p in phones])
+    if external_ids := filter_values(query, "external_id"):
+        contacts = contacts.filter(external_id__in=external_ids)
     return list_page(query, contacts, contact_render)

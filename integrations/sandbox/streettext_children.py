@@ -25,6 +25,8 @@ from integrations.sandbox.streettext import (
     Result,
     StreetTextError,
     StreetTextRequest,
+    filter_ids,
+    filter_values,
     list_page,
 )
 
@@ -237,8 +239,9 @@ def record_list(resource: Resource, req: StreetTextRequest) -> Result:
     """GET {path}?limit&updated_since&cursor&contact_id, same answer and cursor rules as GET /v1/contacts."""
     query = req.query
     records = services.live_records(account=req.account, object_type=resource.object_type)
-    if query.get("contact_id") and "contact_id" in resource.fields:
-        records = records.filter(data__contact_id=query["contact_id"])
+    records = filter_ids(query, records)
+    if (contact_ids := filter_values(query, "contact_id")) and "contact_id" in resource.fields:
+        records = records.filter(data__contact_id__in=contact_ids)
     return list_page(query, records, lambda row: record_render(resource, row))
 
 

@@ -44,6 +44,7 @@ def sync_run_request(
     only_ids: dict[str, list[str]] | None = None,
     rerun_of: SyncRun | None = None,
     requested_by: str = "",
+    scope: str = "",
 ) -> SyncRun:
     """Create a pending run and enqueue it once the transaction commits; refuse if one is already active."""
     from integrations.tasks import run_sync_task
@@ -63,6 +64,7 @@ def sync_run_request(
                 trigger=trigger,
                 dry_run=dry_run,
                 only_ids=only_ids or {},
+                scope=scope or (SyncRun.Scope.IDS if only_ids else SyncRun.Scope.CHANGES),
                 rerun_of=rerun_of,
                 requested_by=requested_by,
             )
@@ -80,11 +82,16 @@ def sync_run_request(
 def sync_run_rerun_failed(*, run: SyncRun, requested_by: str = "") -> SyncRun:
     """A new run limited to the source records that failed in `run`."""
     only: dict[str, list[str]] = {}
-    failed = RecordHistory.objects.filter(run=run, action=RecordHistory.Action.FAILED).values_list(
+    mapping = run.mapping
+    # Rows of this mapping only (a parent synced first in the same run belongs to its own mapping). The id to read
+    # again is the one of the side each direction reads: the source in sync mode, the target in enrich mode.
+    failed = RecordHistory.objects.filter(run=run, mapping=mapping, action=RecordHistory.Action.FAILED).values_list(
         "direction", "ghl_id", "streettext_id"
     )
+    enrich = mapping.mode == Mapping.Mode.ENRICH
     for direction, ghl_id, streettext_id in failed:
-        system, record_id = ("ghl", ghl_id) if direction == "to_streettext" else ("streettext", streettext_id)
+        reads_ghl = (direction == "to_streettext") != enrich
+        system, record_id = ("ghl", ghl_id) if reads_ghl else ("streettext", streettext_id)
         if record_id and record_id not in only.setdefault(system, []):
             only[system].append(record_id)
     if not any(only.values()):
@@ -131,6 +138,17 @@ def sync_run_finish_cancelled(*, run: SyncRun) -> SyncRun:
     )
     run.refresh_from_db()
     return run
+
+
+def sync_run_request_resync(*, mapping: Mapping, dry_run: bool = False, requested_by: str = "") -> SyncRun:
+    """A run over every linked record of the mapping, whatever changed (after its field mappings were edited)."""
+    return sync_run_request(
+        mapping=mapping,
+        trigger=SyncRun.Trigger.MANUAL,
+        dry_run=dry_run,
+        scope=SyncRun.Scope.LINKED,
+        requested_by=requested_by,
+    )
 
 
 def sync_run_claim(*, run_id: int) -> SyncRun | None:

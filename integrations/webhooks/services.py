@@ -20,9 +20,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import Connection, SyncRun, System, WebhookDelivery
+from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
 from integrations.services.runs import SyncRequestRefused, sync_run_request
-from mappings.models import Direction, Mapping
+from mappings.models import Mapping, source_system, target_system
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,6 @@ CONTACT = "contact"
 MAX_ID_LENGTH = 64  # WebhookDelivery.record_id / contact_id
 # A queued delivery whose task never ran (broker lost the message) is picked up by the retry after this long.
 QUEUED_RESCUE_AFTER = timedelta(minutes=5)
-
-# Mappings that read from a system, by the system that sends the webhook.
-READS_FROM = {
-    System.GHL: (Direction.TO_STREETTEXT, Direction.BOTH),
-    System.STREETTEXT: (Direction.TO_GHL, Direction.BOTH),
-}
 
 
 class WebhookReplayed(Exception):
@@ -70,6 +64,8 @@ class EventObject:
 
 
 _CONTACT_EVENT = EventObject(CONTACT, "id", "id")
+# Object types whose GHL ids are "<contactId>/<id>".
+UNDER_CONTACT = ("task", "note")
 _TASK_EVENT = EventObject("task", "id", "contactId", under_contact=True)
 _NOTE_EVENT = EventObject("note", "id", "contactId", under_contact=True)
 _APPOINTMENT_EVENT = EventObject("appointment", "appointment.id", "appointment.contactId")
@@ -130,10 +126,9 @@ def webhook_event_target(*, source: str, event_type: str, payload: dict[str, Any
     if not record_id:
         raise WebhookPayloadError(MSG_MISSING_ID.format(event_type=event_type, path=event.id_path))
     contact_id = _dig(payload, event.contact_path) if event.contact_path else ""
-    if event.under_contact:
-        if not contact_id:
-            raise WebhookPayloadError(MSG_MISSING_ID.format(event_type=event_type, path=event.contact_path))
+    if event.under_contact and contact_id:
         record_id = f"{contact_id}/{record_id}"
+    # Without its contact (GHL sends some task events so) the bare id is kept; processing resolves it.
     if len(record_id) > MAX_ID_LENGTH or len(contact_id) > MAX_ID_LENGTH:
         raise WebhookPayloadError(MSG_ID_TOO_LONG.format(event_type=event_type, length=MAX_ID_LENGTH))
     return EventTarget(object_type=event.object_type, record_id=record_id, contact_id=contact_id)
@@ -222,28 +217,54 @@ def webhook_delivery_record(
 # -- processing -----------------------------------------------------------------------------------------------------
 
 
-def _record_id_for(delivery: WebhookDelivery, mapping: Mapping) -> str:
-    return delivery.record_id if mapping.object_type == delivery.object_type else delivery.contact_id
+def _record_id_for(delivery: WebhookDelivery, mapping: Mapping) -> str | None:
+    """The id the mapping's run reads, or None when only a scan can find the record (a GHL task event that names no
+    contact, for a task never linked: its id alone does not address it)."""
+    if mapping.object_type != delivery.object_type:
+        return delivery.contact_id
+    if delivery.source == System.GHL and "/" not in delivery.record_id and delivery.object_type in UNDER_CONTACT:
+        link = (
+            RecordLink.objects.filter(
+                ghl_connection=mapping.ghl_connection_id,
+                streettext_connection=mapping.streettext_connection_id,
+                object_type=delivery.object_type,
+                ghl_id__endswith=f"/{delivery.record_id}",
+            )
+            .values_list("ghl_id", flat=True)
+            .first()
+        )
+        return link
+    return delivery.record_id
+
+
+def mapping_reads(mapping: Mapping, system: str) -> bool:
+    """Whether a change on `system` concerns a mapping: sync mode reads its source side; enrich mode reads its target
+    side (a new record to fill) and is re-run by a change of its source too."""
+    sides = {source_system(d) for d in mapping.directions}
+    if mapping.mode == Mapping.Mode.ENRICH:
+        sides |= {target_system(d) for d in mapping.directions}
+    return system in sides
 
 
 def _mappings_for(delivery: WebhookDelivery) -> list[Mapping]:
     """Enabled mappings on the connection that read from the sender, for the event's object type; task, note and
     appointment events fall back to the contact mappings (their contact is synced) when no mapping of their type."""
-    candidates = list(
-        Mapping.objects.filter(
-            enabled=True,
-            direction__in=READS_FROM[System(delivery.source)],
-            **{f"{delivery.source}_connection": delivery.connection},
+    candidates = [
+        m
+        for m in Mapping.objects.filter(
+            enabled=True, **{f"{delivery.source}_connection": delivery.connection}
         ).order_by("pk")
-    )
+        if mapping_reads(m, delivery.source)
+    ]
     direct = [m for m in candidates if m.object_type == delivery.object_type]
     if direct or delivery.object_type == CONTACT or not delivery.contact_id:
         return direct
     return [m for m in candidates if m.object_type == CONTACT]
 
 
-def _only_ids(source: str, record_id: str) -> dict[str, list[str]]:
-    return {source: [record_id]}
+def _only_ids(source: str, record_id: str | None) -> dict[str, list[str]] | None:
+    """The run's ids; None: a scan run (the changes since the cursor) finds the record."""
+    return {source: [record_id]} if record_id else None
 
 
 def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
@@ -321,11 +342,15 @@ def webhook_deliveries_retry(*, now: datetime | None = None) -> dict[str, int]:
                 done[delivery.pk].add(mapping_id)
                 gone[delivery.pk].append(MSG_MAPPING_GONE.format(mapping_id=mapping_id))
             continue
-        only: dict[str, list[str]] = {}
+        only: dict[str, list[str]] | None = {}
         for delivery in deliveries:
             record_id = _record_id_for(delivery, mapping)
+            if record_id is None:
+                only = None  # one of them needs a scan: a scan run covers them all
+                break
+            assert only is not None
             ids = only.setdefault(delivery.source, [])
-            if record_id and record_id not in ids:
+            if record_id not in ids:
                 ids.append(record_id)
         try:
             with transaction.atomic():

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from integrations.adapters.base import Record, adapter_for
+from integrations.adapters import Record, adapter_for
 from integrations.adapters.clients import client_for
 from integrations.adapters.ghl import GhlContactAdapter, normalize_phone
 from integrations.adapters.registry import ADAPTERS
@@ -210,7 +210,9 @@ def test_normalize_phone() -> None:
 def test_ghl_create_unflattens_custom_fields_to_write_shape(
     ghl_connection: Connection, mocked: responses.RequestsMock
 ) -> None:
-    mocked.post(f"{GHL}/contacts/", json=load("ghl", "contact_create__ok"), status=201)
+    created = load("ghl", "contact_create__ok")
+    # With an email the create goes through the upsert endpoint: a retried create cannot make a second contact.
+    mocked.post(f"{GHL}/contacts/upsert", json={"new": True, **created, "traceId": "t1"})
 
     record = GhlContactAdapter(ghl_connection).create(
         {"firstName": "Rosan", "email": "rosan@deos.com", "customFields.MgobCB14YMVKuE4Ka8p1": "blue", "id": "x"}
@@ -224,6 +226,17 @@ def test_ghl_create_unflattens_custom_fields_to_write_shape(
     }
     assert record.id == "seD4PfOuKoVMLkEZqohJ"
     assert record.values["customFields.MgobCB14YMVKuE4Ka8p1"] == "blue"  # read back in the {id, value} shape
+
+
+def test_ghl_create_without_email_or_phone_uses_the_create_endpoint(
+    ghl_connection: Connection, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{GHL}/contacts/", json=load("ghl", "contact_create__ok"), status=201)
+
+    record = GhlContactAdapter(ghl_connection).create({"firstName": "Rosan"})
+
+    assert body_of(mocked.calls[0]) == {"firstName": "Rosan", "locationId": "loc1"}
+    assert record.id == "seD4PfOuKoVMLkEZqohJ"
 
 
 def test_ghl_update_puts_only_given_fields_and_tags_overwrite(

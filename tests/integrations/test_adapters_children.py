@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from integrations.adapters.base import Record, adapter_for
+from integrations.adapters import Record, adapter_for
 from integrations.adapters.ghl import GhlContactAdapter, tag_changes
 from integrations.adapters.ghl_related import (
     GhlAppointmentAdapter,
@@ -544,7 +544,7 @@ def test_contact_business_unlink_sends_null(ghl_connection: Connection, mocked: 
 
 
 def test_contact_create_then_links_the_business(ghl_connection: Connection, mocked: responses.RequestsMock) -> None:
-    mocked.post(f"{GHL}/contacts/", json={"contact": ghl_contact_body(id="new1")}, status=201)
+    mocked.post(f"{GHL}/contacts/upsert", json={"new": True, "contact": ghl_contact_body(id="new1"), "traceId": "t"})
     mocked.post(f"{GHL}/contacts/bulk/business", json={"success": True, "ids": ["new1"]})
 
     record = GhlContactAdapter(ghl_connection).create({"email": "a@example.com", "businessId": "b1"})
@@ -558,7 +558,7 @@ def test_contact_create_then_links_the_business(ghl_connection: Connection, mock
 def test_contact_create_keeps_the_contact_when_the_link_fails(
     ghl_connection: Connection, mocked: responses.RequestsMock
 ) -> None:
-    mocked.post(f"{GHL}/contacts/", json={"contact": ghl_contact_body(id="new1")}, status=201)
+    mocked.post(f"{GHL}/contacts/upsert", json={"new": True, "contact": ghl_contact_body(id="new1"), "traceId": "t"})
     mocked.post(f"{GHL}/contacts/bulk/business", json={"statusCode": 422, "message": ["bad business"]}, status=422)
 
     record = GhlContactAdapter(ghl_connection).create({"email": "a@example.com", "businessId": "nope"})

@@ -198,7 +198,7 @@ def test_businesses_and_the_contact_business_link(world: World) -> None:
     assert linked > 0
 
 
-def test_tags_are_added_and_removed_not_overwritten(world: World) -> None:
+def test_tags_merge_what_the_source_changed_and_keep_tags_only_the_target_has(world: World) -> None:
     execute(world.mapping)
     back = Mapping.objects.create(
         name="tags back",
@@ -209,21 +209,48 @@ def test_tags_are_added_and_removed_not_overwritten(world: World) -> None:
     )
     FieldMapping.objects.create(mapping=back, direction=Direction.TO_GHL, target_field="tags", source="tags")
     ghl_id, st_id = next(iter(contact_link_map().items()))
-    r = requests.patch(
-        f"{world.streettext.base_url}/v1/contacts/{st_id}",
-        json={"tags": ["from-streettext"]},
-        headers={"X-Api-Key": ST_KEY},
-        timeout=10,
-    )
-    assert r.status_code == 200
-    before = records("ghl", "contact")[ghl_id]["tags"]
 
+    def st_tags(tags: list[str]) -> None:
+        r = requests.patch(
+            f"{world.streettext.base_url}/v1/contacts/{st_id}",
+            json={"tags": tags},
+            headers={"X-Api-Key": ST_KEY},
+            timeout=10,
+        )
+        assert r.status_code == 200
+
+    def ghl_tags() -> list[str]:
+        return list(records("ghl", "contact")[ghl_id]["tags"])
+
+    # GHL has a tag of its own; StreetText has one GHL lacks: the first sync adds it and keeps GHL's.
+    ghl_only = sandbox_tag(ghl_id, "ghl-only")
+    st_tags(["st-1", "st-2"])
+    first = execute(back, only_ids={"streettext": [st_id]})
+    assert first.updated == 1
+    assert {"ghl-only", "st-1", "st-2"} <= {t.lower() for t in ghl_tags()}
+    before = ghl_tags()
+
+    # StreetText removes st-1 and adds from-streettext: exactly that reaches GHL; ghl-only stays.
+    st_tags(["st-2", "from-streettext"])
     run = execute(back, only_ids={"streettext": [st_id]})
 
+    after = ghl_tags()
     assert run.updated == 1
-    assert records("ghl", "contact")[ghl_id]["tags"] == ["from-streettext"]
+    assert "st-1" not in after
+    assert {"ghl-only", "st-2", "from-streettext"} <= set(after)
+    assert set(after) == (set(before) - {"st-1"}) | {"from-streettext"}
     change = RecordHistory.objects.get(run=run).changes["tags"]
-    assert change == {"before": before, "after": ["from-streettext"]}
+    assert set(change["before"]) == set(before)
+    assert set(change["after"]) == set(after)
+    assert ghl_only in after
+
+
+def sandbox_tag(ghl_id: str, tag: str) -> str:
+    """Give a GHL contact a tag directly in the sandbox (someone tagging it in GHL)."""
+    record = SandboxRecord.objects.get(account__system="ghl", object_type="contact", record_id=ghl_id)
+    record.data = {**record.data, "tags": [*(record.data.get("tags") or []), tag]}
+    record.save(update_fields=["data"])
+    return tag
 
 
 def test_contact_data_sync_pattern_fills_streettext_profiles_and_creates_one_followup(world: World) -> None:

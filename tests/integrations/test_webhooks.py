@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from django.test import Client
 from django.urls import reverse
 
-from integrations.models import Connection, SyncRun, System, WebhookDelivery
+from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
 from integrations.sandbox import webhooks as sandbox_webhooks
 from integrations.webhooks import services, signatures
 from mappings.models import Direction, Mapping
+from mappings.presets import preset_create
 from mappings.services import mapping_create_with_defaults
 
 pytestmark = pytest.mark.django_db
@@ -487,8 +488,52 @@ def test_task_and_note_events_name_the_record_under_its_contact(ghl: Connection)
         source="ghl", event_type="TaskCreate", payload={"id": "t1", "contactId": "c1"}
     )
     assert target == services.EventTarget(object_type="task", record_id="c1/t1", contact_id="c1")
-    with pytest.raises(services.WebhookPayloadError, match="NoteCreate event without 'contactId'"):
-        services.webhook_event_target(source="ghl", event_type="NoteCreate", payload={"id": "n1"})
+    # GHL sends some task events without contactId: the bare id is kept, processing resolves it.
+    bare = services.webhook_event_target(source="ghl", event_type="TaskCreate", payload={"id": "t9"})
+    assert bare == services.EventTarget(object_type="task", record_id="t9", contact_id="")
+
+
+def test_a_task_event_without_its_contact_resolves_the_task_through_its_link_or_a_scan(
+    ghl: Connection, mapping: Mapping, django_capture_on_commit_callbacks: Any
+) -> None:
+    Mapping.objects.filter(pk=mapping.pk).update(object_type="task")
+    RecordLink.objects.create(
+        ghl_connection=ghl,
+        streettext_connection=mapping.streettext_connection,
+        object_type="task",
+        ghl_id="c-7/known-task",
+        streettext_id="tk_1",
+    )
+    known = _record(ghl, "TaskComplete", {"locationId": LOCATION, "id": "known-task"}, "w-known")
+    unknown = _record(ghl, "TaskCreate", {"locationId": LOCATION, "id": "new-task"}, "w-unknown")
+    assert known.status == unknown.status == Status.QUEUED
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.webhook_delivery_process(delivery_id=known.pk)
+    run = SyncRun.objects.get(webhook_deliveries=known)
+    assert run.only_ids == {"ghl": ["c-7/known-task"]}
+    run.status = SyncRun.Status.SUCCEEDED
+    run.save()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.webhook_delivery_process(delivery_id=unknown.pk)
+    scan = SyncRun.objects.get(webhook_deliveries=unknown)
+    # Never linked: its id alone addresses nothing in GHL, so a scan run (changes since the cursor) finds it.
+    assert (scan.only_ids, scan.scope) == ({}, SyncRun.Scope.CHANGES)
+
+
+def test_a_streettext_contact_created_event_runs_the_enrich_pattern(
+    ghl: Connection, streettext: Connection, django_capture_on_commit_callbacks: Any
+) -> None:
+    (pattern,) = preset_create(key="contact_data_sync", ghl=ghl, streettext=streettext)
+    delivery = _record(streettext, "contact.created", {"id": "evt_1", "data": {"contact": {"id": "ct_9"}}}, "evt_1")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        services.webhook_delivery_process(delivery_id=delivery.pk)
+
+    run = SyncRun.objects.get(webhook_deliveries=delivery)
+    assert run.mapping_id == pattern.pk
+    assert run.only_ids == {"streettext": ["ct_9"]}
 
 
 def test_task_events_trigger_task_mappings_when_there_are_some(

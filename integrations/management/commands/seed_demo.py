@@ -17,9 +17,6 @@ DEMO_GHL_NAME = "Demo GoHighLevel sub-account (sandbox)"
 DEMO_STREETTEXT_NAME = "Demo StreetText workspace (sandbox)"
 DEMO_MAPPING_NAME = "Demo: contacts both ways"
 DEMO_LOCATION_ID = "demo-location"
-# Lead qualification writes tags like contact data sync does: the demo keeps it switched off so the two don't
-# rewrite each other's tags; switch one off and the other on to try it.
-DEMO_PRESETS_OFF = ("lead_qualification",)
 DEMO_PRESETS = ("contact_data_sync", "task_orchestration", "notes_history", "lead_qualification", "automated_followups")
 
 
@@ -76,9 +73,7 @@ class Command(BaseCommand):
         )
         # One mapping per pattern of the integration guide (and its ideas), ready to run after the contacts sync.
         for key in DEMO_PRESETS:
-            created = preset_create(key=key, ghl=ghl, streettext=st)
-            if key in DEMO_PRESETS_OFF:
-                Mapping.objects.filter(pk__in=[m.pk for m in created]).update(enabled=False)
+            preset_create(key=key, ghl=ghl, streettext=st)
         counts["callback_tagged"] = _tag_for_callback(DEMO_LOCATION_ID, count=3)
         self.stdout.write(self.style.SUCCESS(f"Demo seeded: {counts}"))
 

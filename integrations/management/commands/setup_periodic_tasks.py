@@ -13,6 +13,8 @@ PERIODIC_TASKS = {
     "Mark stale sync runs": ("integrations.tasks.mark_stale_runs_task", 1),
     # Every minute: webhook deliveries deferred while a run was active get one coalesced run per mapping.
     "Retry deferred webhooks": ("integrations.webhooks.tasks.retry_deferred_webhooks_task", 1),
+    # Every hour: record history older than SYNC_HISTORY_RETENTION_DAYS is deleted, a bounded batch at a time.
+    "Prune old record history": ("integrations.tasks.prune_history_task", 60),
 }
 
 

@@ -1,0 +1,175 @@
+"""What a leg (one direction of a run) knows before it reads anything: systems, adapters, field mappings, the fields
+whose digests it keeps, and the run-wide bookkeeping (progress, parents already synced in this run)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from integrations.adapters import RecordAdapter, adapter_for
+from integrations.clients import exceptions as exc
+from integrations.models import Connection, SyncRun, System
+from integrations.object_types import ObjectType, get_object_type
+from mappings.models import Direction, FieldMapping, Mapping, source_system, target_system
+from mappings.pipeline import template_fields
+from mappings.rules import condition_fields
+
+T = TypeVar("T")
+AUTH_FAILED = "{system} rejected the credentials during the sync: {error}"
+
+
+class ConnectionAuthFailed(Exception):
+    def __init__(self, connection: Connection, error: exc.ApiError):
+        super().__init__(AUTH_FAILED.format(system=connection.get_system_display(), error=error))
+        self.connection = connection
+
+
+class RunCancelled(Exception):
+    """Cancel was pressed; raised at a page boundary, after the page's results are stored."""
+
+
+def reverse_direction(direction: str) -> str:
+    return Direction.TO_GHL if direction == Direction.TO_STREETTEXT else Direction.TO_STREETTEXT
+
+
+def _rule_fields(steps: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for step in steps:
+        params = step.get("params") or {}
+        for rule in params.get("rules") or []:
+            names.update(condition_fields(rule.get("when") or {}))
+        base = params.get("base_field", "tags")
+        if base:
+            names.add(base)
+    return names
+
+
+def fields_read(fm: FieldMapping) -> set[str] | None:
+    """Source fields one field mapping reads; None for a constant (reads nothing)."""
+    if fm.source_kind == FieldMapping.SourceKind.FIELD:
+        return {fm.source} if fm.source else set()
+    if fm.source_kind == FieldMapping.SourceKind.TEMPLATE:
+        return set(template_fields(fm.source))
+    if fm.source_kind == FieldMapping.SourceKind.RECORD:
+        return _rule_fields(fm.transforms)
+    return None
+
+
+def source_fields(field_mappings: list[FieldMapping]) -> list[str]:
+    """Source fields a leg reads: a change to any of them is a change worth syncing."""
+    names: set[str] = set()
+    for fm in field_mappings:
+        names.update(fields_read(fm) or set())
+    return sorted(names)
+
+
+def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping]) -> str:
+    """A digest of everything that decides what a mapping writes: when it changes, synced records are stale."""
+    data = {
+        "fields": sorted(
+            (fm.direction, fm.target_field, fm.source_kind, fm.source, json.dumps(fm.transforms, sort_keys=True))
+            for fm in rules
+        ),
+        "filter": mapping.record_filter,
+        "followups": mapping.followup_rules,
+        "overwrite_tags": mapping.overwrite_tags,
+        "region": mapping.phone_region,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass
+class RunState:
+    """Bookkeeping shared by every leg of one run."""
+
+    run: SyncRun
+    total: int | None = None
+    processed: int = 0
+    # (object type, direction, source id) -> "" when a parent was synced (or linked) in this run, else why it failed.
+    parents: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+
+class LegContext:
+    """One direction of one mapping in one run: everything fixed before the first page is read."""
+
+    def __init__(self, *, state: RunState, mapping: Mapping, direction: str, rules: list[FieldMapping] | None = None):
+        self.state = state
+        self.run = state.run
+        self.mapping = mapping
+        self.direction = direction
+        self.dry_run = state.run.dry_run
+        self.source_system = source_system(direction)
+        self.target_system = target_system(direction)
+        self.source_connection = self.connection(self.source_system)
+        self.target_connection = self.connection(self.target_system)
+        self.source: RecordAdapter = adapter_for(self.source_connection, mapping.object_type)
+        self.target: RecordAdapter = adapter_for(self.target_connection, mapping.object_type)
+        if hasattr(self.target, "overwrite_tags"):
+            self.target.overwrite_tags = mapping.overwrite_tags
+        self.object_type: ObjectType = get_object_type(mapping.object_type)
+        self.enrich = mapping.mode == Mapping.Mode.ENRICH
+        # The side the leg reads changes from: the source (sync) or the target (enrich: changed targets are filled).
+        self.read_system = self.target_system if self.enrich else self.source_system
+        self.two_way = mapping.direction == Direction.BOTH
+        all_rules = list(mapping.field_mappings.all()) if rules is None else rules
+        self.field_mappings = [fm for fm in all_rules if fm.direction == direction]
+        self.config = mapping_config_digest(mapping, all_rules)
+        # Per target field: the source fields it reads (None: a constant).
+        self.sources_of: dict[str, set[str] | None] = {fm.target_field: fields_read(fm) for fm in self.field_mappings}
+        # Fields whose change on the read side makes a record worth processing.
+        conditions = [rule.get("when") or {} for rule in mapping.followup_rules or []]
+        if mapping.record_filter:
+            conditions.append(mapping.record_filter)
+        condition_names = set().union(*(condition_fields(c) for c in conditions)) if conditions else set()
+        self.watched = sorted(set(source_fields(self.field_mappings)) | condition_names)
+        # Fields this mapping reads or writes on each system (both legs): their digests are kept per record.
+        self.fields_on: dict[str, list[str]] = {System.GHL: [], System.STREETTEXT: []}
+        names: dict[str, set[str]] = {str(System.GHL): set(), str(System.STREETTEXT): set()}
+        for fm in all_rules:
+            names[source_system(fm.direction)].update(fields_read(fm) or set())
+            names[target_system(fm.direction)].add(fm.target_field)
+        names[self.read_system].update(condition_names)
+        for system, found in names.items():
+            self.fields_on[system] = sorted(found)
+        # What makes a record read by this leg worth processing: its watched source fields (sync), or the target
+        # fields it fills, its match keys and the rule fields (enrich: the leg reads changed targets).
+        if self.enrich:
+            side = 1 if self.target_system == System.STREETTEXT else 0
+            match_keys = {pair[side] for pair in self.object_type.match_fields.values()}
+            self.watched_read = sorted(set(self.sources_of) | match_keys | condition_names)
+        else:
+            self.watched_read = self.watched
+        self.list_fields: dict[str, frozenset[str]] = {
+            system: frozenset(f.name for f in self.object_type.fields_for(system) if f.kind == "list")
+            for system in (System.GHL, System.STREETTEXT)
+        }
+
+    def connection(self, system: str) -> Connection:
+        return self.mapping.ghl_connection if system == System.GHL else self.mapping.streettext_connection
+
+    def adapter(self, system: str) -> RecordAdapter:
+        return self.source if system == self.source_system else self.target
+
+    def call(self, connection: Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call an adapter; a rejected credential stops the run and flags the connection."""
+        try:
+            return fn(*args, **kwargs)
+        except exc.ApiAuthError as e:
+            raise ConnectionAuthFailed(connection, e) from e
+
+    def ids(self, source_id: str, target_id: str) -> dict[str, Any]:
+        """History ids by system from (source id, target id)."""
+        if self.source_system == System.GHL:
+            return {"ghl_id": source_id, "streettext_id": target_id}
+        return {"ghl_id": target_id, "streettext_id": source_id}
+
+    @property
+    def target_label(self) -> str:
+        return self.target_connection.get_system_display()
+
+    @property
+    def source_label(self) -> str:
+        return self.source_connection.get_system_display()

@@ -1,0 +1,481 @@
+"""One page of one leg, in sync mode: read records are matched and written to the target in a constant number of
+database queries per page (links, states, parents, references, pending creates each read once); the target is read
+and matched a page at a time (adapters' get_many / find_many); history, states, cursor and progress are stored
+together in one short transaction once the page is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.adapters import Record
+from integrations.clients import exceptions as exc
+from integrations.models import MappingRecordState, PendingCreate, RecordHistory, RecordLink, SyncCursor, System
+from integrations.services import runs
+from integrations.services.sync import deletions
+from integrations.services.sync.context import ConnectionAuthFailed, LegContext
+from integrations.services.sync.followups import Followups
+from integrations.services.sync.links import LinkBook, link_id, states_save
+from integrations.services.sync.outcomes import (
+    MATCHED_BY,
+    REASON_ALREADY_LINKED,
+    REASON_ECHO,
+    REASON_FILTERED,
+    REASON_IN_DOUBT_FOUND,
+    REASON_LINKED_MEANWHILE,
+    REASON_NO_MATCH_NO_CREATE,
+    REASON_NOT_WRITTEN,
+    REASON_TARGET_GONE,
+    REASON_UNCHANGED,
+    Action,
+    Outcome,
+)
+from integrations.services.sync.parents import Parents
+from integrations.services.sync.plan import Plan, is_echo, new_digests, new_written, plan_create, plan_update
+from integrations.services.sync.values import match_value
+from mappings.pipeline import build_payload
+from mappings.rules import condition_holds
+
+# A create that raised one of these may have landed: the next attempt looks before creating again.
+IN_DOUBT_ERRORS = (exc.ApiTimeout, exc.ApiServerError)
+
+
+@dataclass
+class Item:
+    """One read record on its way through a page."""
+
+    record: Record
+    keys: dict[str, Any]
+    link: RecordLink | None = None
+    state: MappingRecordState | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    target: Record | None = None
+    rule: str = ""
+    stale_link: RecordLink | None = None
+    outcome: Outcome | None = None
+    pending: PendingCreate | None = None
+
+
+@dataclass
+class PageResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    # link pk -> {"digests", "written", "config"}: this mapping's state to store for the page.
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def contact_keys(record: Record) -> dict[str, Any]:
+    return {"email": str(record.values.get("email") or ""), "phone": str(record.values.get("phone") or "")}
+
+
+def label_of(record: Record) -> str:
+    """What the admin shows for a linked pair: a name, else a title, else the email."""
+    values = record.values
+    name = " ".join(
+        str(values.get(k) or "").strip() for k in ("firstName", "lastName", "first_name", "last_name")
+    ).strip()
+    for candidate in (name, values.get("name"), values.get("title"), values.get("email")):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()[:200]
+    return ""
+
+
+class Leg:
+    """The page pipeline of one direction of a run (sync mode; enrich.EnrichLeg reads targets instead)."""
+
+    def __init__(self, ctx: LegContext) -> None:
+        self.ctx = ctx
+        self.book = LinkBook(ctx.mapping)
+        self.parents = Parents(ctx, self.book)
+        self.followups = Followups(ctx)
+        self._has_pending: bool | None = None
+        # Match keys of the targets this page created: a later record of the same page with the same key must not
+        # create a second target (nor take the first one's).
+        self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
+
+    # -- the page ---------------------------------------------------------------------------------------------------
+
+    def process(self, records: list[Record], *, force: bool = False) -> PageResult:
+        ctx = self.ctx
+        result = PageResult()
+        self._created_keys = {}
+        self.book.load(ctx.source_system, [r.id for r in records])
+        items = [Item(record=r, keys=contact_keys(r)) for r in records]
+        live: list[Item] = []
+        for item in items:
+            self._prepare(item, force=force)
+            if item.outcome is None:
+                live.append(item)
+        live = self.parents.attach(live)
+        self.parents.translate_references(live)
+        self._fetch_linked_targets(live)
+        self._match(live)
+        self._check_already_linked(live)
+        self._load_pending(live)
+        for item in live:
+            if item.outcome is None:
+                item.outcome = self._write_safely(item, force=force, result=result)
+        for item in items:
+            assert item.outcome is not None
+            result.outcomes.append(item.outcome)
+        result.outcomes.extend(self.followups.run(items, self.book))
+        return result
+
+    def _prepare(self, item: Item, *, force: bool) -> None:
+        ctx, record = self.ctx, item.record
+        if record.deleted:
+            found = bool(record.raw.get(deletions.FOUND_BY_CHECK))
+            item.outcome = deletions.apply(ctx, self.book, record.id, item.keys, found_by_check=found)
+            return
+        item.link = self.book.get(ctx.source_system, record.id)
+        item.state = self.book.state(item.link)
+        ids = ctx.ids(record.id, link_id(item.link, ctx.target_system))
+        if ctx.mapping.record_filter and not condition_holds(ctx.mapping.record_filter, record.values):
+            item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=True)
+            return
+        if is_echo(ctx, record, item.state, force=force):
+            item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=True)
+            return
+        payload, errors = build_payload(ctx.field_mappings, record.values, default_region=ctx.mapping.phone_region)
+        for key in ("email", "phone"):
+            if payload.get(key):
+                item.keys[key] = str(payload[key])
+        if errors:
+            error = "; ".join(f"{name}: {message}" for name, message in errors.items())
+            item.outcome = Outcome(Action.FAILED, error=error, **ctx.ids(record.id, ""), **item.keys)
+            return
+        item.payload = payload
+
+    # -- reading and matching the target, a page at a time ----------------------------------------------------------
+
+    def _fetch_linked_targets(self, items: list[Item]) -> None:
+        ctx = self.ctx
+        if "link" not in ctx.mapping.match_rules:
+            return
+        linked = [i for i in items if i.outcome is None and i.link is not None]
+        if not linked:
+            return
+        wanted = [link_id(i.link, ctx.target_system) for i in linked]
+        found = ctx.call(ctx.target_connection, ctx.target.get_many, wanted)
+        for item in linked:
+            target = found.get(link_id(item.link, ctx.target_system))
+            if target is None:
+                item.stale_link = item.link
+            else:
+                item.target, item.rule = target, "record link"
+
+    def _match(self, items: list[Item]) -> None:
+        ctx = self.ctx
+        for rule in ctx.mapping.match_rules:
+            if rule == "link":
+                continue
+            fields = self._rule_fields(rule)
+            if fields is None:
+                continue
+            from_field, to_field = fields
+            wanting = {}
+            for item in items:
+                if item.outcome is None and item.target is None:
+                    value = match_value(rule, item.record.values.get(from_field), region=ctx.mapping.phone_region)
+                    if value is not None:
+                        wanting[id(item)] = (item, value)
+            if not wanting:
+                continue
+            values = [value for _, value in wanting.values()]
+            found = ctx.call(ctx.target_connection, ctx.target.find_many, to_field, values)
+            for item, value in wanting.values():
+                target = found.get(value)
+                if target is not None:
+                    item.target, item.rule = target, rule.replace("_", " ")
+
+    def _match_keys(self, item: Item) -> list[tuple[str, str]]:
+        keys = []
+        for rule in self.ctx.mapping.match_rules:
+            fields = self._rule_fields(rule) if rule != "link" else None
+            if fields is not None:
+                value = match_value(rule, item.record.values.get(fields[0]), region=self.ctx.mapping.phone_region)
+                if value is not None:
+                    keys.append((rule, value))
+        return keys
+
+    def _rule_fields(self, rule: str) -> tuple[str, str] | None:
+        """(field read on the source, field searched on the target) for a match rule, or None if it does not apply."""
+        ctx = self.ctx
+        if rule == "external_id":
+            ghl_field, st_field = ctx.mapping.ghl_external_id_field, ctx.mapping.streettext_external_id_field
+            if not ghl_field or not st_field:
+                return None
+        else:
+            pair = ctx.object_type.match_fields.get(rule)
+            if pair is None:
+                return None
+            ghl_field, st_field = pair
+        return (ghl_field, st_field) if ctx.source_system == System.GHL else (st_field, ghl_field)
+
+    def _check_already_linked(self, items: list[Item]) -> None:
+        """A target found by a match rule must not be linked to another source record already."""
+        ctx = self.ctx
+        matched = [i for i in items if i.outcome is None and i.target is not None and i.rule != "record link"]
+        if not matched:
+            return
+        self.book.load(ctx.target_system, [i.target.id for i in matched if i.target is not None])
+        for item in matched:
+            assert item.target is not None
+            other = self.book.get(ctx.target_system, item.target.id)
+            if other is not None and link_id(other, ctx.source_system) != item.record.id:
+                error = REASON_ALREADY_LINKED.format(
+                    target=ctx.target_label, target_id=item.target.id, other_id=link_id(other, ctx.source_system)
+                )
+                item.outcome = Outcome(
+                    Action.FAILED, error=error, **ctx.ids(item.record.id, item.target.id), **item.keys
+                )
+            elif other is not None:
+                item.link, item.state = other, self.book.state(other)
+
+    def _load_pending(self, items: list[Item]) -> None:
+        """Creates of this leg whose answer was lost, for the records about to be created."""
+        ctx = self.ctx
+        creating = [i for i in items if i.outcome is None and i.target is None]
+        if not creating:
+            return
+        if self._has_pending is None:
+            self._has_pending = PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction).exists()
+        if not self._has_pending:
+            return
+        pending = {
+            p.source_id: p
+            for p in PendingCreate.objects.filter(
+                mapping=ctx.mapping, direction=ctx.direction, source_id__in=[i.record.id for i in creating]
+            )
+        }
+        for item in creating:
+            item.pending = pending.get(item.record.id)
+
+    # -- writing ------------------------------------------------------------------------------------------------------
+
+    def _write_safely(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
+        try:
+            return self._write(item, force=force, result=result)
+        except (exc.TransientApiError, ConnectionAuthFailed):
+            raise
+        except exc.ApiError as e:
+            target_id = item.target.id if item.target is not None else ""
+            return Outcome(Action.FAILED, error=str(e), **self.ctx.ids(item.record.id, target_id), **item.keys)
+
+    def _write(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
+        ctx = self.ctx
+        if item.target is None and item.pending is not None:
+            found = self._find_lost_create(item)
+            if found is not None:
+                item.target, item.rule = found, "the earlier create"
+                item.notes.append(REASON_IN_DOUBT_FOUND)
+        if item.target is None:
+            if not ctx.mapping.create_missing:
+                return Outcome(Action.SKIPPED, REASON_NO_MATCH_NO_CREATE, **ctx.ids(item.record.id, ""), **item.keys)
+            for key in self._match_keys(item):
+                if key in self._created_keys:
+                    target_id, other_id = self._created_keys[key]
+                    error = REASON_ALREADY_LINKED.format(
+                        target=ctx.target_label, target_id=target_id, other_id=other_id
+                    )
+                    return Outcome(Action.FAILED, error=error, **ctx.ids(item.record.id, target_id), **item.keys)
+            return self._create(item, result)
+        return self._update(item, force=force, result=result)
+
+    def _prepared(self, plan: Plan, *, create: bool) -> None:
+        """Leave out what the target cannot take as it is (its adapter says why, e.g. a field GHL cannot clear)."""
+        prepare = getattr(self.ctx.target, "prepare_write", None)
+        if prepare is None or not plan.write:
+            return
+        values, left_out = prepare(dict(plan.write), create=create)
+        for name, why in left_out.items():
+            plan.leave_out(name, REASON_NOT_WRITTEN.format(field=name, why=why))
+        plan.write = {name: values[name] for name in values}
+
+    def _create(self, item: Item, result: PageResult) -> Outcome:
+        ctx, record = self.ctx, item.record
+        plan = plan_create(ctx, payload=item.payload)
+        self._prepared(plan, create=True)
+        notes = list(item.notes)
+        if item.stale_link is not None:
+            notes.insert(
+                0,
+                REASON_TARGET_GONE.format(
+                    target=ctx.target_label, target_id=link_id(item.stale_link, ctx.target_system)
+                ),
+            )
+        reason = "; ".join([*notes, *plan.notes])
+        if ctx.dry_run:
+            for key in self._match_keys(item):
+                self._created_keys.setdefault(key, ("(new)", record.id))
+            return Outcome(Action.CREATED, reason, changes=plan.changes, **ctx.ids(record.id, ""), **item.keys)
+        if item.stale_link is not None:
+            item.stale_link.delete()
+            self.book.forget(item.stale_link)
+        try:
+            created = ctx.call(ctx.target_connection, ctx.target.create, dict(plan.write))
+        except IN_DOUBT_ERRORS as e:
+            PendingCreate.objects.update_or_create(
+                mapping=ctx.mapping,
+                direction=ctx.direction,
+                source_id=record.id,
+                defaults={"hints": dict(plan.write), "started_at": timezone.now(), "error": str(e)[:500]},
+            )
+            raise
+        if item.pending is not None:
+            item.pending.delete()
+        ids = ctx.ids(record.id, created.id)
+        for key in self._match_keys(item):
+            self._created_keys.setdefault(key, (created.id, record.id))
+        link = self.book.create(
+            **ids, origin=ctx.source_system, label=label_of(record), email=item.keys.get("email", "")
+        )
+        if link is None:
+            return self._linked_meanwhile(item, created)
+        self._remember(result, link, source=record, target=created, state=None, plan=plan)
+        return Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
+
+    def _linked_meanwhile(self, item: Item, created: Record) -> Outcome:
+        """Another run linked this source (or the created target) at the same instant: undo our extra copy."""
+        ctx = self.ctx
+        existing = self.book.existing_for(ctx.source_system, item.record.id)
+        # Already gone, or the delete failed: the history row names the copy either way.
+        with contextlib.suppress(exc.ApiError):
+            ctx.call(ctx.target_connection, ctx.target.delete, created.id)
+        target_id = link_id(existing, ctx.target_system) if existing is not None else ""
+        return Outcome(
+            Action.SKIPPED,
+            REASON_LINKED_MEANWHILE.format(extra=created.id),
+            **ctx.ids(item.record.id, target_id),
+            **item.keys,
+        )
+
+    def _update(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
+        ctx, record, target = self.ctx, item.record, item.target
+        assert target is not None
+        plan = plan_update(ctx, payload=item.payload, source=record, target=target, state=item.state, force=force)
+        self._prepared(plan, create=False)
+        ids = ctx.ids(record.id, target.id)
+        reason = "; ".join([MATCHED_BY.format(rule=item.rule), *item.notes, *plan.notes])
+        if not plan.write:
+            if not ctx.dry_run:
+                link = self._link_for(item, target)
+                if link is not None:
+                    self._remember(result, link, source=record, target=target, state=item.state, plan=plan)
+            # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
+            # a retry of this page) keeps its row.
+            quiet = item.state is not None and not plan.notes and not settings.SYNC_HISTORY_KEEP_UNCHANGED
+            return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
+        if ctx.dry_run:
+            return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
+        written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
+        link = self._link_for(item, written)
+        if link is not None:
+            self._remember(result, link, source=record, target=written, state=item.state, plan=plan)
+        return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
+
+    def _link_for(self, item: Item, target: Record) -> RecordLink | None:
+        """The item's link, created now when a match rule (not the link) found the target."""
+        if item.link is not None:
+            return item.link
+        ctx = self.ctx
+        link = self.book.create(
+            **ctx.ids(item.record.id, target.id),
+            origin=RecordLink.Origin.MATCHED,
+            label=label_of(item.record),
+            email=item.keys.get("email", ""),
+        )
+        item.link = link
+        return link
+
+    def _remember(
+        self,
+        result: PageResult,
+        link: RecordLink,
+        *,
+        source: Record,
+        target: Record,
+        state: MappingRecordState | None,
+        plan: Plan,
+    ) -> None:
+        ctx = self.ctx
+        result.states[link.pk] = {
+            "digests": new_digests(ctx, source=source, target=target, state=state, plan=plan),
+            "written": new_written(ctx, state=state, plan=plan),
+            "config": ctx.config,
+        }
+
+    def _find_lost_create(self, item: Item) -> Record | None:
+        """Look for the record a lost create made, with backoff, until it shows or it can no longer land."""
+        ctx = self.ctx
+        pending = item.pending
+        assert pending is not None
+        hints = {**pending.hints, **item.payload}
+        deadline = pending.started_at.timestamp() + settings.SYNC_CREATE_IN_DOUBT_WAIT_SECONDS
+        idempotent = getattr(ctx.target, "create_is_idempotent", lambda values: False)(hints)
+        delay = 0.5
+        while True:
+            found = ctx.call(ctx.target_connection, ctx.target.find_created, hints, since=pending.started_at)
+            if found is not None or idempotent:
+                return found
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return None
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 8.0)
+
+
+def store_page(
+    ctx: LegContext,
+    result: PageResult,
+    *,
+    cursor: SyncCursor | None = None,
+    next_position: dict[str, Any] | None = None,
+) -> None:
+    """History rows, this mapping's states, the cursor and the run's progress, in one transaction.
+
+    Rows a page adds beyond its records (a parent synced first, a follow-up task) raise the run's total with its
+    processed count, so processed never passes the total."""
+    rows = []
+    counts = {"processed": len(result.outcomes), "created": 0, "updated": 0, "skipped": 0, "failed": 0, "deleted": 0}
+    for o in result.outcomes:
+        counts[o.action] += 1
+        if o.quiet:
+            continue
+        rows.append(
+            RecordHistory(
+                run=ctx.run,
+                mapping=ctx.mapping,
+                direction=o.direction or ctx.direction,
+                action=o.action,
+                reason=o.reason[:200],
+                ghl_id=o.ghl_id,
+                streettext_id=o.streettext_id,
+                email=o.email[:254],
+                phone=o.phone[:40],
+                changes=o.changes,
+                error=o.error,
+                dry_run=ctx.dry_run,
+            )
+        )
+    progress = ctx.state
+    progress.processed += len(result.outcomes)
+    if progress.total is not None:
+        progress.total = max(progress.total, progress.processed)
+    with transaction.atomic():
+        if rows:
+            RecordHistory.objects.bulk_create(rows)
+        if not ctx.dry_run:
+            states_save(ctx.mapping, result.states)
+            # A dry run must not move the cursor: the real run still has to see these records.
+            if cursor is not None and next_position is not None:
+                cursor.position = next_position
+                cursor.save(update_fields=["position", "updated_at"])
+        runs.sync_run_add_progress(run=ctx.run, counts=counts, total=progress.total)

@@ -1,0 +1,124 @@
+"""Record links (shared id pairs) and this mapping's per-record state, loaded and stored in bulk per page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from integrations.models import MappingRecordState, RecordLink, System
+from mappings.models import Mapping
+
+
+def id_field(system: str) -> str:
+    return "ghl_id" if system == System.GHL else "streettext_id"
+
+
+def link_id(link: RecordLink | None, system: str) -> str:
+    if link is None:
+        return ""
+    return link.ghl_id if system == System.GHL else link.streettext_id
+
+
+def pair_links(mapping: Mapping, object_type: str | None = None) -> QuerySet[RecordLink]:
+    """The record links of a mapping's pair of connections for one object type (the mapping's by default)."""
+    return RecordLink.objects.filter(
+        ghl_connection_id=mapping.ghl_connection_id,
+        streettext_connection_id=mapping.streettext_connection_id,
+        object_type=object_type or mapping.object_type,
+    )
+
+
+class LinkBook:
+    """The links and states one page needs, each fetched with one query."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.by_system: dict[str, dict[str, RecordLink]] = {System.GHL: {}, System.STREETTEXT: {}}
+        self.states: dict[int, MappingRecordState] = {}
+
+    def load(self, system: str, ids: Iterable[str]) -> None:
+        """Links whose `system` id is among `ids`, and this mapping's states of them."""
+        wanted = [i for i in set(ids) if i and i not in self.by_system[system]]
+        if not wanted:
+            return
+        links = list(pair_links(self.mapping).filter(**{f"{id_field(system)}__in": wanted}))
+        for link in links:
+            self._add(link)
+        missing = [link.pk for link in links if link.pk not in self.states]
+        if missing:
+            for state in MappingRecordState.objects.filter(mapping=self.mapping, link_id__in=missing):
+                self.states[state.link_id] = state
+
+    def _add(self, link: RecordLink) -> None:
+        self.by_system[System.GHL][link.ghl_id] = link
+        self.by_system[System.STREETTEXT][link.streettext_id] = link
+
+    def get(self, system: str, record_id: str) -> RecordLink | None:
+        return self.by_system[system].get(record_id)
+
+    def state(self, link: RecordLink | None) -> MappingRecordState | None:
+        return self.states.get(link.pk) if link is not None and link.pk else None
+
+    def forget(self, link: RecordLink) -> None:
+        self.by_system[System.GHL].pop(link.ghl_id, None)
+        self.by_system[System.STREETTEXT].pop(link.streettext_id, None)
+        self.states.pop(link.pk, None)
+
+    def create(
+        self, *, ghl_id: str, streettext_id: str, origin: str, label: str = "", email: str = ""
+    ) -> RecordLink | None:
+        """Insert a link at once (a crash after a create must not lose the pairing). None if another run linked
+        one of the two ids in the meantime."""
+        link = RecordLink(
+            ghl_connection_id=self.mapping.ghl_connection_id,
+            streettext_connection_id=self.mapping.streettext_connection_id,
+            object_type=self.mapping.object_type,
+            ghl_id=ghl_id,
+            streettext_id=streettext_id,
+            origin=origin,
+            label=label[:200],
+            email=email[:254],
+            last_synced_at=timezone.now(),
+        )
+        try:
+            with transaction.atomic():
+                link.save()
+        except IntegrityError:
+            return None
+        self._add(link)
+        return link
+
+    def existing_for(self, system: str, record_id: str) -> RecordLink | None:
+        """The link that holds `record_id` on `system`, read from the database (after a failed insert)."""
+        link = pair_links(self.mapping).filter(**{id_field(system): record_id}).first()
+        if link is not None:
+            self._add(link)
+        return link
+
+
+def states_save(mapping: Mapping, rows: dict[int, dict[str, Any]]) -> None:
+    """Create or update this mapping's state of each link in `rows` (link pk -> field values) in one statement."""
+    if not rows:
+        return
+    now = timezone.now()
+    objects = [
+        MappingRecordState(
+            mapping=mapping,
+            link_id=link_pk,
+            digests=values["digests"],
+            written=values["written"],
+            config=values["config"],
+            synced_at=now,
+        )
+        for link_pk, values in rows.items()
+    ]
+    MappingRecordState.objects.bulk_create(
+        objects,
+        update_conflicts=True,
+        unique_fields=["mapping", "link"],
+        update_fields=["digests", "written", "config", "synced_at"],
+    )

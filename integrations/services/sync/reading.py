@@ -1,0 +1,131 @@
+"""Where a leg's pages come from: the change feed after the stored cursor, a list of ids, or every linked record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from integrations.adapters import Page, Record
+from integrations.models import SyncCursor, SyncRun
+from integrations.services.sync.context import LegContext
+from integrations.services.sync.links import id_field, pair_links
+
+# A finished full scan stores when it finished; the next scan of a per-contact listing waits for the interval.
+SCAN_FINISHED_KEY = "scan_finished_at"
+
+
+@dataclass
+class Batch:
+    """One page to process, and where the cursor moves once its results are stored (cursor None: never)."""
+
+    records: list[Record]
+    cursor: SyncCursor | None = None
+    next_position: dict[str, Any] | None = None
+    total: int | None = None
+    # For a full scan started from the beginning: the last page of a complete pass.
+    scan_complete: bool = False
+
+
+def _finished_at(position: dict[str, Any]) -> datetime | None:
+    value = position.get(SCAN_FINISHED_KEY)
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def scan_wait(ctx: LegContext, cursor: SyncCursor) -> datetime | None:
+    """When a scheduled run may start the next per-contact scan (None: now). Manual runs never wait."""
+    interval = getattr(ctx.adapter(ctx.read_system), "rescan_interval", None)
+    if interval is None or ctx.run.trigger != SyncRun.Trigger.SCHEDULE:
+        return None
+    finished = _finished_at(cursor.position)
+    if finished is None:
+        return None
+    due = finished + interval
+    return due if due > timezone.now() else None
+
+
+def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
+    """The change feed of the side the leg reads, from the mapping's stored cursor."""
+    system = ctx.read_system
+    adapter = ctx.adapter(system)
+    connection = ctx.connection(system)
+    cursor, _ = SyncCursor.objects.get_or_create(mapping=ctx.mapping, system=system)
+    if scan_wait(ctx, cursor) is not None:
+        return
+    position = {k: v for k, v in cursor.position.items() if k != SCAN_FINISHED_KEY}
+    since = ctx.mapping.start_from if not cursor.position else None
+    from_start = not position
+    pages = ctx.call(connection, adapter.iter_changes, cursor=position, since=since, page_size=settings.SYNC_PAGE_SIZE)
+    while True:
+        page: Page | None = ctx.call(connection, next, pages, None)
+        if page is None:
+            return
+        next_position = dict(page.next_cursor)
+        last = not page.has_more
+        if last and adapter.full_scan and not next_position:
+            next_position = {SCAN_FINISHED_KEY: timezone.now().isoformat()}
+        yield Batch(
+            records=page.records,
+            cursor=cursor,
+            next_position=next_position,
+            total=page.total,
+            scan_complete=last and adapter.full_scan and from_start,
+        )
+        if last:
+            return
+
+
+def pages_for_ids(ctx: LegContext, system: str, ids: list[str]) -> Iterator[Batch]:
+    """Named records (webhook, re-run, one record), read in batches; a record that is gone reads as deleted."""
+    adapter = ctx.adapter(system)
+    connection = ctx.connection(system)
+    size = settings.SYNC_PAGE_SIZE
+    unique = list(dict.fromkeys(i for i in ids if i))
+    for start in range(0, len(unique), size):
+        chunk = unique[start : start + size]
+        found = ctx.call(connection, adapter.get_many, chunk)
+        records = [found.get(i) or Record(id=i, values={}, deleted=True) for i in chunk]
+        yield Batch(records=records, total=len(unique))
+
+
+def pages_for_links(ctx: LegContext) -> Iterator[Batch]:
+    """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change)."""
+    system = ctx.read_system
+    links = pair_links(ctx.mapping).order_by("pk")
+    total = links.count()
+    size = settings.SYNC_PAGE_SIZE
+    last_pk = 0
+    while True:
+        chunk = list(links.filter(pk__gt=last_pk).values_list("pk", id_field(system))[:size])
+        if not chunk:
+            return
+        last_pk = chunk[-1][0]
+        ids = [record_id for _, record_id in chunk]
+        found = ctx.call(ctx.connection(system), ctx.adapter(system).get_many, ids)
+        records = [found.get(i) or Record(id=i, values={}, deleted=True) for i in ids]
+        yield Batch(records=records, total=total)
+
+
+def rescan_note(ctx: LegContext) -> str:
+    """Why a scheduled run read nothing from a per-contact listing (shown on the run), or ""."""
+    cursor = SyncCursor.objects.filter(mapping=ctx.mapping, system=ctx.read_system).first()
+    if cursor is None:
+        return ""
+    due = scan_wait(ctx, cursor)
+    if due is None:
+        return ""
+    return (
+        f"{ctx.object_type.label} of every contact were read at {cursor.position[SCAN_FINISHED_KEY][:16]} UTC; "
+        f"the next full scan is due at {due:%Y-%m-%d %H:%M} UTC (webhooks keep them fresh in between)."
+    )
+
+
+def rescan_interval_default() -> timedelta:
+    return timedelta(hours=settings.SYNC_CHILD_RESCAN_HOURS)

@@ -1,0 +1,149 @@
+"""One run of one mapping: its legs (GHL → StreetText, StreetText → GHL), each reading pages from the right place,
+processing and storing them one by one, then looking for deletions. Totals are known before the first write, so
+progress never jumps; Cancel stops at a page boundary; errors end the run the way their kind requires."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from integrations.clients import exceptions as exc
+from integrations.models import SyncCursor, SyncRun
+from integrations.services import runs
+from integrations.services.connections import connection_needs_reauth
+from integrations.services.sync import deletions, reading
+from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState
+from integrations.services.sync.enrich import EnrichLeg
+from integrations.services.sync.leg import Leg, PageResult, store_page
+from integrations.services.sync.reading import Batch
+
+logger = logging.getLogger(__name__)
+
+
+class LegRunner:
+    """Reads, processes and stores the pages of one leg."""
+
+    def __init__(self, state: RunState, direction: str) -> None:
+        run = state.run
+        self.ctx = LegContext(state=state, mapping=run.mapping, direction=direction)
+        self.leg: Leg = EnrichLeg(self.ctx) if self.ctx.enrich else Leg(self.ctx)
+        self.force = run.scope == SyncRun.Scope.LINKED
+        self.source_ids: list[str] = []
+        self.batches = self._batches()
+        self.first: Batch | None = None
+        self.total: int | None = 0
+        self.note = ""
+        self.reread = False
+
+    def _batches(self) -> Iterator[Batch]:
+        ctx, run = self.ctx, self.ctx.run
+        if run.only_ids or run.scope == SyncRun.Scope.IDS:
+            ids = run.only_ids.get(ctx.read_system) or []
+            if ctx.enrich:
+                # A change on the source side (a webhook) re-enriches the targets it fills.
+                self.source_ids = run.only_ids.get(ctx.source_system) or []
+            return reading.pages_for_ids(ctx, ctx.read_system, ids)
+        if run.scope == SyncRun.Scope.LINKED:
+            return reading.pages_for_links(ctx)
+        self.note = reading.rescan_note(ctx)
+        return reading.pages_from_cursor(ctx)
+
+    def start(self, *, keep: bool) -> None:
+        """Read the first page: its total is the leg's share of the run's total. Unless `keep`, the page is read again
+        when the leg executes: a later leg must see what the legs before it wrote."""
+        self.first = self.ctx.call(self.ctx.connection(self.ctx.read_system), next, self.batches, None)
+        if self.first is not None:
+            self.total = self.first.total
+        if self.source_ids:
+            self.total = (self.total or 0) + len(self.source_ids)
+        if not keep:
+            self.batches = self._batches()
+            self.first = None
+            self.reread = True
+
+    def execute(self) -> None:
+        ctx = self.ctx
+        batch = self.first
+        if self.reread:
+            batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
+        listed: set[str] | None = set() if ctx.source.full_scan else None
+        complete = False
+        read_anything = batch is not None
+        while batch is not None:
+            if listed is not None:
+                listed.update(r.id for r in batch.records if not r.deleted)
+            complete = complete or batch.scan_complete
+            self._store(self.leg.process(batch.records, force=self.force), batch)
+            batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
+        if self.source_ids and isinstance(self.leg, EnrichLeg):
+            for start in range(0, len(self.source_ids), settings.SYNC_PAGE_SIZE):
+                chunk = self.source_ids[start : start + settings.SYNC_PAGE_SIZE]
+                found = ctx.call(ctx.source_connection, ctx.source.get_many, chunk)
+                self._store(self.leg.process_sources(list(found.values())), Batch(records=[]))
+                # Ids of records gone on the source count as processed: nothing to fill from them.
+                ctx.state.processed += len(chunk) - len(found)
+        if ctx.run.scope == SyncRun.Scope.CHANGES and not ctx.run.only_ids and (read_anything or not self.note):
+            self._check_deletions(listed if complete else None)
+
+    def _store(self, result: PageResult, batch: Batch) -> None:
+        store_page(self.ctx, result, cursor=batch.cursor, next_position=batch.next_position)
+        if runs.sync_run_cancel_requested(run=self.ctx.run):
+            raise RunCancelled
+
+    def _check_deletions(self, listed: set[str] | None) -> None:
+        ctx = self.ctx
+        cursor = SyncCursor.objects.filter(mapping=ctx.mapping, system=ctx.source_system).first()
+        if not deletions.check_due(ctx, cursor):
+            return
+        gone = deletions.missing_records(ctx, listed=listed)
+        size = settings.SYNC_PAGE_SIZE
+        for start in range(0, len(gone), size):
+            chunk = gone[start : start + size]
+            if ctx.state.total is not None:
+                ctx.state.total += len(chunk)
+            self._store(self.leg.process(chunk), Batch(records=chunk))
+        if not ctx.dry_run:
+            deletions.mark_checked(ctx)
+
+
+def sync_run_execute(*, run_id: int) -> SyncRun | None:
+    """Claim and execute one run. Transient API errors release the run for a task retry and are re-raised."""
+    run = runs.sync_run_claim(run_id=run_id)
+    if run is None:
+        logger.info("Run %s is not pending (already claimed or finished); nothing to do", run_id)
+        return None
+    mapping = run.mapping
+    state = RunState(run=run)
+    try:
+        legs = [LegRunner(state, direction) for direction in mapping.directions]
+        for index, leg in enumerate(legs):
+            leg.start(keep=index == 0)
+        totals = [leg.total for leg in legs]
+        state.total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
+        runs.sync_run_add_progress(run=run, counts={}, total=state.total)
+        for leg in legs:
+            leg.execute()
+        # The end of the run makes the total exact.
+        runs.sync_run_add_progress(run=run, counts={}, total=state.processed)
+        note = " ".join(leg.note for leg in legs if leg.note)
+        if note:
+            SyncRun.objects.filter(pk=run.pk).update(note=note[:2000])
+    except RunCancelled:
+        return runs.sync_run_finish_cancelled(run=run)
+    except exc.ApiQuotaExhausted as e:
+        # The day's quota is spent: a task retry would come far too soon. The run ends, the connection pauses until
+        # the quota is back, and the cursor still points after the last stored page, so the next run resumes there.
+        from integrations.services.quota import mapping_pause_for_quota
+
+        return runs.sync_run_finish(run=run, error=mapping_pause_for_quota(mapping=mapping, error=e))
+    except exc.TransientApiError as e:
+        runs.sync_run_release(run=run, error=str(e))
+        raise
+    except ConnectionAuthFailed as e:
+        connection_needs_reauth(connection=e.connection, detail=str(e))
+        return runs.sync_run_finish(run=run, error=str(e))
+    except exc.ApiError as e:
+        return runs.sync_run_finish(run=run, error=str(e))
+    return runs.sync_run_finish(run=run)

@@ -21,6 +21,13 @@ from mappings import services
 from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm, PresetForm
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import PRESETS, preset_create
+from mappings.selectors import mapping_resync_summary
+
+MSG_OUTDATED = (
+    "{outdated} of {linked} linked records were synced with an earlier version of this mapping. Sync now only reads "
+    "records that changed since the last run, so these keep the old values until they change: use “Re-sync linked "
+    "records” (a dry run first if you like) to bring them up to date."
+)
 
 
 class FieldMappingInline(admin.TabularInline):
@@ -58,7 +65,20 @@ class MappingAdmin(admin.ModelAdmin):
             "Matching",
             {"fields": ["match_rules", "phone_region", "ghl_external_id_field", "streettext_external_id_field"]},
         ),
-        ("Behaviour", {"fields": ["mode", "create_missing", "conflict_policy", "delete_policy", "overwrite_tags"]}),
+        (
+            "Behaviour",
+            {
+                "fields": [
+                    "mode",
+                    "record_filter",
+                    "create_missing",
+                    "conflict_policy",
+                    "delete_policy",
+                    "deletion_check_minutes",
+                    "overwrite_tags",
+                ]
+            },
+        ),
         ("Follow-up tasks", {"classes": ["collapse"], "fields": ["followup_rules"]}),
         ("Schedule", {"fields": ["schedule_minutes", "start_from"]}),
     ]
@@ -88,6 +108,24 @@ class MappingAdmin(admin.ModelAdmin):
     # Saving goes through the service so the beat schedule follows the mapping.
     def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:
         services.mapping_save(mapping=obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if change:
+            summary = mapping_resync_summary(mapping=form.instance)
+            if summary.outdated:
+                self.message_user(
+                    request, MSG_OUTDATED.format(outdated=summary.outdated, linked=summary.linked), messages.WARNING
+                )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        mapping = Mapping.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        context = dict(extra_context or {})
+        if mapping is not None:
+            context["resync"] = mapping_resync_summary(mapping=mapping)
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def delete_model(self, request: HttpRequest, obj: Mapping) -> None:
         services.mapping_delete(mapping=obj)
@@ -142,7 +180,19 @@ class MappingAdmin(admin.ModelAdmin):
         mapping = get_object_or_404(Mapping, pk=pk)
         if not self.has_change_permission(request, mapping):
             raise PermissionDenied
-        started = self._request_runs(request, [mapping], dry_run=request.POST.get("dry_run") == "1")
+        dry_run = request.POST.get("dry_run") == "1"
+        if request.POST.get("scope") == SyncRun.Scope.LINKED:
+            try:
+                started = [
+                    run_services.sync_run_request_resync(
+                        mapping=mapping, dry_run=dry_run, requested_by=request.user.get_username()
+                    )
+                ]
+            except run_services.SyncRequestRefused as e:
+                self.message_user(request, str(e), messages.WARNING)
+                started = []
+        else:
+            started = self._request_runs(request, [mapping], dry_run=dry_run)
         if started:
             return HttpResponseRedirect(reverse("admin:integrations_syncrun_change", args=[started[0].pk]))
         return HttpResponseRedirect(reverse("admin:mappings_mapping_change", args=[pk]))

@@ -14,7 +14,7 @@ from integrations.object_types import ObjectType, UnknownObjectType, get_object_
 from mappings.models import MATCH_RULES, Direction, FieldMapping, Mapping, source_system, target_system
 from mappings.pipeline import ChainError, ChainSyntaxError, format_chain, parse_chain, template_fields, validate_chain
 from mappings.presets import PRESETS
-from mappings.rules import check_rules
+from mappings.rules import check_condition, check_rules
 
 # FieldMapping
 MSG_UNKNOWN_OBJECT_TYPE = 'Unknown object type "{object_type}".'
@@ -168,6 +168,7 @@ class FieldMappingInlineFormSet(BaseInlineFormSet):
         return kwargs
 
 
+MSG_RECORD_FILTER = "The filter is not a condition this app understands: {error}"
 MSG_FOLLOWUP_RULES = "Follow-up rules: {error}."
 MSG_FOLLOWUP_NAMES = "Follow-up rules need distinct names: a task is made once per contact and rule name."
 MSG_FOLLOWUP_DUE = 'Follow-up rule "{name}": due_in_days must be a number of days from 0 to 365.'
@@ -198,6 +199,8 @@ class MappingForm(forms.ModelForm):
             "create_missing",
             "delete_policy",
             "overwrite_tags",
+            "record_filter",
+            "deletion_check_minutes",
             "followup_rules",
             "schedule_minutes",
             "start_from",
@@ -228,6 +231,15 @@ class MappingForm(forms.ModelForm):
             if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 365:
                 raise forms.ValidationError(MSG_FOLLOWUP_DUE.format(name=rule.get("name") or rule["title"]))
         return rules
+
+    def clean_record_filter(self) -> dict[str, Any]:
+        condition = self.cleaned_data.get("record_filter") or {}
+        if condition:
+            try:
+                check_condition(condition, "filter")
+            except ValueError as e:
+                raise forms.ValidationError(MSG_RECORD_FILTER.format(error=e)) from e
+        return condition
 
     def clean_match_rules(self) -> list[str]:
         text = self.cleaned_data.get("match_rules") or ""

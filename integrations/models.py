@@ -338,6 +338,13 @@ class RateLimitWindow(models.Model):
     learned_limit = models.PositiveIntegerField(null=True, blank=True, help_text="X-RateLimit-Max last announced.")
     learned_window = models.FloatField(null=True, blank=True, help_text="Seconds; X-RateLimit-Interval last announced.")
     learned_at = models.DateTimeField(null=True, blank=True)
+    # The day's budget as the API last reported it (GHL: X-RateLimit-Limit-Daily / -Daily-Remaining), kept whatever
+    # the backend, for the start page.
+    daily_limit = models.PositiveIntegerField(null=True, blank=True, help_text="X-RateLimit-Limit-Daily last seen.")
+    daily_remaining = models.PositiveIntegerField(
+        null=True, blank=True, help_text="X-RateLimit-Daily-Remaining last seen."
+    )
+    daily_seen_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.key

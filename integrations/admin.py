@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
@@ -85,20 +86,12 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ["name", "system", "location_id", "health", "status_checked_at"]
     list_filter = ["system", "status"]
     search_fields = ["name", "location_id"]
-    readonly_fields = [
-        "secret_stored",
-        "health",
-        "status_detail",
-        "status_checked_at",
-        "oauth_expires_at",
-        "webhook_url",
-        "paused_until",
-    ]
+    readonly_fields = ["secret_stored", "health", "last_result", "status_checked_at", "oauth_expiry", "webhook_url"]
     actions = ["test_connections"]
     fieldsets = [
         (None, {"fields": ["name", "system", "base_url", "location_id"]}),
         ("Credentials", {"fields": ["auth_type", "secret", "secret_stored"]}),
-        ("Status", {"fields": ["health", "status_detail", "status_checked_at", "oauth_expires_at", "paused_until"]}),
+        ("Status", {"fields": ["health", "last_result", "status_checked_at"]}),
         ("Webhooks", {"fields": ["webhook_url", "webhook_secret"]}),
     ]
     change_form_template = "admin/integrations/connection/change_form.html"
@@ -141,7 +134,25 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         webhook_admin.remember_admin_base_url(request)
-        return super().get_fieldsets(request, obj)
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing to report before the first save and test
+            return [fs for fs in fieldsets if fs[0] != "Status"]
+        if obj.auth_type == Connection.AuthType.OAUTH:
+            return [
+                (name, {**opts, "fields": [*opts["fields"], "oauth_expiry"]}) if name == "Status" else (name, opts)
+                for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="Last test or run")
+    def last_result(self, obj: Connection) -> str:
+        return obj.status_detail or "—"
+
+    @admin.display(description="OAuth token expires")
+    def oauth_expiry(self, obj: Connection) -> str:
+        if not obj.oauth_expires_at:
+            return "Not connected yet: press “Connect with GoHighLevel” at the top of the page."
+        return f"{timezone.localtime(obj.oauth_expires_at):%d %b %Y %H:%M} (renewed automatically)"
 
     @admin.display(description="Webhook URL")
     def webhook_url(self, obj: Connection) -> str:
@@ -502,7 +513,7 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html(
             '{}<br><span class="ss-small">{}</span>',
             obj.email or obj.phone or "—",
-            format_html_join(format_html("<br>"), "{}", ((i,) for i in ids if i)) or "no id yet",
+            format_html_join(mark_safe("<br>"), "{}", ((i,) for i in ids if i)) or "no id yet",
         )
 
     @admin.display(description="Why / error")
@@ -570,10 +581,33 @@ class LinkTypeFilter(admin.SimpleListFilter):
         return queryset.filter(object_type=self.value()) if self.value() else queryset
 
 
+class _ConnectionFilter(admin.SimpleListFilter):
+    system: str = ""
+    field: str = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(pk), name) for pk, name in Connection.objects.filter(system=self.system).values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(**{f"{self.field}_id": self.value()}) if self.value() else queryset
+
+
+class GhlConnectionFilter(_ConnectionFilter):
+    title = "GoHighLevel connection"
+    parameter_name = "ghl_connection"
+    system, field = System.GHL, "ghl_connection"
+
+
+class StreetTextConnectionFilter(_ConnectionFilter):
+    title = "StreetText connection"
+    parameter_name = "streettext_connection"
+    system, field = System.STREETTEXT, "streettext_connection"
+
+
 @admin.register(RecordLink)
 class RecordLinkAdmin(admin.ModelAdmin):
     list_display = ["type_label", "ghl_id", "streettext_id", "ghl_account", "streettext_account", "last_synced_at"]
-    list_filter = [LinkTypeFilter, "ghl_connection", "streettext_connection"]
+    list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     search_fields = ["=ghl_id", "=streettext_id"]
     fields = LINK_FIELDS

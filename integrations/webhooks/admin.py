@@ -36,7 +36,7 @@ def webhook_url_html(connection: Connection) -> str:
     return format_html(
         '<code id="webhook-url-{}">{}</code>'
         '<button type="button" class="button ss-copy" data-copy="webhook-url-{}">Copy</button>'
-        '<div class="help">{}</div>',
+        '<p class="ss-small">{}</p>',
         connection.pk,
         webhook_url(connection, base_url=base),
         connection.pk,

@@ -329,8 +329,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
         return format_html('<a href="{}">{} record(s)</a>', url, obj.processed)
 
-    @admin.display(description="Error")
+    @admin.display(description="Error or note")
     def error_display(self, obj: SyncRun) -> str:
+        if obj.error and obj.status == SyncRun.Status.CANCELLED:
+            return obj.error
         if obj.error:
             return format_html('<span class="ss-error-text">{}</span>', obj.error)
         if obj.failed:

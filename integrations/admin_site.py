@@ -93,5 +93,6 @@ class StreetSyncAdminSite(admin.AdminSite):
             "active_runs": list(selectors.sync_run_recent_active()) if can["runs"] else [],
             "setup_steps": steps,
             "setup_done": all(step.done for step in steps),
+            "next_step": next((step for step in steps if not step.done), None),
             "dashboard_days": selectors.DASHBOARD_DAYS,
         }

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 LOGIN_BOX_WIDTH = 72
-PASSWORD_UNKNOWN = "(the one you chose; reset it with: manage.py changepassword {username})"
+PASSWORD_UNKNOWN = "(the one you chose; reset it with: manage.py changepassword {username})"  # noqa: S105 - a message, not a password
 
 
 class Command(BaseCommand):

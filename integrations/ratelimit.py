@@ -544,6 +544,10 @@ class DailyBudget:
     def percent_used(self) -> int:
         return min(100, round(100 * self.used / self.limit)) if self.limit else 0
 
+    @property
+    def summary(self) -> str:
+        return f"{self.used:,} of {self.limit:,} requests used ({self.percent_used} %)"
+
 
 def record_daily_budget(key: str, *, limit: int, remaining: int) -> None:
     """Remember the day's budget of `key` as last announced (at most every DAILY_BUDGET_WRITE_SECONDS per process,

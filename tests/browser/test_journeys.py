@@ -65,7 +65,7 @@ def test_first_run_log_in_start_page_connect_and_test(
     assert "Acme GHL" in connections.inner_text()
     assert connections.locator(".ss-badge", has_text="OK").count() == 1
     # GHL reported its daily budget on those answers: the start page shows the day's use.
-    assert re.search(r"\d+ of \d+ requests used", connections.inner_text()), connections.inner_text()
+    assert re.search(r"\d+ of 200,000 requests used", connections.inner_text()), connections.inner_text()
     shot(page, "03-start-after-connect")
     assert page_errors == []
 

@@ -98,7 +98,7 @@ def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures
     assert health[world.ghl.pk].budget_today
     assert budget.limit == 200_000
     assert 0 < budget.used < 100
-    assert f"{budget.used} of 200000 requests used" in html
+    assert f"{budget.used} of 200,000 requests used" in html
     # Mappings with their last run as a colour-coded badge.
     assert f'href="{reverse("admin:integrations_syncrun_change", args=[today.pk])}"' in html
     assert '<span class="ss-badge ss-warn">Partial (some records failed)</span>' in html

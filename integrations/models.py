@@ -241,7 +241,7 @@ class RecordHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.ghl_id or '-'} / {self.streettext_id or '-'}"
+        return f"{self.get_action_display()}: GHL {self.ghl_id or '—'} / StreetText {self.streettext_id or '—'}"
 
 
 class RecordLink(BaseModel):
@@ -269,7 +269,7 @@ class RecordLink(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.object_type}: {self.ghl_id} <-> {self.streettext_id}"
+        return f"GHL {self.ghl_id} ↔ StreetText {self.streettext_id}"
 
 
 class SyncCursor(models.Model):

@@ -243,7 +243,7 @@ class RecordHistory(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.ghl_id or '-'} / {self.streettext_id or '-'}"
+        return f"{self.get_action_display()}: GHL {self.ghl_id or '—'} / StreetText {self.streettext_id or '—'}"
 
 
 class RecordLink(BaseModel):
@@ -286,7 +286,7 @@ class RecordLink(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.object_type}: {self.ghl_id} <-> {self.streettext_id}"
+        return f"GHL {self.ghl_id} ↔ StreetText {self.streettext_id}"
 
 
 class MappingRecordState(models.Model):
@@ -421,6 +421,13 @@ class RateLimitWindow(models.Model):
     learned_limit = models.PositiveIntegerField(null=True, blank=True, help_text="X-RateLimit-Max last announced.")
     learned_window = models.FloatField(null=True, blank=True, help_text="Seconds; X-RateLimit-Interval last announced.")
     learned_at = models.DateTimeField(null=True, blank=True)
+    # The day's budget as the API last reported it (GHL: X-RateLimit-Limit-Daily / -Daily-Remaining), kept whatever
+    # the backend, for the start page.
+    daily_limit = models.PositiveIntegerField(null=True, blank=True, help_text="X-RateLimit-Limit-Daily last seen.")
+    daily_remaining = models.PositiveIntegerField(
+        null=True, blank=True, help_text="X-RateLimit-Daily-Remaining last seen."
+    )
+    daily_seen_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.key

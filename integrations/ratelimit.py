@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -506,6 +506,10 @@ def observe(policy: RatePolicy, *, status: int, headers: Mapping[str, Any], retr
     interval_ms = _int_header(headers, "X-RateLimit-Interval-Milliseconds")
     if limit and interval_ms:
         learn_limits(policy.key, limit=limit, window_seconds=interval_ms / 1000)
+    daily_limit = _int_header(headers, "X-RateLimit-Limit-Daily")
+    daily_remaining = _int_header(headers, "X-RateLimit-Daily-Remaining")
+    if daily_limit and daily_remaining is not None:
+        record_daily_budget(policy.key, limit=daily_limit, remaining=daily_remaining)
     if daily_quota_spent(headers):
         resume_at = daily_reset_at(headers)
         logger.warning("Daily request quota of %s is used up; requests resume at %s", policy.key, resume_at)
@@ -515,3 +519,66 @@ def observe(policy: RatePolicy, *, status: int, headers: Mapping[str, Any], retr
         pause(policy.key, seconds=retry_after if retry_after is not None else policy.window_seconds)
     elif _int_header(headers, "X-RateLimit-Remaining") == 0:
         pause(policy.key, seconds=interval_ms / 1000 if interval_ms else policy.window_seconds)
+
+
+# ------------------------------------------------------------------------------
+# The day's budget as the API reports it (GHL: X-RateLimit-Limit-Daily / -Daily-Remaining), for the start page.
+# Kept in the database (RateLimitWindow) whatever the backend: it is read by the admin, not by the governor.
+# ------------------------------------------------------------------------------
+# Every answer carries the headers; one write per key per process this often is plenty for a dashboard.
+DAILY_BUDGET_WRITE_SECONDS = 10.0
+_daily_written: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class DailyBudget:
+    limit: int
+    remaining: int
+    seen_at: datetime
+
+    @property
+    def used(self) -> int:
+        return max(self.limit - self.remaining, 0)
+
+    @property
+    def percent_used(self) -> int:
+        return min(100, round(100 * self.used / self.limit)) if self.limit else 0
+
+    @property
+    def summary(self) -> str:
+        return f"{self.used:,} of {self.limit:,} requests used ({self.percent_used} %)"
+
+
+def record_daily_budget(key: str, *, limit: int, remaining: int) -> None:
+    """Remember the day's budget of `key` as last announced (at most every DAILY_BUDGET_WRITE_SECONDS per process,
+    and always when it reaches 0). Never raises: a dashboard figure must not break a sync."""
+    # "local" and "off" run where no shared database may be at hand (single process, tests without a database).
+    if backend_name() not in ("db", "redis"):
+        return
+    full_key, now = _full_key(key), time.monotonic()
+    last = _daily_written.get(full_key)
+    if last is not None and now - last < DAILY_BUDGET_WRITE_SECONDS and remaining != 0:
+        return
+    from integrations.models import RateLimitWindow
+
+    values = {"daily_limit": max(limit, 0), "daily_remaining": max(remaining, 0), "daily_seen_at": datetime.now(tz=UTC)}
+    try:
+        if not RateLimitWindow.objects.filter(key=full_key).update(**values):
+            RateLimitWindow.objects.update_or_create(key=full_key, defaults=values)
+    except DatabaseError as e:
+        logger.warning("Could not record the daily request budget of %s: %s", key, e)
+        return
+    _daily_written[full_key] = now
+
+
+def daily_budgets(keys: list[str]) -> dict[str, DailyBudget]:
+    """The last reported daily budget of each key that has one (one query)."""
+    from integrations.models import RateLimitWindow
+
+    by_full = {_full_key(key): key for key in keys}
+    rows = RateLimitWindow.objects.filter(key__in=by_full, daily_limit__isnull=False, daily_seen_at__isnull=False)
+    return {
+        by_full[key]: DailyBudget(limit=limit, remaining=remaining or 0, seen_at=seen_at)
+        for key, limit, remaining, seen_at in rows.values_list("key", "daily_limit", "daily_remaining", "daily_seen_at")
+        if limit is not None and seen_at is not None
+    }

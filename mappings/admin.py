@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from integrations.models import SyncRun
 from integrations.services import runs as run_services
+from integrations.templatetags.streetsync import run_status_badge
 from mappings import services
 from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm, PresetForm
 from mappings.models import Direction, FieldMapping, Mapping
@@ -43,16 +44,8 @@ class FieldMappingInline(admin.TabularInline):
 class MappingAdmin(admin.ModelAdmin):
     form = MappingForm
     inlines = [FieldMappingInline]
-    list_display = [
-        "name",
-        "object_type",
-        "direction",
-        "ghl_connection",
-        "streettext_connection",
-        "schedule",
-        "enabled",
-        "last_run",
-    ]
+    # Key columns first; the two connections share one narrow column so Schedule, On and Last run stay on screen.
+    list_display = ["name", "object_type", "direction", "schedule", "enabled", "last_run", "connections"]
     list_filter = ["enabled", "object_type", "direction"]
     list_select_related = ["ghl_connection", "streettext_connection"]
     search_fields = ["name"]
@@ -102,8 +95,13 @@ class MappingAdmin(admin.ModelAdmin):
         if run_id is None:
             return "—"
         url = reverse("admin:integrations_syncrun_change", args=[run_id])
-        status = SyncRun.Status(obj.last_run_status).label  # type: ignore[attr-defined]
-        return format_html('<a href="{}">#{} {}</a>', url, run_id, status)
+        return format_html('<a href="{}">#{}</a> {}', url, run_id, run_status_badge(obj.last_run_status))  # type: ignore[attr-defined]
+
+    @admin.display(description="Connections")
+    def connections(self, obj: Mapping) -> str:
+        return format_html(
+            '<span class="ss-small">{}<br>{}</span>', obj.ghl_connection.name, obj.streettext_connection.name
+        )
 
     # Saving goes through the service so the beat schedule follows the mapping.
     def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:

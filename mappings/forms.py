@@ -216,6 +216,7 @@ class MappingForm(forms.ModelForm):
         # One clear range message from clean_schedule_minutes instead of Django's generic min/max ones.
         schedule.validators = []
         schedule.widget.attrs.update({"min": 0, "max": 15})
+        self.fields["deletion_check_minutes"].required = False
 
     def clean_followup_rules(self) -> list[dict[str, Any]]:
         rules = self.cleaned_data.get("followup_rules") or []
@@ -231,6 +232,9 @@ class MappingForm(forms.ModelForm):
             if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 365:
                 raise forms.ValidationError(MSG_FOLLOWUP_DUE.format(name=rule.get("name") or rule["title"]))
         return rules
+
+    def clean_deletion_check_minutes(self) -> int:
+        return self.cleaned_data.get("deletion_check_minutes") or 0
 
     def clean_record_filter(self) -> dict[str, Any]:
         condition = self.cleaned_data.get("record_filter") or {}

@@ -58,7 +58,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Apps
 # ------------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "integrations.admin_apps.StreetSyncAdminConfig",  # django.contrib.admin with the StreetSync site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

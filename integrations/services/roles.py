@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission
 
 VIEWER_GROUP = "Viewer"
 VIEWER_PERMISSIONS = (
     ("integrations", "view_syncrun"),
     ("integrations", "view_recordhistory"),
     ("integrations", "view_recordlink"),
+)
+# Where people are told to go; Authentication → Groups only edits a group's permissions, not its members.
+HOW_TO_ADD_VIEWER = (
+    "To make someone a viewer: open Users and roles → Users → their user, tick “Staff status” (without it they "
+    f"cannot log in to the admin), choose “{VIEWER_GROUP}” under Groups, and save. "
+    "Or run: manage.py setup_roles --viewer USERNAME"
 )
 
 
@@ -20,3 +26,13 @@ def roles_ensure() -> Group:
     ]
     group.permissions.set(permissions)
     return group
+
+
+def role_viewer_grant(*, user: AbstractUser) -> AbstractUser:
+    """Make `user` a viewer: staff status (needed to log in to the admin) and the Viewer group."""
+    group = roles_ensure()
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    user.groups.add(group)
+    return user

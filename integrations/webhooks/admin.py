@@ -32,9 +32,14 @@ def webhook_url_html(connection: Connection) -> str:
     if connection.pk is None:
         return URL_AFTER_SAVE
     base = settings.WEBHOOK_PUBLIC_BASE_URL or _admin_base_url.get()
+    # The Copy button is wired by integrations/static/integrations/copy.js; without JS the URL can be selected.
     return format_html(
-        '<code>{}</code><div class="help">{}</div>',
+        '<code id="webhook-url-{}">{}</code>'
+        '<button type="button" class="button ss-copy" data-copy="webhook-url-{}">Copy</button>'
+        '<p class="ss-small">{}</p>',
+        connection.pk,
         webhook_url(connection, base_url=base),
+        connection.pk,
         URL_HINTS.get(System(connection.system), ""),
     )
 

@@ -28,13 +28,18 @@ def test_changelists_load(admin_client: Any, live_server: Any) -> None:
     assert admin_client.get(reverse("admin:mappings_mapping_changelist")).status_code == 200
 
 
-def test_connection_secret_is_write_only_and_encrypted(admin_client: Any) -> None:
+# Saving tests the connection: a closed local port, so no test ever calls a real GoHighLevel host.
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+
+def test_connection_secret_is_write_only_and_encrypted(admin_client: Any, settings: Any) -> None:
+    settings.API_TRANSPORT_RETRIES = 0
     response = admin_client.post(
         reverse("admin:integrations_connection_add"),
         {
             "name": "Acme",
             "system": "ghl",
-            "base_url": "https://services.leadconnectorhq.com",
+            "base_url": CLOSED_PORT_URL,
             "location_id": "loc-1",
             "auth_type": "pit",
             "secret": "pit-super-secret-value",
@@ -53,7 +58,7 @@ def test_connection_secret_is_write_only_and_encrypted(admin_client: Any) -> Non
         {
             "name": "Acme renamed",
             "system": "ghl",
-            "base_url": "https://services.leadconnectorhq.com",
+            "base_url": CLOSED_PORT_URL,
             "location_id": "loc-1",
             "auth_type": "pit",
             "secret": "",

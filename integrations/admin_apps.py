@@ -1,0 +1,9 @@
+"""The admin app with StreetSync's own site (start page, grouped screens); replaces "django.contrib.admin"."""
+
+from __future__ import annotations
+
+from django.contrib.admin.apps import AdminConfig
+
+
+class StreetSyncAdminConfig(AdminConfig):
+    default_site = "integrations.admin_site.StreetSyncAdminSite"

@@ -328,7 +328,7 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
         end = run.finished_at or now
         elapsed_f = max((end - run.started_at).total_seconds(), 0.0)
         elapsed = int(elapsed_f)
-        if elapsed_f >= 1 and run.processed:
+        if elapsed_f >= 0.1 and run.processed:
             rate = run.processed / elapsed_f
         if active and rate and run.total and run.total > run.processed:
             eta = int((run.total - run.processed) / rate)

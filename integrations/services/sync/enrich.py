@@ -157,6 +157,7 @@ class EnrichLeg(Leg):
             )
             return Outcome(Action.FAILED, error=error, **ids, **item.keys)
         if ctx.mapping.record_filter and not condition_holds(ctx.mapping.record_filter, source.values):
+            item.unchanged = True
             return Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=True)
         payload, errors = build_payload(ctx.field_mappings, source.values, default_region=ctx.mapping.phone_region)
         if errors:

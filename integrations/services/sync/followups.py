@@ -67,10 +67,7 @@ class Followups:
         candidates = [
             i
             for i in items
-            if i.outcome is not None
-            and not i.outcome.quiet
-            and i.outcome.action != Action.FAILED
-            and not i.record.deleted
+            if i.outcome is not None and not i.unchanged and i.outcome.action != Action.FAILED and not i.record.deleted
         ]
         if not candidates:
             return []

@@ -62,6 +62,8 @@ class Item:
     stale_link: RecordLink | None = None
     outcome: Outcome | None = None
     pending: PendingCreate | None = None
+    # Seen again with nothing this mapping reads changed (or left alone by the filter): follow-up rules skip it.
+    unchanged: bool = False
 
 
 @dataclass
@@ -139,9 +141,11 @@ class Leg:
         ids = ctx.ids(record.id, link_id(item.link, ctx.target_system))
         if ctx.mapping.record_filter and not condition_holds(ctx.mapping.record_filter, record.values):
             item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=True)
+            item.unchanged = True
             return
         if is_echo(ctx, record, item.state, force=force):
             item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=True)
+            item.unchanged = True
             return
         payload, errors = build_payload(ctx.field_mappings, record.values, default_region=ctx.mapping.phone_region)
         for key in ("email", "phone"):

@@ -30,6 +30,7 @@ class EnrichLeg(Leg):
     def process(self, records: list[Record], *, force: bool = False) -> PageResult:
         """A page of changed target records."""
         ctx = self.ctx
+        self.book.clear()
         self.book.load(ctx.target_system, [r.id for r in records])
         items: list[Item] = []
         for record in records:
@@ -48,6 +49,7 @@ class EnrichLeg(Leg):
         or by the match rules."""
         ctx = self.ctx
         live = [s for s in sources if not s.deleted]
+        self.book.clear()
         self.book.load(ctx.source_system, [s.id for s in live])
         by_target: dict[str, Record] = {}
         targets: dict[str, str] = {}

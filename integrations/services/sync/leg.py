@@ -108,6 +108,7 @@ class Leg:
         ctx = self.ctx
         result = PageResult()
         self._created_keys = {}
+        self.book.clear()
         self.book.load(ctx.source_system, [r.id for r in records])
         items = [Item(record=r, keys=contact_keys(r)) for r in records]
         live: list[Item] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -39,6 +39,12 @@ class LinkBook:
         self.mapping = mapping
         self.by_system: dict[str, dict[str, RecordLink]] = {System.GHL: {}, System.STREETTEXT: {}}
         self.states: dict[int, MappingRecordState] = {}
+
+    def clear(self) -> None:
+        """Forget the previous page's links: memory stays flat however many pages a leg reads."""
+        for index in self.by_system.values():
+            index.clear()
+        self.states.clear()
 
     def load(self, system: str, ids: Iterable[str]) -> None:
         """Links whose `system` id is among `ids`, and this mapping's states of them."""
@@ -85,8 +91,11 @@ class LinkBook:
             last_synced_at=timezone.now(),
         )
         try:
-            with transaction.atomic():
-                link.save()
+            if connection.in_atomic_block:
+                with transaction.atomic():  # a savepoint, so a clash does not break the outer transaction
+                    link.save()
+            else:
+                link.save()  # autocommit: one statement, and a clash leaves nothing to roll back
         except IntegrityError:
             return None
         self._add(link)

@@ -156,8 +156,18 @@ def _messages(error: ValidationError, root: str = "") -> list[str]:
     if keyword == "enum":
         return [f"{name} must be one of the following values: {', '.join(str(v) for v in value)}"]
     if keyword == "required":
+        # class-validator reports a missing property once per failed rule: "should not be empty", then its type.
         instance = error.instance if isinstance(error.instance, Mapping) else {}
-        return [f"{_prefix(path)}{prop} should not be empty" for prop in value if prop not in instance]
+        properties = (error.schema.get("properties") or {}) if isinstance(error.schema, Mapping) else {}
+        messages = []
+        for prop in value:
+            if prop in instance:
+                continue
+            messages.append(f"{_prefix(path)}{prop} should not be empty")
+            declared = properties.get(prop) if isinstance(properties.get(prop), Mapping) else {}
+            if declared.get("type") and not declared.get("nullable"):
+                messages.append(f"{_prefix(path)}{prop} {_type_phrase(declared['type'])}")
+        return messages
     if keyword == "additionalProperties":
         declared = set((error.schema.get("properties") or {}) if isinstance(error.schema, Mapping) else ())
         instance = error.instance if isinstance(error.instance, Mapping) else {}

@@ -75,7 +75,10 @@ def ghl_path(request: HttpRequest) -> str:
 
 def ghl_spec_check(request: HttpRequest, body: Any, *, form: bool = False) -> ghl_spec.Validation:
     """The request judged against GHL's official OpenAPI spec (integrations/ghl_spec)."""
-    has_body = bool(request.body) if request.method in _BODY_METHODS else False
+    # A form view has read the body stream already (request.POST); its length says whether there was one.
+    has_body = request.method in _BODY_METHODS and (
+        int(request.META.get("CONTENT_LENGTH") or 0) > 0 if form else bool(request.body)
+    )
     return ghl_spec.validate(
         request.method or "GET",
         ghl_path(request),

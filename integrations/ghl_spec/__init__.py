@@ -81,7 +81,9 @@ def validate(
     )
 
 
-def clear_rule(operation_id: str, field: str, *, app: str | None = None, keep_required_of: str | None = None) -> ClearRule:
+def clear_rule(
+    operation_id: str, field: str, *, app: str | None = None, keep_required_of: str | None = None
+) -> ClearRule:
     """How to clear body field `field` (dotted, "customFields[].field_value") of an operation; `keep_required_of`
     names the create operation whose required fields must keep a value."""
     spec = get_spec()

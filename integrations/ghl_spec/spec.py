@@ -158,7 +158,8 @@ def _apply(documents: dict[str, Any], deviation: Deviation) -> None:
     if current != deviation.expect:
         raise SpecError(
             f"deviation {name}#{deviation.pointer} no longer applies: the spec now says {current!r}, "
-            f"the deviation expected {deviation.expect!r} ({deviation.why}). Update integrations/ghl_spec/deviations.py."
+            f"the deviation expected {deviation.expect!r} ({deviation.why}). "
+            "Update integrations/ghl_spec/deviations.py."
         )
     value = copy.deepcopy(deviation.value)
     if isinstance(parent, list) and int(last) == len(parent):
@@ -270,7 +271,9 @@ def _operations(resolver: _Resolver, name: str) -> Iterator[Operation]:
                 success_status=status,
                 response_schema=response_schema,
                 security=tuple(
-                    (scheme, tuple(scopes)) for requirement in raw.get("security") or [] for scheme, scopes in requirement.items()
+                    (scheme, tuple(scopes))
+                    for requirement in raw.get("security") or []
+                    for scheme, scopes in requirement.items()
                 ),
                 segments=split_path(path),
             )
@@ -344,7 +347,9 @@ class GhlSpec:
             return None
         op = best[1]
         params = {
-            template[1:-1]: actual for template, actual in zip(op.segments, segments, strict=True) if _is_param(template)
+            template[1:-1]: actual
+            for template, actual in zip(op.segments, segments, strict=True)
+            if _is_param(template)
         }
         return Match(operation=op, path_params=params)
 

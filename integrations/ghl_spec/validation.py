@@ -164,8 +164,8 @@ def _messages(error: ValidationError, root: str = "") -> list[str]:
             if prop in instance:
                 continue
             messages.append(f"{_prefix(path)}{prop} should not be empty")
-            declared = properties.get(prop) if isinstance(properties.get(prop), Mapping) else {}
-            if declared.get("type") and not declared.get("nullable"):
+            declared = properties.get(prop)
+            if isinstance(declared, Mapping) and declared.get("type") and not declared.get("nullable"):
                 messages.append(f"{_prefix(path)}{prop} {_type_phrase(declared['type'])}")
         return messages
     if keyword == "additionalProperties":
@@ -360,7 +360,9 @@ def validate_request(
     return verdict
 
 
-def _body_messages(op: Operation, compiled: _Compiled, body: Any, has_body: bool, content_type: str | None) -> list[str]:
+def _body_messages(
+    op: Operation, compiled: _Compiled, body: Any, has_body: bool, content_type: str | None
+) -> list[str]:
     declared = op.request_body
     if declared is None:
         return []  # a body on an operation that declares none is ignored, as Express does
@@ -442,7 +444,9 @@ def _at(schema: Schema, field_path: str) -> tuple[list[Schema], bool]:
     return current, required
 
 
-def clear_rule(spec: GhlSpec, operation: Operation, field_path: str, *, keep_required_of: Operation | None = None) -> ClearRule:
+def clear_rule(
+    spec: GhlSpec, operation: Operation, field_path: str, *, keep_required_of: Operation | None = None
+) -> ClearRule:
     """How to clear `field_path` of `operation`'s body: null where it is nullable, else "" or [] where the schema
     accepts them, else not at all. A field required by `keep_required_of` (the create operation of the same object)
     always keeps a value: clearing it would leave a record GHL would not have accepted."""
@@ -458,13 +462,13 @@ def _clear_rule(operation: Operation, field_path: str, keep_required_of: Operati
     schemas, required = _at(body.schema, field_path) if body is not None else ([], False)
     if not schemas:
         return ClearRule(field_path, False, reason=REASON_NOT_ACCEPTED)
-    if required:
-        return ClearRule(field_path, False, reason=REASON_REQUIRED)
     if keep_required_of is not None and keep_required_of.request_body is not None:
         _, required_there = _at(keep_required_of.request_body.schema, field_path)
         if required_there:
             return ClearRule(field_path, False, reason=REASON_REQUIRED)
-    for candidate in _CLEAR_CANDIDATES:
+    # A required property must be present: only null clears it, and only where it is nullable ("should not be
+    # empty" refuses "" and [] under class-validator).
+    for candidate in (None,) if required else _CLEAR_CANDIDATES:
         if any(not schema_messages(schema, candidate) for schema in schemas):
             return ClearRule(field_path, True, value=candidate)
-    return ClearRule(field_path, False, reason=REASON_CANNOT_CLEAR)
+    return ClearRule(field_path, False, reason=REASON_REQUIRED if required else REASON_CANNOT_CLEAR)

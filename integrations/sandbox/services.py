@@ -363,7 +363,9 @@ def sandbox_stats_reset() -> int:
 # ------------------------------------------------------------------------------
 # Spec rejections: GHL requests that do not conform to GHL's official OpenAPI spec
 # ------------------------------------------------------------------------------
-def sandbox_spec_rejection_add(*, method: str, path: str, status: int, messages: list[str], user_agent: str = "") -> None:
+def sandbox_spec_rejection_add(
+    *, method: str, path: str, status: int, messages: list[str], user_agent: str = ""
+) -> None:
     """Keep one rejected request (the `spec_rejections` counter is bumped by the view with the other counters)."""
     SandboxSpecRejection.objects.create(
         method=method[:10], path=path[:500], status=status, messages=list(messages), user_agent=user_agent[:200]

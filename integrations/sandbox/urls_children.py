@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from integrations.sandbox import views
 from integrations.sandbox import ghl_children as gc
 from integrations.sandbox import streettext_children as stc
+from integrations.sandbox import views
 
 _CONTACT = r"(?P<contact_id>[^/]+)"
 

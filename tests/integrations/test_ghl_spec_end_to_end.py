@@ -141,14 +141,18 @@ def every_field_mapping(world: Accounts, object_type: str) -> Mapping:
         if ghl_field == "appointmentStatus":
             to_st = [{"name": "lookup", "params": {"table": APPOINTMENT_STATUS}}]
             to_ghl = [{"name": "lookup", "params": {"table": STATUS_TO_GHL}}]
-        FieldMapping.objects.create(
-            mapping=mapping, direction=Direction.TO_STREETTEXT, target_field=st_field, source=ghl_field,
-            transforms=to_st, position=position,
-        )  # fmt: skip
-        FieldMapping.objects.create(
-            mapping=mapping, direction=Direction.TO_GHL, target_field=ghl_field, source=st_field,
-            transforms=to_ghl, position=position,
-        )  # fmt: skip
+        for direction, target, source, chain in (
+            (Direction.TO_STREETTEXT, st_field, ghl_field, to_st),
+            (Direction.TO_GHL, ghl_field, st_field, to_ghl),
+        ):
+            FieldMapping.objects.create(
+                mapping=mapping,
+                direction=direction,
+                target_field=target,
+                source=source,
+                transforms=chain,
+                position=position,
+            )
     return mapping
 
 

@@ -102,7 +102,7 @@ def contact_to_record(contact: dict[str, Any]) -> Record:
 TEXT_KINDS = frozenset({"string", "email", "phone"})
 REASON_NOT_WRITTEN = "{field} not written: {why}"
 REASON_NOT_CLEARED = "{field} not cleared: {why}"
-MSG_CREATE_NEEDS = "GoHighLevel needs {fields} to create a {object_type}"
+MSG_CREATE_NEEDS = "GoHighLevel needs {fields} to create {article} {object_type}"
 
 
 def is_empty(value: Any) -> bool:
@@ -185,7 +185,11 @@ class GhlWriteShape:
         missing = [name for name in operation.body_required() if name not in self.supplied and is_empty(body.get(name))]
         if missing:
             raise exc.ApiValidationError(
-                MSG_CREATE_NEEDS.format(fields=" and ".join(missing), object_type=self.object_type.key)
+                MSG_CREATE_NEEDS.format(
+                    fields=" and ".join(missing),
+                    article="an" if self.object_type.key[0] in "aeiou" else "a",
+                    object_type=self.object_type.key,
+                )
             )
 
 

@@ -90,14 +90,10 @@ def ghl_spec_check(request: HttpRequest, body: Any, *, form: bool = False) -> gh
     )
 
 
-def ghl_spec_rejected(
-    request: HttpRequest, check: ghl_spec.Validation, status: int, counters: list[str] | None = None
-) -> None:
-    """Count and keep a request refused for not conforming to the spec, so a test can assert there were none."""
-    if counters is not None:
-        counters.append(services.SPEC_REJECTIONS)
-    else:
-        services.sandbox_counter_incr(system=SandboxSystem.GHL, names=[services.SPEC_REJECTIONS])
+def ghl_spec_rejected(request: HttpRequest, check: ghl_spec.Validation, status: int, counters: list[str]) -> None:
+    """Count (with the request's other counters) and keep a request refused for not conforming to the spec, so a
+    test can assert there were none and show what was refused."""
+    counters.append(services.SPEC_REJECTIONS)
     services.sandbox_spec_rejection_add(
         method=request.method or "GET",
         path=ghl_path(request),

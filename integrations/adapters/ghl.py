@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
+from integrations import ghl_spec
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
@@ -21,7 +23,7 @@ from integrations.clients.ghl import (
     custom_fields_to_write,
     epoch_ms,
 )
-from integrations.object_types import CONTACT, GHL_CUSTOM_PREFIX
+from integrations.object_types import CONTACT, GHL_CUSTOM_PREFIX, ObjectType
 
 if TYPE_CHECKING:
     from integrations.models import Connection
@@ -92,6 +94,114 @@ def contact_to_record(contact: dict[str, Any]) -> Record:
         updated_at=parse_timestamp(contact.get("dateUpdated")),
         raw=contact,
     )
+
+
+# -- writes that conform to GHL's spec (integrations/ghl_spec) ---------------------------------------------------------
+# FieldSpec kinds an empty string may clear; a date or a number is not cleared by "" even where the spec's plain
+# `type: string` would let it through (GHL would store or refuse an empty date).
+TEXT_KINDS = frozenset({"string", "email", "phone"})
+REASON_NOT_WRITTEN = "{field} not written: {why}"
+REASON_NOT_CLEARED = "{field} not cleared: {why}"
+MSG_CREATE_NEEDS = "GoHighLevel needs {fields} to create {article} {object_type}"
+
+
+def is_empty(value: Any) -> bool:
+    """What the engine treats as "no value": None, blank text, an empty list or object."""
+    return value is None or (isinstance(value, str) and not value.strip()) or value == [] or value == {}
+
+
+@dataclass(frozen=True)
+class GhlWriteShape:
+    """How one object type's flat values land in the bodies of its GHL create and update operations."""
+
+    object_type: ObjectType
+    create_operation: str  # operationId in GHL's spec
+    update_operation: str
+    app: str = "contacts"  # the spec file of both operations
+    renamed: Mapping[str, str] = field(default_factory=dict)  # flat name -> body field, where they differ
+    # Flat names written through an endpoint of their own: name -> (app, operationId, body field).
+    elsewhere: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    passthrough: frozenset[str] = frozenset()  # not body fields (the parent contact id of a task or note)
+    supplied: frozenset[str] = frozenset()  # required body fields the adapter or client fills in itself
+    custom_fields: bool = False  # "customFields.<id>" values go into the customFields list
+
+    def _kind(self, name: str) -> str:
+        if self.custom_fields and name.startswith(GHL_CUSTOM_PREFIX):
+            return "string"
+        return next((f.kind for f in self.object_type.ghl_fields if f.name == name), "string")
+
+    def target(self, name: str, *, create: bool) -> tuple[ghl_spec.Operation, str] | None:
+        """(operation, body field path) that writes the flat field `name`; None when GHL does not accept it."""
+        if name in self.elsewhere:
+            app, operation_id, field_path = self.elsewhere[name]
+            return ghl_spec.operation(operation_id, app=app), field_path
+        operation = ghl_spec.operation(self.create_operation if create else self.update_operation, app=self.app)
+        if self.custom_fields and name.startswith(GHL_CUSTOM_PREFIX) and len(name) > len(GHL_CUSTOM_PREFIX):
+            field_path = "customFields[].field_value"
+        else:
+            spec_field = next((f for f in self.object_type.ghl_fields if f.name == name), None)
+            if spec_field is None or not spec_field.writable:
+                return None
+            field_path = self.renamed.get(name, name)
+        return (
+            (operation, field_path) if field_path.split("[]")[0].split(".")[0] in operation.body_properties() else None
+        )
+
+    def prepare(self, values: dict[str, Any], *, create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """(values to write, {field: reason} for each field left out for a reason the user should see).
+
+        Creates leave empty optional values out (the new record simply has no value: nothing to report). Updates
+        clear a field the way the spec allows (null where nullable, "" for text, [] for lists) or leave it out with
+        the reason; fields GHL does not accept are left out with the reason."""
+        written: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for name, value in values.items():
+            if name in self.passthrough:
+                written[name] = value
+                continue
+            target = self.target(name, create=create)
+            if target is None:
+                reasons[name] = REASON_NOT_WRITTEN.format(field=name, why=ghl_spec.REASON_NOT_ACCEPTED)
+                continue
+            if not is_empty(value):
+                written[name] = value
+                continue
+            if create:
+                continue
+            operation, field_path = target
+            # What a create requires stays set: an update must not leave a record GHL would not have created.
+            keep = None if name in self.elsewhere else self.create_operation
+            rule = ghl_spec.clear_rule(operation.operation_id, field_path, app=operation.app, keep_required_of=keep)
+            if rule.clearable and not (rule.value == "" and self._kind(name) not in TEXT_KINDS):
+                written[name] = rule.value
+            else:
+                why = rule.reason if not rule.clearable else ghl_spec.REASON_CANNOT_CLEAR
+                reasons[name] = REASON_NOT_CLEARED.format(field=name, why=why)
+        return written, reasons
+
+    def require_for_create(self, body: Mapping[str, Any]) -> None:
+        """Refuse, before sending, a create whose required fields are missing (GHL would answer 422)."""
+        operation = ghl_spec.operation(self.create_operation, app=self.app)
+        missing = [name for name in operation.body_required() if name not in self.supplied and is_empty(body.get(name))]
+        if missing:
+            raise exc.ApiValidationError(
+                MSG_CREATE_NEEDS.format(
+                    fields=" and ".join(missing),
+                    article="an" if self.object_type.key[0] in "aeiou" else "a",
+                    object_type=self.object_type.key,
+                )
+            )
+
+
+CONTACT_WRITES = GhlWriteShape(
+    object_type=CONTACT,
+    create_operation="create-contact",
+    update_operation="update-contact",
+    # UpdateContactDto has no businessId: the link is POST /contacts/bulk/business (businessId null unlinks).
+    elsewhere={"businessId": ("contacts", "add-remove-contact-from-business", "businessId")},
+    supplied=frozenset({"locationId"}),
+    custom_fields=True,
+)
 
 
 def values_to_contact(values: dict[str, Any]) -> dict[str, Any]:
@@ -298,13 +408,17 @@ class GhlContactAdapter(BaseAdapter):
         # third party; callers treat None as "no match" and link records through RecordLink instead.
         return None
 
+    def prepare_write(self, values: dict[str, Any], *, create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """(the values create/update will write, {field: reason} for each field left out); see GhlWriteShape."""
+        return CONTACT_WRITES.prepare(values, create=create)
+
     def create(self, values: dict[str, Any]) -> Record:
         """Create a contact from flat values, then link it to `businessId` (not part of the create body).
 
         With an email or a phone the create goes through the upsert endpoint: a retried create whose first answer
         was lost then finds the contact the first one made (GHL matches by the location's duplicate rules) instead
         of making a second one."""
-        values = dict(values)
+        values, _ = self.prepare_write(values, create=True)
         business_id = values.pop("businessId", None) or None
         body = values_to_contact(values)
         if body.get("email") or body.get("phone"):
@@ -326,8 +440,9 @@ class GhlContactAdapter(BaseAdapter):
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """PUT only the given fields. `tags` is applied as add/remove-tag calls diffed against `current` (unless
-        overwrite_tags, or no `current`: then the PUT replaces all tags); `businessId` via the bulk business link."""
-        values = dict(values)
+        overwrite_tags, or no `current`: then the PUT replaces all tags); `businessId` via the bulk business link.
+        Cleared fields are sent as the spec allows, or left out (prepare_write says why)."""
+        values, _ = self.prepare_write(values, create=False)
         wrote = False
         if "tags" in values and current is not None and not self.overwrite_tags:
             added, removed = tag_changes(current.values.get("tags"), values.pop("tags"))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
-from integrations.adapters.ghl import GhlContactAdapter, normalize_phone, parse_timestamp
+from integrations.adapters.ghl import GhlContactAdapter, GhlWriteShape, normalize_phone, parse_timestamp
 from integrations.clients import exceptions as exc
 from integrations.clients.ghl import DEFAULT_MAX_PAGES, LIST_MAX_LIMIT, GhlClient
 from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, TASK, ObjectType
@@ -67,7 +67,41 @@ def _id_of(item: dict[str, Any]) -> str:
 
 
 def _body(values: dict[str, Any], writable: frozenset[str]) -> dict[str, Any]:
+    """The writable fields of already prepared values (GhlWriteShape.prepare): no null where the spec forbids it."""
     return {name: value for name, value in values.items() if name in writable}
+
+
+# How each type's flat values land in its GHL bodies (integrations/adapters/ghl.py, GhlWriteShape).
+TASK_WRITES = GhlWriteShape(
+    object_type=TASK,
+    create_operation="create-task",
+    update_operation="update-task",
+    # `completed` goes through PUT …/completed, whose body requires it: a task's status cannot be cleared.
+    elsewhere={"completed": ("contacts", "update-task-completed", "completed")},
+    passthrough=frozenset({"contactId"}),
+)
+NOTE_WRITES = GhlWriteShape(
+    object_type=NOTE,
+    create_operation="create-note",
+    update_operation="update-note",
+    passthrough=frozenset({"contactId"}),
+)
+APPOINTMENT_WRITES = GhlWriteShape(
+    object_type=APPOINTMENT,
+    create_operation="create-appointment",
+    update_operation="edit-appointment",
+    app="calendars",
+    renamed={"notes": "description"},  # the calendars API's bodies have no `notes`
+    passthrough=frozenset({"contactId"}),
+    supplied=frozenset({"locationId", "contactId"}),
+)
+BUSINESS_WRITES = GhlWriteShape(
+    object_type=BUSINESS,
+    create_operation="create-business",
+    update_operation="update-business",
+    app="businesses",
+    supplied=frozenset({"locationId"}),
+)
 
 
 def _parent_id(values: dict[str, Any]) -> str:
@@ -159,10 +193,15 @@ def _same_text(a: Any, b: Any) -> bool:
 class _GhlAdapter(BaseAdapter):
     system = "ghl"
     object_type = ""
+    writes: GhlWriteShape
 
     def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
         self.connection = connection
         self.client = client or ghl_client_for(connection)
+
+    def prepare_write(self, values: dict[str, Any], *, create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """(the values create/update will write, {field: reason} for each field left out); see GhlWriteShape."""
+        return self.writes.prepare(values, create=create)
 
 
 class _GhlPerContactAdapter(_GhlAdapter):
@@ -237,6 +276,7 @@ class GhlTaskAdapter(_GhlAdapter):
 
     object_type = "task"
     full_scan = True
+    writes = TASK_WRITES
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """The task search filtered by the tasks' contacts: one request per LIST_MAX_LIMIT tasks of those contacts."""
@@ -318,15 +358,16 @@ class GhlTaskAdapter(_GhlAdapter):
 
     def create(self, values: dict[str, Any]) -> Record:
         """Create a task under values["contactId"]; `completed` defaults to False (the spec requires it)."""
+        values, _ = self.prepare_write(values, create=True)
         contact_id = _parent_id(values)
         body = {"completed": False, **_body(values, TASK_WRITABLE)}
-        if body["completed"] is None:
-            body["completed"] = False
+        self.writes.require_for_create(body)
         return task_to_record(self.client.create_task(contact_id, body), contact_id)
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """`completed` through the /completed status endpoint, the other fields through PUT."""
         contact_id, task_id = split_id(record_id)
+        values, _ = self.prepare_write(values, create=False)
         body = _body(values, TASK_WRITABLE)
         task: dict[str, Any] | None = None
         if "completed" in body:
@@ -356,6 +397,7 @@ class GhlNoteAdapter(_GhlPerContactAdapter):
 
     object_type = "note"
     identity_fields = ("body", "title")
+    writes = NOTE_WRITES
 
     def _children(self, contact_id: str) -> list[Record]:
         return [note_to_record(n, contact_id) for n in self.client.list_notes(contact_id) if _id_of(n)]
@@ -367,12 +409,16 @@ class GhlNoteAdapter(_GhlPerContactAdapter):
 
     def create(self, values: dict[str, Any]) -> Record:
         """Create a note under values["contactId"]."""
+        values, _ = self.prepare_write(values, create=True)
         contact_id = _parent_id(values)
-        return note_to_record(self.client.create_note(contact_id, _body(values, NOTE_WRITABLE)), contact_id)
+        body = _body(values, NOTE_WRITABLE)
+        self.writes.require_for_create(body)
+        return note_to_record(self.client.create_note(contact_id, body), contact_id)
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """PUT the given fields."""
         contact_id, note_id = split_id(record_id)
+        values, _ = self.prepare_write(values, create=False)
         body = _body(values, NOTE_WRITABLE)
         if not body:
             return current if current is not None else self.get(record_id)
@@ -394,6 +440,8 @@ class GhlAppointmentAdapter(_GhlPerContactAdapter):
         """Plain event ids name no contact: one read per appointment."""
         return BaseAdapter.get_many(self, record_ids)
 
+    writes = APPOINTMENT_WRITES
+
     def _children(self, contact_id: str) -> list[Record]:
         events = self.client.list_contact_appointments(contact_id)
         return [appointment_to_record(e, contact_id) for e in events if _id_of(e)]
@@ -404,13 +452,16 @@ class GhlAppointmentAdapter(_GhlPerContactAdapter):
 
     def create(self, values: dict[str, Any]) -> Record:
         """Book an appointment for values["contactId"] (calendarId and startTime are required by GHL)."""
+        values, _ = self.prepare_write(values, create=True)
         body = {**appointment_body(values), "contactId": _parent_id(values)}
+        self.writes.require_for_create(body)
         created = self.client.create_appointment(body)
         # The answer is the bare appointment without every field we sent (e.g. description): merge them.
         return appointment_to_record({**body, **created})
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """PUT the given fields."""
+        values, _ = self.prepare_write(values, create=False)
         body = appointment_body(values)
         if not body:
             return current if current is not None else self.get(record_id)
@@ -428,6 +479,7 @@ class GhlBusinessAdapter(_GhlAdapter):
 
     object_type = "business"
     full_scan = True
+    writes = BUSINESS_WRITES
 
     def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
         super().__init__(connection, client=client)
@@ -504,12 +556,16 @@ class GhlBusinessAdapter(_GhlAdapter):
 
     def create(self, values: dict[str, Any]) -> Record:
         """Create a business (name is required by GHL)."""
-        business = self.client.create_business(_body(values, BUSINESS_WRITABLE))
+        values, _ = self.prepare_write(values, create=True)
+        body = _body(values, BUSINESS_WRITABLE)
+        self.writes.require_for_create(body)
+        business = self.client.create_business(body)
         self._remember(business)
         return business_to_record(business)
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """PUT the given fields."""
+        values, _ = self.prepare_write(values, create=False)
         body = _body(values, BUSINESS_WRITABLE)
         if not body:
             return current if current is not None else self.get(record_id)

@@ -161,6 +161,10 @@ class StreetTextContactAdapter(BaseAdapter):
                     return record
         return None
 
+    def prepare_write(self, values: dict[str, Any], *, create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values unchanged and no reasons: StreetText's contract takes null to clear any field."""
+        return dict(values), {}
+
     def create(self, values: dict[str, Any]) -> Record:
         """Create a contact from flat values."""
         return contact_to_record(self.client.create_contact(values_to_contact(values)))

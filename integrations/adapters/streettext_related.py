@@ -111,6 +111,10 @@ class StreetTextResourceAdapter(BaseAdapter):
         scanning every organisation per lookup would cost a full listing per record)."""
         return None
 
+    def prepare_write(self, values: dict[str, Any], *, create: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values unchanged and no reasons: StreetText's contract takes null to clear any field."""
+        return dict(values), {}
+
     def create(self, values: dict[str, Any]) -> Record:
         """Create a record from flat values; child records need their contact_id."""
         data = self.body(values)

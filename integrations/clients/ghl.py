@@ -36,7 +36,9 @@ API_VERSIONS: dict[str, str] = {
 }
 
 # UpdateContactDto = CreateContactDto minus these; GHL refuses unknown properties, so they are dropped on PUT.
-UPDATE_FORBIDDEN_FIELDS = frozenset({"locationId", "gender", "companyName"})
+# companyName is sent: the spec's UpdateContactDto omits it, but the live API accepts it (integrations/ghl_spec/
+# deviations.py, docs/ghl-spec.md).
+UPDATE_FORBIDDEN_FIELDS = frozenset({"locationId", "gender"})
 
 SEARCH_MAX_PAGE_LIMIT = 500
 LIST_MAX_LIMIT = 100
@@ -447,8 +449,10 @@ class GhlClient(BaseClient):
         """Delete an appointment (a calendar event); raises unless GHL answers `succeeded: true`."""
         # Reference: github.com/GoHighLevel/highlevel-api-docs apps/calendars.json, operationId delete-event
         path = self.EVENT_PATH.format(event_id=event_id)
-        # Spelled correctly here, unlike the contacts API's `succeded`.
-        self._check_flag(self._call("calendars", "DELETE", path), "succeeded", path, "appointment delete")
+        # The spec requires a JSON body here (DeleteAppointmentSchema, an empty object). `succeeded` is spelled
+        # correctly in this API, unlike the contacts API's `succeded`.
+        payload = self._call("calendars", "DELETE", path, json={})
+        self._check_flag(payload, "succeeded", path, "appointment delete")
 
     # -- businesses ----------------------------------------------------------------
     def list_businesses(self, *, limit: int = LIST_MAX_LIMIT, skip: int = 0) -> list[dict[str, Any]]:

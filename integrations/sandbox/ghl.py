@@ -54,7 +54,7 @@ STRING_FIELDS = (
     "companyName",
     "assignedTo",
 )
-# CreateContactDto / UpsertContactDto / UpdateContactDto (FACTS §5).
+# CreateContactDto / UpsertContactDto / UpdateContactDto (FACTS §5); GHL's spec itself is enforced in views.py first.
 CREATE_FIELDS = frozenset(
     {
         "locationId",
@@ -70,7 +70,8 @@ CREATE_FIELDS = frozenset(
     }
 )
 UPSERT_FIELDS = CREATE_FIELDS | {"createNewIfDuplicateAllowed"}
-UPDATE_FIELDS = CREATE_FIELDS - {"locationId", "gender", "companyName"}
+# companyName: not in the spec's UpdateContactDto, accepted by the live API (integrations/ghl_spec/deviations.py).
+UPDATE_FIELDS = CREATE_FIELDS - {"locationId", "gender"}
 SEARCH_FIELDS = frozenset({"locationId", "pageLimit", "page", "searchAfter", "sort", "filters", "query"})
 
 LIST_DEFAULT_LIMIT = 20

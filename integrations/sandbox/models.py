@@ -139,3 +139,18 @@ class SandboxOAuthToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.user_type})"
+
+
+class SandboxSpecRejection(models.Model):
+    """A GHL request the sandbox refused because it does not conform to GHL's official OpenAPI spec. Only the
+    latest few are kept (services.SPEC_REJECTIONS_KEPT); the `spec_rejections` counter counts them all."""
+
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    status = models.PositiveSmallIntegerField()
+    messages = models.JSONField(default=list)
+    user_agent = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}: {'; '.join(self.messages)}"

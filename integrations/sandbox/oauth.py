@@ -35,7 +35,6 @@ CODE_SECONDS = 600
 DEFAULT_ACCESS_SECONDS = 86399  # FACTS §2: "expires_in (example 86399)"
 REFRESH_SECONDS = 365 * 24 * 3600
 USER_TYPES = ("Location", "Company")
-OAUTH_API_VERSION = "2021-07-28"
 _PREFIX = {Kind.CODE: "sbx-code-", Kind.ACCESS: "sbx-at-", Kind.REFRESH: "sbx-rt-"}
 
 
@@ -243,11 +242,25 @@ def _fault_response(request: HttpRequest) -> HttpResponse | None:
     return JsonResponse({"statusCode": status, "message": "Sandbox injected fault"}, status=status)
 
 
-def _token_view(request: HttpRequest, grant: str, handle: Any) -> HttpResponse:
+def _spec_response(request: HttpRequest, form: dict[str, str], counters: list[str]) -> HttpResponse | None:
+    """The answer to a token request that does not conform to GHL's spec (form fields, Version), else None."""
+    from integrations.sandbox import views  # views imports this module
+
+    check = views.ghl_spec_check(request, form, form=True)
+    if check.ok:
+        return None
+    status = 400 if check.version_error and not check.route_error else 422
+    views.ghl_spec_rejected(request, check, status, counters)
+    if status == 400:
+        return JsonResponse({"statusCode": 400, "message": "Version header is missing or invalid"}, status=400)
+    return JsonResponse({"statusCode": 422, "message": check.messages, "error": "Unprocessable Entity"}, status=422)
+
+
+def _token_view(request: HttpRequest, grant: str, handle: Any, form: dict[str, str]) -> HttpResponse:
     if request.method != "POST":
         return JsonResponse({"statusCode": 404, "message": f"Cannot {request.method} {request.path}"}, status=404)
     counters = ["oauth_requests"]
-    response = _fault_response(request)
+    response = _fault_response(request) or _spec_response(request, form, counters)
     if response is None:
         try:
             with transaction.atomic():
@@ -268,20 +281,18 @@ def token(request: HttpRequest) -> HttpResponse:
     """POST /oauth/token, form-encoded (FACTS §2)."""
     form = {key: request.POST.get(key, "") for key in request.POST}
     grant = form.get("grant_type") or "unknown"
-    return _token_view(request, grant, lambda: sandbox_oauth_token(form=form))
+    return _token_view(request, grant, lambda: sandbox_oauth_token(form=form), form)
 
 
 @csrf_exempt
 @transaction.non_atomic_requests
 def location_token(request: HttpRequest) -> HttpResponse:
     """POST /oauth/locationToken, form-encoded, Agency bearer token, Version 2021-07-28 (FACTS §2)."""
-    if request.method == "POST" and request.headers.get("Version") != OAUTH_API_VERSION:
-        return JsonResponse({"statusCode": 400, "message": "Version header is missing or invalid"}, status=400)
     authorization = request.headers.get("Authorization", "")
     agency_token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     form = {key: request.POST.get(key, "") for key in request.POST}
     return _token_view(
-        request, "location_token", lambda: sandbox_oauth_location_token(agency_token=agency_token, form=form)
+        request, "location_token", lambda: sandbox_oauth_location_token(agency_token=agency_token, form=form), form
     )
 
 

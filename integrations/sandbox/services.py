@@ -16,7 +16,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q, QuerySet
 
 from integrations.sandbox import ratelimit
-from integrations.sandbox.models import SandboxAccount, SandboxCounter, SandboxFault, SandboxRecord, SandboxSystem
+from integrations.sandbox.models import (
+    SandboxAccount,
+    SandboxCounter,
+    SandboxFault,
+    SandboxRecord,
+    SandboxSpecRejection,
+    SandboxSystem,
+)
 
 FAULT_KINDS = {choice.value for choice in SandboxFault.Kind}
 SYSTEMS = {choice.value for choice in SandboxSystem}
@@ -24,6 +31,8 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+SPEC_REJECTIONS = "spec_rejections"  # the GHL counter of requests refused for not conforming to GHL's spec
+SPEC_REJECTIONS_KEPT = 50  # how many of the latest rejections stay readable
 
 
 class SandboxInputError(ValueError):
@@ -320,10 +329,12 @@ def sandbox_counter_incr(*, system: str, names: Iterable[str]) -> None:
 
 
 def sandbox_stats() -> dict[str, dict[str, int]]:
-    """{"ghl": {"requests": n, "rate_limited": n, "faults": n, "status_200": n, …}, "streettext": {…}}."""
+    """{"ghl": {"requests": n, "rate_limited": n, "faults": n, "spec_rejections": n, "status_200": n, …},
+    "streettext": {…}}."""
     stats: dict[str, dict[str, int]] = {
         system: {"requests": 0, "rate_limited": 0, "faults": 0} for system in sorted(SYSTEMS)
     }
+    stats[SandboxSystem.GHL][SPEC_REJECTIONS] = 0
     for counter in SandboxCounter.objects.all():
         stats.setdefault(counter.system, {})[counter.name] = counter.value
     return stats
@@ -334,6 +345,7 @@ def sandbox_reset(*, accounts: bool = False) -> dict[str, int]:
     records, _ = SandboxRecord.objects.all().delete()
     faults, _ = SandboxFault.objects.all().delete()
     counters, _ = SandboxCounter.objects.all().delete()
+    SandboxSpecRejection.objects.all().delete()
     removed_accounts = 0
     if accounts:
         removed_accounts, _ = SandboxAccount.objects.all().delete()
@@ -342,6 +354,46 @@ def sandbox_reset(*, accounts: bool = False) -> dict[str, int]:
 
 
 def sandbox_stats_reset() -> int:
-    """Zero every request counter; returns how many counters were removed."""
+    """Zero every request counter and forget the kept spec rejections; returns how many counters were removed."""
     deleted, _ = SandboxCounter.objects.all().delete()
+    SandboxSpecRejection.objects.all().delete()
+    return deleted
+
+
+# ------------------------------------------------------------------------------
+# Spec rejections: GHL requests that do not conform to GHL's official OpenAPI spec
+# ------------------------------------------------------------------------------
+def sandbox_spec_rejection_add(
+    *, method: str, path: str, status: int, messages: list[str], user_agent: str = ""
+) -> None:
+    """Keep one rejected request (the `spec_rejections` counter is bumped by the view with the other counters)."""
+    SandboxSpecRejection.objects.create(
+        method=method[:10], path=path[:500], status=status, messages=list(messages), user_agent=user_agent[:200]
+    )
+    stale = SandboxSpecRejection.objects.order_by("-id").values_list("id", flat=True)[SPEC_REJECTIONS_KEPT:]
+    oldest_kept = next(iter(stale), None)
+    if oldest_kept is not None:
+        SandboxSpecRejection.objects.filter(id__lte=oldest_kept).delete()
+
+
+def sandbox_spec_rejections() -> list[dict[str, Any]]:
+    """The latest kept rejections, oldest first: method, path, status, messages, user agent, when."""
+    rows = SandboxSpecRejection.objects.order_by("-id")[:SPEC_REJECTIONS_KEPT]
+    return [
+        {
+            "method": row.method,
+            "path": row.path,
+            "status": row.status,
+            "messages": list(row.messages),
+            "user_agent": row.user_agent,
+            "at": to_iso(row.created_at),
+        }
+        for row in reversed(list(rows))
+    ]
+
+
+def sandbox_spec_rejections_clear() -> int:
+    """Forget the kept rejections and zero the counter; returns how many rows were removed."""
+    SandboxCounter.objects.filter(system=SandboxSystem.GHL, name=SPEC_REJECTIONS).delete()
+    deleted, _ = SandboxSpecRejection.objects.all().delete()
     return deleted

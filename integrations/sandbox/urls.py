@@ -76,6 +76,7 @@ urlpatterns: list[URLPattern] = [
     path("_control/faults", views.control_faults, name="control-faults"),
     path("_control/reset", views.control_reset, name="control-reset"),
     path("_control/stats", views.control_stats, name="control-stats"),
+    path("_control/spec-rejections", views.control_spec_rejections, name="control-spec-rejections"),
     path("_control/rate-limit/reset", views.control_rate_limit_reset, name="control-rate-limit-reset"),
     path("_control/accounts", views.control_accounts, name="control-accounts"),
     path("_control/seed", views.control_seed, name="control-seed"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from integrations.sandbox import ghl, views
 from integrations.sandbox import ghl_children as gc
 from integrations.sandbox import streettext_children as stc
+from integrations.sandbox import views
 
 _CONTACT = r"(?P<contact_id>[^/]+)"
 
@@ -69,25 +69,25 @@ ghl_patterns: list[URLPattern] = [
         views.ghl_view({"GET": gc.business_get, "PUT": gc.business_update, "DELETE": gc.business_delete}),
         name="ghl-business",
     ),
-    # Calendars API (Version 2021-04-15; a 2021-07-28 header is refused with 400 like any wrong Version)
+    # Calendars API (Version 2021-04-15 per its spec; a 2021-07-28 header is refused with 400 like any wrong Version)
     re_path(
         r"^ghl/calendars/events/appointments/?$",
-        views.ghl_view({"POST": gc.appointment_create}, version=ghl.CALENDARS_VERSION),
+        views.ghl_view({"POST": gc.appointment_create}),
         name="ghl-calendar-appointments",
     ),
     re_path(
         r"^ghl/calendars/events/appointments/(?P<event_id>[^/]+)/?$",
-        views.ghl_view({"GET": gc.appointment_get, "PUT": gc.appointment_update}, version=ghl.CALENDARS_VERSION),
+        views.ghl_view({"GET": gc.appointment_get, "PUT": gc.appointment_update}),
         name="ghl-calendar-appointment",
     ),
     re_path(
         r"^ghl/calendars/events/?$",
-        views.ghl_view({"GET": gc.calendar_events}, version=ghl.CALENDARS_VERSION),
+        views.ghl_view({"GET": gc.calendar_events}),
         name="ghl-calendar-events",
     ),
     re_path(
         r"^ghl/calendars/events/(?P<event_id>[^/]+)/?$",
-        views.ghl_view({"DELETE": gc.calendar_event_delete}, version=ghl.CALENDARS_VERSION),
+        views.ghl_view({"DELETE": gc.calendar_event_delete}),
         name="ghl-calendar-event",
     ),
 ]

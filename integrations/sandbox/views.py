@@ -16,6 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from integrations import ghl_spec
 from integrations.sandbox import demo, ghl, oauth, ratelimit, services, streettext
 from integrations.sandbox.models import SandboxFault, SandboxSystem
 
@@ -65,6 +66,47 @@ def _counted(system: str, handle: Callable[[list[str]], HttpResponse]) -> HttpRe
 # ------------------------------------------------------------------------------
 # GoHighLevel
 # ------------------------------------------------------------------------------
+def ghl_path(request: HttpRequest) -> str:
+    """GHL's own path of a sandbox request: "/sandbox/ghl/contacts/abc" -> "/contacts/abc"."""
+    path = request.path_info
+    mount = path.find("/ghl/")
+    return path[mount + 4 :] if mount >= 0 else path
+
+
+def ghl_spec_check(request: HttpRequest, body: Any, *, form: bool = False) -> ghl_spec.Validation:
+    """The request judged against GHL's official OpenAPI spec (integrations/ghl_spec)."""
+    # A form view has read the body stream already (request.POST); its length says whether there was one.
+    has_body = request.method in _BODY_METHODS and (
+        int(request.META.get("CONTENT_LENGTH") or 0) > 0 if form else bool(request.body)
+    )
+    return ghl_spec.validate(
+        request.method or "GET",
+        ghl_path(request),
+        query=dict(request.GET.lists()),
+        headers=request.headers,
+        body=body if has_body or form else None,
+        has_body=has_body,
+        content_type=request.content_type if has_body else None,
+    )
+
+
+def ghl_spec_rejected(request: HttpRequest, check: ghl_spec.Validation, status: int, counters: list[str]) -> None:
+    """Count (with the request's other counters) and keep a request refused for not conforming to the spec, so a
+    test can assert there were none and show what was refused."""
+    counters.append(services.SPEC_REJECTIONS)
+    services.sandbox_spec_rejection_add(
+        method=request.method or "GET",
+        path=ghl_path(request),
+        status=status,
+        messages=check.messages,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+def _unprocessable(messages: list[str]) -> dict[str, Any]:
+    return {"statusCode": 422, "message": messages, "error": "Unprocessable Entity"}
+
+
 def _ghl_rate_headers(decision: ratelimit.RateLimitDecision) -> dict[str, str]:
     return {
         "X-RateLimit-Limit-Daily": str(ratelimit.DAILY_LIMIT),
@@ -78,10 +120,11 @@ def _ghl_rate_headers(decision: ratelimit.RateLimitDecision) -> dict[str, str]:
 def _ghl_handle(
     request: HttpRequest,
     handlers: dict[str, Callable[..., ghl.Result]],
-    version: str | None,
     kwargs: dict[str, Any],
     counters: list[str],
 ) -> HttpResponse:
+    """Fault injection, route, auth, rate limit, Version header, JSON, GHL's spec, then the handler: in that order,
+    like GHL (NestJS: routing, guards, then the validation pipe)."""
     method = request.method or "GET"
     fault = _take_fault(request, SandboxSystem.GHL, counters)
     after = fault if fault is not None and fault.kind == SandboxFault.Kind.STATUS_AFTER else None
@@ -92,9 +135,14 @@ def _ghl_handle(
         message = ghl.MSG_TOO_MANY if fault.status == 429 else "Sandbox injected fault"
         return _json(fault.status, {"statusCode": fault.status, "message": message}, headers)
 
+    body, body_ok = _json_body(request)
+    check = ghl_spec_check(request, body if body_ok else None)
     handler = handlers.get(method)
-    if handler is None:
-        # NestJS answers unknown routes before any guard runs.
+    if handler is None or check.route_error:
+        # NestJS answers unknown routes before any guard runs. A route GHL's spec does not have is a contract
+        # violation by the caller; a spec route the sandbox does not implement is only "not here".
+        if check.route_error:
+            ghl_spec_rejected(request, check, 404, counters)
         return _json(404, {"statusCode": 404, "message": f"Cannot {method} {request.path}", "error": "Not Found"})
 
     authorization = request.headers.get("Authorization", "")
@@ -105,7 +153,6 @@ def _ghl_handle(
     if not accounts:
         return _json(401, {"statusCode": 401, "message": ghl.MSG_UNAUTHORIZED, "error": "Unauthorized"})
 
-    body, body_ok = _json_body(request)
     location_key = request.GET.get("locationId") or body.get("locationId")
     if not isinstance(location_key, str) or not location_key:
         location_key = accounts[0].account_id
@@ -120,10 +167,16 @@ def _ghl_handle(
         counters.append("rate_limited")
         headers["Retry-After"] = str(decision.retry_after)
         return _json(429, {"statusCode": 429, "message": ghl.MSG_TOO_MANY}, headers)
-    if version and request.headers.get("Version") != version:
+    if check.version_error:
+        # Every v2 operation requires the one Version value its spec declares (FACTS §1); the sandbox has always
+        # answered a missing or wrong one with 400 {statusCode, message} (BadRequestDTO).
+        ghl_spec_rejected(request, check, 400, counters)
         return _json(400, {"statusCode": 400, "message": ghl.MSG_VERSION}, headers)
     if not body_ok:
         return _json(400, {"statusCode": 400, "message": ghl.MSG_BAD_JSON, "error": "Bad Request"}, headers)
+    if check.errors:
+        ghl_spec_rejected(request, check, 422, counters)
+        return _json(422, _unprocessable(check.errors), headers)
 
     ghl_request = ghl.GhlRequest(
         method=method,
@@ -142,12 +195,13 @@ def _ghl_handle(
     return _json(status, payload, headers)
 
 
-def ghl_view(handlers: dict[str, Callable[..., ghl.Result]], *, version: str | None = ghl.CONTACTS_VERSION) -> View:
-    """A GHL endpoint: `handlers` maps HTTP method -> handler; `version` is the required Version header."""
+def ghl_view(handlers: dict[str, Callable[..., ghl.Result]]) -> View:
+    """A GHL endpoint: `handlers` maps HTTP method -> handler. Paths, methods, the Version header and bodies are
+    checked against GHL's official spec before a handler runs."""
 
     @csrf_exempt
     def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return _counted(SandboxSystem.GHL, lambda counters: _ghl_handle(request, handlers, version, kwargs, counters))
+        return _counted(SandboxSystem.GHL, lambda counters: _ghl_handle(request, handlers, kwargs, counters))
 
     return transaction.non_atomic_requests(view)
 
@@ -304,6 +358,18 @@ def control_stats(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return _control_error("method not allowed", 405)
     return _json(200, services.sandbox_stats())
+
+
+@csrf_exempt
+def control_spec_rejections(request: HttpRequest) -> HttpResponse:
+    """GET {"count": n, "rejections": [{method, path, status, messages, …}]} (the latest, oldest first);
+    DELETE forgets them and zeroes the count."""
+    if request.method == "DELETE":
+        return _json(200, {"deleted": services.sandbox_spec_rejections_clear()})
+    if request.method != "GET":
+        return _control_error("method not allowed", 405)
+    count = services.sandbox_stats()[SandboxSystem.GHL][services.SPEC_REJECTIONS]
+    return _json(200, {"count": count, "rejections": services.sandbox_spec_rejections()})
 
 
 @csrf_exempt

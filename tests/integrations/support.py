@@ -8,6 +8,7 @@ from typing import Any
 
 from integrations.models import Connection, SyncRun, System
 from integrations.sandbox import ratelimit
+from integrations.sandbox import services as sandbox_services
 from integrations.sandbox.demo import sandbox_seed_demo
 from integrations.sandbox.models import SandboxRecord
 from integrations.services.runs import sync_run_request
@@ -77,3 +78,12 @@ def sandbox_contacts(system: str) -> list[dict[str, Any]]:
 def body_of(call: Any) -> Any:
     """The JSON body a mocked request (`responses`) was sent with."""
     return json.loads(call.request.body)
+
+
+def assert_no_spec_rejections() -> None:
+    """The sandbox refused no GHL request for breaking GHL's official spec; otherwise show what it refused."""
+    count = sandbox_services.sandbox_stats()["ghl"]["spec_rejections"]
+    rejected = "\n".join(
+        f"  {r['method']} {r['path']}: {'; '.join(r['messages'])}" for r in sandbox_services.sandbox_spec_rejections()
+    )
+    assert count == 0, f"the sandbox refused {count} GHL request(s) as not conforming to GHL's spec:\n{rejected}"

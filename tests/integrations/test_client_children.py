@@ -229,6 +229,9 @@ def test_delete_appointment_deletes_the_event_and_wants_succeeded(
 
     ghl.delete_appointment("ev1")
     assert version_of(mocked.calls[0]) == "2021-04-15"
+    # The spec requires a JSON body (an empty object) on this DELETE.
+    assert mocked.calls[0].request.body == b"{}"
+    assert mocked.calls[0].request.headers["Content-Type"] == "application/json"
     with pytest.raises(exc.ApiBadResponse, match="'succeeded'"):
         ghl.delete_appointment("ev2")
 

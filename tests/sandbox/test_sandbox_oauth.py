@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.test import Client
@@ -31,8 +31,13 @@ def location_params(response: Any) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
+def form_post(client: Client, path: str, form: dict[str, str], **kwargs: Any) -> Any:
+    """A form-encoded POST, as GHL's spec declares for the token endpoints (the test client's default is multipart)."""
+    return client.post(path, urlencode(form), content_type="application/x-www-form-urlencoded", **kwargs)
+
+
 def token(client: Client, **form: str) -> Any:
-    return client.post("/sandbox/ghl/oauth/token", {**CLIENT, **form})
+    return form_post(client, "/sandbox/ghl/oauth/token", {**CLIENT, **form})
 
 
 def code_for(client: Client, **params: str) -> str:
@@ -114,10 +119,23 @@ def test_refresh_rotates_and_rejects_a_used_refresh_token(client: Client, ghl_ac
 
 
 def test_client_credentials_are_required(client: Client, ghl_account: SandboxAccount) -> None:
-    response = client.post("/sandbox/ghl/oauth/token", {"grant_type": "refresh_token", "refresh_token": "x"})
+    missing = form_post(client, "/sandbox/ghl/oauth/token", {"grant_type": "refresh_token", "refresh_token": "x"})
+    blank = token(client, client_secret="", grant_type="refresh_token", refresh_token="x")
 
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_client"
+    # GetAccessCodebodyDto requires client_id and client_secret: a request without them breaks the spec (422).
+    assert missing.status_code == 422
+    assert {"client_id should not be empty", "client_secret should not be empty"} <= set(missing.json()["message"])
+    assert services.sandbox_stats()["ghl"]["spec_rejections"] == 1
+    # Present but empty conforms to the spec and is refused by the token server itself.
+    assert blank.status_code == 401
+    assert blank.json()["error"] == "invalid_client"
+
+
+def test_token_requests_must_be_form_encoded(client: Client, ghl_account: SandboxAccount) -> None:
+    multipart = client.post("/sandbox/ghl/oauth/token", {**CLIENT, "grant_type": "refresh_token", "refresh_token": "x"})
+
+    assert multipart.status_code == 422
+    assert multipart.json()["message"] == ["Content-Type must be application/x-www-form-urlencoded"]
 
 
 def test_expired_access_tokens_get_401(client: Client, ghl_account: SandboxAccount) -> None:
@@ -137,7 +155,8 @@ def test_company_token_trades_for_a_location_token(client: Client, ghl_account: 
     ).json()
     headers = {"Authorization": f"Bearer {agency['access_token']}", "Version": "2021-07-28"}
 
-    location = client.post(
+    location = form_post(
+        client,
         "/sandbox/ghl/oauth/locationToken",
         {"companyId": agency["companyId"], "locationId": GHL_LOCATION},
         headers=headers,

@@ -14,7 +14,7 @@ from integrations.object_types import ObjectType, UnknownObjectType, get_object_
 from mappings.models import MATCH_RULES, Direction, FieldMapping, Mapping, source_system, target_system
 from mappings.pipeline import ChainError, ChainSyntaxError, format_chain, parse_chain, template_fields, validate_chain
 from mappings.presets import PRESETS
-from mappings.rules import check_condition, check_rules
+from mappings.rules import check_condition, check_followup_rules, rule_key
 
 # FieldMapping
 MSG_UNKNOWN_OBJECT_TYPE = 'Unknown object type "{object_type}".'
@@ -221,16 +221,16 @@ class MappingForm(forms.ModelForm):
     def clean_followup_rules(self) -> list[dict[str, Any]]:
         rules = self.cleaned_data.get("followup_rules") or []
         try:
-            check_rules(rules, needs="title")
+            check_followup_rules(rules)
         except ValueError as e:
             raise forms.ValidationError(MSG_FOLLOWUP_RULES.format(error=e)) from e
-        names = [str(rule.get("name") or rule["title"]) for rule in rules]
+        names = [rule_key(rule) for rule in rules]
         if len(names) != len(set(names)):
             raise forms.ValidationError(MSG_FOLLOWUP_NAMES)
         for rule in rules:
             days = rule.get("due_in_days", 1)
             if isinstance(days, bool) or not isinstance(days, int | float) or not 0 <= days <= 365:
-                raise forms.ValidationError(MSG_FOLLOWUP_DUE.format(name=rule.get("name") or rule["title"]))
+                raise forms.ValidationError(MSG_FOLLOWUP_DUE.format(name=rule_key(rule)))
         return rules
 
     def clean_deletion_check_minutes(self) -> int:

@@ -93,3 +93,45 @@ def check_rules(rules: Any, *, needs: str) -> None:
         if "when" not in rule or needs not in rule:
             raise ValueError(MSG_RULE_SHAPE.format(index=i, needs=f'"{needs}"'))
         check_condition(rule["when"], str(i))
+
+
+# What a follow-up rule does when its condition holds, and the keys each action needs.
+FOLLOWUP_ACTIONS: dict[str, tuple[str, ...]] = {
+    "task": ("title",),
+    "workflow": ("workflow_id",),
+    "campaign": ("campaign_id",),
+    "followers": ("followers",),
+}
+MSG_FOLLOWUP_ACTION = 'rule {index}: unknown action "{action}". Known: {known}'
+MSG_FOLLOWUP_NEEDS = 'rule {index}: a "{action}" rule needs {needs}'
+
+
+def check_followup_rules(rules: Any) -> None:
+    """Each rule is {"when": condition, "action": task | workflow | campaign | followers, and what the action needs}."""
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ValueError(MSG_RULES_NOT_LIST)
+    for i, rule in enumerate(rules, start=1):
+        action = rule.get("action", "task")
+        if action not in FOLLOWUP_ACTIONS:
+            raise ValueError(MSG_FOLLOWUP_ACTION.format(index=i, action=action, known=", ".join(FOLLOWUP_ACTIONS)))
+        if "when" not in rule:
+            raise ValueError(MSG_RULE_SHAPE.format(index=i, needs='"when"'))
+        missing = [key for key in FOLLOWUP_ACTIONS[action] if not rule.get(key)]
+        if missing:
+            raise ValueError(
+                MSG_FOLLOWUP_NEEDS.format(index=i, action=action, needs=", ".join(f'"{k}"' for k in missing))
+            )
+        if action == "followers" and not (
+            isinstance(rule["followers"], list) and all(isinstance(f, str) and f for f in rule["followers"])
+        ):
+            raise ValueError(
+                MSG_FOLLOWUP_NEEDS.format(index=i, action=action, needs='"followers" as a list of user ids')
+            )
+        check_condition(rule["when"], str(i))
+
+
+def rule_key(rule: dict[str, Any]) -> str:
+    """A follow-up rule's identity (what "once per contact and rule" counts): its name, else what it does."""
+    action = rule.get("action", "task")
+    target = rule.get("workflow_id") or rule.get("campaign_id") or ",".join(rule.get("followers") or [])
+    return str(rule.get("name") or rule.get("title") or f"{action}:{target}")[:120]

@@ -72,6 +72,9 @@ class GhlClient(BaseClient):
     CONTACT_DUPLICATE_PATH = "/contacts/search/duplicate"
     CONTACT_UPSERT_PATH = "/contacts/upsert"
     CONTACT_TAGS_PATH = "/contacts/{contact_id}/tags"
+    CONTACT_WORKFLOW_PATH = "/contacts/{contact_id}/workflow/{workflow_id}"
+    CONTACT_CAMPAIGN_PATH = "/contacts/{contact_id}/campaigns/{campaign_id}"
+    CONTACT_FOLLOWERS_PATH = "/contacts/{contact_id}/followers"
     TASKS_PATH = "/contacts/{contact_id}/tasks"
     TASK_PATH = "/contacts/{contact_id}/tasks/{task_id}"
     TASK_COMPLETED_PATH = "/contacts/{contact_id}/tasks/{task_id}/completed"
@@ -333,6 +336,26 @@ class GhlClient(BaseClient):
         path = self.CONTACT_TAGS_PATH.format(contact_id=contact_id)
         payload = self._call("contacts", "DELETE", path, json={"tags": tags})
         return list(self._envelope(payload, "tags", path, kind=list))
+
+    def add_contact_to_workflow(self, contact_id: str, workflow_id: str) -> None:
+        """Enrol a contact in a workflow; raises unless GHL answers `succeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId add-contact-to-workflow
+        path = self.CONTACT_WORKFLOW_PATH.format(contact_id=contact_id, workflow_id=workflow_id)
+        self._check_succeeded(self._call("contacts", "POST", path, json={}), path, "workflow enrolment")
+
+    def add_contact_to_campaign(self, contact_id: str, campaign_id: str) -> None:
+        """Enrol a contact in a campaign (the spec requires a body, an empty one)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId add-contact-to-campaign
+        path = self.CONTACT_CAMPAIGN_PATH.format(contact_id=contact_id, campaign_id=campaign_id)
+        self._check_succeeded(self._call("contacts", "POST", path, json={}), path, "campaign enrolment")
+
+    def add_followers(self, contact_id: str, followers: list[str]) -> list[str]:
+        """Add users as followers of a contact; returns the followers GHL added."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId add-followers-contact
+        path = self.CONTACT_FOLLOWERS_PATH.format(contact_id=contact_id)
+        payload = self._call("contacts", "POST", path, json={"followers": list(followers)})
+        added = payload.get("followersAdded")
+        return [str(f) for f in added] if isinstance(added, list) else []
 
     # -- tasks (under a contact) ---------------------------------------------------
     def list_tasks(self, contact_id: str) -> list[dict[str, Any]]:

@@ -73,3 +73,27 @@ def test_within_days_selects_recent_records() -> None:
     assert not condition_holds(condition, {"created_at": old})
     assert not condition_holds(condition, {"created_at": "yesterday"})
     assert not condition_holds(condition, {})
+
+
+def test_follow_up_rules_name_an_action_and_what_it_needs() -> None:
+    from mappings.rules import check_followup_rules, rule_key
+
+    check_followup_rules(
+        [
+            {"when": {"field": "tags", "op": "contains", "value": "hot"}, "title": "Call"},
+            {"when": {"field": "tags", "op": "contains", "value": "vip"}, "action": "workflow", "workflow_id": "wf1"},
+            {"when": {"field": "tags", "op": "exists"}, "action": "campaign", "campaign_id": "cp1"},
+            {"when": {"field": "tags", "op": "exists"}, "action": "followers", "followers": ["u1", "u2"]},
+        ]
+    )
+    for bad, message in (
+        ([{"when": {"field": "x"}, "action": "sms"}], 'unknown action "sms"'),
+        ([{"when": {"field": "x"}, "action": "workflow"}], 'needs "workflow_id"'),
+        ([{"when": {"field": "x"}, "action": "followers", "followers": "u1"}], "a list of user ids"),
+        ([{"action": "campaign", "campaign_id": "c"}], '"when"'),
+        ([{"when": {"field": "x"}}], 'needs "title"'),
+    ):
+        with pytest.raises(ValueError, match=message):
+            check_followup_rules(bad)
+    assert rule_key({"action": "workflow", "workflow_id": "wf1", "when": {}}) == "workflow:wf1"
+    assert rule_key({"name": "n", "title": "t"}) == "n"

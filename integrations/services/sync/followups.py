@@ -1,4 +1,5 @@
-"""Follow-up rules: a GHL task once per contact and rule when a condition holds on a record a run processed.
+"""Follow-up rules: once per contact and rule, when a condition holds on a record a run processed, a GHL task is
+created, or the contact is enrolled in a workflow or a campaign, or users are added as its followers.
 
 A rule with "new_records_only" fires for records a person created, never for copies this app made from the other
 side (their record link's origin says so). Which rules already fired is bookkeeping of its own (FollowupMarker),
@@ -7,6 +8,8 @@ not a record link.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,21 +17,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.adapters import adapter_for
+from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
 from integrations.models import FollowupMarker, System
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.links import LinkBook, link_id
-from integrations.services.sync.outcomes import REASON_FOLLOWUP, Action, Outcome
+from integrations.services.sync.outcomes import REASON_FOLLOWUP, REASON_FOLLOWUP_ENROL, Action, Outcome
 from mappings.models import Direction
 from mappings.pipeline import render_template
-from mappings.rules import condition_holds
+from mappings.rules import condition_holds, rule_key
 
 if TYPE_CHECKING:
     from integrations.services.sync.leg import Item
-
-
-def rule_key(rule: dict[str, Any]) -> str:
-    return str(rule.get("name") or rule.get("title") or "")[:120]
 
 
 class Followups:
@@ -90,8 +90,56 @@ class Followups:
                 if rule.get("new_records_only") and self._copy_made_by_us(item, book):
                     continue
                 done.add((contact_id, key))
-                results.append(self._create_task(item, rule, contact_id, book))
+                results.append(self._act(item, rule, contact_id, book))
         return results
+
+    def _act(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
+        action = rule.get("action", "task")
+        if action == "task":
+            return self._create_task(item, rule, contact_id, book)
+        ctx = self.ctx
+        client = ghl_client_for(ctx.mapping.ghl_connection)
+        value: Any
+        call: Callable[..., Any]
+        if action == "workflow":
+            what, value, call = "workflow", str(rule["workflow_id"]), client.add_contact_to_workflow
+        elif action == "campaign":
+            what, value, call = "campaign", str(rule["campaign_id"]), client.add_contact_to_campaign
+        else:
+            what, value, call = "followers", [str(f) for f in rule["followers"]], client.add_followers
+        reason = REASON_FOLLOWUP_ENROL.format(what=what, value=value, contact=contact_id, rule=rule_key(rule))
+        base: dict[str, Any] = {
+            "direction": Direction.TO_GHL,
+            "ghl_id": contact_id,
+            "streettext_id": self._streettext_id(item, book),
+            "changes": {what: {"before": None, "after": value}},
+            "reason": reason,
+        }
+        if ctx.dry_run:
+            return Outcome(Action.UPDATED, **base)
+        try:
+            ctx.call(ctx.mapping.ghl_connection, call, contact_id, value)
+        except (exc.ApiValidationError, exc.ApiNotFound) as e:
+            return Outcome(Action.FAILED, error=str(e), **base)
+        self._mark(contact_id, rule, "")
+        return Outcome(Action.UPDATED, **base)
+
+    def _streettext_id(self, item: Item, book: LinkBook) -> str:
+        ctx = self.ctx
+        if ctx.object_type.key != "contact":
+            return ""
+        link = item.link or book.get(ctx.read_system, item.record.id)
+        st_id = link_id(link, System.STREETTEXT)
+        if not st_id and ctx.read_system == System.STREETTEXT:
+            st_id = item.record.id
+        return st_id
+
+    def _mark(self, contact_id: str, rule: dict[str, Any], task_id: str) -> None:
+        # One run of a mapping at a time: a clash here can only be a re-run of the same page after a crash.
+        with contextlib.suppress(IntegrityError), transaction.atomic():
+            FollowupMarker.objects.create(
+                mapping=self.ctx.mapping, contact_ghl_id=contact_id, rule=rule_key(rule), task_ghl_id=task_id[:64]
+            )
 
     def _create_task(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
         ctx = self.ctx
@@ -106,10 +154,7 @@ class Followups:
         body = render_template(str(rule.get("body") or ""), item.record.values)
         if body:
             task["body"] = body
-        link = item.link or book.get(ctx.read_system, item.record.id)
-        st_id = link_id(link, System.STREETTEXT) if ctx.object_type.key == "contact" else ""
-        if not st_id and ctx.read_system == System.STREETTEXT and ctx.object_type.key == "contact":
-            st_id = item.record.id
+        st_id = self._streettext_id(item, book)
         reason = REASON_FOLLOWUP.format(contact=contact_id, rule=rule_key(rule))
         changes = {name: {"before": None, "after": value} for name, value in task.items()}
         base: dict[str, Any] = {
@@ -125,11 +170,5 @@ class Followups:
             created = ctx.call(connection, adapter_for(connection, "task").create, task)
         except (exc.ApiValidationError, exc.ApiNotFound) as e:
             return Outcome(Action.FAILED, ghl_id="", error=str(e), **base)
-        try:
-            with transaction.atomic():
-                FollowupMarker.objects.create(
-                    mapping=ctx.mapping, contact_ghl_id=contact_id, rule=rule_key(rule), task_ghl_id=created.id[:64]
-                )
-        except IntegrityError:
-            pass  # another run of the same mapping made it at the same moment; the task it made is the one kept
+        self._mark(contact_id, rule, created.id)
         return Outcome(Action.CREATED, ghl_id=created.id, **base)

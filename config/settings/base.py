@@ -192,6 +192,8 @@ STREETTEXT_WEBHOOK_MAX_AGE_SECONDS = env.int("STREETTEXT_WEBHOOK_MAX_AGE_SECONDS
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # Accepted deliveries per connection per minute; more get 429 with Retry-After (GHL and StreetText retry those).
 WEBHOOK_MAX_PER_MINUTE = env.int("WEBHOOK_MAX_PER_MINUTE", default=600)
+# Bodies nested deeper than this are refused (GHL and StreetText events are a few levels deep).
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
 # Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
 WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Delivery records (the replay guard and audit list) are deleted after this many days.

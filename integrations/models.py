@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from integrations import crypto
+from integrations.clients.addresses import validate_base_url
 
 
 class BaseModel(models.Model):
@@ -47,6 +48,7 @@ class Connection(BaseModel):
     system = models.CharField(max_length=20, choices=System.choices)
     base_url = models.URLField(
         "base URL",
+        validators=[validate_base_url],
         help_text="API root. GoHighLevel: https://services.leadconnectorhq.com unless you use a proxy or the sandbox.",
     )
     location_id = models.CharField(

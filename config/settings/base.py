@@ -170,6 +170,12 @@ API_TIMEOUT = (env.float("API_CONNECT_TIMEOUT", default=5.0), env.float("API_REA
 API_TRANSPORT_RETRIES = env.int("API_TRANSPORT_RETRIES", default=3)
 API_BACKOFF_FACTOR = env.float("API_BACKOFF_FACTOR", default=0.5)
 
+# Where connections may send credentials (integrations/clients/addresses.py, docs/security.md): https only, never to
+# link-local / cloud-metadata addresses, not to loopback or private addresses. The built-in sandbox (a /sandbox/ path
+# while SANDBOX_ENABLED) is exempt from the https and private rules; these lists name other hosts that are.
+CONNECTION_ALLOW_HTTP_HOSTS: list[str] = env.list("CONNECTION_ALLOW_HTTP_HOSTS", default=[])
+CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_HOSTS", default=[])
+
 # ------------------------------------------------------------------------------
 # Sync engine
 # ------------------------------------------------------------------------------

@@ -36,6 +36,18 @@ class ApiAuthError(PermanentApiError):
     """401/403: the token or key is rejected, expired or lacks a scope."""
 
 
+class ApiCredentialsUnusable(ApiAuthError):
+    """The stored token or key holds characters no HTTP header can carry (a pasted zero-width space, curly quotes)."""
+
+
+class ApiRedirectRefused(PermanentApiError):
+    """The API answered with a redirect: never followed, so credentials only ever go to the configured host."""
+
+
+class ApiAddressRefused(PermanentApiError):
+    """The connection's base URL is not an address credentials may be sent to (integrations/clients/addresses.py)."""
+
+
 class ApiNotFound(PermanentApiError):
     """404: the record (or location) does not exist."""
 

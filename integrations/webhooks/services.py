@@ -386,7 +386,12 @@ def webhook_deliveries_retry(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def connection_set_webhook_secret(*, connection: Connection, secret: str) -> Connection:
-    """Store StreetText's webhook signing secret, encrypted. Empty keeps the stored one (the field is write-only)."""
+    """Store StreetText's webhook signing secret, encrypted. Empty keeps the stored one (the field is write-only).
+
+    Raises ValidationError for characters no sender would sign with (see `secret_validate`)."""
+    from integrations.services.connections import secret_validate
+
     if secret:
+        secret_validate(secret.strip())
         connection.webhook_secret = secret.strip()
     return connection

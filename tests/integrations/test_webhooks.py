@@ -45,7 +45,7 @@ def ghl() -> Connection:
     connection = Connection(
         name="GHL wh",
         system=System.GHL,
-        base_url="http://ghl.invalid",
+        base_url="https://ghl.invalid",
         location_id=LOCATION,
         auth_type=Connection.AuthType.PRIVATE_TOKEN,
     )
@@ -59,7 +59,7 @@ def streettext() -> Connection:
     connection = Connection(
         name="StreetText wh",
         system=System.STREETTEXT,
-        base_url="http://st.invalid",
+        base_url="https://st.invalid",
         auth_type=Connection.AuthType.API_KEY,
     )
     connection.api_secret = "key"
@@ -339,7 +339,7 @@ def test_the_url_works_without_the_trailing_slash(client: Client, ghl: Connectio
 
 def test_events_of_another_location_go_to_its_connection(client: Client, ghl: Connection, sandbox_keys: Any) -> None:
     other = Connection.objects.create(
-        name="GHL other", system=System.GHL, base_url="http://ghl.invalid", location_id="loc-other", auth_type="pit"
+        name="GHL other", system=System.GHL, base_url="https://ghl.invalid", location_id="loc-other", auth_type="pit"
     )
 
     routed = post_signed_ghl(client, ghl, ghl_body(locationId="loc-other", webhookId="w-routed"))

@@ -182,6 +182,16 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+# A pending run not claimed this long after it was due (requested, or its retry's countdown ran out) lost its task
+# (a worker stopped while holding the message): the stale check re-sends it, at most SYNC_PENDING_MAX_REQUEUES times,
+# then ends it stale so the mapping can run again (integrations/services/runs.py, docs/reliability.md).
+SYNC_PENDING_GRACE_SECONDS = env.int("SYNC_PENDING_GRACE_SECONDS", default=120)
+SYNC_PENDING_MAX_REQUEUES = env.int("SYNC_PENDING_MAX_REQUEUES", default=3)
+# run_sync_task's autoretry after a transient API error: countdown = random(0, backoff * 2^retry) up to the max.
+SYNC_RETRY_BACKOFF_SECONDS = env.int("SYNC_RETRY_BACKOFF_SECONDS", default=5)
+SYNC_RETRY_BACKOFF_MAX_SECONDS = env.int("SYNC_RETRY_BACKOFF_MAX_SECONDS", default=300)
+SYNC_RETRY_JITTER = env.bool("SYNC_RETRY_JITTER", default=True)
+SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=5)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)

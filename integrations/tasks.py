@@ -6,14 +6,27 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_shutting_down
 from django.conf import settings
 
-from integrations.clients.exceptions import ApiQuotaExhausted, TransientApiError
+from integrations.clients.base import requests_stopped, stop_requests
+from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
 from integrations.models import SyncRun
 from integrations.services import runs, sync
 from mappings.models import Mapping
 
 logger = logging.getLogger(__name__)
+
+
+@worker_shutting_down.connect
+def _hand_back_runs_on_shutdown(**kwargs: Any) -> None:
+    """Warm shutdown (SIGTERM, Ctrl-C): running syncs stop at their next API call and are handed back, so the worker
+    exits within seconds (honcho and most supervisors kill after a short grace) and no run is left half-done.
+
+    Sent in the worker's main process: it reaches the runs of the solo and threads pools (the Procfile uses threads);
+    prefork children do not see it, and a warm shutdown of theirs waits for their runs to finish.
+    """
+    stop_requests()
 
 
 class SyncRunTask(Task):
@@ -38,7 +51,8 @@ class SyncRunTask(Task):
     base=SyncRunTask,
     autoretry_for=(TransientApiError,),
     # A spent daily quota is handled by the engine (run ends, connection paused); retrying minutes later is useless.
-    dont_autoretry_for=(ApiQuotaExhausted,),
+    # A worker shutting down hands its run over at once (below), outside the retry budget.
+    dont_autoretry_for=(ApiQuotaExhausted, ApiWorkerStopping),
     retry_backoff=settings.SYNC_RETRY_BACKOFF_SECONDS,
     retry_backoff_max=settings.SYNC_RETRY_BACKOFF_MAX_SECONDS,
     retry_jitter=settings.SYNC_RETRY_JITTER,
@@ -53,7 +67,16 @@ def run_sync_task(self: Any, run_id: int) -> dict[str, Any]:
     300 s, jittered), resuming from the stored cursor. Worst case per call: 4 tries x 6 task attempts = 24 requests,
     spread over ~10 minutes. A retry lost with its worker is sent again by `mark_stale_runs_task` (same budget).
     """
-    run = sync.sync_run_execute(run_id=run_id)
+    if requests_stopped():
+        # Received while this worker shuts down (it still polls for a moment): passed on unclaimed.
+        runs.sync_run_hand_over(run_id=run_id, retries=self.request.retries)
+        return {"run": run_id, "status": "handed over"}
+    try:
+        run = sync.sync_run_execute(run_id=run_id)
+    except ApiWorkerStopping:
+        # The engine has released the run (PENDING, cursor at the last stored page): send it on for the next worker.
+        runs.sync_run_hand_over(run_id=run_id, retries=self.request.retries)
+        return {"run": run_id, "status": "handed over"}
     if run is None:
         return {"run": run_id, "status": "not claimed"}
     return {"run": run.pk, "status": run.status, "processed": run.processed, "failed": run.failed}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from typing import Any, Protocol, Self
 from urllib.parse import urljoin, urlsplit
@@ -51,6 +52,34 @@ class ApiSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs["allow_redirects"] = False
         return super().send(request, **kwargs)
+
+
+MSG_STOPPING = "{service}: the worker is shutting down; the run is handed back and resumes on the next worker"
+
+# Set when this worker process is shutting down (integrations/tasks.py, Celery's worker_shutting_down signal): every
+# client then refuses to start a request, and waits between retries end at once, so a run in hand is released within
+# one request's time instead of holding the shutdown (and being SIGKILLed) until it finishes.
+_stopping = threading.Event()
+
+
+def stop_requests() -> None:
+    """From now on, API calls in this process raise ApiWorkerStopping (a transient error: the run is released)."""
+    _stopping.set()
+
+
+def allow_requests() -> None:
+    """Undo `stop_requests` (tests)."""
+    _stopping.clear()
+
+
+def requests_stopped() -> bool:
+    return _stopping.is_set()
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, unless the worker starts shutting down meanwhile (then ApiWorkerStopping at once)."""
+    if (seconds > 0 and _stopping.wait(seconds)) or _stopping.is_set():
+        raise exc.ApiWorkerStopping(MSG_STOPPING.format(service="API"))
 
 
 def redirect_target(response: requests.Response) -> str:
@@ -139,6 +168,17 @@ class ApiRetry(Retry):
         super().sleep(response)
         if self.hooks is not None:
             self.hooks.after_retry_sleep()
+
+    # urllib3 sleeps with time.sleep; these wait on the stop event instead, so a shutdown cuts a wait short.
+    def _sleep_backoff(self) -> None:
+        _pause(self.get_backoff_time())
+
+    def sleep_for_retry(self, response: Any) -> bool:
+        seconds = self.get_retry_after(response)
+        if not seconds:
+            return False
+        _pause(seconds)
+        return True
 
 
 def build_retry(hooks: RetryHooks | None = None) -> ApiRetry:
@@ -270,6 +310,8 @@ class BaseClient:
                 if not sendable_header_value(value):
                     raise exc.ApiCredentialsUnusable(MSG_CREDENTIALS_UNUSABLE.format(service=self.service_name))
             all_headers = {**auth, **(headers or {})}
+            if _stopping.is_set():
+                raise exc.ApiWorkerStopping(MSG_STOPPING.format(service=self.service_name), url=url)
             self._acquire_slot()
             started = time.monotonic()
             try:

@@ -85,5 +85,9 @@ class ApiConnectionError(TransientApiError):
     """The host could not be reached (DNS, refused, reset)."""
 
 
+class ApiWorkerStopping(TransientApiError):
+    """The worker is shutting down: no new request is sent; the run is handed back and resumes on the next worker."""
+
+
 class ApiBadResponse(TransientApiError):
     """The API answered 2xx with a body we cannot read (malformed JSON, missing envelope)."""

@@ -245,6 +245,28 @@ def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:
     return count
 
 
+# A handed-over run's task waits this long: the worker that is shutting down may still receive it in its last second
+# of polling, and then only holds it (a countdown) until it gives it back on exit, instead of starting it.
+HANDOVER_COUNTDOWN_SECONDS = 10
+
+
+def sync_run_hand_over(*, run_id: int, retries: int = 0) -> None:
+    """A worker shutting down gave the run back: send its task again for the next worker, with the same retry count.
+    If the broker cannot take it (going away too), the stale check re-sends it later."""
+    from integrations.tasks import run_sync_task
+
+    countdown = HANDOVER_COUNTDOWN_SECONDS
+    SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=countdown)
+    )
+    try:
+        run_sync_task.app.send_task(run_sync_task.name, args=(run_id,), retries=retries, countdown=countdown)
+    except Exception:  # the broker is going away too: recovery by the stale check, never lost
+        logger.exception("Run %s was handed back but its task could not be sent; the stale check will", run_id)
+    else:
+        logger.info("Run %s handed back for the next worker (this one is shutting down)", run_id)
+
+
 def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
     """Pending runs whose task is gone: re-send the task, or (after SYNC_PENDING_MAX_REQUEUES tries) end them stale.
 

@@ -38,7 +38,7 @@ MSG_ST_NO_SIGNATURE = f"missing signature: send {STREETTEXT_SIGNATURE_HEADER}"
 MSG_ST_MALFORMED = f"malformed {STREETTEXT_SIGNATURE_HEADER}: expected t=<unix seconds>,v1=<hex>"
 MSG_ST_BAD_SIGNATURE = "invalid HMAC-SHA256 signature"
 MSG_BAD_TIMESTAMP = "timestamp {value!r} is not an ISO 8601 time or a Unix time"
-MSG_BAD_TIMESTAMP_OTHER = "timestamp (a long {kind}) is not an ISO 8601 time or a Unix time"
+MSG_BAD_TIMESTAMP_OTHER = "timestamp ({what}) is not an ISO 8601 time or a Unix time"
 MSG_STALE = "timestamp is {seconds} s old; deliveries older than {max_age} s are refused"
 MSG_FUTURE = "timestamp is {seconds} s in the future; more than {max_age} s ahead is refused"
 
@@ -215,7 +215,9 @@ def _bad_timestamp(value: Any) -> TimestampInvalid:
     """The refusal, echoing the value when it is short text or a number (never a whole nested body)."""
     if isinstance(value, str | int | float) and not isinstance(value, bool) and len(repr(value)) <= _MAX_ECHO:
         return TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=value))
-    return TimestampInvalid(MSG_BAD_TIMESTAMP_OTHER.format(kind=type(value).__name__))
+    kinds = {bool: "true or false", list: "a list", dict: "an object", type(None): "null"}
+    what = kinds.get(type(value), "a value too long to show")
+    return TimestampInvalid(MSG_BAD_TIMESTAMP_OTHER.format(what=what))
 
 
 def parse_timestamp(value: Any) -> datetime:

@@ -6,7 +6,9 @@ from typing import Any
 
 from django import forms
 
+from integrations.clients.addresses import validate_base_url
 from integrations.models import Connection, System
+from integrations.services.connections import secret_validate
 
 SECRET_HELP_NEW = (
     "Private Integration Token (GoHighLevel) or API key (StreetText). Stored encrypted; never shown again."
@@ -54,6 +56,21 @@ class ConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         has_secret = bool(self.instance.pk and self.instance.api_secret_encrypted)
         self.fields["secret"].help_text = SECRET_HELP_KEEP if has_secret else SECRET_HELP_NEW
+
+    def clean_base_url(self) -> str:
+        value = str(self.cleaned_data.get("base_url") or "")
+        validate_base_url(value)
+        return value
+
+    def clean_secret(self) -> str:
+        value = str(self.cleaned_data.get("secret") or "")
+        secret_validate(value)
+        return value
+
+    def clean_webhook_secret(self) -> str:
+        value = str(self.cleaned_data.get("webhook_secret") or "")
+        secret_validate(value)
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

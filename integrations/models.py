@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from integrations import crypto
+from integrations.clients.addresses import validate_base_url
 
 
 class BaseModel(models.Model):
@@ -47,6 +48,7 @@ class Connection(BaseModel):
     system = models.CharField(max_length=20, choices=System.choices)
     base_url = models.URLField(
         "base URL",
+        validators=[validate_base_url],
         help_text="API root. GoHighLevel: https://services.leadconnectorhq.com unless you use a proxy or the sandbox.",
     )
     location_id = models.CharField(
@@ -186,6 +188,15 @@ class SyncRun(BaseModel):
     # Set by "Cancel"; the engine stops at the next page boundary (history and cursor stay consistent).
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
+    # How a pending run is known to be waiting rather than lost (runs.sync_run_recover_pending): when its task is due
+    # to claim it (a retry's countdown), how often it was claimed, and how often the stale check re-sent its task.
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Pending after a transient error: when the task retries it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started this run.")
+    requeued = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the stale check re-sent this run's task because it had been lost."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -43,6 +44,8 @@ class WorkerProcess:
     def __init__(self, log_path: Path):
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # Settings a test needs in the worker process (environment variables); see `reconfigured`.
+        self.extra_env: dict[str, str] = {}
 
     def start(self) -> None:
         env = {
@@ -53,7 +56,9 @@ class WorkerProcess:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             # Small pages so the demo-sized data spans several pages and the cursor is exercised.
             "SYNC_PAGE_SIZE": "20",
+            **self.extra_env,
         }
+        started_at = len(self.log())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -81,7 +86,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"Celery worker exited at start; see {self.log_path}:\n{self.log()}")
-            if "ready." in self.log():
+            if "ready." in self.log()[started_at:]:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"Celery worker did not become ready; see {self.log_path}")
@@ -93,6 +98,19 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
+
+    @contextlib.contextmanager
+    def reconfigured(self, **env: str) -> Iterator[WorkerProcess]:
+        """Restart this worker with extra settings for one test, and without them afterwards."""
+        self.stop()
+        self.extra_env = dict(env)
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+            self.extra_env = {}
+            self.start()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -144,6 +144,8 @@ BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
+    # kombu's filesystem transport, polling in short slices so a worker stops within honcho's grace (Ctrl-C).
+    CELERY_BROKER_TRANSPORT = "integrations.broker:FilesystemTransport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -170,6 +172,12 @@ API_TIMEOUT = (env.float("API_CONNECT_TIMEOUT", default=5.0), env.float("API_REA
 API_TRANSPORT_RETRIES = env.int("API_TRANSPORT_RETRIES", default=3)
 API_BACKOFF_FACTOR = env.float("API_BACKOFF_FACTOR", default=0.5)
 
+# Where connections may send credentials (integrations/clients/addresses.py, docs/security.md): https only, never to
+# link-local / cloud-metadata addresses, not to loopback or private addresses. The built-in sandbox (a /sandbox/ path
+# while SANDBOX_ENABLED) is exempt from the https and private rules; these lists name other hosts that are.
+CONNECTION_ALLOW_HTTP_HOSTS: list[str] = env.list("CONNECTION_ALLOW_HTTP_HOSTS", default=[])
+CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_HOSTS", default=[])
+
 # ------------------------------------------------------------------------------
 # Sync engine
 # ------------------------------------------------------------------------------
@@ -186,6 +194,16 @@ SYNC_CHILD_RESCAN_HOURS = env.float("SYNC_CHILD_RESCAN_HOURS", default=24.0)
 # A create whose answer was lost (timeout) may still land: the retry looks for it on the target for up to this many
 # seconds after it was sent before creating again.
 SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = env.float("SYNC_CREATE_IN_DOUBT_WAIT_SECONDS", default=60.0)
+# A pending run not claimed this long after it was due (requested, or its retry's countdown ran out) lost its task
+# (a worker stopped while holding the message): the stale check re-sends it, at most SYNC_PENDING_MAX_REQUEUES times,
+# then ends it stale so the mapping can run again (integrations/services/runs.py, docs/reliability.md).
+SYNC_PENDING_GRACE_SECONDS = env.int("SYNC_PENDING_GRACE_SECONDS", default=120)
+SYNC_PENDING_MAX_REQUEUES = env.int("SYNC_PENDING_MAX_REQUEUES", default=3)
+# run_sync_task's autoretry after a transient API error: countdown = random(0, backoff * 2^retry) up to the max.
+SYNC_RETRY_BACKOFF_SECONDS = env.int("SYNC_RETRY_BACKOFF_SECONDS", default=5)
+SYNC_RETRY_BACKOFF_MAX_SECONDS = env.int("SYNC_RETRY_BACKOFF_MAX_SECONDS", default=300)
+SYNC_RETRY_JITTER = env.bool("SYNC_RETRY_JITTER", default=True)
+SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=5)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)
@@ -202,6 +220,8 @@ STREETTEXT_WEBHOOK_MAX_AGE_SECONDS = env.int("STREETTEXT_WEBHOOK_MAX_AGE_SECONDS
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # Accepted deliveries per connection per minute; more get 429 with Retry-After (GHL and StreetText retry those).
 WEBHOOK_MAX_PER_MINUTE = env.int("WEBHOOK_MAX_PER_MINUTE", default=600)
+# Bodies nested deeper than this are refused (GHL and StreetText events are a few levels deep).
+WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
 # Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
 WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Delivery records (the replay guard and audit list) are deleted after this many days.

@@ -13,6 +13,9 @@ FIELD_ENCRYPTION_KEYS = ["Y2RjZGRjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGM=", "dGVzdH
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SANDBOX_ENABLED = True
+# Tests also start small HTTP servers of their own on the loopback interface (not under /sandbox/).
+CONNECTION_ALLOW_HTTP_HOSTS = ["127.0.0.1", "localhost"]
+CONNECTION_ALLOW_PRIVATE_HOSTS = ["127.0.0.1", "localhost"]
 BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "test-broker")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)

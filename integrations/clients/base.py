@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from typing import Any, Protocol, Self
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -15,6 +17,8 @@ from urllib3.util.retry import Retry
 
 from integrations import ratelimit
 from integrations.clients import exceptions as exc
+from integrations.clients.addresses import base_url_problem
+from integrations.logging import remember_secret
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +28,74 @@ RATE_LIMIT_HEADERS = (
     "X-RateLimit-Interval-Milliseconds",
     "X-RateLimit-Daily-Remaining",
 )
+
+
+MSG_REDIRECT = (
+    "{service} answered {status} with a redirect to {target}. Redirects are not followed (credentials are only sent "
+    "to the configured host): set the connection's base URL to the address the API really lives at."
+)
+MSG_CREDENTIALS_UNUSABLE = (
+    "The stored {service} token or API key contains characters that cannot be sent (only printable ASCII is "
+    "allowed, e.g. no spaces, curly quotes or invisible characters): enter it again."
+)
+
+
+class ApiSession(requests.Session):
+    """A requests Session that never follows redirects, for every client (API and OAuth token endpoints).
+
+    requests drops Authorization when a redirect leaves the host, but not custom headers such as StreetText's
+    X-Api-Key, nor a form body with a client secret on a 307/308: the only safe redirect is none.
+    """
+
+    max_redirects = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        return super().send(request, **kwargs)
+
+
+MSG_STOPPING = "{service}: the worker is shutting down; the run is handed back and resumes on the next worker"
+
+# Set when this worker process is shutting down (integrations/tasks.py, Celery's worker_shutting_down signal): every
+# client then refuses to start a request, and waits between retries end at once, so a run in hand is released within
+# one request's time instead of holding the shutdown (and being SIGKILLed) until it finishes.
+_stopping = threading.Event()
+
+
+def stop_requests() -> None:
+    """From now on, API calls in this process raise ApiWorkerStopping (a transient error: the run is released)."""
+    _stopping.set()
+
+
+def allow_requests() -> None:
+    """Undo `stop_requests` (tests)."""
+    _stopping.clear()
+
+
+def requests_stopped() -> bool:
+    return _stopping.is_set()
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, unless the worker starts shutting down meanwhile (then ApiWorkerStopping at once)."""
+    if (seconds > 0 and _stopping.wait(seconds)) or _stopping.is_set():
+        raise exc.ApiWorkerStopping(MSG_STOPPING.format(service="API"))
+
+
+def redirect_target(response: requests.Response) -> str:
+    """scheme://host[:port] a redirect points at (never its path or query: they may carry tokens)."""
+    location = response.headers.get("Location", "")
+    try:
+        parts = urlsplit(urljoin(response.url or "", location))
+    except ValueError:
+        return "an unreadable address"
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts.hostname else "?"
+
+
+def sendable_header_value(value: str) -> bool:
+    """Printable ASCII only: what every server reads the same way, and what http.client can encode without an
+    exception that would carry the value into a traceback."""
+    return all(0x20 < ord(char) < 0x7F for char in value.removeprefix("Bearer "))
 
 
 def rate_limit_wait(headers: Any, default: float = 1.0) -> float:
@@ -97,6 +169,17 @@ class ApiRetry(Retry):
         if self.hooks is not None:
             self.hooks.after_retry_sleep()
 
+    # urllib3 sleeps with time.sleep; these wait on the stop event instead, so a shutdown cuts a wait short.
+    def _sleep_backoff(self) -> None:
+        _pause(self.get_backoff_time())
+
+    def sleep_for_retry(self, response: Any) -> bool:
+        seconds = self.get_retry_after(response)
+        if not seconds:
+            return False
+        _pause(seconds)
+        return True
+
 
 def build_retry(hooks: RetryHooks | None = None) -> ApiRetry:
     # Budget: 1 try + API_TRANSPORT_RETRIES retries per call, for GET/PUT/DELETE on 500/502/503/504 and
@@ -126,7 +209,7 @@ class BaseClient:
     def __init__(self, *, base_url: str, timeout: tuple[float, float] | None = None):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout or settings.API_TIMEOUT
-        self.session = requests.Session()
+        self.session = ApiSession()
         adapter = HTTPAdapter(max_retries=build_retry(hooks=self))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -217,8 +300,18 @@ class BaseClient:
         expected: tuple[int, ...] = (200, 201),
     ) -> Any:
         url = f"{self.base_url}{path}"
+        problem = base_url_problem(self.base_url)
+        if problem:
+            raise exc.ApiAddressRefused(f"{self.service_name}: {problem}", url=self.base_url)
         for attempt in (1, 2):
-            all_headers = {**self.auth_headers(), **(headers or {})}
+            auth = self.auth_headers()
+            for value in auth.values():
+                remember_secret(value.removeprefix("Bearer "))
+                if not sendable_header_value(value):
+                    raise exc.ApiCredentialsUnusable(MSG_CREDENTIALS_UNUSABLE.format(service=self.service_name))
+            all_headers = {**auth, **(headers or {})}
+            if _stopping.is_set():
+                raise exc.ApiWorkerStopping(MSG_STOPPING.format(service=self.service_name), url=url)
             self._acquire_slot()
             started = time.monotonic()
             try:
@@ -251,6 +344,9 @@ class BaseClient:
 
     def _handle(self, response: requests.Response, url: str, expected: tuple[int, ...]) -> Any:
         status = response.status_code
+        if 300 <= status < 400 and response.headers.get("Location"):
+            message = MSG_REDIRECT.format(service=self.service_name, status=status, target=redirect_target(response))
+            raise exc.ApiRedirectRefused(message, status_code=status, url=url)
         if status in expected or 200 <= status < 300:
             if not response.content:
                 return {}

@@ -36,6 +36,18 @@ class ApiAuthError(PermanentApiError):
     """401/403: the token or key is rejected, expired or lacks a scope."""
 
 
+class ApiCredentialsUnusable(ApiAuthError):
+    """The stored token or key holds characters no HTTP header can carry (a pasted zero-width space, curly quotes)."""
+
+
+class ApiRedirectRefused(PermanentApiError):
+    """The API answered with a redirect: never followed, so credentials only ever go to the configured host."""
+
+
+class ApiAddressRefused(PermanentApiError):
+    """The connection's base URL is not an address credentials may be sent to (integrations/clients/addresses.py)."""
+
+
 class ApiNotFound(PermanentApiError):
     """404: the record (or location) does not exist."""
 
@@ -71,6 +83,10 @@ class ApiTimeout(TransientApiError):
 
 class ApiConnectionError(TransientApiError):
     """The host could not be reached (DNS, refused, reset)."""
+
+
+class ApiWorkerStopping(TransientApiError):
+    """The worker is shutting down: no new request is sent; the run is handed back and resumes on the next worker."""
 
 
 class ApiBadResponse(TransientApiError):

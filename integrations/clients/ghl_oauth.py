@@ -15,7 +15,7 @@ import requests
 from django.conf import settings
 
 from integrations.clients import exceptions as exc
-from integrations.clients.base import rate_limit_wait
+from integrations.clients.base import ApiSession, rate_limit_wait
 from integrations.logging import redact
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class GhlOAuthClient:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
-        self.session = requests.Session()
+        self.session = ApiSession()  # never follows a redirect (a 307 would re-send client_secret elsewhere)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
 

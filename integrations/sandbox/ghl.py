@@ -335,7 +335,11 @@ def contact_render(record: SandboxRecord, location_id: str) -> dict[str, Any]:
 def find_duplicate(
     *, account: SandboxAccount, email: Any, phone: Any, exclude_id: str | None = None
 ) -> tuple[SandboxRecord, str] | None:
-    """The contact sharing the email (first priority) or the phone (second), with the matching field name."""
+    """The contact sharing the email (first priority) or the phone (second), with the matching field name.
+
+    The same order whether the location allows duplicates or not (FACTS §6); when several contacts share the value
+    (a location that allows duplicates), the oldest one is the match.
+    """
     contacts = services.live_records(account=account, object_type=CONTACT)
     if exclude_id:
         contacts = contacts.exclude(record_id=exclude_id)
@@ -421,7 +425,11 @@ def contact_upsert(req: GhlRequest) -> Result:
     if not (account.allow_duplicate_contacts and cleaned.get("createNewIfDuplicateAllowed")):
         duplicate = find_duplicate(account=account, email=cleaned.get("email"), phone=cleaned.get("phone"))
     if duplicate:
-        existing = duplicate[0]
+        existing, matched_by = duplicate
+        if matched_by == "email" and _phone_held_by_another(account=account, cleaned=cleaned, owner=existing):
+            # "If one contact matches the email and another the phone, it will update the contact that matches the
+            # first field in the configured sequence, and ignore the second field" (FACTS §6).
+            cleaned = {key: value for key, value in cleaned.items() if key != "phone"}
         record = services.sandbox_record_put(
             account=account, object_type=CONTACT, record_id=existing.record_id, data=_merge(existing.data, cleaned)
         )
@@ -432,6 +440,14 @@ def contact_upsert(req: GhlRequest) -> Result:
         "contact": contact_render(record, account.account_id),
         "traceId": str(uuid.uuid4()),
     }
+
+
+def _phone_held_by_another(*, account: SandboxAccount, cleaned: dict[str, Any], owner: SandboxRecord) -> bool:
+    phone_key = services.phone_lookup_key(cleaned.get("phone"))
+    if not phone_key:
+        return False
+    contacts = services.live_records(account=account, object_type=CONTACT).exclude(record_id=owner.record_id)
+    return contacts.filter(phone=phone_key).exists()
 
 
 def contact_duplicate(req: GhlRequest) -> Result:

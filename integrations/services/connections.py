@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +29,17 @@ TEST_UNREACHABLE = "Host unreachable: {base_url} could not be reached."
 TEST_TIMEOUT = "Host did not answer in time: {base_url}."
 TEST_NO_SECRET = "No credentials stored yet: enter the token or API key first."
 TEST_FAILED = "Test failed: {error}"
+TEST_CREDENTIALS_UNUSABLE = (
+    "The stored token or API key contains characters that cannot be sent (only printable ASCII is allowed): "
+    "enter it again."
+)
+TEST_CRASHED = "Test failed: an unexpected error ({kind}); the details are in the server log."
+SECRET_NOT_ASCII = (
+    "Only printable ASCII characters are allowed (letters, digits and symbols, no spaces). The value contains "
+    "{what}: paste it again from the source, or type it."
+)
+SECRET_TOO_LONG = "At most {limit} characters."
+SECRET_MAX_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -35,9 +48,30 @@ class ConnectionTestResult:
     message: str
 
 
+def _describe(char: str) -> str:
+    if char.isspace():
+        return "a space"
+    if unicodedata.category(char) in ("Cf", "Cc", "Zs", "Zl", "Zp"):
+        return f"an invisible character ({unicodedata.name(char, f'U+{ord(char):04X}').lower()})"
+    return f"the character “{char}”"
+
+
+def secret_validate(secret: str) -> None:
+    """A token, API key or webhook secret must be printable ASCII: it goes into an HTTP header or an HMAC, and a pasted
+    zero-width space or curly quote would make it unusable (and, in an exception, visible). Raises ValidationError."""
+    if len(secret) > SECRET_MAX_LENGTH:
+        raise ValidationError(SECRET_TOO_LONG.format(limit=SECRET_MAX_LENGTH), code="secret_length")
+    bad = next((char for char in secret if not 0x20 < ord(char) < 0x7F), None)
+    if bad is not None:
+        raise ValidationError(SECRET_NOT_ASCII.format(what=_describe(bad)), code="secret_characters")
+
+
 def connection_set_secret(*, connection: Connection, secret: str) -> Connection:
-    """Store a new PIT or API key, encrypted. An empty value keeps the stored one (the field is write-only)."""
+    """Store a new PIT or API key, encrypted. An empty value keeps the stored one (the field is write-only).
+
+    Raises ValidationError when the value cannot be sent (see `secret_validate`)."""
     if secret:
+        secret_validate(secret.strip())
         connection.api_secret = secret.strip()
         connection.status = Connection.Status.UNTESTED
         connection.status_detail = ""
@@ -67,6 +101,8 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
             result = ConnectionTestResult(
                 True, TEST_OK_STREETTEXT.format(workspace=workspace.get("name") or workspace.get("id"))
             )
+    except exc.ApiCredentialsUnusable:
+        result = ConnectionTestResult(False, TEST_CREDENTIALS_UNUSABLE)
     except exc.ApiAuthError as e:
         if connection.system == System.GHL:
             message = (
@@ -85,9 +121,17 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
         result = ConnectionTestResult(False, TEST_FAILED.format(error=e))
     except crypto.SecretDecryptionError as e:
         result = ConnectionTestResult(False, str(e))
+    except Exception as e:  # a button in the admin answers in words, never with a 500 page
+        # The traceback goes to the log through the redacting filter; the page only names the kind of error.
+        logger.exception("Test connection of connection %s failed unexpectedly", connection.pk)
+        result = ConnectionTestResult(False, TEST_CRASHED.format(kind=type(e).__name__))
     if result.ok:
         connection_mark(connection=connection, status=Connection.Status.OK, detail=result.message)
-    elif "rejected" in result.message or "Location not found" in result.message:
+    elif (
+        "rejected" in result.message
+        or "Location not found" in result.message
+        or result.message == (TEST_CREDENTIALS_UNUSABLE)
+    ):
         connection_needs_reauth(connection=connection, detail=result.message)
     else:
         connection_mark(connection=connection, status=Connection.Status.ERROR, detail=result.message)

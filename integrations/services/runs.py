@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.models import Connection, RecordHistory, SyncRun
@@ -30,6 +32,12 @@ CANCELLED_AT_PAGE = "Cancelled by {who}; stopped after the last stored page (the
 STALE_ERROR = (
     "The worker stopped sending progress for {seconds} s (killed or lost); the next run resumes from the cursor."
 )
+LOST_ERROR = (
+    "No worker started this run within {minutes} min of when it was due, even after its task was sent again "
+    "{times} time(s) (a worker stopped while holding it, or the workers were busy); the next run resumes from the "
+    "cursor."
+)
+REQUEUED_NOTE = "Its task was lost (a worker stopped while holding it); sent again."
 
 
 class SyncRequestRefused(Exception):
@@ -155,7 +163,12 @@ def sync_run_claim(*, run_id: int) -> SyncRun | None:
     """PENDING → RUNNING by a conditional update; None if another worker got it or it is not pending."""
     now = timezone.now()
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
-        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, error=""
+        status=SyncRun.Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        error="",
+        next_attempt_at=None,
+        attempts=F("attempts") + 1,
     )
     if claimed != 1:
         return None
@@ -173,10 +186,23 @@ def sync_run_add_progress(*, run: SyncRun, counts: dict[str, int], total: int | 
     SyncRun.objects.filter(pk=run.pk).update(**updates)
 
 
-def sync_run_release(*, run: SyncRun, error: str) -> None:
-    """Give a running run back to PENDING so a task retry can claim it again (transient failure)."""
+def sync_run_release(*, run: SyncRun, error: str, retry_in: float | None = None) -> None:
+    """Give a running run back to PENDING so a task retry can claim it again (transient failure).
+
+    `retry_in` (seconds) is when the retry is due, if known now; the task records it once Celery has chosen the
+    countdown (`sync_run_retry_due`). Until then the run counts as due at once, so a worker killed in between leaves
+    a run the stale check recovers soon (`sync_run_recover_pending`).
+    """
+    due = timezone.now() + timedelta(seconds=retry_in or 0)
     SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.PENDING, error=f"Retrying after: {error}"
+        status=SyncRun.Status.PENDING, error=f"Retrying after: {error}", next_attempt_at=due
+    )
+
+
+def sync_run_retry_due(*, run_id: int, countdown: float) -> None:
+    """Record when the task's retry of a released run is due (the countdown Celery chose)."""
+    SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=max(countdown, 0.0))
     )
 
 
@@ -235,3 +261,71 @@ def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:
     if count:
         logger.warning("Marked %s sync run(s) stale", count)
     return count
+
+
+# A handed-over run's task waits this long: the worker that is shutting down may still receive it in its last second
+# of polling, and then only holds it (a countdown) until it gives it back on exit, instead of starting it.
+HANDOVER_COUNTDOWN_SECONDS = 10
+
+
+def sync_run_hand_over(*, run_id: int, retries: int = 0) -> None:
+    """A worker shutting down gave the run back: send its task again for the next worker, with the same retry count.
+    If the broker cannot take it (going away too), the stale check re-sends it later."""
+    from integrations.tasks import run_sync_task
+
+    countdown = HANDOVER_COUNTDOWN_SECONDS
+    SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=countdown)
+    )
+    try:
+        run_sync_task.app.send_task(run_sync_task.name, args=(run_id,), retries=retries, countdown=countdown)
+    except Exception:  # the broker is going away too: recovery by the stale check, never lost
+        logger.exception("Run %s was handed back but its task could not be sent; the stale check will", run_id)
+    else:
+        logger.info("Run %s handed back for the next worker (this one is shutting down)", run_id)
+
+
+def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
+    """Pending runs whose task is gone: re-send the task, or (after SYNC_PENDING_MAX_REQUEUES tries) end them stale.
+
+    A pending run is overdue once SYNC_PENDING_GRACE_SECONDS have passed since it was due: since it was requested or
+    last re-sent, or since its retry's countdown ran out. Its task message was lost: a worker stopped while holding
+    it (an autoretry's countdown is held by the worker; SIGKILL, or Redis's hour-long visibility timeout) or the
+    broker dropped it. Re-sending is safe: the claim is a conditional update, so a late original finds nothing to
+    claim. The retry count travels with the new message, so the task's retry budget is kept.
+    """
+    from integrations.tasks import run_sync_task
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SYNC_PENDING_GRACE_SECONDS)
+    due = Coalesce("next_attempt_at", "created_at")
+    overdue = list(
+        SyncRun.objects.filter(status=SyncRun.Status.PENDING)
+        .annotate(due=due)
+        .filter(due__lt=cutoff)
+        .values_list("pk", "requeued", "attempts")
+    )
+    requeued = lost = 0
+    for run_id, times, attempts in overdue:
+        if times >= settings.SYNC_PENDING_MAX_REQUEUES:
+            minutes = max(1, round(settings.SYNC_PENDING_GRACE_SECONDS * (times + 1) / 60))
+            lost += SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING, requeued=times).update(
+                status=SyncRun.Status.STALE,
+                error=LOST_ERROR.format(minutes=minutes, times=times),
+                finished_at=now,
+                next_attempt_at=None,
+            )
+            continue
+        # The conditional update is the guard against two stale checks re-sending the same run.
+        with transaction.atomic():
+            if SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING, requeued=times).update(
+                requeued=times + 1, next_attempt_at=now, error=REQUEUED_NOTE
+            ):
+                # The lost message was the retry after the run's last attempt: it carried that many retries.
+                retries = attempts
+                send = partial(run_sync_task.app.send_task, run_sync_task.name, args=(run_id,), retries=retries)
+                transaction.on_commit(send)
+                requeued += 1
+    if requeued or lost:
+        logger.warning("Pending sync runs whose task was lost: %s sent again, %s ended stale", requeued, lost)
+    return {"requeued": requeued, "lost": lost}

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
 
 MSG_REPLAYED = "duplicate delivery: {source} id {webhook_id!r} was already received at {received_at}"
+MSG_TOO_MANY = "more than {limit} deliveries in the last minute for this connection; try again later"
 MSG_MISSING_ID = "{event_type} event without {path!r}"
 MSG_ID_TOO_LONG = "{event_type} event with an id longer than {length} characters"
 MSG_UNKNOWN_EVENT = "event type {event_type!r} is not handled"
@@ -50,6 +51,10 @@ class WebhookReplayed(Exception):
 
 class WebhookPayloadError(ValueError):
     """A known event without the fields we need."""
+
+
+class WebhookRateLimited(Exception):
+    """The connection already accepted its per-minute share of deliveries."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,12 @@ def webhook_connection_get(*, system: str, token: str) -> Connection | None:
     return Connection.objects.filter(system=system, webhook_token=token).first() if token else None
 
 
+def webhook_deliveries_last_minute(*, connection: Connection) -> int:
+    """Deliveries accepted for this connection in the last 60 s (the per-connection rate limit's count)."""
+    since = timezone.now() - timedelta(seconds=60)
+    return WebhookDelivery.objects.filter(connection=connection, received_at__gte=since).count()
+
+
 def webhook_path(connection: Connection) -> str:
     """This connection's webhook path, e.g. /webhooks/ghl/<token>/."""
     return reverse(f"webhooks:{connection.system}", kwargs={"token": connection.webhook_token})
@@ -169,8 +180,10 @@ def webhook_delivery_record(
     payload: dict[str, Any],
     payload_size: int,
     signed_at: datetime | None = None,
+    max_per_minute: int | None = None,
 ) -> WebhookDelivery:
-    """Store a verified delivery (refusing a replayed id) and enqueue its processing once committed."""
+    """Store a verified delivery (refusing a replayed id, and one beyond `max_per_minute` for the connection) and
+    enqueue its processing once committed."""
     from integrations.webhooks.tasks import process_webhook_task
 
     target = webhook_event_target(source=source, event_type=event_type, payload=payload)
@@ -201,6 +214,12 @@ def webhook_delivery_record(
     delivery.full_clean(exclude=["connection", "runs"], validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
+            if max_per_minute is not None:
+                # Count and insert under the connection's row lock: parallel senders queue here, so the limit is
+                # exact (SQLite's IMMEDIATE transactions serialise writers the same way; see settings).
+                Connection.objects.select_for_update().filter(pk=connection.pk).first()
+                if webhook_deliveries_last_minute(connection=connection) >= max_per_minute:
+                    raise WebhookRateLimited(MSG_TOO_MANY.format(limit=max_per_minute))
             delivery.save()
     except IntegrityError as e:
         seen = WebhookDelivery.objects.filter(source=source, webhook_id=delivery.webhook_id).first()
@@ -392,7 +411,12 @@ def webhook_deliveries_retry(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def connection_set_webhook_secret(*, connection: Connection, secret: str) -> Connection:
-    """Store StreetText's webhook signing secret, encrypted. Empty keeps the stored one (the field is write-only)."""
+    """Store StreetText's webhook signing secret, encrypted. Empty keeps the stored one (the field is write-only).
+
+    Raises ValidationError for characters no sender would sign with (see `secret_validate`)."""
+    from integrations.services.connections import secret_validate
+
     if secret:
+        secret_validate(secret.strip())
         connection.webhook_secret = secret.strip()
     return connection

@@ -38,11 +38,16 @@ MSG_ST_NO_SIGNATURE = f"missing signature: send {STREETTEXT_SIGNATURE_HEADER}"
 MSG_ST_MALFORMED = f"malformed {STREETTEXT_SIGNATURE_HEADER}: expected t=<unix seconds>,v1=<hex>"
 MSG_ST_BAD_SIGNATURE = "invalid HMAC-SHA256 signature"
 MSG_BAD_TIMESTAMP = "timestamp {value!r} is not an ISO 8601 time or a Unix time"
+MSG_BAD_TIMESTAMP_OTHER = "timestamp ({what}) is not an ISO 8601 time or a Unix time"
 MSG_STALE = "timestamp is {seconds} s old; deliveries older than {max_age} s are refused"
 MSG_FUTURE = "timestamp is {seconds} s in the future; more than {max_age} s ahead is refused"
 
 # Unix times above this are milliseconds (10^11 s is the year 5138).
 _MS_THRESHOLD = 100_000_000_000
+# More digits than this is no time we accept (and int() of thousands of digits is refused by Python itself).
+_MAX_DIGITS = 20
+# A refused value is echoed in the answer and the log only when its repr is at most this long.
+_MAX_ECHO = 60
 
 
 class WebhookVerificationError(Exception):
@@ -178,7 +183,7 @@ def parse_streettext_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             raise SignatureInvalid(MSG_ST_MALFORMED)
         if key == "t":
-            if not value.isdigit():
+            if not _is_ascii_digits(value):
                 raise SignatureInvalid(MSG_ST_MALFORMED)
             timestamp = int(value)
         elif key == "v1":
@@ -191,8 +196,9 @@ def parse_streettext_header(header: str) -> tuple[int, list[str]]:
 def verify_streettext(*, body: bytes, header: str, secret: str) -> datetime:
     """Check the HMAC; returns the signed time (check it with `check_fresh`)."""
     timestamp, signatures = parse_streettext_header(header)
-    expected = streettext_signature(secret=secret, body=body, timestamp=timestamp)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    expected = streettext_signature(secret=secret, body=body, timestamp=timestamp).encode()
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes, and only hex can match anyway.
+    if not any(c.isascii() and hmac.compare_digest(expected, c.encode()) for c in signatures):
         raise SignatureInvalid(MSG_ST_BAD_SIGNATURE)
     return parse_timestamp(timestamp)
 
@@ -200,28 +206,46 @@ def verify_streettext(*, body: bytes, header: str, secret: str) -> datetime:
 # -- time -------------------------------------------------------------------------------------------------------------
 
 
+def _is_ascii_digits(text: str) -> bool:
+    # str.isdigit() is true for "²", "١" or "𝟗" too, which int() then refuses: only 0-9 are digits here.
+    return 0 < len(text) <= _MAX_DIGITS and text.isascii() and text.isdigit()
+
+
+def _bad_timestamp(value: Any) -> TimestampInvalid:
+    """The refusal, echoing the value when it is short text or a number (never a whole nested body)."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and len(repr(value)) <= _MAX_ECHO:
+        return TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=value))
+    kinds = {bool: "true or false", list: "a list", dict: "an object", type(None): "null"}
+    what = kinds.get(type(value), "a value too long to show")
+    return TimestampInvalid(MSG_BAD_TIMESTAMP_OTHER.format(what=what))
+
+
 def parse_timestamp(value: Any) -> datetime:
     """An ISO 8601 string (naive = UTC) or a Unix time in seconds or milliseconds (number or digits)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    original = value
+    if isinstance(value, str) and _is_ascii_digits(value.strip()):
         value = int(value.strip())
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
         try:
+            seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError) as e:
-            raise TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=value)) from e
+            raise _bad_timestamp(original) from e
     if isinstance(value, str) and value.strip():
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError as e:
-            raise TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=value)) from e
+            raise _bad_timestamp(original) from e
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-    raise TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=value))
+    raise _bad_timestamp(original)
 
 
 def check_fresh(*, timestamp: datetime, now: datetime, max_age_seconds: int) -> None:
     """Refuse a delivery signed more than `max_age_seconds` ago, or as far in the future (clock skew window)."""
-    age = now - timestamp
+    try:
+        age = now - timestamp
+    except OverflowError as e:  # a time near year 1 or 9999 with an offset
+        raise TimestampInvalid(MSG_BAD_TIMESTAMP.format(value=timestamp.isoformat())) from e
     limit = timedelta(seconds=max_age_seconds)
     if age > limit:
         raise TimestampStale(MSG_STALE.format(seconds=int(age.total_seconds()), max_age=max_age_seconds))

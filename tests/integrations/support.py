@@ -10,7 +10,7 @@ from integrations.models import Connection, SyncRun, System
 from integrations.sandbox import ratelimit
 from integrations.sandbox import services as sandbox_services
 from integrations.sandbox.demo import sandbox_seed_demo
-from integrations.sandbox.models import SandboxRecord
+from integrations.sandbox.models import SandboxAccount, SandboxRecord
 from integrations.services.runs import sync_run_request
 from mappings.models import Direction, Mapping
 from mappings.services import mapping_create_with_defaults
@@ -29,9 +29,22 @@ class World:
     seeded: dict[str, int]
 
 
-def build_world(live_url: str, *, direction: str = Direction.BOTH, size: int = 60, **mapping_options: Any) -> World:
+def build_world(
+    live_url: str,
+    *,
+    direction: str = Direction.BOTH,
+    size: int = 60,
+    allow_duplicate_contacts: bool = False,
+    **mapping_options: Any,
+) -> World:
+    """Seeded sandbox accounts, two connections to them and a contacts mapping.
+
+    `allow_duplicate_contacts` switches the GHL location to GHL's "Allow Duplicate Contact" setting: creates no
+    longer refuse a second contact with the same email or phone, so a create repeated blindly shows as a duplicate.
+    """
     ratelimit.rate_limit_reset()
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
+    sandbox_location_allow_duplicates(LOCATION, allow=allow_duplicate_contacts)
     ghl = Connection(
         name="GHL e2e",
         system=System.GHL,
@@ -53,6 +66,12 @@ def build_world(live_url: str, *, direction: str = Direction.BOTH, size: int = 6
         name="e2e contacts", ghl_connection=ghl, streettext_connection=st, direction=direction, **mapping_options
     )
     return World(ghl=ghl, streettext=st, mapping=mapping, seeded=seeded)
+
+
+def sandbox_location_allow_duplicates(location_id: str, *, allow: bool = True) -> None:
+    """GHL's per-location "Allow Duplicate Contact" setting, in the sandbox (FACTS §6)."""
+    updated = SandboxAccount.objects.filter(system="ghl", account_id=location_id).update(allow_duplicate_contacts=allow)
+    assert updated == 1, f"no sandbox GHL location {location_id!r}"
 
 
 def wait_finished(run: SyncRun, timeout: float = 120.0) -> SyncRun:

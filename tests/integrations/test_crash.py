@@ -1,25 +1,46 @@
-"""A worker killed mid-run (SIGKILL): the run is detected as stale, the next run resumes from the stored cursor,
-and every record ends up synced exactly once."""
+"""A worker killed (SIGKILL) mid-run or while a run waits for its retry: the scheduled stale check — sent through the
+broker exactly as beat sends it — marks the dead run stale or sends the lost task again; the next run resumes from the
+stored cursor, and every record ends up synced exactly once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import re
+import time
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django_celery_beat.models import PeriodicTask
 
+from config.celery import app
 from integrations.models import RecordLink, SyncRun
 from integrations.sandbox import services as sandbox
-from integrations.services.runs import sync_run_mark_stale, sync_run_request
+from integrations.services.runs import sync_run_request
 from mappings.models import Direction
-from tests.conftest import wait_for
-from tests.integrations.support import build_world, run_via_worker, sandbox_contacts
+from tests.conftest import WorkerProcess, wait_for
+from tests.integrations.support import build_world, run_via_worker, sandbox_contacts, wait_finished
 
 pytestmark = pytest.mark.worker
+STALE_CHECK = "Mark stale sync runs"
+
+
+def send_scheduled(name: str) -> None:
+    """What beat does when the entry is due: send the entry's task, args and kwargs to the broker."""
+    call_command("setup_periodic_tasks", stdout=open("/dev/null", "w"))  # noqa: SIM115 - as deployed
+    entry = PeriodicTask.objects.select_related("interval").get(name=name)
+    assert (entry.enabled, entry.interval.every, entry.interval.period) == (True, 1, "minutes")
+    app.send_task(entry.task, args=json.loads(entry.args), kwargs=json.loads(entry.kwargs))
+
+
+def stale_check_results(worker: WorkerProcess, since: int) -> list[dict[str, int]]:
+    """The return values of the stale checks the worker finished since log position `since`."""
+    found = re.findall(r"mark_stale_runs_task\[[^\]]+\] succeeded in [\d.]+s: (\{[^}]*\})", worker.log()[since:])
+    return [json.loads(text.replace("'", '"')) for text in found]
 
 
 def test_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
-    live_server: Any, worker: Any, settings: Any
+    live_server: Any, worker: WorkerProcess, settings: Any
 ) -> None:
     settings.SANDBOX_STREETTEXT_RATE_LIMIT = 10_000
     world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=100)
@@ -36,11 +57,20 @@ def test_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
     killed = SyncRun.objects.get(pk=run.pk)
     assert killed.status == SyncRun.Status.RUNNING
     assert 40 <= killed.processed < seeded["ghl_total"]
-    assert sync_run_mark_stale(older_than=timedelta(seconds=0)) == 1
-    assert SyncRun.objects.get(pk=run.pk).status == SyncRun.Status.STALE
 
-    worker.start()
-    resumed = run_via_worker(world.mapping)
+    with worker.reconfigured(SYNC_STALE_AFTER_SECONDS="3"):
+        since = len(worker.log())
+        time.sleep(3)
+        send_scheduled(STALE_CHECK)
+        stale = wait_for(
+            lambda: SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.STALE).first(),
+            timeout=60,
+            message="the scheduled stale check did not mark the killed run stale",
+        )
+        assert stale.error.startswith("The worker stopped sending progress")
+        assert wait_for(lambda: stale_check_results(worker, since))[0]["stale"] == 1
+
+        resumed = run_via_worker(world.mapping)
 
     assert resumed.status == SyncRun.Status.PARTIAL, resumed.error
     # Resumed from the cursor: the stored pages are not read again.
@@ -54,3 +84,76 @@ def test_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(
     assert len(st_ids) == st_before + seeded["ghl_only"] + seeded["lowercase_names"]
     emails = [c["email"].lower() for c in sandbox_contacts("streettext") if c.get("email")]
     assert len(emails) == len(set(emails))
+
+
+RETRY_COUNTDOWN = 12  # seconds; no jitter in this test, so the worker holds the retry exactly this long
+
+
+def test_worker_killed_while_a_run_waits_for_its_retry_is_recovered_by_the_scheduled_stale_check(
+    live_server: Any, worker: WorkerProcess, settings: Any
+) -> None:
+    settings.SANDBOX_STREETTEXT_RATE_LIMIT = 10_000
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=30)
+    st_before = len(sandbox_contacts("streettext"))
+    # One failed create: the engine gives the run back (PENDING) and the task's autoretry waits RETRY_COUNTDOWN s.
+    sandbox.sandbox_fault_add(system="streettext", kind="status", status=503, count=1, method="POST", skip=2)
+
+    with worker.reconfigured(
+        SYNC_RETRY_JITTER="false", SYNC_RETRY_BACKOFF_SECONDS=str(RETRY_COUNTDOWN), SYNC_PENDING_GRACE_SECONDS="2"
+    ):
+        run = sync_run_request(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+        waiting = wait_for(
+            lambda: SyncRun.objects.filter(
+                pk=run.pk, status=SyncRun.Status.PENDING, attempts=1, next_attempt_at__isnull=False
+            ).first(),
+            timeout=60,
+            message="the run was not given back for a retry",
+        )
+        assert waiting.error.startswith("Retrying after: StreetText server error (503)")
+        assert (waiting.next_attempt_at - waiting.created_at).total_seconds() >= RETRY_COUNTDOWN - 1
+        worker.kill()  # SIGKILL while the worker holds the retry's countdown: the message goes with it
+        killed_at = time.monotonic()
+
+        worker.start()
+        since = len(worker.log())
+        # Beat sends the check every minute; here every 2 s. Before the retry was due, it leaves the run alone.
+        send_scheduled(STALE_CHECK)
+        assert wait_for(lambda: stale_check_results(worker, since))[0] == {"stale": 0, "requeued": 0, "lost": 0}
+        assert SyncRun.objects.get(pk=run.pk).status == SyncRun.Status.PENDING
+
+        def recovered() -> SyncRun | None:
+            current = SyncRun.objects.get(pk=run.pk)
+            if current.status not in SyncRun.ACTIVE_STATUSES:
+                return current
+            send_scheduled(STALE_CHECK)
+            return None
+
+        finished = wait_for(recovered, timeout=90, interval=2, message="the orphaned pending run was never recovered")
+        recovery_seconds = time.monotonic() - killed_at
+
+        assert finished.status == SyncRun.Status.PARTIAL, finished.error  # the bad phones only
+        assert (finished.requeued, finished.attempts) == (1, 2)
+        assert recovery_seconds < RETRY_COUNTDOWN + 30
+        # "Sync now" works again on the mapping.
+        again = wait_finished(sync_run_request(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL))
+
+    assert again.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), again.error
+    assert sandbox.SandboxFault.objects.filter(remaining__gt=0).count() == 0  # the 503 was really sent
+    emails = [c["email"].lower() for c in sandbox_contacts("streettext") if c.get("email")]
+    assert len(emails) == len(set(emails))
+    assert len(sandbox_contacts("streettext")) == st_before + world.seeded["ghl_only"] + world.seeded["lowercase_names"]
+
+
+def test_a_run_whose_task_never_arrives_is_sent_again_then_ends_stale(
+    live_server: Any, worker: WorkerProcess, settings: Any
+) -> None:
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=10)
+    # A pending run whose message the broker lost (created without enqueueing), requested long ago.
+    lost = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    SyncRun.objects.filter(pk=lost.pk).update(created_at=lost.created_at.replace(year=lost.created_at.year - 1))
+
+    send_scheduled(STALE_CHECK)
+
+    finished = wait_finished(lost, timeout=120)
+    assert finished.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), finished.error
+    assert finished.requeued == 1

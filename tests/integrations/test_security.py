@@ -105,3 +105,44 @@ def test_production_passes_check_deploy() -> None:
         "WARNING",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PRODUCTION_ENV = {
+    "DJANGO_ALLOWED_HOSTS": "sync.example.com",
+    "DJANGO_SECRET_KEY": "k3y-" + "pQ7rS9tU1vW3xY5zA7bC9dE1fG3hJ5kL7mN9pQ1rS3tU5vW7xY9z",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "check_id", "words"),
+    [
+        ({"FIELD_ENCRYPTION_KEYS": "not-a-fernet-key"}, "integrations.E001", "is not a Fernet key"),
+        ({"FIELD_ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},short"}, "integrations.E001", "entry 2"),
+        ({"SANDBOX_ENABLED": "true"}, "integrations.E010", "/sandbox/_control/*"),
+        ({"FIELD_ENCRYPTION_KEYS": "Y2RjZGRjZGNkY2RjZGNkY2RjZGNkY2RjZGNkY2RjZGM="}, "integrations.E011", "published"),
+        ({"GHL_OAUTH_TOKEN_URL": "http://services.leadconnectorhq.com/oauth/token"}, "integrations.E013", "https"),
+        ({"GHL_WEBHOOK_ED25519_PUBLIC_KEY": "not-a-key"}, "integrations.E002", "every GoHighLevel webhook"),
+        ({"WEBHOOK_PUBLIC_BASE_URL": "http://sync.example.com"}, "integrations.W014", "in clear"),
+        ({"CONNECTION_ALLOW_HTTP_HOSTS": "proxy.internal"}, "integrations.W015", "without TLS"),
+        ({"RATE_LIMIT_BACKEND": "local"}, "integrations.W016", "do not share"),
+    ],
+)
+def test_check_deploy_refuses_unsafe_production_settings(env: dict[str, str], check_id: str, words: str) -> None:
+    result = _production(
+        {**PRODUCTION_ENV, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), **env},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert check_id in output
+    assert words in output
+
+
+def test_a_bad_encryption_key_fails_the_plain_check_too(settings: Any) -> None:
+    from django.core import checks
+
+    settings.FIELD_ENCRYPTION_KEYS = ["nope"]
+    assert [e.id for e in checks.run_checks(tags=[checks.Tags.security])] == ["integrations.E001"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from django.urls import reverse
 
 from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
 from integrations.sandbox import webhooks as sandbox_webhooks
-from integrations.webhooks import services, signatures
+from integrations.webhooks import services, signatures, views
 from mappings.models import Direction, Mapping
 from mappings.presets import preset_create
 from mappings.services import mapping_create_with_defaults
@@ -44,7 +46,7 @@ def ghl() -> Connection:
     connection = Connection(
         name="GHL wh",
         system=System.GHL,
-        base_url="http://ghl.invalid",
+        base_url="https://ghl.invalid",
         location_id=LOCATION,
         auth_type=Connection.AuthType.PRIVATE_TOKEN,
     )
@@ -58,7 +60,7 @@ def streettext() -> Connection:
     connection = Connection(
         name="StreetText wh",
         system=System.STREETTEXT,
-        base_url="http://st.invalid",
+        base_url="https://st.invalid",
         auth_type=Connection.AuthType.API_KEY,
     )
     connection.api_secret = "key"
@@ -338,7 +340,7 @@ def test_the_url_works_without_the_trailing_slash(client: Client, ghl: Connectio
 
 def test_events_of_another_location_go_to_its_connection(client: Client, ghl: Connection, sandbox_keys: Any) -> None:
     other = Connection.objects.create(
-        name="GHL other", system=System.GHL, base_url="http://ghl.invalid", location_id="loc-other", auth_type="pit"
+        name="GHL other", system=System.GHL, base_url="https://ghl.invalid", location_id="loc-other", auth_type="pit"
     )
 
     routed = post_signed_ghl(client, ghl, ghl_body(locationId="loc-other", webhookId="w-routed"))
@@ -756,3 +758,139 @@ def test_deliveries_beyond_the_per_minute_limit_get_429(
     refused = post_signed_ghl(client, ghl, ghl_body(webhookId="wh-rate-9"))
     assert refused["Retry-After"] == "60"
     assert WebhookDelivery.objects.count() == 3
+
+
+# -- hostile input: every webhook input gets a 4xx, never a 500 (Hardening #3) -----------------------------------
+
+
+def post_st_raw(client: Client, connection: Connection, body: bytes, header: str) -> Any:
+    return client.post(
+        reverse("webhooks:streettext", kwargs={"token": connection.webhook_token}),
+        data=body,
+        content_type="application/json",
+        headers={signatures.STREETTEXT_SIGNATURE_HEADER: header},
+    )
+
+
+def st_signed_header(body: bytes, timestamp: str, secret: str = ST_SECRET) -> str:
+    """A header signed over any `t` text (what a sender holding the secret can produce)."""
+    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={signature}"
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٢٣", "𝟗𝟗", "12³"])
+def test_a_streettext_timestamp_of_unicode_digits_is_a_401_not_a_500(streettext: Connection, timestamp: str) -> None:
+    client = Client(raise_request_exception=False)
+    body = st_body()
+    for header in (f"t={timestamp},v1=00", st_signed_header(body, timestamp)):
+        response = post_st_raw(client, streettext, body, header)
+
+        assert response.status_code == 401, header
+        assert response.json() == {"ok": False, "error": signatures.MSG_ST_MALFORMED}
+
+
+@pytest.mark.parametrize("v1", ["ä" * 64, "€", "\u200b" + "0" * 63])
+def test_a_streettext_signature_with_non_ascii_characters_is_a_401(streettext: Connection, v1: str) -> None:
+    client = Client(raise_request_exception=False)
+    header = f"t={int(datetime.now(tz=UTC).timestamp())},v1={v1}"
+
+    # The test client sends str headers as they are (a WSGI server would decode them as latin-1).
+    response = post_st_raw(client, streettext, st_body(), header)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == signatures.MSG_ST_BAD_SIGNATURE
+
+
+def deep_json(depth: int) -> bytes:
+    return b'{"type": "contact.updated", "id": "evt_deep", "data": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [100, 1_000, 100_000])
+def test_validly_signed_deeply_nested_json_is_a_400(
+    streettext: Connection, ghl: Connection, sandbox_keys: Any, depth: int, settings: Any
+) -> None:
+    settings.WEBHOOK_MAX_BODY_BYTES = 1_000_000
+    client = Client(raise_request_exception=False)
+    body = deep_json(depth)
+
+    now = str(int(datetime.now(tz=UTC).timestamp()))
+    st_answer = post_st_raw(client, streettext, body, st_signed_header(body, now))
+    ghl_answer = post_signed_ghl(client, ghl, body)
+
+    for response in (st_answer, ghl_answer):
+        assert response.status_code == 400
+        assert response.json()["error"] == views.MSG_TOO_DEEP.format(limit=settings.WEBHOOK_MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٧٠٠٠٠٠٠٠٠", " ²³ ", "1e999", "-0x10", "NaN"])
+def test_a_validly_signed_ghl_timestamp_that_is_not_a_time_is_a_400(
+    ghl: Connection, sandbox_keys: Any, timestamp: str
+) -> None:
+    client = Client(raise_request_exception=False)
+    body = json.dumps({"type": "ContactUpdate", "webhookId": "wh-odd-ts", "timestamp": timestamp, "id": "c-1"}).encode()
+
+    response = post_signed_ghl(client, ghl, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == signatures.MSG_BAD_TIMESTAMP.format(value=timestamp)
+
+
+@pytest.mark.parametrize("field", ["type", "webhookId"])
+def test_a_validly_signed_ghl_body_whose_id_fields_are_not_scalars_is_a_400(
+    ghl: Connection, sandbox_keys: Any, field: str
+) -> None:
+    client = Client(raise_request_exception=False)
+    payload: dict[str, Any] = {
+        "type": "ContactUpdate",
+        "webhookId": "wh-odd-field",
+        "timestamp": datetime.now(tz=UTC).isoformat(),
+        "id": "c-1",
+    }
+    payload[field] = [[["x"]], {"a": 1}]
+
+    response = post_signed_ghl(client, ghl, json.dumps(payload).encode())
+
+    assert response.status_code == 400
+    assert response.json()["error"] == views.MSG_NOT_TEXT.format(field=field)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_per_minute_limit_holds_under_parallel_senders(
+    live_server: Any, streettext: Connection, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import requests
+
+    from integrations.webhooks import tasks
+
+    monkeypatch.setattr(tasks.process_webhook_task, "delay", lambda *args: None)  # no broker in this test
+    settings.WEBHOOK_MAX_PER_MINUTE = 30
+    senders, each = 20, 3
+    url = live_server.url + reverse("webhooks:streettext", kwargs={"token": streettext.webhook_token})
+    start = threading.Barrier(senders)
+    answers: list[int] = []
+
+    def send(sender: int) -> None:
+        bodies = [st_body(delivery_id=f"evt_{sender}_{n}") for n in range(each)]
+        stamp = int(datetime.now(tz=UTC).timestamp())
+        headers = [st_signed_header(body, str(stamp)) for body in bodies]
+        start.wait()
+        for body, header in zip(bodies, headers, strict=True):
+            answer = requests.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json", signatures.STREETTEXT_SIGNATURE_HEADER: header},
+                timeout=30,
+            )
+            answers.append(answer.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(set(answers)) == [200, 429]
+    assert answers.count(200) == 30
+    assert WebhookDelivery.objects.count() == 30

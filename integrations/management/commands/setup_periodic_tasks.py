@@ -9,7 +9,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 # name -> (task, every N minutes)
 PERIODIC_TASKS = {
-    # Every minute (https://crontab.guru/#*_*_*_*_*): runs whose worker died are marked stale.
+    # Every minute (https://crontab.guru/#*_*_*_*_*): runs whose worker died are marked stale, and pending runs whose
+    # task was lost with a worker are sent again (docs/reliability.md "Crash-safe runs").
     "Mark stale sync runs": ("integrations.tasks.mark_stale_runs_task", 1),
     # Every minute: webhook deliveries deferred while a run was active get one coalesced run per mapping.
     "Retry deferred webhooks": ("integrations.webhooks.tasks.retry_deferred_webhooks_task", 1),

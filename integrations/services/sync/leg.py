@@ -398,6 +398,9 @@ class Leg:
             email=item.keys.get("email", ""),
         )
         item.link = link
+        if link is not None and item.pending is not None:
+            item.pending.delete()  # the lost create is linked now: nothing left in doubt
+            item.pending = None
         return link
 
     def _remember(

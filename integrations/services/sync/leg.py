@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
+from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
+from integrations.custom_fields import DeletedCustomFields
 from integrations.models import MappingRecordState, PendingCreate, RecordHistory, RecordLink, SyncCursor, System
 from integrations.services import runs
 from integrations.services.sync import deletions
@@ -290,7 +292,15 @@ class Leg:
         return self._update(item, force=force, result=result)
 
     def _prepared(self, plan: Plan, *, create: bool) -> None:
-        """Leave out what the target cannot take as it is (its adapter says why, e.g. a field GHL cannot clear)."""
+        """Leave out what the target cannot take as it is (its adapter says why, e.g. a field GHL cannot clear), and
+        GoHighLevel custom fields deleted since the mapping was made (their definitions are read once per run)."""
+        if self.ctx.target_system == System.GHL and plan.write:
+            deleted_fields: DeletedCustomFields | None = getattr(self, "_deleted_custom_fields", None)
+            if deleted_fields is None:
+                deleted_fields = DeletedCustomFields(self.ctx.target_connection, self.ctx.mapping.object_type)
+                self._deleted_custom_fields = deleted_fields
+            for name in deleted_fields.deleted(list(plan.write)):
+                plan.leave_out(name, REASON_NOT_WRITTEN.format(field=name, why=REASON_CUSTOM_FIELD_DELETED))
         prepare = getattr(self.ctx.target, "prepare_write", None)
         if prepare is None or not plan.write:
             return

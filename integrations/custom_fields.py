@@ -50,7 +50,7 @@ _inflight_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class CustomField:
-    """One custom field: `value` is what a mapping stores (customFields.<id> / custom.<key>), `name` what people read."""
+    """A custom field: `value` is what a mapping stores (customFields.<id>, custom.<key>), `name` what people read."""
 
     value: str
     name: str
@@ -102,7 +102,8 @@ def ghl_custom_fields_fetch(*, connection: Connection, object_type: str = "conta
         field_id = str(row.get("id") or "")
         if not field_id or (row.get("model") and row.get("model") != object_type):
             continue
-        options = row.get("picklistOptions") if isinstance(row.get("picklistOptions"), list) else []
+        picklist = row.get("picklistOptions")
+        options: list[Any] = picklist if isinstance(picklist, list) else []
         fields.append(
             CustomField(
                 value=f"{GHL_CUSTOM_PREFIX}{field_id}",

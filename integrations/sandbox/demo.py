@@ -244,7 +244,7 @@ def _pair(
     if category == "lowercase_names":
         return _ghl_data(person, firstName=person["first"].lower(), lastName=person["last"].lower()), None
     if category == "ghl_only":
-        custom = (
+        custom: list[dict[str, Any]] = (
             [{"id": "cf_favourite_colour", "value": rng.choice(["red", "green", "blue"])}] if index % 5 == 0 else []
         )
         # The demo location's other custom fields (custom_fields.DEMO_FIELDS), without drawing on rng: the rest of

@@ -520,7 +520,7 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         system, record_id = (System.GHL, obj.ghl_id) if obj.ghl_id else (System.STREETTEXT, obj.streettext_id)
         shown = obj.email or obj.phone or "—"
         if record_id:  # the record's own page: its pair and its whole story across runs
-            shown = format_html('<a href="{}" title="This record\'s page">{}</a>', _record_url(system, record_id), shown)
+            shown = format_html('<a href="{}">{}</a>', _record_url(system, record_id), shown)
         return format_html(
             '{}<br><span class="ss-small">{}</span>',
             shown,

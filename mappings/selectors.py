@@ -31,7 +31,7 @@ def mapping_resync_summary(*, mapping: Mapping) -> ResyncSummary:
 def mapping_free_name(*, name: str, exclude_pk: int | None = None) -> str:
     """`name`, or `name (2)`, `name (3)`, … : the first that no other mapping has (names are unique, case aside)."""
     taken = Mapping.objects.exclude(pk=exclude_pk) if exclude_pk else Mapping.objects.all()
-    wanted = taken.filter(name__istartswith=name[:NAME_MAX - 6]).values_list("name", flat=True)
+    wanted = taken.filter(name__istartswith=name[: NAME_MAX - 6]).values_list("name", flat=True)
     used = {existing.lower() for existing in wanted}
     candidate, number = name[:NAME_MAX], 2
     while candidate.lower() in used:

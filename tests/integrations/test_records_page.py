@@ -22,7 +22,7 @@ from integrations.services.records import record_only_ids
 from integrations.services.roles import role_viewer_grant
 from mappings.models import Direction, Mapping
 from tests.integrations.support import World, build_world
-from tests.integrations.test_admin_ux import demo  # noqa: F401 - the demo data of the other page budgets
+from tests.integrations.test_admin_ux import demo as demo_data  # noqa: F401 - the shared demo data fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -284,9 +284,11 @@ RECORD_QUERY_LIMITS = {"search page": 9, "search by email": 11, "record page": 1
 
 
 def test_the_record_pages_stay_within_their_query_budget(
-    admin_client: Client, demo: dict[str, Any], django_assert_max_num_queries: Any
+    admin_client: Client,
+    demo_data: dict[str, Any],  # noqa: F811 - the fixture imported above
+    django_assert_max_num_queries: Any,
 ) -> None:
-    row = demo["history"]
+    row = demo_data["history"]
     urls = {
         "search page": reverse("admin:records"),
         "search by email": reverse("admin:records") + "?" + urlencode({"q": "nobody-there@example.com"}),

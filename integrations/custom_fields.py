@@ -248,3 +248,59 @@ class DeletedCustomFields:
         if known is None:
             return []
         return [n for n in wanted if n not in known]
+
+
+# ------------------------------------------------------------------------------
+# Drift: a mapping's custom fields renamed or deleted in GoHighLevel since they were picked
+# ------------------------------------------------------------------------------
+DRIFT_RENAMED = (
+    "{where}: the GoHighLevel custom field “{was}” is now called “{now}”. It is stored by id ({field}), so it still "
+    "works; saving the mapping keeps the new name."
+)
+DRIFT_DELETED_WRITE = (
+    "{where}: the GoHighLevel custom field {name}({field}) was deleted in GoHighLevel. Runs leave it out of every "
+    "write, and each record's history says so: pick another field or remove the row."
+)
+DRIFT_DELETED_READ = (
+    "{where}: the GoHighLevel custom field {name}({field}) was deleted in GoHighLevel, so it reads as empty: pick "
+    "another field."
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    field: str
+    state: str  # "renamed" or "deleted"
+    was: str
+    now: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """Where a mapping uses a GHL custom field: its name when picked (if stored), and whether it is written."""
+
+    field: str
+    where: str
+    label: str = ""
+    written: bool = False
+
+
+def custom_field_drift(*, fields: CustomFieldList, uses: list[FieldUse]) -> list[Drift]:
+    """Renamed and deleted GoHighLevel custom fields among `uses`; nothing when the list could not be read."""
+    if not fields.known:
+        return []
+    result = []
+    for use in uses:
+        if not use.field.startswith(GHL_CUSTOM_PREFIX):
+            continue
+        now = fields.name_of(use.field)
+        if not now:
+            name = f"“{use.label}” " if use.label else ""
+            template = DRIFT_DELETED_WRITE if use.written else DRIFT_DELETED_READ
+            message = template.format(where=use.where, name=name, field=use.field)
+            result.append(Drift(field=use.field, state="deleted", was=use.label, now="", message=message))
+        elif use.label and use.label != now:
+            message = DRIFT_RENAMED.format(where=use.where, was=use.label, now=now, field=use.field)
+            result.append(Drift(field=use.field, state="renamed", was=use.label, now=now, message=message))
+    return result

@@ -172,10 +172,9 @@ def test_history_rows_and_link_rows_lead_to_the_record_page(admin_client: Client
 def test_sync_this_record_now_runs_the_mapping_for_that_record_only(admin_client: Client, synced: World) -> None:
     link = a_linked_contact()
     # Fixed in GHL (and another contact changed too, which this run must leave alone).
-    for record_id, last_name in (
-        (link.ghl_id, "Fixedname"),
-        (RecordLink.objects.exclude(pk=link.pk).first().ghl_id, "Other"),
-    ):  # type: ignore[union-attr]
+    other = RecordLink.objects.exclude(pk=link.pk).first()
+    assert other is not None
+    for record_id, last_name in ((link.ghl_id, "Fixedname"), (other.ghl_id, "Other")):
         contact = SandboxRecord.objects.get(account__system="ghl", object_type="contact", record_id=record_id)
         contact.data = {**contact.data, "lastName": last_name}
         contact.save()

@@ -58,6 +58,7 @@ class RecordSyncForm(forms.Form):
         field: Any = self.fields["mapping"]
         field.queryset = Mapping.objects.filter(pk__in=[m.pk for m in mappings])
         field.choices = [(m.pk, m.name if m.enabled else f"{m.name} (switched off)") for m in mappings]
+        field.initial = mappings[0].pk if mappings else None  # the mapping of the record's latest row comes first
         self.helper = FormHelper()
         self.helper.form_action = action
         self.helper.form_class = "ss-crispy ss-inline-form"

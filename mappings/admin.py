@@ -45,20 +45,44 @@ class FieldMappingInline(admin.TabularInline):
 
 
 def _custom_lists(request: HttpRequest, mapping: Mapping | None) -> dict[str, CustomFieldList]:
-    """The live custom fields of the mapping's two connections, read once per request (cached, never a long wait)."""
-    cached = getattr(request, "_ss_custom_fields", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    lists: dict[str, CustomFieldList] = {}
-    object_type = mapping.object_type if mapping is not None else "contact"
+    """The live custom fields of the mapping's two connections (on the add page: the ones posted), read once per
+    request for each pair of connections (cached, never a long wait)."""
+    ids = (getattr(mapping, "ghl_connection_id", None), getattr(mapping, "streettext_connection_id", None))
+    object_type = getattr(mapping, "object_type", None) or "contact"
+    memo: dict[Any, dict[str, CustomFieldList]] = request.__dict__.setdefault("_ss_custom_fields", {})
+    if (ids, object_type) in memo:
+        return memo[(ids, object_type)]
     refresh = request.GET.get("refresh_fields") == "1"
-    for system in (System.GHL, System.STREETTEXT):
-        connection = None
-        if mapping is not None:
-            connection = mapping.ghl_connection if system == System.GHL else mapping.streettext_connection
+    lists: dict[str, CustomFieldList] = {}
+    for system, connection_id in zip((System.GHL, System.STREETTEXT), ids, strict=True):
+        if connection_id is None or mapping is None:
+            # Nothing chosen yet: unknown, so no custom field is called missing (the page asks once one is chosen).
+            lists[system] = CustomFieldList(known=False)
+            continue
+        connection = mapping.ghl_connection if system == System.GHL else mapping.streettext_connection
         lists[system] = custom_fields_for(connection=connection, object_type=object_type, refresh=refresh)
-    request._ss_custom_fields = lists  # type: ignore[attr-defined]
+    memo[(ids, object_type)] = lists
     return lists
+
+
+def _with_posted_connections(request: HttpRequest, obj: Mapping | None) -> Mapping | None:
+    """The admin builds the inline before it reads the posted mapping: a new mapping's rows are checked against the
+    custom fields of the connections chosen in the same post."""
+    if obj is not None and obj.pk is not None:
+        return obj
+    if request.method != "POST":
+        return None
+    chosen = {str(c.pk): c for c in Connection.objects.filter(pk__in=_posted_ids(request))}
+    ghl = chosen.get(request.POST.get("ghl_connection", ""))
+    st = chosen.get(request.POST.get("streettext_connection", ""))
+    if ghl is None or st is None or ghl.system != System.GHL or st.system != System.STREETTEXT:
+        return None
+    return Mapping(ghl_connection=ghl, streettext_connection=st, object_type=request.POST.get("object_type", ""))
+
+
+def _posted_ids(request: HttpRequest) -> list[int]:
+    values = (request.POST.get("ghl_connection", ""), request.POST.get("streettext_connection", ""))
+    return [int(v) for v in values if v.isdigit()]
 
 
 def _field_uses(mapping: Mapping, rows: list[FieldMapping]) -> list[FieldUse]:
@@ -168,18 +192,17 @@ class MappingAdmin(admin.ModelAdmin):
     def get_formset_kwargs(self, request: HttpRequest, obj: Any, inline: Any, prefix: str) -> dict[str, Any]:
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
         if isinstance(inline, FieldMappingInline):
-            mapping = obj if obj is not None and obj.pk else None
-            kwargs["form_kwargs"] = {"custom_fields": _custom_lists(request, mapping)}
+            kwargs["form_kwargs"] = {"custom_fields": _custom_lists(request, _with_posted_connections(request, obj))}
         return kwargs
 
     def _picker_context(self, request: HttpRequest, mapping: Mapping | None) -> dict[str, Any]:
         lists = _custom_lists(request, mapping)
         drift = []
-        if mapping is not None:
+        if mapping is not None and mapping.pk is not None:
             rows = list(mapping.field_mappings.all())
             drift = custom_field_drift(fields=lists[System.GHL], uses=_field_uses(mapping, rows))
         connections: dict[str, Any] = (
-            {"ghl": mapping.ghl_connection_id, "streettext": mapping.streettext_connection_id}
+            {"ghl": str(mapping.ghl_connection_id), "streettext": str(mapping.streettext_connection_id)}
             if mapping is not None
             else {}
         )
@@ -193,7 +216,10 @@ class MappingAdmin(admin.ModelAdmin):
         return {"catalog": catalog, "drift": drift, "custom_field_notes": notes}
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> Any:
-        context = {**(extra_context or {}), **self._picker_context(request, None)}
+        # Read before the admin opens its transaction (the custom fields may need an API call; SQLite would lock).
+        chosen = _with_posted_connections(request, None)
+        _custom_lists(request, chosen)
+        context = {**(extra_context or {}), **self._picker_context(request, chosen)}
         return super().add_view(request, form_url, extra_context=context)
 
     def change_view(

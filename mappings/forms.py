@@ -20,7 +20,15 @@ from integrations.object_types import (
     get_object_type,
     is_known_field,
 )
-from mappings.models import MATCH_RULES, Direction, FieldMapping, Mapping, source_system, target_system
+from mappings.models import (
+    MATCH_RULES,
+    Direction,
+    FieldMapping,
+    Mapping,
+    default_match_rules,
+    source_system,
+    target_system,
+)
 from mappings.pipeline import ChainError, ChainSyntaxError, format_chain, parse_chain, template_fields, validate_chain
 from mappings.presets import PRESETS
 from mappings.rules import check_condition, check_rules
@@ -292,6 +300,8 @@ class MappingForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rules = self.initial.get("match_rules")
+        if rules is None and self.instance.pk is None:
+            rules = default_match_rules()  # a new mapping starts with the usual rules, not an empty box
         if isinstance(rules, list):
             self.initial["match_rules"] = ", ".join(str(r) for r in rules)
         schedule = self.fields["schedule_minutes"]

@@ -39,13 +39,14 @@ SEARCH_HELP = "An email, a phone number, a name (its first letters) or a GoHighL
 class RecordSearchForm(forms.Form):
     q = forms.CharField(label="Find a record", max_length=200, required=False, help_text=SEARCH_HELP)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, autofocus: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_method = "get"
+        self.helper.form_action = reverse("admin:records")
         self.helper.form_class = "ss-crispy ss-record-search"
         self.helper.layout = Layout(
-            Field("q", placeholder="", autofocus=True, css_class="vTextField"),
+            Field("q", autofocus=autofocus, css_class="vTextField"),
             Submit("", "Search", css_class="default"),
         )
 
@@ -145,7 +146,7 @@ class RecordPages:
             "can_run": can_run,
             "sync_form": RecordSyncForm(mappings=story.mappings, action=action) if can_run and story.mappings else None,
             "retry_action": action,
-            "search_form": RecordSearchForm(),
+            "search_form": RecordSearchForm(autofocus=False),
             "may_see_connections": user.has_perm("integrations.view_connection"),
         }
         return TemplateResponse(request, "admin/records/record.html", context)

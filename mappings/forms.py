@@ -100,7 +100,9 @@ class FieldMappingForm(forms.ModelForm):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        mapping = getattr(self.instance, "mapping", None) if self.instance.mapping_id else None
+        mapping = None
+        if self.instance.mapping_id and not (object_type and mapping_direction):
+            mapping = self.instance.mapping  # the inline formset passes both: no query per row
         self.object_type_key = object_type or (mapping.object_type if mapping else None)
         self.mapping_direction = mapping_direction or (mapping.direction if mapping else None)
         # The connections' live custom fields (GHL by id, with names): new picks are checked against them.

@@ -279,7 +279,8 @@ def test_an_unknown_record_is_a_404(admin_client: Client, synced: World) -> None
 # -- cost on the demo data --
 
 
-RECORD_QUERY_LIMITS = {"search page": 9, "search by email": 11, "record page": 14}
+# Measured on the demo data (search page 2, a search 4, record page 7) plus a small margin.
+RECORD_QUERY_LIMITS = {"search page": 3, "search by email": 5, "record page": 9}
 
 
 def test_the_record_pages_stay_within_their_query_budget(

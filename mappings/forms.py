@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import phonenumbers
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout, Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -428,3 +430,10 @@ class PresetForm(forms.Form):
         initial=True,
         label="Also create a follow-up task in GoHighLevel (contact data sync)",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_class = "ss-crispy"
+        self.helper.layout = Layout("preset", "ghl_connection", "streettext_connection", "followup")
+        self.helper.add_input(Submit("create", "Create", css_class="default"))

@@ -348,3 +348,25 @@ def test_the_catalog_is_built_without_a_query() -> None:
     # No database access is allowed in this test: a query would raise.
     catalog = mapping_catalog(ghl_fields=BUDGET, streettext_fields=CustomFieldList())
     assert catalog["custom"]["ghl"]["fields"][0]["label"] == "Budget"
+
+
+def test_the_pattern_form_is_rendered_with_crispy_and_creates_the_mapping(
+    admin_client: Client, mapping: Mapping
+) -> None:
+    url = reverse("admin:mappings_mapping_presets")
+    page = admin_client.get(url).content.decode()
+    assert 'class="ss-crispy"' in page
+    assert 'value="Create"' in page
+    assert "integrations/crispy_admin.css" in page
+
+    response = admin_client.post(
+        url,
+        {
+            "preset": "notes_history",
+            "ghl_connection": mapping.ghl_connection_id,
+            "streettext_connection": mapping.streettext_connection_id,
+        },
+    )
+
+    created = Mapping.objects.get(object_type="note")
+    assert response["Location"] == change_url(created)

@@ -422,9 +422,13 @@ class MappingForm(forms.ModelForm):
 class PresetForm(forms.Form):
     """Pick a pattern and the two connections it runs between."""
 
-    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()])
-    ghl_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.GHL))
-    streettext_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.STREETTEXT))
+    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()], label="Pattern")
+    ghl_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.GHL), label="GoHighLevel connection"
+    )
+    streettext_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.STREETTEXT), label="StreetText connection"
+    )
     followup = forms.BooleanField(
         required=False,
         initial=True,

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -71,6 +72,10 @@ def _connection_link(connection: Connection) -> str:
 
 def _run_link(run: SyncRun) -> str:
     return format_html('<a href="{}">#{}</a>', reverse("admin:integrations_syncrun_change", args=[run.pk]), run.pk)
+
+
+def _record_url(system: str, record_id: str) -> str:
+    return reverse("admin:record", args=[system]) + "?" + urlencode({"id": record_id})
 
 
 def _failed_records_url(run: SyncRun) -> str:
@@ -512,9 +517,13 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f"GHL {obj.ghl_id}" if obj.ghl_id else "",
             f"StreetText {obj.streettext_id}" if obj.streettext_id else "",
         ]
+        system, record_id = (System.GHL, obj.ghl_id) if obj.ghl_id else (System.STREETTEXT, obj.streettext_id)
+        shown = obj.email or obj.phone or "—"
+        if record_id:  # the record's own page: its pair and its whole story across runs
+            shown = format_html('<a href="{}">{}</a>', _record_url(system, record_id), shown)
         return format_html(
             '{}<br><span class="ss-small">{}</span>',
-            obj.email or obj.phone or "—",
+            shown,
             format_html_join(mark_safe("<br>"), "{}", ((i,) for i in ids if i)) or "no id yet",
         )
 
@@ -609,7 +618,7 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 
 @admin.register(RecordLink)
 class RecordLinkAdmin(admin.ModelAdmin):
-    list_display = ["type_label", "label", "email", "ghl_id", "streettext_id", "ghl_account", "last_synced_at"]
+    list_display = ["type_label", "record_page", "email", "ghl_id", "streettext_id", "ghl_account", "last_synced_at"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     search_fields = ["=ghl_id", "=streettext_id", "^email", "label"]
@@ -623,6 +632,11 @@ class RecordLinkAdmin(admin.ModelAdmin):
                 fields, {"ghl_connection_link": "ghl_account", "streettext_connection_link": "streettext_account"}
             )
         return fields
+
+    @admin.display(description="Label", ordering="label")
+    def record_page(self, obj: RecordLink) -> str:
+        """The pair's name, linking to the record page (its whole story and "Sync this record now")."""
+        return format_html('<a href="{}">{}</a>', _record_url(System.GHL, obj.ghl_id), obj.label or obj.ghl_id)
 
     @admin.display(description="Object type", ordering="object_type")
     def type_label(self, obj: RecordLink) -> str:

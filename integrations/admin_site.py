@@ -39,6 +39,12 @@ class StreetSyncAdminSite(admin.AdminSite):
     # The side navigation repeats the start page's list and costs every table ~280 px of width.
     enable_nav_sidebar = False
 
+    def get_urls(self) -> list[Any]:
+        # "Find a record" and the record page (integrations/records_admin.py), imported here: it needs the admins.
+        from integrations.records_admin import RecordPages
+
+        return [*RecordPages(self).urls(), *super().get_urls()]
+
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         app_list = super().get_app_list(request, app_label)
         for app in app_list:

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from integrations import crypto
@@ -294,6 +295,13 @@ class RecordLink(BaseModel):
                 fields=["ghl_connection", "streettext_connection", "object_type", "streettext_id"],
                 name="link_unique_streettext_id",
             ),
+        ]
+        # "Find a record" (integrations/record_selectors.py): exact ids, an email, a name by its first letters.
+        indexes = [
+            models.Index(fields=["ghl_id"], name="link_ghl_id"),
+            models.Index(fields=["streettext_id"], name="link_streettext_id"),
+            models.Index(Lower("email"), name="link_email_lower"),
+            models.Index(Lower("label"), name="link_label_lower"),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -15,14 +15,17 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from integrations.models import SyncRun
+from integrations.custom_fields import CustomFieldList, FieldUse, custom_field_drift, custom_fields_for
+from integrations.models import Connection, SyncRun, System
 from integrations.services import runs as run_services
 from integrations.templatetags.streetsync import run_status_badge
 from mappings import services
 from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingForm, PresetForm
-from mappings.models import Direction, FieldMapping, Mapping
+from mappings.models import Direction, FieldMapping, Mapping, target_system
 from mappings.presets import PRESETS, preset_create
+from mappings.rules import condition_fields
 from mappings.selectors import mapping_resync_summary
+from mappings.widgets import mapping_catalog
 
 MSG_OUTDATED = (
     "{outdated} of {linked} linked records were synced with an earlier version of this mapping. Sync now only reads "
@@ -38,6 +41,67 @@ class FieldMappingInline(admin.TabularInline):
     extra = 1
     fields = ["position", "direction", "target_field", "source_kind", "source", "transforms"]
     ordering = ["direction", "position", "id"]
+    classes = ["ss-field-mappings"]
+
+
+def _custom_lists(request: HttpRequest, mapping: Mapping | None) -> dict[str, CustomFieldList]:
+    """The live custom fields of the mapping's two connections (on the add page: the ones posted), read once per
+    request for each pair of connections (cached, never a long wait)."""
+    ids = (getattr(mapping, "ghl_connection_id", None), getattr(mapping, "streettext_connection_id", None))
+    object_type = getattr(mapping, "object_type", None) or "contact"
+    memo: dict[Any, dict[str, CustomFieldList]] = request.__dict__.setdefault("_ss_custom_fields", {})
+    if (ids, object_type) in memo:
+        return memo[(ids, object_type)]
+    refresh = request.GET.get("refresh_fields") == "1"
+    lists: dict[str, CustomFieldList] = {}
+    for system, connection_id in zip((System.GHL, System.STREETTEXT), ids, strict=True):
+        if connection_id is None or mapping is None:
+            # Nothing chosen yet: unknown, so no custom field is called missing (the page asks once one is chosen).
+            lists[system] = CustomFieldList(known=False)
+            continue
+        connection = mapping.ghl_connection if system == System.GHL else mapping.streettext_connection
+        lists[system] = custom_fields_for(connection=connection, object_type=object_type, refresh=refresh)
+    memo[(ids, object_type)] = lists
+    return lists
+
+
+def _with_posted_connections(request: HttpRequest, obj: Mapping | None) -> Mapping | None:
+    """The admin builds the inline before it reads the posted mapping: a new mapping's rows are checked against the
+    custom fields of the connections chosen in the same post."""
+    if obj is not None and obj.pk is not None:
+        return obj
+    if request.method != "POST":
+        return None
+    chosen = {str(c.pk): c for c in Connection.objects.filter(pk__in=_posted_ids(request))}
+    ghl = chosen.get(request.POST.get("ghl_connection", ""))
+    st = chosen.get(request.POST.get("streettext_connection", ""))
+    if ghl is None or st is None or ghl.system != System.GHL or st.system != System.STREETTEXT:
+        return None
+    return Mapping(ghl_connection=ghl, streettext_connection=st, object_type=request.POST.get("object_type", ""))
+
+
+def _posted_ids(request: HttpRequest) -> list[int]:
+    values = (request.POST.get("ghl_connection", ""), request.POST.get("streettext_connection", ""))
+    return [int(v) for v in values if v.isdigit()]
+
+
+def _field_uses(mapping: Mapping, rows: list[FieldMapping]) -> list[FieldUse]:
+    """Every GHL custom field the mapping reads or writes, and where, for the drift notices."""
+    uses = []
+    for row in rows:
+        direction = Direction(row.direction).label
+        if target_system(row.direction) == System.GHL:
+            where = f"The field mapping {direction} writing it"
+            uses.append(FieldUse(field=row.target_field, where=where, label=row.target_label, written=True))
+        elif row.source_kind == FieldMapping.SourceKind.FIELD:
+            where = f"The field mapping {direction} to {row.target_field}"
+            uses.append(FieldUse(field=row.source, where=where, label=row.source_label))
+    for name in condition_fields(mapping.record_filter or {}) if mapping.record_filter else set():
+        uses.append(FieldUse(field=name, where="The filter “only records where”"))
+    for rule in mapping.followup_rules or []:
+        for name in condition_fields(rule.get("when") or {}) if isinstance(rule, dict) else set():
+            uses.append(FieldUse(field=name, where=f"The follow-up rule “{rule.get('name') or rule.get('title')}”"))
+    return uses
 
 
 @admin.register(Mapping)
@@ -116,14 +180,81 @@ class MappingAdmin(admin.ModelAdmin):
                     request, MSG_OUTDATED.format(outdated=summary.outdated, linked=summary.linked), messages.WARNING
                 )
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Mapping | None:
+        # The page reads the mapping with its connections once (the pickers and the drift notices need them).
+        cached = getattr(request, "_ss_mapping", None)
+        if cached is not None and str(cached.pk) == str(object_id):
+            return cached  # type: ignore[no-any-return]
+        obj = super().get_object(request, object_id, from_field)
+        request._ss_mapping = obj  # type: ignore[attr-defined]
+        return obj
+
+    def get_formset_kwargs(self, request: HttpRequest, obj: Any, inline: Any, prefix: str) -> dict[str, Any]:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, FieldMappingInline):
+            kwargs["form_kwargs"] = {"custom_fields": _custom_lists(request, _with_posted_connections(request, obj))}
+        return kwargs
+
+    def _picker_context(self, request: HttpRequest, mapping: Mapping | None) -> dict[str, Any]:
+        lists = _custom_lists(request, mapping)
+        drift = []
+        if mapping is not None and mapping.pk is not None:
+            rows = list(mapping.field_mappings.all())
+            drift = custom_field_drift(fields=lists[System.GHL], uses=_field_uses(mapping, rows))
+        connections: dict[str, Any] = (
+            {"ghl": str(mapping.ghl_connection_id), "streettext": str(mapping.streettext_connection_id)}
+            if mapping is not None
+            else {}
+        )
+        catalog = mapping_catalog(
+            ghl_fields=lists[System.GHL],
+            streettext_fields=lists[System.STREETTEXT],
+            drift={d.field: {"state": d.state, "was": d.was, "now": d.now} for d in drift},
+            connections=connections,
+        )
+        notes = [lists[s].note for s in (System.GHL, System.STREETTEXT) if not lists[s].known and lists[s].note]
+        return {"catalog": catalog, "drift": drift, "custom_field_notes": notes}
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> Any:
+        # Read before the admin opens its transaction (the custom fields may need an API call; SQLite would lock).
+        chosen = _with_posted_connections(request, None)
+        _custom_lists(request, chosen)
+        context = {**(extra_context or {}), **self._picker_context(request, chosen)}
+        return super().add_view(request, form_url, extra_context=context)
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        mapping = Mapping.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        mapping = (
+            Mapping.objects.select_related("ghl_connection", "streettext_connection").filter(pk=object_id).first()
+            if object_id.isdigit()
+            else None
+        )
         context = dict(extra_context or {})
         if mapping is not None:
+            request._ss_mapping = mapping  # type: ignore[attr-defined]
             context["resync"] = mapping_resync_summary(mapping=mapping)
+            context.update(self._picker_context(request, mapping))
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def custom_fields_view(self, request: HttpRequest, connection_pk: int) -> JsonResponse:
+        """A connection's custom fields for the pickers, when the connection is chosen on the page."""
+        if not self.has_change_permission(request) and not self.has_add_permission(request):
+            raise PermissionDenied
+        connection = get_object_or_404(Connection, pk=connection_pk)
+        object_type = request.GET.get("object_type") or "contact"
+        fields = custom_fields_for(connection=connection, object_type=object_type)
+        return JsonResponse(
+            {
+                "system": connection.system,
+                "known": fields.known,
+                "note": fields.note,
+                "fields": [
+                    {"value": f.value, "label": f.name, "kind": f.kind, "options": list(f.options)}
+                    for f in fields.fields
+                ],
+            }
+        )
 
     def delete_model(self, request: HttpRequest, obj: Mapping) -> None:
         services.mapping_delete(mapping=obj)
@@ -171,6 +302,11 @@ class MappingAdmin(admin.ModelAdmin):
             path("<int:pk>/sync/", wrap(require_POST(self.sync_view)), name="mappings_mapping_sync"),
             path("<int:pk>/preview/", wrap(self.preview_view), name="mappings_mapping_preview"),
             path("presets/", wrap(self.presets_view), name="mappings_mapping_presets"),
+            path(
+                "custom-fields/<int:connection_pk>/",
+                wrap(self.custom_fields_view),
+                name="mappings_mapping_custom_fields",
+            ),
             *super().get_urls(),
         ]
 

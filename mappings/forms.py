@@ -1,20 +1,41 @@
-"""Admin forms for mappings: match rules and transform chains edited as text, fields checked per object type."""
+"""Admin forms for mappings: fields, transforms and rules chosen with pickers (mappings/widgets.py) that store the
+same values as before; every value is still checked here, per object type and direction."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import phonenumbers
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout, Submit
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
+from integrations.custom_fields import CustomFieldList
 from integrations.models import Connection, System
-from integrations.object_types import ObjectType, UnknownObjectType, get_object_type, is_known_field
-from mappings.models import MATCH_RULES, Direction, FieldMapping, Mapping, source_system, target_system
+from integrations.object_types import (
+    GHL_CUSTOM_PREFIX,
+    ObjectType,
+    UnknownObjectType,
+    get_object_type,
+    is_known_field,
+)
+from mappings.models import (
+    MATCH_RULES,
+    Direction,
+    FieldMapping,
+    Mapping,
+    default_match_rules,
+    source_system,
+    target_system,
+)
 from mappings.pipeline import ChainError, ChainSyntaxError, format_chain, parse_chain, template_fields, validate_chain
 from mappings.presets import PRESETS
 from mappings.rules import check_condition, check_followup_rules, rule_key
+from mappings.selectors import mapping_free_name
+from mappings.widgets import ChainWidget, ConditionWidget, FieldPickerWidget
 
 # FieldMapping
 MSG_UNKNOWN_OBJECT_TYPE = 'Unknown object type "{object_type}".'
@@ -26,6 +47,10 @@ MSG_SOURCE_REQUIRED_FIELD = "Enter the source field name."
 MSG_SOURCE_REQUIRED_TEMPLATE = "Enter a template such as {firstName} {lastName}."
 MSG_TEMPLATE_NO_FIELDS = "The template has no {field} placeholders; use the Constant source kind for fixed text."
 MSG_DIRECTION_UNUSED = "This mapping only runs {mapping_direction}; a {row_direction} row would never be used."
+MSG_CUSTOM_FIELD_UNKNOWN = (
+    'GoHighLevel has no custom field "{field}" for contacts (deleted, or never there); pick one from the list.'
+)
+MSG_CHAIN_EDITOR = "The transforms could not be read; open the editor and choose them again."
 CUSTOM_FIELD_HINT = {System.GHL: "customFields.<id>", System.STREETTEXT: "custom.<key>"}
 
 # Mapping
@@ -37,6 +62,7 @@ MSG_EXTERNAL_ID_FIELD_UNKNOWN = 'Unknown {system} field "{field}" for {object_ty
 MSG_PHONE_REGION = '"{region}" is not a phone region; use a two-letter country code such as US or GB.'
 MSG_CONNECTION_SYSTEM = "Choose a {system} connection; {connection} is a {actual} connection."
 MSG_SCHEDULE_RANGE = "Enter 0 (no schedule) or a number of minutes from 1 to 15."
+MSG_NAME_TAKEN = "Another mapping is already called “{name}”; names are unique. “{free}” is free."
 
 
 def _system_label(system: str) -> str:
@@ -53,28 +79,53 @@ class FieldMappingForm(forms.ModelForm):
 
     transforms = forms.CharField(
         required=False,
-        widget=forms.TextInput(attrs={"size": 60, "placeholder": 'trim | lower | phone_e164(region="GB")'}),
-        help_text=FieldMapping._meta.get_field("transforms").help_text,
+        max_length=20_000,
+        widget=ChainWidget(),
+        help_text="Applied in order, each with its settings. Empty: the value is written as it is.",
     )
 
     class Meta:
         model = FieldMapping
         fields = ["direction", "target_field", "source_kind", "source", "transforms", "position"]
+        widgets = {
+            "target_field": FieldPickerWidget(role="target"),
+            "source": FieldPickerWidget(role="source"),
+            "position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 999}),
+        }
 
     def __init__(
-        self, *args: Any, object_type: str | None = None, mapping_direction: str | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        object_type: str | None = None,
+        mapping_direction: str | None = None,
+        custom_fields: dict[str, CustomFieldList] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        mapping = getattr(self.instance, "mapping", None) if self.instance.mapping_id else None
+        mapping = None
+        if self.instance.mapping_id and not (object_type and mapping_direction):
+            mapping = self.instance.mapping  # the inline formset passes both: no query per row
         self.object_type_key = object_type or (mapping.object_type if mapping else None)
         self.mapping_direction = mapping_direction or (mapping.direction if mapping else None)
-        # The stored chain is a list; the form shows and edits it as text.
+        # The connections' live custom fields (GHL by id, with names): new picks are checked against them.
+        self.custom_fields = custom_fields or {}
+        # The stored chain is a list; the form shows it as text (the editor reads the steps themselves).
         if isinstance(self.initial.get("transforms"), list):
+            self.fields["transforms"].widget.attrs["data-ss-steps"] = json.dumps(
+                self.initial["transforms"], ensure_ascii=False
+            )
             self.initial["transforms"] = format_chain(self.initial["transforms"])
 
     def clean_transforms(self) -> list[dict[str, Any]]:
         text = self.cleaned_data.get("transforms") or ""
         try:
+            if text.lstrip().startswith("["):
+                # The step editor sends the chain as JSON steps; checked like typed text.
+                try:
+                    steps = json.loads(text)
+                except ValueError:
+                    raise ValidationError(MSG_CHAIN_EDITOR, code="syntax") from None
+                return validate_chain(steps)
             return validate_chain(parse_chain(text))
         except ChainSyntaxError as exc:
             raise ValidationError(str(exc), code="syntax") from None
@@ -139,6 +190,7 @@ class FieldMappingForm(forms.ModelForm):
                     system=_system_label(src), field=source, object_type=ot_label, known=_known_fields(object_type, src)
                 ),
             )
+        self._check_custom_fields(tgt, src, target, source if kind == FieldMapping.SourceKind.FIELD else "")
         if source and kind == FieldMapping.SourceKind.TEMPLATE:
             names = template_fields(source)
             if not names:
@@ -155,6 +207,24 @@ class FieldMappingForm(forms.ModelForm):
                         ),
                     )
         return cleaned
+
+    def _check_custom_fields(self, target_sys: str, source_sys: str, target: str, source: str) -> None:
+        """A GHL custom field picked now must exist; its current name is kept, so a later rename can be shown."""
+        ghl = self.custom_fields.get(System.GHL)
+        checks = (("target_field", target_sys, target, "target_label"), ("source", source_sys, source, "source_label"))
+        for name, system, value, label_attr in checks:
+            if system != System.GHL or not value.startswith(GHL_CUSTOM_PREFIX):
+                if name not in self.errors:
+                    setattr(self.instance, label_attr, "")
+                continue
+            current = ghl.name_of(value) if ghl is not None and ghl.known else ""
+            changed = self.instance.pk is None or name in self.changed_data
+            if ghl is not None and ghl.known and not current and changed and self.object_type_key == "contact":
+                self.add_error(name, MSG_CUSTOM_FIELD_UNKNOWN.format(field=value))
+            elif current:
+                setattr(self.instance, label_attr, current)
+            elif changed:
+                setattr(self.instance, label_attr, "")
 
 
 class FieldMappingInlineFormSet(BaseInlineFormSet):
@@ -179,7 +249,7 @@ class MappingForm(forms.ModelForm):
 
     match_rules = forms.CharField(
         help_text=Mapping._meta.get_field("match_rules").help_text + " Separate with commas.",
-        widget=forms.TextInput(attrs={"size": 40, "placeholder": "link, email, phone"}),
+        widget=forms.TextInput(attrs={"size": 40}),
     )
 
     class Meta:
@@ -206,10 +276,36 @@ class MappingForm(forms.ModelForm):
             "start_from",
             "enabled",
         ]
+        widgets = {
+            "record_filter": ConditionWidget(role="filter"),
+            "followup_rules": ConditionWidget(role="followups"),
+            "ghl_external_id_field": FieldPickerWidget(role="field", system=System.GHL),
+            "streettext_external_id_field": FieldPickerWidget(role="field", system=System.STREETTEXT),
+        }
+        help_texts = {
+            "ghl_external_id_field": "For the external_id match rule: the GoHighLevel field holding the other "
+            "side's id (often a custom field).",
+            "streettext_external_id_field": "For the external_id match rule: the StreetText field holding the other "
+            "side's id, e.g. External id.",
+            "record_filter": "Only source records that meet these conditions are synced; others are left alone. "
+            "None: every record.",
+            "followup_rules": "Create a GoHighLevel task once per contact and rule when its conditions hold on a "
+            "processed record. The title and body may use {field} placeholders.",
+        }
+
+    def clean_name(self) -> str:
+        name = " ".join((self.cleaned_data.get("name") or "").split())
+        others = Mapping.objects.exclude(pk=self.instance.pk) if self.instance.pk else Mapping.objects.all()
+        if name and others.filter(name__iexact=name).exists():
+            free = mapping_free_name(name=name, exclude_pk=self.instance.pk)
+            raise ValidationError(MSG_NAME_TAKEN.format(name=name, free=free), code="unique")
+        return name
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rules = self.initial.get("match_rules")
+        if rules is None and self.instance.pk is None:
+            rules = default_match_rules()  # a new mapping starts with the usual rules, not an empty box
         if isinstance(rules, list):
             self.initial["match_rules"] = ", ".join(str(r) for r in rules)
         schedule = self.fields["schedule_minutes"]
@@ -326,11 +422,22 @@ class MappingForm(forms.ModelForm):
 class PresetForm(forms.Form):
     """Pick a pattern and the two connections it runs between."""
 
-    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()])
-    ghl_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.GHL))
-    streettext_connection = forms.ModelChoiceField(queryset=Connection.objects.filter(system=System.STREETTEXT))
+    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()], label="Pattern")
+    ghl_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.GHL), label="GoHighLevel connection"
+    )
+    streettext_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.STREETTEXT), label="StreetText connection"
+    )
     followup = forms.BooleanField(
         required=False,
         initial=True,
         label="Also create a follow-up task in GoHighLevel (contact data sync)",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_class = "ss-crispy"
+        self.helper.layout = Layout("preset", "ghl_connection", "streettext_connection", "followup")
+        self.helper.add_input(Submit("create", "Create", css_class="default"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from integrations.models import BaseModel, System
 from integrations.object_types import object_type_choices
@@ -39,7 +40,7 @@ class Mapping(BaseModel):
         STREETTEXT_WINS = "streettext_wins", "StreetText wins"
         NEWEST_WINS = "newest_wins", "Newest change wins"
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, help_text="Unique: two mappings never share a name (letter case aside).")
     object_type = models.CharField(max_length=30, choices=object_type_choices, default="contact")
     ghl_connection = models.ForeignKey(
         "integrations.Connection",
@@ -155,6 +156,13 @@ class Mapping(BaseModel):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="mapping_unique_name",
+                violation_error_message="Another mapping already has this name; choose another.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -195,6 +203,9 @@ class FieldMapping(models.Model):
         help_text='Applied in order. Write e.g. trim | lower | phone_e164(region="GB") | default(value="n/a").',
     )
     position = models.PositiveSmallIntegerField(default=0)
+    # A custom field's name when it was picked (custom fields are stored by id): a later rename shows as "now called".
+    target_label = models.CharField(max_length=200, blank=True, editable=False)
+    source_label = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "id"]

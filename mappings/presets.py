@@ -13,6 +13,7 @@ from django.db import transaction
 
 from integrations.models import Connection
 from mappings.models import Direction, FieldMapping, Mapping
+from mappings.selectors import mapping_free_name
 from mappings.services import mapping_save
 
 Chain = list[dict[str, Any]]
@@ -90,7 +91,8 @@ def _create(
     **options: Any,
 ) -> Mapping:
     mapping = Mapping(
-        name=name,
+        # A pattern created twice between the same connections gets "… (2)": mapping names are unique.
+        name=mapping_free_name(name=name),
         object_type=object_type,
         ghl_connection=ghl,
         streettext_connection=streettext,
@@ -253,7 +255,9 @@ def historical_enrichment(ghl: Connection, streettext: Connection) -> list[Mappi
     )
     mappings = [notes, tasks, appointments]
     for mapping in mappings:
-        mapping.name = f"Idea · Historical enrichment: {mapping.get_object_type_display().lower()}"
+        mapping.name = mapping_free_name(
+            name=f"Idea · Historical enrichment: {mapping.get_object_type_display().lower()}", exclude_pk=mapping.pk
+        )
         mapping.schedule_minutes = 0
         mapping_save(mapping=mapping)
     return mappings

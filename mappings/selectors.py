@@ -9,6 +9,8 @@ from integrations.services.sync.context import mapping_config_digest
 from integrations.services.sync.links import pair_links
 from mappings.models import Mapping
 
+NAME_MAX = 120
+
 
 @dataclass(frozen=True)
 class ResyncSummary:
@@ -24,3 +26,16 @@ def mapping_resync_summary(*, mapping: Mapping) -> ResyncSummary:
     up_to_date = MappingRecordState.objects.filter(mapping=mapping, config=current).count()
     has_run = SyncRun.objects.filter(mapping=mapping).exists()
     return ResyncSummary(linked=linked, outdated=max(linked - up_to_date, 0) if has_run else 0, has_run=has_run)
+
+
+def mapping_free_name(*, name: str, exclude_pk: int | None = None) -> str:
+    """`name`, or `name (2)`, `name (3)`, … : the first that no other mapping has (names are unique, case aside)."""
+    taken = Mapping.objects.exclude(pk=exclude_pk) if exclude_pk else Mapping.objects.all()
+    wanted = taken.filter(name__istartswith=name[: NAME_MAX - 6]).values_list("name", flat=True)
+    used = {existing.lower() for existing in wanted}
+    candidate, number = name[:NAME_MAX], 2
+    while candidate.lower() in used:
+        suffix = f" ({number})"
+        candidate = name[: NAME_MAX - len(suffix)] + suffix
+        number += 1
+    return candidate

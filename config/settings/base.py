@@ -168,6 +168,8 @@ CELERY_IMPORTS = ["integrations.webhooks.tasks"]
 GHL_DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 # Seconds: (connect, read) for every API call.
 API_TIMEOUT = (env.float("API_CONNECT_TIMEOUT", default=5.0), env.float("API_READ_TIMEOUT", default=30.0))
+# Seconds an admin page waits for a connection's custom fields before showing ids (integrations/custom_fields.py).
+CUSTOM_FIELDS_PAGE_WAIT_SECONDS = env.float("CUSTOM_FIELDS_PAGE_WAIT_SECONDS", default=1.0)
 # Transport retries for idempotent calls (GET/PUT/DELETE); see integrations/clients/base.py.
 API_TRANSPORT_RETRIES = env.int("API_TRANSPORT_RETRIES", default=3)
 API_BACKOFF_FACTOR = env.float("API_BACKOFF_FACTOR", default=0.5)

@@ -66,6 +66,7 @@ class GhlClient(BaseClient):
     service_name = "GoHighLevel"
 
     LOCATION_PATH = "/locations/{location_id}"
+    CUSTOM_FIELDS_PATH = "/locations/{location_id}/customFields"
     CONTACTS_PATH = "/contacts/"
     CONTACT_PATH = "/contacts/{contact_id}"
     CONTACT_SEARCH_PATH = "/contacts/search"
@@ -183,6 +184,13 @@ class GhlClient(BaseClient):
         path = self.LOCATION_PATH.format(location_id=self.location_id)
         payload = self._call("locations", "GET", path)
         return dict(self._envelope(payload, "location", path))
+
+    def list_custom_fields(self, *, model: str = "contact") -> list[dict[str, Any]]:
+        """The location's custom field definitions: [{id, name, fieldKey, dataType, picklistOptions, model, …}]."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/locations.json, operationId get-custom-fields
+        # (scope locations/customFields.readonly; `model` is contact, opportunity or all)
+        path = self.CUSTOM_FIELDS_PATH.format(location_id=self.location_id)
+        return self._items(self._call("locations", "GET", path, params={"model": model}), "customFields", path)
 
     # -- contacts ----------------------------------------------------------------
     def get_contact(self, contact_id: str) -> Contact:

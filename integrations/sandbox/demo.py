@@ -87,6 +87,7 @@ CITIES = (
 COMPANIES = ("Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", None, None)
 TAGS = ("vip", "newsletter", "lead", "customer", "spring-promo", "referral")
 BAD_PHONES = ("12", "call me", "n/a")
+LEAD_SOURCES = ("Website", "Referral", "Trade show", "Advert")
 
 
 def _person(rng: random.Random, n: int) -> dict[str, Any]:
@@ -207,6 +208,10 @@ def sandbox_seed_demo(
                     st_rows.append(st_data)
         _store(account=ghl_account, rows=ghl_rows, rng=rng, prefix="")
         _store(account=st_account, rows=st_rows, rng=rng, prefix="ct_")
+        # After the records: the definitions are records too, and replacing the contacts removed them.
+        from integrations.sandbox.custom_fields import sandbox_seed_custom_fields
+
+        sandbox_seed_custom_fields(account=ghl_account)
     counts = dict(sizes)
     counts["ghl_total"] = len(ghl_rows)
     counts["streettext_total"] = len(st_rows)
@@ -239,9 +244,15 @@ def _pair(
     if category == "lowercase_names":
         return _ghl_data(person, firstName=person["first"].lower(), lastName=person["last"].lower()), None
     if category == "ghl_only":
-        custom = (
+        custom: list[dict[str, Any]] = (
             [{"id": "cf_favourite_colour", "value": rng.choice(["red", "green", "blue"])}] if index % 5 == 0 else []
         )
+        # The demo location's other custom fields (custom_fields.DEMO_FIELDS), without drawing on rng: the rest of
+        # the demo data stays as it was.
+        if index % 3 == 1:
+            custom.append({"id": "cf_lead_source", "value": LEAD_SOURCES[index % len(LEAD_SOURCES)]})
+        if index % 4 == 2:
+            custom.append({"id": "cf_budget", "value": 500 * (1 + index % 7)})
         return _ghl_data(person, customFields=custom), None
     return None, _streettext_data(person)  # streettext_only
 

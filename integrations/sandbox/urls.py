@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from integrations.sandbox import ghl, oauth, streettext, urls_children, views, webhooks
+from integrations.sandbox import custom_fields, ghl, oauth, streettext, urls_children, views, webhooks
 
 app_name = "sandbox"
 
@@ -49,6 +49,8 @@ urlpatterns: list[URLPattern] = [
     path("ghl-oauth/authorize", oauth.authorize, name="ghl-oauth-authorize"),
     # Tasks, notes, appointments, businesses (sandbox/urls_children.py)
     *urls_children.ghl_patterns,
+    # Custom-field definitions of a location (sandbox/custom_fields.py)
+    *custom_fields.ghl_patterns,
     # Anything else under ghl/ answers like GHL (NestJS) does, and keeps APPEND_SLASH from redirecting.
     re_path(r"^ghl/", views.ghl_view({}), name="ghl-not-found"),
     # StreetText

@@ -35,7 +35,9 @@ def test_seed_counts_per_category() -> None:
     }
     ghl = SandboxAccount.objects.get(system="ghl", account_id="locDemo")
     st = SandboxAccount.objects.get(system="streettext", account_id="ws_demo")
-    assert SandboxRecord.objects.filter(account=ghl).count() == 300
+    assert SandboxRecord.objects.filter(account=ghl, object_type="contact").count() == 300
+    # The location's custom-field definitions (integrations/sandbox/custom_fields.py) are records too.
+    assert SandboxRecord.objects.filter(account=ghl, object_type="custom_field").count() == 3
     assert SandboxRecord.objects.filter(account=st).count() == 148
 
 
@@ -53,7 +55,7 @@ def test_seed_overlaps_are_written_differently() -> None:
     sandbox_seed_demo(**SEED_ARGS)
     ghl = SandboxAccount.objects.get(system="ghl")
     st = SandboxAccount.objects.get(system="streettext")
-    ghl_rows = list(SandboxRecord.objects.filter(account=ghl))
+    ghl_rows = list(SandboxRecord.objects.filter(account=ghl, object_type="contact"))
     st_by_email = {row.email_lower: row for row in SandboxRecord.objects.filter(account=st) if row.email_lower}
     st_by_phone = {row.phone: row for row in SandboxRecord.objects.filter(account=st)}
 

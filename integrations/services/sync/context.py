@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.conf import settings
+
 from integrations.adapters import RecordAdapter, adapter_for
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, SyncRun, System
@@ -111,6 +113,9 @@ class LegContext:
             self.target.overwrite_tags = mapping.overwrite_tags
         self.object_type: ObjectType = get_object_type(mapping.object_type)
         self.enrich = mapping.mode == Mapping.Mode.ENRICH
+        # Records seen again unchanged are only counted on a change-feed run; a run for named records (a webhook,
+        # "sync this record now", a re-run) or a re-sync says what it found for each of them.
+        self.quiet_unchanged = state.run.scope == SyncRun.Scope.CHANGES and not settings.SYNC_HISTORY_KEEP_UNCHANGED
         # The side the leg reads changes from: the source (sync) or the target (enrich: changed targets are filled).
         self.read_system = self.target_system if self.enrich else self.source_system
         self.two_way = mapping.direction == Direction.BOTH

@@ -39,7 +39,7 @@ class EnrichLeg(Leg):
             item.link, item.state = link, self.book.state(link)
             ids = ctx.ids(link_id(link, ctx.source_system), record.id)
             if record.deleted or is_echo(ctx, record, item.state, force=force):
-                item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=True)
+                item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             items.append(item)
         sources = self._find_sources([i for i in items if i.outcome is None])
         return self._finish(items, sources, force=force)
@@ -160,7 +160,7 @@ class EnrichLeg(Leg):
             return Outcome(Action.FAILED, error=error, **ids, **item.keys)
         if ctx.mapping.record_filter and not condition_holds(ctx.mapping.record_filter, source.values):
             item.unchanged = True
-            return Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=True)
+            return Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=ctx.quiet_unchanged)
         payload, errors = build_payload(ctx.field_mappings, source.values, default_region=ctx.mapping.phone_region)
         if errors:
             error = "; ".join(f"{name}: {message}" for name, message in errors.items())
@@ -176,7 +176,7 @@ class EnrichLeg(Leg):
                 link = link or self._new_link(source, target, item)
                 if link is not None:
                     self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
-            quiet = item.state is not None and not plan.notes
+            quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
+from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
+from integrations.custom_fields import DeletedCustomFields
 from integrations.models import MappingRecordState, PendingCreate, RecordHistory, RecordLink, SyncCursor, System
 from integrations.services import runs
 from integrations.services.sync import deletions
@@ -141,11 +143,11 @@ class Leg:
         item.state = self.book.state(item.link)
         ids = ctx.ids(record.id, link_id(item.link, ctx.target_system))
         if ctx.mapping.record_filter and not condition_holds(ctx.mapping.record_filter, record.values):
-            item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=True)
+            item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             return
         if is_echo(ctx, record, item.state, force=force):
-            item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=True)
+            item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             return
         payload, errors = build_payload(ctx.field_mappings, record.values, default_region=ctx.mapping.phone_region)
@@ -295,7 +297,15 @@ class Leg:
         return self._update(item, force=force, result=result)
 
     def _prepared(self, plan: Plan, *, create: bool) -> None:
-        """Leave out what the target cannot take as it is (its adapter says why, e.g. a field GHL cannot clear)."""
+        """Leave out what the target cannot take as it is (its adapter says why, e.g. a field GHL cannot clear), and
+        GoHighLevel custom fields deleted since the mapping was made (their definitions are read once per run)."""
+        if self.ctx.target_system == System.GHL and plan.write:
+            deleted_fields: DeletedCustomFields | None = getattr(self, "_deleted_custom_fields", None)
+            if deleted_fields is None:
+                deleted_fields = DeletedCustomFields(self.ctx.target_connection, self.ctx.mapping.object_type)
+                self._deleted_custom_fields = deleted_fields
+            for name in deleted_fields.deleted(list(plan.write)):
+                plan.leave_out(name, REASON_NOT_WRITTEN.format(field=name, why=REASON_CUSTOM_FIELD_DELETED))
         prepare = getattr(self.ctx.target, "prepare_write", None)
         if prepare is None or not plan.write:
             return
@@ -376,7 +386,7 @@ class Leg:
                     self._remember(result, link, source=record, target=target, state=item.state, plan=plan)
             # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
             # a retry of this page) keeps its row.
-            quiet = item.state is not None and not plan.notes and not settings.SYNC_HISTORY_KEEP_UNCHANGED
+            quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from integrations import crypto
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, System
+from integrations.services.connection_status import connection_mark, connection_needs_reauth
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +78,6 @@ def connection_set_secret(*, connection: Connection, secret: str) -> Connection:
     return connection
 
 
-def connection_mark(*, connection: Connection, status: str, detail: str) -> Connection:
-    Connection.objects.filter(pk=connection.pk).update(
-        status=status, status_detail=detail, status_checked_at=timezone.now()
-    )
-    connection.status, connection.status_detail = status, detail
-    return connection
-
-
 def connection_test(*, connection: Connection) -> ConnectionTestResult:
     """Call a cheap endpoint and say clearly what happened; the outcome is stored on the connection."""
     from integrations.adapters.clients import ghl_client_for, streettext_client_for
@@ -136,26 +128,6 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
     else:
         connection_mark(connection=connection, status=Connection.Status.ERROR, detail=result.message)
     return result
-
-
-def connection_needs_reauth(*, connection: Connection, detail: str) -> None:
-    """Permanent auth failure: flag the connection (its mappings stop running) and email the admins once."""
-    from integrations.services.alerts import SUBJECT_REAUTH, alert_send
-
-    # The conditional update is the once-per-incident guard: only the call that flips the status sends the email.
-    flipped = (
-        Connection.objects.filter(pk=connection.pk)
-        .exclude(status=Connection.Status.NEEDS_REAUTH)
-        .update(status=Connection.Status.NEEDS_REAUTH, status_detail=detail, status_checked_at=timezone.now())
-    )
-    connection.status, connection.status_detail = Connection.Status.NEEDS_REAUTH, detail
-    logger.warning("Connection %s needs re-authentication: %s", connection.pk, detail)
-    if flipped:
-        alert_send(
-            subject=SUBJECT_REAUTH.format(name=connection.name),
-            body=f"{detail}\n\nIts mappings do not run until the credentials are replaced (or the OAuth connection "
-            "is reconnected) in the admin.",
-        )
 
 
 @transaction.atomic

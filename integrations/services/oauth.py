@@ -32,7 +32,7 @@ from integrations.clients import exceptions as exc
 from integrations.clients.ghl import TokenProvider
 from integrations.clients.ghl_oauth import GhlOAuthClient, OAuthTokenRejected, TokenGrant, ghl_oauth_client
 from integrations.models import Connection, System
-from integrations.services.connections import connection_needs_reauth
+from integrations.services.connection_status import connection_needs_reauth
 
 logger = logging.getLogger(__name__)
 

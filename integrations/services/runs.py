@@ -13,6 +13,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from integrations import enqueue
 from integrations.models import Connection, RecordHistory, SyncRun
 from integrations.services.quota import mapping_paused_connection
 from mappings.models import Mapping
@@ -55,8 +56,6 @@ def sync_run_request(
     scope: str = "",
 ) -> SyncRun:
     """Create a pending run and enqueue it once the transaction commits; refuse if one is already active."""
-    from integrations.tasks import run_sync_task
-
     if not mapping.enabled:
         raise SyncRequestRefused(MAPPING_DISABLED.format(mapping=mapping))
     paused = mapping_paused_connection(mapping=mapping)
@@ -83,7 +82,7 @@ def sync_run_request(
         raise SyncRequestRefused(
             RUN_ALREADY_ACTIVE.format(mapping=mapping, status=active.get_status_display().lower(), run_id=active.pk)
         ) from e
-    transaction.on_commit(lambda: run_sync_task.delay(run.pk))
+    transaction.on_commit(partial(enqueue.run_sync, run.pk))
     return run
 
 
@@ -271,14 +270,12 @@ HANDOVER_COUNTDOWN_SECONDS = 10
 def sync_run_hand_over(*, run_id: int, retries: int = 0) -> None:
     """A worker shutting down gave the run back: send its task again for the next worker, with the same retry count.
     If the broker cannot take it (going away too), the stale check re-sends it later."""
-    from integrations.tasks import run_sync_task
-
     countdown = HANDOVER_COUNTDOWN_SECONDS
     SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
         next_attempt_at=timezone.now() + timedelta(seconds=countdown)
     )
     try:
-        run_sync_task.app.send_task(run_sync_task.name, args=(run_id,), retries=retries, countdown=countdown)
+        enqueue.run_sync(run_id, retries=retries, countdown=countdown)
     except Exception:  # the broker is going away too: recovery by the stale check, never lost
         logger.exception("Run %s was handed back but its task could not be sent; the stale check will", run_id)
     else:
@@ -294,8 +291,6 @@ def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
     broker dropped it. Re-sending is safe: the claim is a conditional update, so a late original finds nothing to
     claim. The retry count travels with the new message, so the task's retry budget is kept.
     """
-    from integrations.tasks import run_sync_task
-
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SYNC_PENDING_GRACE_SECONDS)
     due = Coalesce("next_attempt_at", "created_at")
@@ -323,7 +318,7 @@ def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
             ):
                 # The lost message was the retry after the run's last attempt: it carried that many retries.
                 retries = attempts
-                send = partial(run_sync_task.app.send_task, run_sync_task.name, args=(run_id,), retries=retries)
+                send = partial(enqueue.run_sync, run_id, retries=retries)
                 transaction.on_commit(send)
                 requeued += 1
     if requeued or lost:

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations import enqueue
 from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
 from integrations.services.runs import SyncRequestRefused, sync_run_request
 from mappings.models import Mapping, source_system, target_system
@@ -184,8 +186,6 @@ def webhook_delivery_record(
 ) -> WebhookDelivery:
     """Store a verified delivery (refusing a replayed id, and one beyond `max_per_minute` for the connection) and
     enqueue its processing once committed."""
-    from integrations.webhooks.tasks import process_webhook_task
-
     target = webhook_event_target(source=source, event_type=event_type, payload=payload)
     status, error = Status.QUEUED, ""
     if target is None:
@@ -229,7 +229,7 @@ def webhook_delivery_record(
             MSG_REPLAYED.format(source=source, webhook_id=delivery.webhook_id, received_at=seen.received_at.isoformat())
         ) from e
     if status == Status.QUEUED:
-        transaction.on_commit(lambda: process_webhook_task.delay(delivery.pk))
+        transaction.on_commit(partial(enqueue.process_webhook, delivery.pk))
     return delivery
 
 

@@ -79,10 +79,12 @@ def test_a_run_waiting_for_its_retry_is_left_alone_until_the_retry_is_overdue(
 def test_the_resent_task_keeps_the_retry_budget(
     mapping: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
+    from celery import current_app
+
     from integrations.tasks import run_sync_task
 
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_sync_task.app, "send_task", lambda name, **kw: sent.append({"name": name, **kw}))
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append({"name": name, **kw}))
     run = SyncRun.objects.create(mapping=mapping, trigger=SyncRun.Trigger.MANUAL)
     # Started three times; the retry after the third attempt was lost with its worker.
     SyncRun.objects.filter(pk=run.pk).update(attempts=3, created_at=run.created_at - timedelta(hours=1))
@@ -90,4 +92,4 @@ def test_the_resent_task_keeps_the_retry_budget(
     with django_capture_on_commit_callbacks(execute=True):
         sync_run_recover_pending()
 
-    assert sent == [{"name": run_sync_task.name, "args": (run.pk,), "retries": 3}]
+    assert sent == [{"name": run_sync_task.name, "args": (run.pk,), "retries": 3, "countdown": None}]

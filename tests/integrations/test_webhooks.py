@@ -710,10 +710,10 @@ def test_the_sandbox_publishes_its_test_public_keys(client: Client) -> None:
 def test_the_sandbox_control_endpoint_signs_and_sends_a_delivery(
     live_server: Any, ghl: Connection, sandbox_keys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from integrations.webhooks import tasks
+    from integrations import enqueue
 
     enqueued: list[int] = []
-    monkeypatch.setattr(tasks.process_webhook_task, "delay", enqueued.append)
+    monkeypatch.setattr(enqueue, "process_webhook", enqueued.append)
     url = live_server.url + services.webhook_path(ghl)
     request = {
         "system": "ghl",
@@ -862,9 +862,9 @@ def test_the_per_minute_limit_holds_under_parallel_senders(
 
     import requests
 
-    from integrations.webhooks import tasks
+    from integrations import enqueue
 
-    monkeypatch.setattr(tasks.process_webhook_task, "delay", lambda *args: None)  # no broker in this test
+    monkeypatch.setattr(enqueue, "process_webhook", lambda *args: None)  # no broker in this test
     settings.WEBHOOK_MAX_PER_MINUTE = 30
     senders, each = 20, 3
     url = live_server.url + reverse("webhooks:streettext", kwargs={"token": streettext.webhook_token})

@@ -8,7 +8,8 @@ from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.models import RecordLink
 from integrations.services.sync.context import ConnectionAuthFailed
-from integrations.services.sync.leg import Item, Leg, PageResult, contact_keys, label_of
+from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
+from integrations.services.sync.leg import Leg
 from integrations.services.sync.links import link_id
 from integrations.services.sync.outcomes import (
     MATCHED_BY,

@@ -28,7 +28,7 @@ from mappings.pipeline import render_template
 from mappings.rules import condition_holds, rule_key
 
 if TYPE_CHECKING:
-    from integrations.services.sync.leg import Item
+    from integrations.services.sync.items import Item
 
 
 class Followups:

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+import integrations.services.sync.deletions as deletions
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
 from integrations.custom_fields import DeletedCustomFields
-from integrations.models import MappingRecordState, PendingCreate, RecordHistory, RecordLink, SyncCursor, System
-from integrations.services import runs
-from integrations.services.sync import deletions
+from integrations.models import MappingRecordState, PendingCreate, RecordLink, System
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext
 from integrations.services.sync.followups import Followups
-from integrations.services.sync.links import LinkBook, link_id, states_save
+from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
+from integrations.services.sync.links import LinkBook, link_id
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
     REASON_ALREADY_LINKED,
@@ -49,55 +46,13 @@ from mappings.rules import condition_holds
 IN_DOUBT_ERRORS = (exc.ApiTimeout, exc.ApiServerError)
 
 
-@dataclass
-class Item:
-    """One read record on its way through a page."""
-
-    record: Record
-    keys: dict[str, Any]
-    link: RecordLink | None = None
-    state: MappingRecordState | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    target: Record | None = None
-    rule: str = ""
-    stale_link: RecordLink | None = None
-    outcome: Outcome | None = None
-    pending: PendingCreate | None = None
-    # Seen again with nothing this mapping reads changed (or left alone by the filter): follow-up rules skip it.
-    unchanged: bool = False
-
-
-@dataclass
-class PageResult:
-    outcomes: list[Outcome] = field(default_factory=list)
-    # link pk -> {"digests", "written", "config"}: this mapping's state to store for the page.
-    states: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def contact_keys(record: Record) -> dict[str, Any]:
-    return {"email": str(record.values.get("email") or ""), "phone": str(record.values.get("phone") or "")}
-
-
-def label_of(record: Record) -> str:
-    """What the admin shows for a linked pair: a name, else a title, else the email."""
-    values = record.values
-    name = " ".join(
-        str(values.get(k) or "").strip() for k in ("firstName", "lastName", "first_name", "last_name")
-    ).strip()
-    for candidate in (name, values.get("name"), values.get("title"), values.get("email")):
-        if candidate and str(candidate).strip():
-            return str(candidate).strip()[:200]
-    return ""
-
-
 class Leg:
     """The page pipeline of one direction of a run (sync mode; enrich.EnrichLeg reads targets instead)."""
 
     def __init__(self, ctx: LegContext) -> None:
         self.ctx = ctx
         self.book = LinkBook(ctx.mapping)
-        self.parents = Parents(ctx, self.book)
+        self.parents = Parents(ctx, self.book, make_leg=Leg)
         self.followups = Followups(ctx)
         self._has_pending: bool | None = None
         # Match keys of the targets this page created: a later record of the same page with the same key must not
@@ -448,52 +403,3 @@ class Leg:
                 return None
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 8.0)
-
-
-def store_page(
-    ctx: LegContext,
-    result: PageResult,
-    *,
-    cursor: SyncCursor | None = None,
-    next_position: dict[str, Any] | None = None,
-) -> None:
-    """History rows, this mapping's states, the cursor and the run's progress, in one transaction.
-
-    Rows a page adds beyond its records (a parent synced first, a follow-up task) raise the run's total with its
-    processed count, so processed never passes the total."""
-    rows = []
-    counts = {"processed": len(result.outcomes), "created": 0, "updated": 0, "skipped": 0, "failed": 0, "deleted": 0}
-    for o in result.outcomes:
-        counts[o.action] += 1
-        if o.quiet:
-            continue
-        rows.append(
-            RecordHistory(
-                run=ctx.run,
-                mapping=ctx.mapping,
-                direction=o.direction or ctx.direction,
-                action=o.action,
-                reason=o.reason[:200],
-                ghl_id=o.ghl_id,
-                streettext_id=o.streettext_id,
-                email=o.email[:254],
-                phone=o.phone[:40],
-                changes=o.changes,
-                error=o.error,
-                dry_run=ctx.dry_run,
-            )
-        )
-    progress = ctx.state
-    progress.processed += len(result.outcomes)
-    if progress.total is not None:
-        progress.total = max(progress.total, progress.processed)
-    with transaction.atomic():
-        if rows:
-            RecordHistory.objects.bulk_create(rows)
-        if not ctx.dry_run:
-            states_save(ctx.mapping, result.states)
-            # A dry run must not move the cursor: the real run still has to see these records.
-            if cursor is not None and next_position is not None:
-                cursor.position = next_position
-                cursor.save(update_fields=["position", "updated_at"])
-        runs.sync_run_add_progress(run=ctx.run, counts=counts, total=progress.total)

@@ -5,7 +5,7 @@ are translated through their links. Both a page at a time."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations.models import System
 from integrations.services.sync.context import LegContext
@@ -21,10 +21,11 @@ from integrations.services.sync.outcomes import (
     Action,
     Outcome,
 )
+from integrations.services.sync.store import store_page
 from mappings.models import Direction, Mapping
 
 if TYPE_CHECKING:
-    from integrations.services.sync.leg import Item
+    from integrations.services.sync.items import Item
 
 # A parent synced first in a dry run exists nowhere yet: its children name it with this placeholder.
 DRY_RUN_PARENT = "(created in this dry run)"
@@ -41,10 +42,16 @@ def linked_ids(ctx: LegContext, object_type: str, source_ids: list[str]) -> dict
     return dict(rows.values_list(id_field(ctx.source_system), id_field(ctx.target_system)))
 
 
+class LegFactory(Protocol):
+    def __call__(self, ctx: LegContext) -> Any: ...
+
+
 class Parents:
-    def __init__(self, ctx: LegContext, book: LinkBook) -> None:
+    def __init__(self, ctx: LegContext, book: LinkBook, *, make_leg: LegFactory) -> None:
         self.ctx = ctx
         self.book = book
+        # The leg class that syncs a parent first (passed in: parents.py is used by leg.py, not the other way).
+        self.make_leg = make_leg
         self._parent_mapping: Mapping | bool | None = False
 
     # -- references -----------------------------------------------------------------------------------------------
@@ -128,8 +135,6 @@ class Parents:
 
     def _sync_first(self, parent_type: str, parent_ids: list[str]) -> None:
         """Sync parents through their own mapping, in this run, each once; remember why any could not be linked."""
-        from integrations.services.sync.leg import Leg, store_page
-
         ctx = self.ctx
         todo = [pid for pid in parent_ids if (parent_type, ctx.direction, pid) not in ctx.state.parents]
         if not todo:
@@ -149,7 +154,7 @@ class Parents:
         records = [found[pid] for pid in todo if pid in found]
         if not records:
             return
-        leg = Leg(sub)
+        leg = self.make_leg(sub)
         result = leg.process(records)
         by_source: dict[str, list[Outcome]] = defaultdict(list)
         for done in result.outcomes:

@@ -9,15 +9,18 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+import integrations.services.sync.deletions as deletions
+import integrations.services.sync.reading as reading
 from integrations.clients import exceptions as exc
 from integrations.models import SyncCursor, SyncRun
 from integrations.services import runs
-from integrations.services.connections import connection_needs_reauth
-from integrations.services.sync import deletions, reading
+from integrations.services.connection_status import connection_needs_reauth
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState
 from integrations.services.sync.enrich import EnrichLeg
-from integrations.services.sync.leg import Leg, PageResult, store_page
+from integrations.services.sync.items import PageResult
+from integrations.services.sync.leg import Leg
 from integrations.services.sync.reading import Batch
+from integrations.services.sync.store import store_page
 
 logger = logging.getLogger(__name__)
 

@@ -288,13 +288,39 @@
         var fresh = h("input", { type: "checkbox" });
         fresh.checked = !!rule.new_records_only;
         fresh.addEventListener("change", function () { if (fresh.checked) rule.new_records_only = true; else delete rule.new_records_only; save(); });
-        card.appendChild(h("div", { className: "ss-rule-line" },
-          text("name", "Rule name", 22), text("title", "Task title ({field} placeholders)", 40),
-          h("label", { className: "ss-rule-field" }, h("span", { text: "Due in (days)" }), due),
-          h("label", { className: "ss-rule-check" }, fresh, " only records people created (not copies made by this app)"),
+        // What the rule does: a GHL task (the default), or enrol the contact in a workflow / campaign, or add followers.
+        var action = h("select", { "aria-label": "Action" });
+        [["task", "Create a GoHighLevel task"], ["workflow", "Enrol the contact in a workflow"],
+         ["campaign", "Enrol the contact in a campaign"], ["followers", "Add followers to the contact"]].forEach(function (o) {
+          action.appendChild(h("option", { value: o[0], text: o[1] }));
+        });
+        action.value = rule.action || "task";
+        action.addEventListener("change", function () {
+          if (action.value === "task") delete rule.action; else rule.action = action.value;
+          save(); render();
+        });
+        var kind = rule.action || "task";
+        var line = [text("name", "Rule name", 22), h("label", { className: "ss-rule-field" }, h("span", { text: "Then" }), action)];
+        if (kind === "task") {
+          line.push(text("title", "Task title ({field} placeholders)", 40),
+            h("label", { className: "ss-rule-field" }, h("span", { text: "Due in (days)" }), due));
+        } else if (kind === "workflow") {
+          line.push(text("workflow_id", "Workflow id", 28));
+        } else if (kind === "campaign") {
+          line.push(text("campaign_id", "Campaign id", 28));
+        } else {
+          var people = h("input", { type: "text", size: 40, "aria-label": "Follower user ids" });
+          people.value = (rule.followers || []).join(", ");
+          people.addEventListener("input", function () {
+            rule.followers = people.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean); save();
+          });
+          line.push(h("label", { className: "ss-rule-field" }, h("span", { text: "Follower user ids (comma-separated)" }), people));
+        }
+        line.push(h("label", { className: "ss-rule-check" }, fresh, " only records people created (not copies made by this app)"),
           h("button", { type: "button", className: "ss-remove", title: "Remove this rule", text: "✕",
-            onclick: function () { rules.splice(index, 1); save(); render(); } })));
-        card.appendChild(h("div", { className: "ss-rule-line" }, text("body", "Task body (optional)", 60)));
+            onclick: function () { rules.splice(index, 1); save(); render(); } }));
+        card.appendChild(h.apply(null, ["div", { className: "ss-rule-line" }].concat(line)));
+        if (kind === "task") card.appendChild(h("div", { className: "ss-rule-line" }, text("body", "Task body (optional)", 60)));
         card.appendChild(h("div", { className: "ss-rule-when" }, h("span", { className: "ss-small", text: "When:" }),
           conditionEditor(rule.when, readSystems, function (c) { rule.when = c || {}; save(); })));
         editor.appendChild(card);

@@ -1,0 +1,52 @@
+"""One read record on its way through a page, and what a page produces (outcomes, this mapping's states)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from integrations.adapters import Record
+from integrations.models import MappingRecordState, PendingCreate, RecordLink
+from integrations.services.sync.outcomes import Outcome
+
+
+@dataclass
+class Item:
+    """One read record on its way through a page."""
+
+    record: Record
+    keys: dict[str, Any]
+    link: RecordLink | None = None
+    state: MappingRecordState | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    target: Record | None = None
+    rule: str = ""
+    stale_link: RecordLink | None = None
+    outcome: Outcome | None = None
+    pending: PendingCreate | None = None
+    # Seen again with nothing this mapping reads changed (or left alone by the filter): follow-up rules skip it.
+    unchanged: bool = False
+
+
+@dataclass
+class PageResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    # link pk -> {"digests", "written", "config"}: this mapping's state to store for the page.
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def contact_keys(record: Record) -> dict[str, Any]:
+    return {"email": str(record.values.get("email") or ""), "phone": str(record.values.get("phone") or "")}
+
+
+def label_of(record: Record) -> str:
+    """What the admin shows for a linked pair: a name, else a title, else the email."""
+    values = record.values
+    name = " ".join(
+        str(values.get(k) or "").strip() for k in ("firstName", "lastName", "first_name", "last_name")
+    ).strip()
+    for candidate in (name, values.get("name"), values.get("title"), values.get("email")):
+        if candidate and str(candidate).strip():
+            return str(candidate).strip()[:200]
+    return ""

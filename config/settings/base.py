@@ -195,7 +195,7 @@ SYNC_HISTORY_RETENTION_DAYS = env.int("SYNC_HISTORY_RETENTION_DAYS", default=90)
 SYNC_CHILD_RESCAN_HOURS = env.float("SYNC_CHILD_RESCAN_HOURS", default=24.0)
 # A create whose answer was lost (timeout) may still land: the retry looks for it on the target for up to this many
 # seconds after it was sent before creating again.
-SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = env.float("SYNC_CREATE_IN_DOUBT_WAIT_SECONDS", default=60.0)
+SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = env.float("SYNC_CREATE_IN_DOUBT_WAIT_SECONDS", default=30.0)
 # A pending run not claimed this long after it was due (requested, or its retry's countdown ran out) lost its task
 # (a worker stopped while holding the message): the stale check re-sends it, at most SYNC_PENDING_MAX_REQUEUES times,
 # then ends it stale so the mapping can run again (integrations/services/runs.py, docs/reliability.md).

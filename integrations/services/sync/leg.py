@@ -42,8 +42,16 @@ from integrations.services.sync.values import match_value
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
 
-# A create that raised one of these may have landed: the next attempt looks before creating again.
-IN_DOUBT_ERRORS = (exc.ApiTimeout, exc.ApiServerError)
+# Server errors after which a create may still have been carried out: a gateway that gave up waiting (502, 504), or
+# an error that came without a status. 500 and 503 mean the request was refused or failed and rolled back.
+IN_DOUBT_STATUSES = (None, 502, 504)
+
+
+def create_in_doubt(error: exc.ApiError) -> bool:
+    """Whether a create that failed with `error` may have landed (so the next attempt must look before creating)."""
+    if isinstance(error, exc.ApiTimeout):
+        return True  # sent, and no answer in time: most likely carried out, later
+    return isinstance(error, exc.ApiServerError) and error.status_code in IN_DOUBT_STATUSES
 
 
 class Leg:
@@ -291,7 +299,9 @@ class Leg:
             self.book.forget(item.stale_link)
         try:
             created = ctx.call(ctx.target_connection, ctx.target.create, dict(plan.write))
-        except IN_DOUBT_ERRORS as e:
+        except exc.ApiError as e:
+            if not create_in_doubt(e):
+                raise
             PendingCreate.objects.update_or_create(
                 mapping=ctx.mapping,
                 direction=ctx.direction,

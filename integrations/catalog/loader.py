@@ -402,7 +402,10 @@ def _fields(
         template_location = BODY if location == BODY_JSON else location
         if name in fixed.get(template_location, {}) or (location == BODY_JSON and BODY in fixed):
             return
-        default = defaults.get(template_location, {}).get(name, CONTEXT_DEFAULTS.get(name))
+        if location == BODY_JSON:
+            default = defaults.get(BODY) or None  # the whole body's template
+        else:
+            default = defaults.get(template_location, {}).get(name, CONTEXT_DEFAULTS.get(name))
         picker: str | None = pickers.get(name, picker_for.get(name))
         if location in (BODY_JSON,) or schema.get("type") not in (None, "string") or schema.get("enum"):
             picker = pickers.get(name) or None

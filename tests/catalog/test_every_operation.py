@@ -194,7 +194,9 @@ SAMPLES: dict[str, Sample] = {
     "get-message-transcription": S({"messageId": "{call_message}"}),
     "download-transcription": S({"messageId": "{call_message}"}),
     "update-message-status": S({"messageId": "{message}"}, {"status": "read"}),
-    "agent-typing-indicator": S(body={"isTyping": "true", "visitorId": "visitor-1", "conversationId": "{conversation}"}),
+    "agent-typing-indicator": S(
+        body={"isTyping": "true", "visitorId": "visitor-1", "conversationId": "{conversation}"}
+    ),
     # -- Businesses --------------------------------------------------------------------------------------------------
     "get-business": S({"businessId": "{business}"}, at_least_one_item=True),
     "list-businesses-by-location": S(),
@@ -474,7 +476,8 @@ def test_every_catalog_operation_runs_against_the_sandbox(key: str, world: World
     execution = catalog_execute(connection=world.connection, key=key, params=params, body=body, user=None)
 
     assert execution.ok, explain(execution)
-    assert execution.status_code is not None and 200 <= execution.status_code < 300
+    assert execution.status_code is not None
+    assert 200 <= execution.status_code < 300
     assert sandbox.sandbox_spec_rejections() == []
     log = CatalogExecution.objects.get(pk=execution.log.pk if execution.log else None)
     assert (log.operation_key, log.outcome, log.status_code) == (key, "succeeded", execution.status_code)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+
 import pytest
 import responses
 from django.contrib.auth import get_user_model
@@ -211,3 +214,34 @@ def test_a_viewer_reads_the_catalog_and_the_log_but_runs_nothing(
     assert (run.status_code, picker.status_code, raw.status_code) == (403, 403, 403)
     assert len(mocked.calls) == 0
     assert CatalogExecution.objects.count() == 1
+
+
+# Measured with 30 log rows: catalog 2, operation 6, raw request 6, log 9, log row 3; a per-row query would add 30.
+QUERY_LIMITS = {"catalog": 4, "operation": 8, "raw": 8, "log": 12, "log row": 5}
+
+
+def test_the_catalog_pages_stay_within_a_query_budget(admin_client: Client, mock_connection: Connection) -> None:
+    for _ in range(30):
+        CatalogExecution.objects.create(
+            operation_key="list-workflows",
+            operation_name="List Workflows",
+            outcome="succeeded",
+            connection=mock_connection,
+            connection_name="GHL",
+        )
+    row = CatalogExecution.objects.first()
+    assert row is not None
+    urls = {
+        "catalog": reverse("admin:catalog_index"),
+        "operation": reverse("admin:catalog_operation", args=["list-workflows"]),
+        "raw": reverse("admin:catalog_raw"),
+        "log": reverse("admin:integrations_catalogexecution_changelist"),
+        "log row": reverse("admin:integrations_catalogexecution_change", args=[row.pk]),
+    }
+    used = {}
+    for name, url in urls.items():
+        admin_client.get(url)  # warm
+        with CaptureQueriesContext(db_connection) as queries:
+            assert admin_client.get(url).status_code == 200
+        used[name] = len(queries.captured_queries)
+    assert {name: n for name, n in used.items() if n > QUERY_LIMITS[name]} == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from integrations.catalog.loader import Catalog, CatalogOperation, get_catalog
@@ -83,13 +84,17 @@ def generated(catalog: Catalog) -> dict[str, str]:
     return {"operations": operations_markdown(catalog), "triggers": triggers_markdown(catalog)}
 
 
+def _replacer(body: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: match.group(1) + body + "\n" + match.group(2)
+
+
 def render_docs(text: str, catalog: Catalog) -> str:
     """The docs text with each generated section replaced between its markers."""
     for name, body in generated(catalog).items():
         pattern = re.compile(rf"(<!-- catalog:{name} -->\n).*?(<!-- /catalog:{name} -->)", re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"docs/catalog.md has no <!-- catalog:{name} --> section")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(_replacer(body), text)
     return text
 
 

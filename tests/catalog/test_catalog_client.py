@@ -3,7 +3,6 @@ client (Version, bearer token, OAuth refresh, retries, typed errors)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -36,7 +35,7 @@ def test_an_operation_goes_out_with_the_specs_version_the_token_and_encoded_path
     request = mocked.calls[0].request
     assert request.headers["Version"] == "2021-04-15"
     assert request.headers["Authorization"] == "Bearer tok-secret-123"
-    assert request.url.endswith("/calendars/cal%2F1%20x/free-slots?startDate=1&endDate=2")
+    assert str(request.url).endswith("/calendars/cal%2F1%20x/free-slots?startDate=1&endDate=2")
     assert (answer.status_code, answer.data, answer.is_json) == (200, {"2026-01-05": {"slots": []}}, True)
 
 
@@ -188,5 +187,4 @@ def test_a_query_boolean_goes_out_as_ghl_reads_it(client: GhlClient, mocked: res
 
     client.call_operation(spec("list-calendars"), query={"locationId": "loc1", "showDrafted": True})
 
-    assert mocked.calls[0].request.url.endswith("showDrafted=true")
-    assert json.loads(mocked.calls[0].response.text) == {"calendars": []}
+    assert str(mocked.calls[0].request.url).endswith("showDrafted=true")

@@ -198,7 +198,9 @@ def test_method_path_version_and_fields_are_read_from_the_spec_files() -> None:
     spec_query = [p["name"] for p in declared["parameters"] if p["in"] == "query"]
     assert [f.name for f in op.fields if f.location == "query"] == spec_query
     assert {f.name for f in op.fields if f.location == "query" and f.required} == {"startDate", "endDate"}
-    assert op.field("calendarId", "path").picker == "calendars"
+    calendar = op.field("calendarId", "path")
+    assert calendar is not None
+    assert calendar.picker == "calendars"
     # Every entry's request is the spec's.
     spec = get_spec()
     for entry in get_catalog().operations:

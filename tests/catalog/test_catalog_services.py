@@ -266,7 +266,7 @@ def test_a_picker_lists_values_with_readable_labels(
 
     assert stages.options == [("s1", "Sales › New"), ("s2", "Sales › Won")]
     assert contacts.options == [("c1", "Ada Lovelace")]
-    assert json.loads(mocked.calls[1].request.body) == {"locationId": "loc1", "pageLimit": 20, "query": "ada"}
+    assert json.loads(mocked.calls[1].request.body or "") == {"locationId": "loc1", "pageLimit": 20, "query": "ada"}
     assert not CatalogExecution.objects.exists()  # lookups are not logged
 
 

@@ -479,7 +479,8 @@ def test_every_catalog_operation_runs_against_the_sandbox(key: str, world: World
     assert execution.status_code is not None
     assert 200 <= execution.status_code < 300
     assert sandbox.sandbox_spec_rejections() == []
-    log = CatalogExecution.objects.get(pk=execution.log.pk if execution.log else None)
+    assert execution.log is not None
+    log = CatalogExecution.objects.get(pk=execution.log.pk)
     assert (log.operation_key, log.outcome, log.status_code) == (key, "succeeded", execution.status_code)
     operation = get_catalog().operation(key)
     if operation.is_trigger and sample.at_least_one_item:

@@ -304,3 +304,21 @@ def test_old_log_rows_are_pruned_after_the_history_retention(mock_connection: Co
     assert catalog_execution_prune(now=now) == 1
     assert catalog_execution_prune(now=now, days=0) == 0
     assert sorted((now - r.started_at).days for r in CatalogExecution.objects.all()) == [1, 29]
+
+
+def test_the_prune_task_runs_hourly_from_the_code_defined_schedule(settings: Any) -> None:
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from integrations.catalog.tasks import prune_catalog_executions_task
+
+    settings.SYNC_HISTORY_RETENTION_DAYS = 1
+    CatalogExecution.objects.create(
+        operation_key="list-workflows", outcome="succeeded", started_at=timezone.now() - timedelta(days=3)
+    )
+    call_command("setup_periodic_tasks")
+
+    task = PeriodicTask.objects.get(name="Prune old catalog executions")
+    assert task.task == prune_catalog_executions_task.name == "integrations.catalog.tasks.prune_catalog_executions_task"
+    assert (task.interval.every, task.interval.period) == (60, "minutes")
+    assert prune_catalog_executions_task.apply().get() == {"deleted": 1}

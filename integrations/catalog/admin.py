@@ -313,11 +313,17 @@ class CatalogExecutionAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     fields = LOG_FIELDS
     readonly_fields = LOG_FIELDS
+    change_list_template = "admin/catalog/log_change_list.html"
+    change_form_template = "admin/catalog/log_change_form.html"
 
+    # The log is written by catalog_execute() only and pruned by its retention task.
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.display(description="When", ordering="started_at")

@@ -26,14 +26,18 @@ class CatalogExecution(models.Model):
         CODE = "code", "Automation or code"
 
     operation_key = models.CharField(
-        "operation", max_length=80, db_index=True, help_text="The catalog key, or raw-request."
+        "operation key", max_length=80, db_index=True, help_text="The catalog key, or raw-request."
     )
-    operation_name = models.CharField(max_length=120, blank=True, help_text="The operation's name when it ran.")
+    operation_name = models.CharField(
+        "operation", max_length=120, blank=True, help_text="The operation's name when it ran."
+    )
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.CODE)
     connection = models.ForeignKey(
         "integrations.Connection", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    connection_name = models.CharField(max_length=120, blank=True, help_text="Kept when the connection is deleted.")
+    connection_name = models.CharField(
+        "connection", max_length=120, blank=True, help_text="Kept when the connection is deleted."
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -52,7 +56,7 @@ class CatalogExecution(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        verbose_name = "catalog execution"
+        verbose_name = "execution"
         verbose_name_plural = "execution log"
         indexes = [
             models.Index(fields=["operation_key", "-started_at"], name="catalog_exec_op_started"),

@@ -41,6 +41,7 @@ from integrations.clients import exceptions as exc
 from integrations.clients.ghl import GhlRequestInvalid, OperationResponse, operation_path
 from integrations.logging import REDACTED, redact
 from integrations.models import Connection, System
+from integrations.services.oauth import OAuthError
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +256,8 @@ def _send(execution: Execution, call: Any) -> None:
         execution.status_code = e.status_code
         execution.error = e.message
         execution.messages = list(e.details)
-    except crypto.SecretDecryptionError as e:
+    except (crypto.SecretDecryptionError, OAuthError) as e:
+        # The credentials cannot be read or the OAuth connection is not usable: nothing was sent.
         execution.outcome = CatalogExecution.Outcome.NOT_SENT
         execution.error = str(e)
     else:

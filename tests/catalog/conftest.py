@@ -10,7 +10,6 @@ import responses
 
 from integrations.models import Connection, System
 from integrations.sandbox import ratelimit
-from integrations.sandbox import services as sandbox
 from integrations.sandbox.demo import sandbox_seed_demo
 from tests.integrations.support import GHL_TOKEN, LOCATION
 
@@ -53,7 +52,3 @@ def sandbox_connection(live_server: Any) -> Connection:
     connection.api_secret = GHL_TOKEN
     connection.save()
     return connection
-
-
-def spec_rejections() -> list[dict[str, Any]]:
-    return sandbox.sandbox_spec_rejections()

@@ -1,4 +1,5 @@
-"""The admin site: a start page made for this product, and its screens grouped with Celery beat's under Advanced."""
+"""The admin site: a start page made for this product, its screens grouped (the operations catalog in its own group),
+and Celery beat's under Advanced."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 
 from integrations import selectors
 
 # Order and headings of the screens; apps not named here follow in alphabetical order.
-APP_ORDER = ["mappings", "integrations", "auth", "django_celery_beat"]
+APP_ORDER = ["mappings", "integrations", "catalog", "auth", "django_celery_beat"]
 APP_NAMES = {
     "integrations": "Connections and runs",
     "auth": "Users and roles",
@@ -22,6 +23,9 @@ ADVANCED_APPS = {"django_celery_beat"}
 MODEL_ORDER = {
     "integrations": ["Connection", "SyncRun", "RecordHistory", "RecordLink", "WebhookDelivery"],
 }
+# The operations catalog's group: its pages (integrations/catalog/admin.py) and its log, a model of `integrations`.
+CATALOG_GROUP = "Catalog"
+CATALOG_MODELS = {"CatalogExecution"}
 
 
 def _url(name: str, *args: Any) -> str:
@@ -29,6 +33,11 @@ def _url(name: str, *args: Any) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
+
+
+def _page_entry(name: str, object_name: str, url: str) -> dict[str, Any]:
+    """An app-list row for an admin page that is not a model's changelist."""
+    return {"name": name, "object_name": object_name, "admin_url": url, "add_url": None, "view_only": True}
 
 
 class StreetSyncAdminSite(admin.AdminSite):
@@ -39,14 +48,47 @@ class StreetSyncAdminSite(admin.AdminSite):
     # The side navigation repeats the start page's list and costs every table ~280 px of width.
     enable_nav_sidebar = False
 
-    def get_urls(self) -> list[Any]:
-        # "Find a record" and the record page (integrations/records_admin.py), imported here: it needs the admins.
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        # "Find a record" and the record page (integrations/records_admin.py), and the catalog's pages; imported here:
+        # they need the admins.
+        from integrations.catalog.admin import catalog_urls
         from integrations.records_admin import RecordPages
 
-        return [*RecordPages(self).urls(), *super().get_urls()]
+        return [*RecordPages(self).urls(), *catalog_urls(self), *super().get_urls()]
+
+    def catalog_group(self, request: HttpRequest, log_models: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The "Catalog" group of the app list: browse and run, the raw request, the execution log — as permitted."""
+        from integrations.catalog.admin import may_send_raw, may_view
+
+        entries: list[dict[str, Any]] = []
+        if may_view(request):
+            entries.append(_page_entry("Operations", "CatalogOperations", _url("admin:catalog_index")))
+        if may_send_raw(request):
+            entries.append(_page_entry("Raw API request", "CatalogRawRequest", _url("admin:catalog_raw")))
+        for model in log_models:
+            entries.append({**model, "name": "Execution log", "add_url": None})
+        if not entries:
+            return None
+        return {
+            "name": CATALOG_GROUP,
+            "app_label": "catalog",
+            "app_url": _url("admin:catalog_index") if may_view(request) else entries[0]["admin_url"],
+            "has_module_perms": True,
+            "models": entries,
+        }
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         app_list = super().get_app_list(request, app_label)
+        log_models: list[dict[str, Any]] = []
+        for app in app_list:
+            if app["app_label"] == "integrations":
+                log_models = [m for m in app["models"] if m["object_name"] in CATALOG_MODELS]
+                app["models"] = [m for m in app["models"] if m["object_name"] not in CATALOG_MODELS]
+        app_list = [app for app in app_list if app["models"]]
+        if app_label is None:
+            group = self.catalog_group(request, log_models)
+            if group is not None:
+                app_list.append(group)
         for app in app_list:
             label = app["app_label"]
             app["name"] = APP_NAMES.get(label, app["name"])

@@ -450,3 +450,7 @@ class RateLimitWindow(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# The operations catalog's execution log lives in its own package (integrations/catalog/).
+from integrations.catalog.models import CatalogExecution  # noqa: E402, F401

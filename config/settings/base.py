@@ -160,7 +160,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Task modules outside an app package (autodiscover_tasks only looks at INSTALLED_APPS).
-CELERY_IMPORTS = ["integrations.webhooks.tasks"]
+CELERY_IMPORTS = ["integrations.webhooks.tasks", "integrations.catalog.tasks"]
 
 # ------------------------------------------------------------------------------
 # GoHighLevel
@@ -262,21 +262,51 @@ GHL_OAUTH_AUTHORIZE_URL = env(
 GHL_OAUTH_TOKEN_URL = env("GHL_OAUTH_TOKEN_URL", default="https://services.leadconnectorhq.com/oauth/token")
 # Empty = built from the request: https://<host>/oauth/ghl/callback. Must match the app's registered redirect URL.
 GHL_OAUTH_REDIRECT_URI = env("GHL_OAUTH_REDIRECT_URI", default="")
+# What "Connect with GoHighLevel" asks for: the sync's scopes plus every scope the spec names for an operation of the
+# catalog (integrations/catalog/; a test keeps this list covering them). The Marketplace app must offer them all.
 GHL_OAUTH_SCOPES: list[str] = env.list(
     "GHL_OAUTH_SCOPES",
     default=[
         "contacts.readonly",
         "contacts.write",
         "locations.readonly",
+        "locations.write",
         "locations/customFields.readonly",
         "locations/tags.readonly",
         "locations/tags.write",
+        "locations/tasks.readonly",
         "businesses.readonly",
         "businesses.write",
         "calendars.readonly",
+        "calendars.write",
         "calendars/events.readonly",
         "calendars/events.write",
-        "locations/tasks.readonly",
+        "calendars/groups.readonly",
+        "calendars/groups.write",
+        "calendars/resources.readonly",
+        "calendars/resources.write",
+        "opportunities.readonly",
+        "opportunities.write",
+        "users.readonly",
+        "users.write",
+        "conversations.readonly",
+        "conversations/message.readonly",
+        "conversations/message.write",
+        "conversations/livechat.write",
+        "workflows.readonly",
+        "campaigns.readonly",
+        "companies.readonly",
+        "associations.readonly",
+        "associations.write",
+        "associations/relation.readonly",
+        "associations/relation.write",
+        "blogs/list.readonly",
+        "blogs/posts.readonly",
+        "blogs/post.write",
+        "blogs/post-update.write",
+        "blogs/author.readonly",
+        "blogs/category.readonly",
+        "blogs/check-slug.readonly",
     ],
 )
 # Refresh an access token this many seconds before it expires.

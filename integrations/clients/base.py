@@ -298,7 +298,10 @@ class BaseClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         expected: tuple[int, ...] = (200, 201),
+        raw_response: bool = False,
     ) -> Any:
+        """One call: the parsed JSON answer (or {} when empty), or with `raw_response` the `requests.Response` of a
+        successful call, unread (for answers that are files). Failures raise the typed errors either way."""
         url = f"{self.base_url}{path}"
         problem = base_url_problem(self.base_url)
         if problem:
@@ -339,15 +342,19 @@ class BaseClient:
             self._observe(response.status_code, response.headers)
             if response.status_code == 401 and attempt == 1 and self.on_auth_error():
                 continue
-            return self._handle(response, url, expected)
+            return self._handle(response, url, expected, raw_response=raw_response)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _handle(self, response: requests.Response, url: str, expected: tuple[int, ...]) -> Any:
+    def _handle(
+        self, response: requests.Response, url: str, expected: tuple[int, ...], *, raw_response: bool = False
+    ) -> Any:
         status = response.status_code
         if 300 <= status < 400 and response.headers.get("Location"):
             message = MSG_REDIRECT.format(service=self.service_name, status=status, target=redirect_target(response))
             raise exc.ApiRedirectRefused(message, status_code=status, url=url)
         if status in expected or 200 <= status < 300:
+            if raw_response:
+                return response
             if not response.content:
                 return {}
             try:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypedDict
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
+from integrations import ghl_spec
 from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
@@ -58,6 +62,62 @@ class ContactSearchPage(TypedDict):
 class BusinessContactsPage(TypedDict):
     contacts: list[Contact]
     count: int | None
+
+
+# Answers that are not JSON (recordings, transcription files) are kept as text up to this many characters.
+OPERATION_TEXT_MAX = 100_000
+MSG_NOT_CONFORMING = "Not sent: GoHighLevel's API specification refuses this request"
+MSG_PATH_PARAM_MISSING = "{name} should not be empty"
+MSG_PATH_PARAM_DOTS = "{name} cannot be . or .."
+MSG_OTHER_OPERATION = "These path values lead to {found}, not {expected}"
+MSG_RAW_PATH = "The path must start with a single / (the connection's base URL comes before it)"
+_PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
+
+
+class GhlRequestInvalid(exc.ApiValidationError):
+    """The request does not conform to GHL's spec: refused before sending (nothing left the process); `details`
+    holds the messages in GHL's own wording."""
+
+
+@dataclass(frozen=True)
+class OperationResponse:
+    """A successful answer to a spec operation or a raw request, read at the boundary."""
+
+    status_code: int
+    content_type: str
+    data: Any  # the parsed JSON; None when the answer is empty or not JSON
+    text: str  # a non-JSON answer as text (cut at OPERATION_TEXT_MAX); "" for JSON and binary answers
+    size: int  # bytes received
+
+    @property
+    def is_json(self) -> bool:
+        return self.data is not None
+
+
+def operation_path(template: str, path_params: Mapping[str, Any]) -> str:
+    """The concrete path of a spec path template, each value URL-encoded as one segment."""
+    missing = [name for name in _PATH_PARAM.findall(template) if path_params.get(name) in (None, "")]
+    if missing:
+        details = [MSG_PATH_PARAM_MISSING.format(name=name) for name in missing]
+        raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=details)
+    dots = [name for name in _PATH_PARAM.findall(template) if str(path_params[name]) in (".", "..")]
+    if dots:
+        raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=[MSG_PATH_PARAM_DOTS.format(name=n) for n in dots])
+    return _PATH_PARAM.sub(lambda m: quote(str(path_params[m.group(1)]), safe=""), template)
+
+
+def _wire_query(query: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Query values as GHL reads them: booleans as true/false, lists repeated, None left out."""
+
+    def text(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    wire: dict[str, Any] = {}
+    for key, value in (query or {}).items():
+        if value is None:
+            continue
+        wire[str(key)] = [text(v) for v in value] if isinstance(value, list | tuple) else text(value)
+    return wire
 
 
 class GhlClient(BaseClient):
@@ -545,6 +605,103 @@ class GhlClient(BaseClient):
         contacts = self._items(payload, "contacts", path)
         count = payload.get("count")
         return {"contacts": contacts, "count": int(count) if isinstance(count, int | float) else None}
+
+    # -- any operation of the spec (the operations catalog) -----------------------------------------------------
+    def call_operation(
+        self,
+        operation: ghl_spec.Operation,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        send_body: bool | None = None,
+        version: str | None = None,
+    ) -> OperationResponse:
+        """Send one operation of GHL's spec, validated against it first: GhlRequestInvalid, with GHL-style messages
+        and nothing sent, when it does not conform. `send_body` (default: body is not None) sends `body` or `{}`;
+        `version` replaces the spec's Version value (for the few operations that declare none)."""
+        # Reference: integrations/ghl_spec (GoHighLevel/highlevel-api-docs apps/*.json); docs/catalog.md
+        path = operation_path(operation.path, path_params or {})
+        return self._send_checked(
+            operation.method, path, query, body, send_body, version or operation.version, expected=operation
+        )
+
+    def call_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        version: str | None = None,
+    ) -> OperationResponse:
+        """Send a request the catalog lacks. When the spec knows the route it is validated like any operation (and
+        refused unsent if it does not conform); a route the spec does not have is sent as it is."""
+        if not path.startswith("/") or path.startswith("//") or any(c.isspace() or c == "\\" for c in path):
+            raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
+        return self._send_checked(method.upper(), path, query, body, None, version, expected=None)
+
+    def _send_checked(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        send_body: bool | None,
+        version: str | None,
+        *,
+        expected: ghl_spec.Operation | None,
+    ) -> OperationResponse:
+        has_body = body is not None if send_body is None else send_body
+        if has_body and body is None:
+            body = {}
+        headers = {"Version": version} if version else {}
+        wire = _wire_query(query)
+        verdict = ghl_spec.validate(
+            method,
+            path,
+            query=wire,
+            headers=headers,
+            body=body,
+            has_body=has_body,
+            content_type="application/json" if has_body else None,
+        )
+        if expected is not None and verdict.operation is not None and verdict.operation.key != expected.key:
+            found = verdict.operation.operation_id
+            raise GhlRequestInvalid(
+                MSG_NOT_CONFORMING,
+                details=[MSG_OTHER_OPERATION.format(found=found, expected=expected.operation_id)],
+            )
+        # A raw request to a route the spec does not have (or with another method) is not GHL's to judge here.
+        unknown_route = expected is None and bool(verdict.route_error)
+        if not verdict.ok and not unknown_route:
+            raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=verdict.messages, url=self.base_url + path)
+        url = self.base_url + path
+        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+            raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
+        response = self.request(
+            method, path, params=wire or None, json=body if has_body else None, headers=headers, raw_response=True
+        )
+        return self._operation_response(response, url)
+
+    def _operation_response(self, response: Any, url: str) -> OperationResponse:
+        content = response.content or b""
+        content_type = response.headers.get("Content-Type", "")
+        media = content_type.split(";", 1)[0].strip().lower()
+        data: Any = None
+        text = ""
+        if content and (media.endswith("json") or (not media and content[:1] in (b"{", b"["))):
+            try:
+                data = response.json()
+            except ValueError as e:
+                raise exc.ApiBadResponse(
+                    f"{self.service_name} answered {response.status_code} with a body that is not JSON",
+                    status_code=response.status_code,
+                    url=url,
+                ) from e
+        elif content and (media.startswith("text/") or not media):
+            text = content[:OPERATION_TEXT_MAX].decode(response.encoding or "utf-8", errors="replace")
+        return OperationResponse(response.status_code, content_type, data, text, len(content))
 
     # -- plumbing for the endpoints above ----------------------------------------------------------
     def _check_flag(self, payload: dict[str, Any], key: str, path: str, action: str) -> None:

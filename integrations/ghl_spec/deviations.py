@@ -94,4 +94,21 @@ DEVIATIONS: tuple[Deviation, ...] = (
             "are added or removed"
         ),
     ),
+    # Associations (added for the operations catalog): the labels and object keys of an association are typed
+    # `object`, but every example is a string ("student", "custom_objects.children", "contact") and the descriptions
+    # name a label or key. A JSON object there would be meaningless, and nothing could conform to both.
+    *(
+        Deviation(
+            app="associations",
+            pointer=f"/components/schemas/{dto}/properties/{name}/type",
+            expect="object",
+            value="string",
+            why=f"{dto}.{name} is typed object, but its example and description are a text label or key",
+        )
+        for dto, names in (
+            ("createAssociationReqDto", ("firstObjectLabel", "firstObjectKey", "secondObjectLabel", "secondObjectKey")),
+            ("UpdateAssociationReqDto", ("firstObjectLabel", "secondObjectLabel")),
+        )
+        for name in names
+    ),
 )

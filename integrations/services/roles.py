@@ -1,4 +1,5 @@
-"""Built-in roles. "Viewer": reads sync runs, record history and links; sees no connection, secret or setting."""
+"""Built-in roles. "Viewer": reads sync runs, record history and links, and the operations catalog with its execution
+log; sees no connection, secret or setting, and runs nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ VIEWER_PERMISSIONS = (
     ("integrations", "view_syncrun"),
     ("integrations", "view_recordhistory"),
     ("integrations", "view_recordlink"),
+    ("integrations", "view_catalogexecution"),
 )
 # Where people are told to go; Authentication → Groups only edits a group's permissions, not its members.
 HOW_TO_ADD_VIEWER = (

@@ -16,6 +16,8 @@ PERIODIC_TASKS = {
     "Retry deferred webhooks": ("integrations.webhooks.tasks.retry_deferred_webhooks_task", 1),
     # Every hour: record history older than SYNC_HISTORY_RETENTION_DAYS is deleted, a bounded batch at a time.
     "Prune old record history": ("integrations.tasks.prune_history_task", 60),
+    # Every hour: the operations catalog's execution log, kept as long as record history.
+    "Prune old catalog executions": ("integrations.catalog.tasks.prune_catalog_executions_task", 60),
 }
 
 

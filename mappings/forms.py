@@ -289,8 +289,9 @@ class MappingForm(forms.ModelForm):
             "side's id, e.g. External id.",
             "record_filter": "Only source records that meet these conditions are synced; others are left alone. "
             "None: every record.",
-            "followup_rules": "Create a GoHighLevel task once per contact and rule when its conditions hold on a "
-            "processed record. The title and body may use {field} placeholders.",
+            "followup_rules": "Once per contact and rule, when its conditions hold on a processed record: create a "
+            "GoHighLevel task (the title and body may use {field} placeholders), or enrol the contact in a workflow "
+            "or a campaign, or add followers.",
         }
 
     def clean_name(self) -> str:

@@ -129,12 +129,13 @@ class Mapping(BaseModel):
         "it never creates records.",
     )
     followup_rules = models.JSONField(
-        "follow-up task rules",
+        "follow-up rules",
         default=list,
         blank=True,
-        help_text="Create a GoHighLevel task once per contact and rule when a condition holds on a processed record: "
+        help_text="Once per contact and rule, when a condition holds on a processed record: a GoHighLevel task, or "
+        "the contact enrolled in a workflow or a campaign, or followers added: "
         '[{"name": "call-hot-leads", "when": {"field": "tags", "op": "contains", "value": "hot"}, '
-        '"title": "Call {first_name}", "due_in_days": 1}].',
+        '"title": "Call {first_name}", "due_in_days": 1}, {"when": {...}, "action": "workflow", "workflow_id": "…"}].',
     )
     record_filter = models.JSONField(
         "only records where",

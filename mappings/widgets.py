@@ -70,6 +70,13 @@ class ConditionWidget(forms.Textarea):
     def __init__(self, *, role: str = "condition", attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs={"data-ss-rules": role, "rows": 3, "cols": 80, "class": "ss-json", **(attrs or {})})
 
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        if self.attrs.get("data-ss-rules") == "followups":
+            # Workflow, campaign and user ids are offered from the GHL connection's lists (the catalog's pickers).
+            context["widget"]["attrs"]["data-ss-pickers"] = reverse("admin:catalog_picker", kwargs={"key": "KEY"})
+        return context
+
 
 def _field_entries(system: str, object_type_key: str) -> list[dict[str, Any]]:
     object_type = OBJECT_TYPES[object_type_key]

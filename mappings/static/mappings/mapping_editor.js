@@ -264,6 +264,29 @@
     area.parentNode.insertBefore(editor, area);
   }
 
+  // Offer a GHL list (workflows, campaigns, users) for an id input: a datalist filled from the catalog's picker for
+  // the mapping's GHL connection. Typing an id still works (no connection chosen, no permission, GHL slow).
+  var choiceLists = {};
+  function withChoices(label, key) {
+    var input = label.tagName === "INPUT" ? label : label.querySelector("input");
+    var base = document.querySelector("textarea[data-ss-pickers]");
+    var connection = document.getElementById("id_ghl_connection");
+    if (!input || !base || !connection || !connection.value) return label;
+    var id = "ss-choices-" + key;
+    input.setAttribute("list", id);
+    if (!choiceLists[key]) {
+      var list = h("datalist", { id: id });
+      document.body.appendChild(list);
+      choiceLists[key] = list;
+      var url = base.getAttribute("data-ss-pickers").replace("KEY", key) + "?connection=" + encodeURIComponent(connection.value);
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : { options: [] }; })
+        .then(function (data) {
+          (data.options || []).forEach(function (o) { list.appendChild(h("option", { value: o.value, text: o.text })); });
+        }).catch(function () {});
+    }
+    return label;
+  }
+
   function followupEditor(area) {
     var rules = parseJSON(area.value, []);
     if (!Array.isArray(rules)) return;
@@ -305,11 +328,12 @@
           line.push(text("title", "Task title ({field} placeholders)", 40),
             h("label", { className: "ss-rule-field" }, h("span", { text: "Due in (days)" }), due));
         } else if (kind === "workflow") {
-          line.push(text("workflow_id", "Workflow id", 28));
+          line.push(withChoices(text("workflow_id", "Workflow", 28), "workflows"));
         } else if (kind === "campaign") {
-          line.push(text("campaign_id", "Campaign id", 28));
+          line.push(withChoices(text("campaign_id", "Campaign", 28), "campaigns"));
         } else {
           var people = h("input", { type: "text", size: 40, "aria-label": "Follower user ids" });
+          withChoices(people, "users");
           people.value = (rule.followers || []).join(", ");
           people.addEventListener("input", function () {
             rule.followers = people.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean); save();

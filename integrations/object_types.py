@@ -216,7 +216,46 @@ BUSINESS = ObjectType(
     match_fields={"email": ("email", "email"), "phone": ("phone", "phone"), "name": ("name", "name")},
 )
 
-OBJECT_TYPES: dict[str, ObjectType] = {ot.key: ot for ot in (CONTACT, TASK, NOTE, APPOINTMENT, BUSINESS)}
+# GHL opportunities ↔ StreetText deals. GHL stores the pipeline and stage by id; the adapter also offers them by
+# name (pipelineName, pipelineStageName: read from the location's pipelines, written by name), which is what a
+# StreetText deal holds.
+OPPORTUNITY = ObjectType(
+    key="opportunity",
+    label="Opportunities / deals",
+    ghl_fields=(
+        FieldSpec("id", "Opportunity id", writable=False),
+        FieldSpec("contactId", "Contact id", writable=False),
+        FieldSpec("name", "Name"),
+        FieldSpec("monetaryValue", "Value", "number"),
+        FieldSpec("pipelineName", "Pipeline (by name)"),
+        FieldSpec("pipelineStageName", "Stage (by name)"),
+        FieldSpec("pipelineId", "Pipeline id"),
+        FieldSpec("pipelineStageId", "Stage id"),
+        FieldSpec("status", "Status (open, won, lost, abandoned)"),
+        FieldSpec("assignedTo", "Assigned user id"),
+        FieldSpec("source", "Source", writable=False),
+        FieldSpec("lastStatusChangeAt", "Status changed at", "datetime", writable=False),
+        FieldSpec("createdAt", "Created at", "datetime", writable=False),
+        FieldSpec("updatedAt", "Updated at", "datetime", writable=False),
+    ),
+    streettext_fields=(
+        FieldSpec("id", "Deal id", writable=False),
+        FieldSpec("contact_id", "Contact id", writable=False),
+        FieldSpec("title", "Title"),
+        FieldSpec("value", "Value", "number"),
+        FieldSpec("pipeline", "Pipeline"),
+        FieldSpec("stage", "Stage"),
+        FieldSpec("status", "Status (open, won, lost, abandoned)"),
+        FieldSpec("assignee", "Assignee"),
+        FieldSpec("source", "Source"),
+        FieldSpec("created_at", "Created at", "datetime", writable=False),
+        FieldSpec("updated_at", "Updated at", "datetime", writable=False),
+    ),
+    parent="contact",
+    parent_fields=("contactId", "contact_id"),
+)
+
+OBJECT_TYPES: dict[str, ObjectType] = {ot.key: ot for ot in (CONTACT, TASK, NOTE, APPOINTMENT, BUSINESS, OPPORTUNITY)}
 
 
 class UnknownObjectType(KeyError):

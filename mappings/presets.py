@@ -263,6 +263,28 @@ def historical_enrichment(ghl: Connection, streettext: Connection) -> list[Mappi
     return mappings
 
 
+def opportunities(ghl: Connection, streettext: Connection) -> list[Mapping]:
+    """GHL opportunities as StreetText deals: name, value, pipeline and stage by name, status and owner."""
+    return [
+        _create(
+            name="Opportunities (GHL → StreetText deals)",
+            object_type="opportunity",
+            ghl=ghl,
+            streettext=streettext,
+            match_rules=["link"],
+            schedule_minutes=15,
+            fields=[
+                ("title", "field", "name", TRIM),
+                ("value", "field", "monetaryValue", []),
+                ("pipeline", "field", "pipelineName", []),
+                ("stage", "field", "pipelineStageName", []),
+                ("status", "field", "status", []),
+                ("assignee", "field", "assignedTo", []),
+            ],
+        )
+    ]
+
+
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in (
@@ -274,6 +296,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "historical_enrichment", "Historical enrichment", historical_enrichment.__doc__ or "", historical_enrichment
         ),
+        Preset("opportunities", "Opportunities and pipelines", opportunities.__doc__ or "", opportunities),
     )
 }
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from integrations.adapters.ghl import GhlContactAdapter
+from integrations.adapters.ghl_opportunities import GhlOpportunityAdapter
 from integrations.adapters.ghl_related import (
     GhlAppointmentAdapter,
     GhlBusinessAdapter,
@@ -15,6 +16,7 @@ from integrations.adapters.ghl_related import (
 from integrations.adapters.streettext import StreetTextContactAdapter
 from integrations.adapters.streettext_related import (
     StreetTextAppointmentAdapter,
+    StreetTextDealAdapter,
     StreetTextNoteAdapter,
     StreetTextOrganizationAdapter,
     StreetTextTaskAdapter,
@@ -35,6 +37,8 @@ ADAPTERS: dict[tuple[str, str], Callable[[Connection], RecordAdapter]] = {
     ("streettext", "note"): StreetTextNoteAdapter,
     ("streettext", "appointment"): StreetTextAppointmentAdapter,
     ("streettext", "business"): StreetTextOrganizationAdapter,
+    ("ghl", "opportunity"): GhlOpportunityAdapter,
+    ("streettext", "opportunity"): StreetTextDealAdapter,
 }
 
 

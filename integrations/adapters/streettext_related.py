@@ -15,7 +15,7 @@ from integrations.adapters.clients import streettext_client_for
 from integrations.adapters.streettext import chunks, parse_timestamp
 from integrations.clients import exceptions as exc
 from integrations.clients.streettext import LIST_MAX_LIMIT, StreetTextClient
-from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, TASK, ObjectType
+from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, OPPORTUNITY, TASK, ObjectType
 
 if TYPE_CHECKING:
     from integrations.models import Connection
@@ -176,3 +176,12 @@ class StreetTextOrganizationAdapter(StreetTextResourceAdapter):
     object_type = "business"
     resource = "organizations"
     spec = BUSINESS
+
+
+class StreetTextDealAdapter(StreetTextResourceAdapter):
+    """RecordAdapter for StreetText deals (/v1/deals), the "opportunity" object type."""
+
+    object_type = "opportunity"
+    resource = "deals"
+    spec = OPPORTUNITY
+    identity_fields = ("title",)

@@ -150,6 +150,10 @@ class GhlClient(BaseClient):
     BUSINESS_PATH = "/businesses/{business_id}"
     CONTACTS_BUSINESS_BULK_PATH = "/contacts/bulk/business"
     BUSINESS_CONTACTS_PATH = "/contacts/business/{business_id}"
+    OPPORTUNITIES_PATH = "/opportunities/"
+    OPPORTUNITY_PATH = "/opportunities/{opportunity_id}"
+    OPPORTUNITY_SEARCH_PATH = "/opportunities/search"
+    PIPELINES_PATH = "/opportunities/pipelines"
 
     def __init__(
         self,
@@ -727,8 +731,56 @@ class GhlClient(BaseClient):
         key = "buiseness" if "buiseness" in payload or "business" not in payload else "business"
         return dict(self._envelope(payload, key, path))
 
+    # -- custom fields: read items are {id, value}; write items are {id, key, field_value} ----------------------
 
-# -- custom fields: read items are {id, value}; write items are {id, key, field_value} ----------------------
+    # -- opportunities and pipelines (Version 2021-07-28) -------------------------------------------------------
+    def search_opportunities(
+        self, *, limit: int = LIST_MAX_LIMIT, start_after: str | None = None, start_after_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of the location's opportunities, oldest first; (opportunities, meta with the next cursor)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId search-opportunity
+        params: dict[str, Any] = {
+            "location_id": self.location_id,
+            "limit": max(1, min(limit, LIST_MAX_LIMIT)),
+            "order": "added_asc",
+        }
+        if start_after and start_after_id:
+            params["startAfter"], params["startAfterId"] = start_after, start_after_id
+        payload = self._call("opportunities", "GET", self.OPPORTUNITY_SEARCH_PATH, params=params)
+        rows = self._items(payload, "opportunities", self.OPPORTUNITY_SEARCH_PATH)
+        meta = payload.get("meta")
+        return rows, dict(meta) if isinstance(meta, dict) else {}
+
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """One opportunity by id."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId get-opportunity
+        path = self.OPPORTUNITY_PATH.format(opportunity_id=opportunity_id)
+        return dict(self._envelope(self._call("opportunities", "GET", path), "opportunity", path))
+
+    def create_opportunity(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an opportunity (pipelineId, name, status and contactId are required)."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId create-opportunity
+        body = {**data, "locationId": self.location_id}
+        payload = self._call("opportunities", "POST", self.OPPORTUNITIES_PATH, json=body)
+        return dict(self._envelope(payload, "opportunity", self.OPPORTUNITIES_PATH))
+
+    def update_opportunity(self, opportunity_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Update the given fields of an opportunity."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId update-opportunity
+        path = self.OPPORTUNITY_PATH.format(opportunity_id=opportunity_id)
+        return dict(self._envelope(self._call("opportunities", "PUT", path, json=dict(data)), "opportunity", path))
+
+    def delete_opportunity(self, opportunity_id: str) -> None:
+        """Delete an opportunity; raises unless GHL answers `succeded: true`."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId delete-opportunity
+        path = self.OPPORTUNITY_PATH.format(opportunity_id=opportunity_id)
+        self._check_succeeded(self._call("opportunities", "DELETE", path), path, "opportunity delete")
+
+    def list_pipelines(self) -> list[dict[str, Any]]:
+        """The location's pipelines with their stages ({id, name, stages: [{id, name}]})."""
+        # Reference: github.com/GoHighLevel/highlevel-api-docs apps/opportunities.json, operationId get-pipelines
+        payload = self._call("opportunities", "GET", self.PIPELINES_PATH, params={"locationId": self.location_id})
+        return self._items(payload, "pipelines", self.PIPELINES_PATH)
 
 
 def custom_fields_from_read(items: Any) -> dict[str, Any]:

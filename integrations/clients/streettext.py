@@ -40,12 +40,14 @@ class StreetTextClient(BaseClient):
     NOTES_PATH = "/v1/notes"
     APPOINTMENTS_PATH = "/v1/appointments"
     ORGANIZATIONS_PATH = "/v1/organizations"
+    DEALS_PATH = "/v1/deals"
     # Resource name -> (collection path, singular key of the one-record answers); items live at "<path>/<id>".
     RESOURCES: dict[str, tuple[str, str]] = {
         "tasks": (TASKS_PATH, "task"),
         "notes": (NOTES_PATH, "note"),
         "appointments": (APPOINTMENTS_PATH, "appointment"),
         "organizations": (ORGANIZATIONS_PATH, "organization"),
+        "deals": (DEALS_PATH, "deal"),
     }
 
     def __init__(self, *, base_url: str, api_key: str, timeout: tuple[float, float] | None = None) -> None:

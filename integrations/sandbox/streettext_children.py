@@ -31,6 +31,7 @@ from integrations.sandbox.streettext import (
 )
 
 APPOINTMENT_STATUSES = ("scheduled", "confirmed", "cancelled", "showed", "no_show")
+DEAL_STATUSES = ("open", "won", "lost", "abandoned")
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 _E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -43,6 +44,8 @@ STATUS = "status"
 PHONE = "phone"
 EMAIL = "email"
 CONTACT_REF = "contact"
+NUMBER = "number"
+DEAL_STATUS = "deal_status"
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,24 @@ ORGANIZATION_RESOURCE = Resource(
         for key in ("phone", "email", "website", "address", "city", "region", "postal_code", "country", "description")
     },
 )
-RESOURCES = {resource.object_type: resource for resource in (TASK, NOTE, APPOINTMENT, ORGANIZATION_RESOURCE)}
+DEAL = Resource(
+    object_type="deal",
+    singular="deal",
+    id_prefix="deal_",
+    fields={
+        "contact_id": CONTACT_REF,
+        "title": REQUIRED_TEXT,
+        "value": NUMBER,
+        "pipeline": TEXT,
+        "stage": TEXT,
+        "status": DEAL_STATUS,
+        "assignee": TEXT,
+        "source": TEXT,
+    },
+    required=("contact_id", "title"),
+    defaults={"value": None, "pipeline": None, "stage": None, "status": "open", "assignee": None, "source": None},
+)
+RESOURCES = {resource.object_type: resource for resource in (TASK, NOTE, APPOINTMENT, ORGANIZATION_RESOURCE, DEAL)}
 
 
 # ------------------------------------------------------------------------------
@@ -157,6 +177,14 @@ def _check_value(account: SandboxAccount, kind: str, key: str, value: Any) -> tu
     if kind == STATUS:
         if value not in APPOINTMENT_STATUSES:
             return f"{key}: must be one of {', '.join(APPOINTMENT_STATUSES)}", None
+        return None, value
+    if kind == NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{key}: must be a number or null", None
+        return None, value
+    if kind == DEAL_STATUS:
+        if value not in DEAL_STATUSES:
+            return f"{key}: must be one of {', '.join(DEAL_STATUSES)}", None
         return None, value
     if kind == PHONE:
         if not isinstance(value, str) or not _E164_RE.match(value) or services.phone_to_e164(value) != value:

@@ -97,6 +97,7 @@ _ST_PATHS = {
     "notes": stc.NOTE,
     "appointments": stc.APPOINTMENT,
     "organizations": stc.ORGANIZATION_RESOURCE,
+    "deals": stc.DEAL,
 }
 
 streettext_patterns: list[URLPattern] = []

@@ -76,6 +76,7 @@ UNDER_CONTACT = ("task", "note")
 _TASK_EVENT = EventObject("task", "id", "contactId", under_contact=True)
 _NOTE_EVENT = EventObject("note", "id", "contactId", under_contact=True)
 _APPOINTMENT_EVENT = EventObject("appointment", "appointment.id", "appointment.contactId")
+_OPPORTUNITY_EVENT = EventObject("opportunity", "id", "contactId")
 
 # GHL event names (FACTS §7, docs/webhook-events/*.md) and StreetText's (docs/streettext-api.md).
 EVENT_OBJECT: dict[str, dict[str, EventObject]] = {
@@ -94,6 +95,13 @@ EVENT_OBJECT: dict[str, dict[str, EventObject]] = {
         "AppointmentCreate": _APPOINTMENT_EVENT,
         "AppointmentUpdate": _APPOINTMENT_EVENT,
         "AppointmentDelete": _APPOINTMENT_EVENT,
+        "OpportunityCreate": _OPPORTUNITY_EVENT,
+        "OpportunityUpdate": _OPPORTUNITY_EVENT,
+        "OpportunityStatusUpdate": _OPPORTUNITY_EVENT,
+        "OpportunityStageUpdate": _OPPORTUNITY_EVENT,
+        "OpportunityMonetaryValueUpdate": _OPPORTUNITY_EVENT,
+        "OpportunityAssignedToUpdate": _OPPORTUNITY_EVENT,
+        "OpportunityDelete": _OPPORTUNITY_EVENT,
     },
     System.STREETTEXT: {
         "contact.created": EventObject(CONTACT, "data.contact.id", "data.contact.id"),

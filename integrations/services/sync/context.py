@@ -92,6 +92,16 @@ class RunState:
     processed: int = 0
     # (object type, direction, source id) -> "" when a parent was synced (or linked) in this run, else why it failed.
     parents: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # Ids this run wrote, per system: a change feed lists them again later in the run (the second leg of a two-way
+    # run reads what the first wrote; an enrich leg reads the side it fills). Seen again unchanged, they are this
+    # run's own writes: neither processed again nor counted.
+    written: dict[str, set[str]] = field(default_factory=lambda: {System.GHL: set(), System.STREETTEXT: set()})
+
+    def wrote(self, system: str, record_id: str) -> None:
+        self.written[system].add(record_id)
+
+    def own_write(self, system: str, record_id: str) -> bool:
+        return record_id in self.written[system]
 
 
 class LegContext:

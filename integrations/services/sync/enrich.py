@@ -143,7 +143,8 @@ class EnrichLeg(Leg):
                     ids = ctx.ids(source.id if source else "", item.record.id)
                     item.outcome = Outcome(Action.FAILED, error=str(e), **ids, **item.keys)
             assert item.outcome is not None
-            result.outcomes.append(item.outcome)
+            if not item.dropped:
+                result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
         return result
 
@@ -178,10 +179,12 @@ class EnrichLeg(Leg):
                 if link is not None:
                     self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
             quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
+            item.dropped = quiet and ctx.state.own_write(ctx.read_system, target.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
+        ctx.state.wrote(ctx.target_system, target.id)
         link = link or self._new_link(source, written, item)
         if link is not None:
             self._remember(result, link, source=source, target=written, state=item.state, plan=plan)

@@ -27,6 +27,8 @@ class Item:
     pending: PendingCreate | None = None
     # Seen again with nothing this mapping reads changed (or left alone by the filter): follow-up rules skip it.
     unchanged: bool = False
+    # This run's own write coming back in the change feed: left out of the page's outcomes altogether.
+    dropped: bool = False
 
 
 @dataclass

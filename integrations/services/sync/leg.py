@@ -92,7 +92,8 @@ class Leg:
                 item.outcome = self._write_safely(item, force=force, result=result)
         for item in items:
             assert item.outcome is not None
-            result.outcomes.append(item.outcome)
+            if not item.dropped:
+                result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
         return result
 
@@ -112,6 +113,7 @@ class Leg:
         if is_echo(ctx, record, item.state, force=force):
             item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
+            item.dropped = ctx.state.own_write(ctx.read_system, record.id)
             return
         payload, errors = build_payload(ctx.field_mappings, record.values, default_region=ctx.mapping.phone_region)
         for key in ("email", "phone"):
@@ -311,6 +313,7 @@ class Leg:
             raise
         if item.pending is not None:
             item.pending.delete()
+        ctx.state.wrote(ctx.target_system, created.id)
         ids = ctx.ids(record.id, created.id)
         for key in self._match_keys(item):
             self._created_keys.setdefault(key, (created.id, record.id))
@@ -352,10 +355,12 @@ class Leg:
             # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
             # a retry of this page) keeps its row.
             quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
+            item.dropped = quiet and ctx.state.own_write(ctx.read_system, record.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
+        ctx.state.wrote(ctx.target_system, target.id)
         link = self._link_for(item, written)
         if link is not None:
             self._remember(result, link, source=record, target=written, state=item.state, plan=plan)

@@ -309,13 +309,13 @@ def test_an_unknown_event_is_recorded_as_ignored(
     client: Client, ghl: Connection, sandbox_keys: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = post_signed_ghl(client, ghl, ghl_body("OpportunityCreate"))
+        response = post_signed_ghl(client, ghl, ghl_body("InvoiceCreate"))
 
     assert response.status_code == 200
     assert response.json() == {"ok": True, "status": "ignored"}
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == Status.IGNORED
-    assert delivery.error == "event type 'OpportunityCreate' is not handled"
+    assert delivery.error == "event type 'InvoiceCreate' is not handled"
     assert callbacks == []
 
 

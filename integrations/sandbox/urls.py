@@ -9,12 +9,15 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 
 from integrations.sandbox import ghl, oauth, streettext, urls_children, views, webhooks
+from integrations.sandbox.catalog import urls as catalog_urls
 
 app_name = "sandbox"
 
 _ID = r"(?P<contact_id>[^/]+)"
 
 urlpatterns: list[URLPattern] = [
+    # Every operation of GHL's spec, routed like GHL (sandbox/catalog/urls.py): first, so they win.
+    *catalog_urls.urlpatterns,
     # GoHighLevel
     re_path(
         r"^ghl/locations/(?P<location_id>[^/]+)/?$",

@@ -67,12 +67,15 @@ class World:
 
     def op(self, operation_id: str, app: str | None = None, **kwargs: Any) -> Any:
         """Call one operation by id: path parameters by name, the rest as for call()."""
+        if ":" in operation_id:
+            app, operation_id = operation_id.split(":", 1)
         operation = ghl_spec.operation(operation_id, app=app)
         params = kwargs.pop("params", {})
         path = operation.path
         for name, value in params.items():
             path = path.replace("{" + name + "}", str(value))
-        return self.call(operation.method, path, version=operation.version, **kwargs)
+        kwargs.setdefault("version", operation.version)
+        return self.call(operation.method, path, **kwargs)
 
 
 def build_world(client: Client, *, size: int = 40) -> World:

@@ -449,6 +449,11 @@ def _block_slot_written(call: Call, old: Mapping[str, Any] | None, data: dict[st
     if end <= start:
         raise unprocessable([ghl_children.MSG_END_BEFORE_START])
     data["startTime"], data["endTime"] = iso(start), iso(end)
+    # As a calendar event: its calendar's group, its user; no contact.
+    calendar = call.find("calendars", data["calendarId"]) if isinstance(data.get("calendarId"), str) else None
+    data["groupId"] = (calendar.data.get("groupId") if calendar is not None else None) or ""
+    data["users"] = [data["assignedUserId"]] if data.get("assignedUserId") else []
+    data.setdefault("contactId", "")
     return data
 
 
@@ -1238,6 +1243,10 @@ def object_with_fields(call: Call, record: SandboxRecord) -> dict[str, Any]:
 
 @written("objects.records")
 def _object_record_written(call: Call, old: Mapping[str, Any] | None, data: dict[str, Any]) -> dict[str, Any]:
+    """A record knows its object; its properties' values are what a search's `query` finds."""
+    stored = data.get("properties")
+    properties: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    data["_text"] = " ".join(str(value) for value in properties.values() if isinstance(value, str | int | float))
     if old is None:
         schema = call.find("objects", data.get("schemaKey", ""), lookup="key")
         if schema is not None:

@@ -257,6 +257,9 @@ def _calendars(seeder: _Seeder, appointments: list[SandboxRecord]) -> None:
                 "assignedUserId": user_id,
                 "startTime": services.to_iso(moment),
                 "endTime": services.to_iso(moment + timedelta(hours=1)),
+                "groupId": GROUPS[group][0],
+                "users": [user_id],
+                "contactId": "",
             }
             seeder.add(BLOCK_SLOT, slot, created=moment - timedelta(days=20))
     day_off = (BASE_TIME + timedelta(days=4)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -268,6 +271,9 @@ def _calendars(seeder: _Seeder, appointments: list[SandboxRecord]) -> None:
             "assignedUserId": USERS[0][0],
             "startTime": services.to_iso(day_off),
             "endTime": services.to_iso(day_off + timedelta(hours=8)),
+            "groupId": GROUPS[0][0],
+            "users": [USERS[0][0]],
+            "contactId": "",
         },
         created=BASE_TIME - timedelta(days=10),
     )
@@ -424,7 +430,7 @@ def _conversations(seeder: _Seeder, contacts: list[SandboxRecord]) -> None:
             "contactName": name,
             "email": data.get("email") or "",
             "phone": data.get("phone") or "",
-            "type": "TYPE_PHONE",
+            "type": 1,
             "unreadCount": unread,
             "inbox": True,
             "starred": n == 2,
@@ -557,6 +563,7 @@ def _objects_and_associations(seeder: _Seeder, contacts: list[SandboxRecord]) ->
             "schemaKey": pets,
             "objectKey": pets,
             "properties": {"name": name, "species": species},
+            "_text": f"{name} {species}",
             "owner": [USERS[n % 2][0]],
             "followers": [],
         }

@@ -10,13 +10,13 @@ path and query parameters are already valid for the operation when a handler run
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from integrations.ghl_spec import Operation, Parameter
 from integrations.sandbox import services
@@ -35,7 +35,7 @@ from integrations.sandbox.catalog.rules import (
     Rule,
     rules,
 )
-from integrations.sandbox.ghl import GhlError, GhlRequest, Result, ghl_error, unprocessable
+from integrations.sandbox.ghl import GhlError, GhlRequest, Result, ghl_error
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
 
 RAW = "__sandbox_raw__"  # an answer that is not JSON (recordings, text files): see urls.py
@@ -88,7 +88,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "inbox": True,
         "starred": False,
         "deleted": False,
-        "type": "TYPE_PHONE",
+        "type": 1,  # phone (get-conversation's numbers; search answers its TYPE_PHONE name)
         "lastMessageBody": "",
         "lastMessageType": "TYPE_SMS",
         "followers": [],
@@ -741,17 +741,4 @@ def handle(rule: Rule, req: GhlRequest, params: Mapping[str, str]) -> Result:
     return HANDLERS[rule.kind](call)
 
 
-def unprocessable_if(errors: Iterable[str]) -> None:
-    messages = [message for message in errors if message]
-    if messages:
-        raise unprocessable(messages)
-
-
 __all__ = ["ACTIONS", "HOOKS", "RAW", "Call", "Plan", "handle", "label", "not_found"]
-
-
-def q_any(*conditions: Q) -> Q:
-    combined = Q()
-    for condition in conditions:
-        combined |= condition
-    return combined

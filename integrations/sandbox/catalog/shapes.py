@@ -199,12 +199,19 @@ def fits(value: Any, schema: Any) -> bool:
     return True
 
 
-def filler(schema: Any) -> Any:
+def filler(schema: Any, name: str = "") -> Any:
     """A value for a required field the record does not have: the schema's example or default when it conforms,
-    else the first enum value, else an empty value of the type (objects get their own required fields)."""
+    else the first enum value, else an empty value of the type (objects get their own required fields). Ids and
+    lists are left empty: an example id would look like a reference to a record that does not exist."""
     schema = unwrap(schema) if isinstance(schema, Mapping) and "allOf" in schema else schema
     if not isinstance(schema, Mapping):
         return None
+    declared = schema.get("type")
+    types = declared if isinstance(declared, list) else [declared]
+    if "string" in types and fits("", schema) and (name.endswith("Id") or name in ID_KEYS):
+        return ""
+    if "array" in types and fits([], schema):
+        return []
     for key in ("example", "default"):
         if key in schema and fits(schema[key], schema):
             return schema[key]
@@ -213,9 +220,8 @@ def filler(schema: Any) -> Any:
         return enum[0]
     alternatives = schema.get("anyOf")
     if isinstance(alternatives, list) and alternatives:
-        return filler(alternatives[0])
-    declared = schema.get("type")
-    kind = declared[0] if isinstance(declared, list) and declared else declared
+        return filler(alternatives[0], name)
+    kind = types[0]
     if kind == "object" or schema.get("properties"):
         return render_object({}, schema)
     return {"string": "", "number": 0, "integer": 0, "boolean": False, "array": []}.get(str(kind))
@@ -245,7 +251,7 @@ def render_object(data: Mapping[str, Any], schema: Any) -> dict[str, Any]:
                 out[name] = value
                 continue
         if name in required:
-            out[name] = filler(sub)
+            out[name] = filler(sub, name)
     for name, value in data.items():
         if name not in properties and not name.startswith("_"):
             out[name] = value
@@ -296,7 +302,7 @@ def envelope(
         elif fill is not None and (value := fill(name, sub)) is not _MISSING:
             out[name] = value
         elif name in required:
-            out[name] = filler(sub)
+            out[name] = filler(sub, name)
     return out
 
 

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from integrations import ghl_spec
 from integrations.sandbox import services
@@ -664,6 +666,8 @@ def test_free_slots_are_open_hours_minus_appointments_and_blocked_slots(world: W
     assert "2026-01-05T14:00:00+00:00" in slots
     assert {"2026-01-05T14:00:00+00:00", "2026-01-05T14:30:00+00:00"}.isdisjoint(blocked)
     assert block["id"] in {event["id"] for event in listed["events"]}
+    assert all(e["startTime"] < "2026-01-06" and e["endTime"] > "2026-01-05" for e in listed["events"])
+    assert {e["calendarId"] for e in listed["events"]} == {CALENDAR}
     assert [e["startTime"] for e in listed["events"]] == sorted(e["startTime"] for e in listed["events"])
 
     deleted = world.op("delete-event", params={"eventId": block["id"]}, body={})
@@ -951,3 +955,17 @@ def test_another_locations_records_are_not_found(world: World, client: Client) -
 
     assert answer.status_code == 404
     assert answer.json()["message"] == "Opportunity not found"
+
+
+def test_a_list_reads_the_same_number_of_rows_whatever_its_page_size(world: World) -> None:
+    """Each record's contact is read with the page (one query), not one query per record."""
+    world.op("search-opportunity", query={"location_id": LOCATION, "limit": 1})  # counters and the like exist now
+    counts = []
+    for limit in (2, 30):
+        with CaptureQueriesContext(connection) as queries:
+            page = _json(world.op("search-opportunity", query={"location_id": LOCATION, "limit": limit}), 200)
+        assert len(page["opportunities"]) == limit
+        assert all(row["contact"]["id"] == row["contactId"] for row in page["opportunities"])
+        counts.append(len(queries.captured_queries))
+
+    assert counts[0] == counts[1]

@@ -183,6 +183,10 @@ class Call:
                 or self.req.query.get("location_id")
                 or (self.body.get(LOCATION) if isinstance(self.body, dict) else None)
             )
+            if not location and isinstance(self.body, dict) and isinstance(self.body.get("locationIds"), list):
+                # A new user names its locations: it lives in the first one the token opens.
+                opened = {account.account_id: account for account in self.req.accounts}
+                location = next((value for value in self.body["locationIds"] if value in opened), None)
             self._account = self.req.location(location) if location else None
             self._account_done = True
         return self._account

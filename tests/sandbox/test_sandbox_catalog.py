@@ -13,7 +13,8 @@ from integrations import ghl_spec
 from integrations.ghl_spec import Operation
 from integrations.sandbox import services
 from integrations.sandbox.catalog import rules as catalog_rules
-from integrations.sandbox.catalog.shapes import response_problems
+from integrations.sandbox.catalog.shapes import response_problems, shape_of
+from integrations.sandbox.models import SandboxRecord
 from tests.sandbox.test_sandbox_catalog_helpers import World, build_world, request_for, send
 
 pytestmark = pytest.mark.django_db
@@ -233,8 +234,38 @@ def test_every_operation_answers_a_valid_request_in_its_declared_shape(world: Wo
     assert services.sandbox_stats()["ghl"]["spec_rejections"] == 0
     if response["Content-Type"].startswith("application/json"):
         assert response_problems(op, response.json()) == []
+        assert _changed_fields(op, response.json()) == []
     else:
         assert response.content
+
+
+# Stored values an answer shows in another type on purpose: a conversation's type is a number on a read and its
+# name (TYPE_PHONE) in search results.
+KNOWN_CONVERSIONS = {("conversations", "type")}
+
+
+def _changed_fields(op: Operation, payload: Any) -> list[str]:
+    """Stored scalar values that a read's answer drops or changes, for the fields the answer declares: the shape
+    may add what a record lacks, never lose or alter what it has."""
+    rule = catalog_rules.rules()[op.key]
+    if rule.kind not in (catalog_rules.GET, catalog_rules.LIST):
+        return []
+    shape = shape_of(op, many=rule.kind == catalog_rules.LIST, slot=rule.slot)
+    body = payload if shape.slot is None else payload.get(shape.slot)
+    rendered = body if isinstance(body, list) else [body] if isinstance(body, dict) else []
+    declared = set(shape.item.get("properties") or {})
+    problems = []
+    for item in rendered:
+        stored = SandboxRecord.objects.filter(
+            object_type=rule.resource, record_id=item.get("id") or item.get("_id") or ""
+        ).first()
+        if stored is None:
+            continue
+        for key, value in stored.data.items():
+            scalar = isinstance(value, str | int | float | bool)
+            if scalar and key in declared and (rule.resource, key) not in KNOWN_CONVERSIONS and item.get(key) != value:
+                problems.append(f"{stored.record_id}.{key}: stored {value!r}, answered {item.get(key)!r}")
+    return problems
 
 
 def test_the_catalog_serves_every_operation_of_the_spec_but_the_existing_ones() -> None:

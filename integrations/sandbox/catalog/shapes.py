@@ -256,7 +256,7 @@ def render_object(data: Mapping[str, Any], schema: Any) -> dict[str, Any]:
         if name not in properties and not name.startswith("_"):
             out[name] = value
     for name in required:
-        if name not in out:  # required but not declared (blog categories require `name`, declare `label`)
+        if name not in out and name not in properties:  # blog categories require `name` and declare `label`
             out[name] = ""
     return out
 

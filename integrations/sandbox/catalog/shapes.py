@@ -37,7 +37,7 @@ TOTAL_KEYS = frozenset({"total", "count", "totalCount"})
 
 _lock = threading.Lock()
 _normalised: dict[int, Any] = {}
-_shapes: dict[tuple[tuple[str, str], bool], Shape] = {}
+_shapes: dict[tuple[tuple[str, str], bool, str | None], Shape] = {}
 
 
 # ------------------------------------------------------------------------------
@@ -137,15 +137,13 @@ class Shape:
 
 def shape_of(op: Operation, *, many: bool, slot: str | None = None) -> Shape:
     """The answer's shape for a list (`many`) or a single-record operation; `slot` forces the envelope key."""
-    key = (op.key, many)
+    key = (op.key, many, slot)
     cached = _shapes.get(key)
-    if cached is not None and slot is None:
+    if cached is not None:
         return cached
-    schema = unwrap(response_schema(op) or {})
-    shape = _find_shape(schema, many=many, slot=slot)
-    if slot is None:
-        with _lock:
-            _shapes[key] = shape
+    shape = _find_shape(unwrap(response_schema(op) or {}), many=many, slot=slot)
+    with _lock:
+        _shapes[key] = shape
     return shape
 
 

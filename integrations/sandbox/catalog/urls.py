@@ -176,7 +176,10 @@ def ghl_patterns() -> list[URLPattern]:
             covering = [
                 other
                 for other in spec.operations
-                if other.method == method and other.segments != segments and _covers(other.segments, segments)
+                if other.method == method
+                and other.segments != segments
+                and other.key not in _ELSEWHERE
+                and _covers(other.segments, segments)
             ]
             if covering:
                 target = min(covering, key=lambda other: _rank(other.segments))

@@ -295,6 +295,8 @@ class Call:
             payload: Any = dict(values or {})
             if record is not None and not payload:
                 payload = self.render([record], {}, record.object_type)[0]
+                if self.rule.slot and op is self.op:
+                    payload = {self.rule.slot: payload}
             return op.success_status or 200, payload or {"success": True}
         shape = shapes.shape_of(op, many=False, slot=self.rule.slot if op is self.op else None)
         body: Any = {}

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integrations.sandbox import services
 from integrations.sandbox.catalog.rules import CONTACT
+from integrations.sandbox.ghl import GhlRequest
 from integrations.sandbox.models import SandboxAccount, SandboxRecord, SandboxSystem
 
 MSG_CONTACT_REQUIRED = "contactId is required"
@@ -29,7 +30,7 @@ def sandbox_inbound_message(
 ) -> dict[str, Any]:
     """A customer's message arrives: it is stored inbound (unread) in the contact's conversation, created if the
     contact has none. Returns {conversationId, messageId, contactId, locationId}."""
-    from integrations.sandbox.catalog import actions, engine, rules
+    from integrations.sandbox.catalog import conversations, engine, rules
 
     contacts = SandboxRecord.objects.filter(
         account__system=SandboxSystem.GHL, object_type=CONTACT, record_id=contact_id, deleted=False
@@ -39,14 +40,14 @@ def sandbox_inbound_message(
     contact = contacts.select_related("account").first()
     if contact is None:
         raise services.SandboxInputError(MSG_UNKNOWN_CONTACT)
-    if channel not in actions.MESSAGE_TYPES:
-        raise services.SandboxInputError(MSG_CHANNEL.format(", ".join(actions.MESSAGE_TYPES)))
+    if channel not in conversations.MESSAGE_TYPES:
+        raise services.SandboxInputError(MSG_CHANNEL.format(", ".join(conversations.MESSAGE_TYPES)))
     rule = rules.rules()[("conversations", "add-an-inbound-message")]
-    request = actions.GhlRequest(method="POST", url="", query={}, body={}, accounts=[contact.account])
+    request = GhlRequest(method="POST", url="", query={}, body={}, accounts=[contact.account])
     call = engine.Call(rule=rule, req=request, params={})
     with transaction.atomic():
-        conversation = actions.conversation_for(call, contact)
-        stored = actions.add_message(
+        conversation = conversations.conversation_for(call, contact)
+        stored = conversations.add_message(
             call, conversation=conversation, channel=channel, direction="inbound", body=message, status="delivered"
         )
     return {
@@ -84,7 +85,7 @@ def control_inbound_message(request: HttpRequest) -> HttpResponse:
 
 def control_memberships(request: HttpRequest) -> HttpResponse:
     """GET ?locationId=&contactId=: workflow and campaign memberships, oldest first."""
-    from integrations.sandbox.catalog.actions import memberships_of
+    from integrations.sandbox.catalog.contacts import memberships_of
 
     if request.method != "GET":
         return _error("method not allowed", 405)

@@ -18,7 +18,9 @@ from typing import Any
 from django.db import transaction
 
 from integrations.sandbox import services
-from integrations.sandbox.catalog.actions import COMPANY, MEMBERSHIPS, MESSAGE_TYPES
+from integrations.sandbox.catalog.contacts import MEMBERSHIPS
+from integrations.sandbox.catalog.conversations import MESSAGE_TYPES
+from integrations.sandbox.catalog.locations import COMPANY
 from integrations.sandbox.catalog.rules import APPOINTMENT, BLOCK_SLOT, CONTACT, CONVERSATION, MESSAGE, OPPORTUNITY
 from integrations.sandbox.models import SandboxAccount, SandboxRecord, SandboxSystem
 

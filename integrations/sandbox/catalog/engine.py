@@ -150,6 +150,7 @@ class Call:
     now: datetime = field(default_factory=services.now_ms)
     parent_account: SandboxAccount | None = None
     _inputs: dict[str, Any] | None = None
+    _parents: dict[str, str] | None = None
     _account: SandboxAccount | None = None
     _account_done: bool = False
 
@@ -227,15 +228,18 @@ class Call:
         return record
 
     def parents(self) -> dict[str, str]:
-        """The rule's parent path parameters, each checked to exist; their values go into the record's data."""
-        values = {}
-        for name in self.rule.parents:
-            value = self.params[name]
-            parent = self.referenced(name, value)
-            if parent is not None and self.parent_account is None:
-                self.parent_account = parent.account
-            values[name] = value
-        return values
+        """The rule's parent path parameters, each checked to exist (once per request); their values go into the
+        record's data."""
+        if self._parents is None:
+            values = {}
+            for name in self.rule.parents:
+                value = self.params[name]
+                parent = self.referenced(name, value)
+                if parent is not None and self.parent_account is None:
+                    self.parent_account = parent.account
+                values[name] = value
+            self._parents = values
+        return dict(self._parents)
 
     def record(self) -> SandboxRecord:
         """The record the path names (id parameter, within its parents)."""
@@ -741,6 +745,9 @@ ACTIONS: dict[str, Callable[[Call], Result]] = {}  # filled by actions.py, by Ru
 
 def handle(rule: Rule, req: GhlRequest, params: Mapping[str, str]) -> Result:
     """Serve one operation (views.ghl_view has checked the request against the spec)."""
+    if not ACTIONS:  # the areas register their actions and hooks when imported
+        from integrations.sandbox.catalog import actions  # noqa: F401
+
     call = Call(rule=rule, req=req, params=dict(params))
     if rule.action is not None and rule.kind not in HANDLERS:
         return ACTIONS[rule.action](call)

@@ -25,7 +25,12 @@ from django.urls import URLPattern, path, re_path
 
 from integrations.ghl_spec import Operation, get_spec
 from integrations.sandbox import ghl, ghl_children, views
-from integrations.sandbox.catalog import actions, control, engine
+from integrations.sandbox.catalog import (
+    actions,  # noqa: F401 - registers the areas' actions and hooks
+    calendars,
+    control,
+    engine,
+)
 from integrations.sandbox.catalog.rules import rule_for, rules, snake
 from integrations.sandbox.ghl import GhlRequest, Result
 
@@ -67,7 +72,7 @@ EXISTING_HANDLERS: dict[tuple[str, str], Callable[..., Result]] = {
     ("calendars", "edit-appointment"): ghl_children.appointment_update,
     ("calendars", "get-calendar-events"): ghl_children.calendar_events,
     # Blocked slots are calendar events too: deleting one goes through here, appointments to ghl_children.
-    ("calendars", "delete-event"): actions.event_delete,
+    ("calendars", "delete-event"): calendars.event_delete,
 }
 # Keyword names of the existing handlers where they are not the snake_case of the spec's parameter.
 _KWARG_NAMES = {"id": "note_id"}

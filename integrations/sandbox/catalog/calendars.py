@@ -11,15 +11,8 @@ from django.db.models import Q
 
 from integrations.sandbox import ghl_children, services
 from integrations.sandbox.catalog.common import action, hook, iso, parse_moment, slugify, time_of, written
-from integrations.sandbox.catalog.engine import (
-    Call,
-    Plan,
-    update_record,
-)
-from integrations.sandbox.catalog.rules import (
-    APPOINTMENT,
-    BLOCK_SLOT,
-)
+from integrations.sandbox.catalog.engine import Call, Plan, update_record
+from integrations.sandbox.catalog.rules import APPOINTMENT, BLOCK_SLOT
 from integrations.sandbox.ghl import GhlRequest, Result, ghl_error, unprocessable
 from integrations.sandbox.models import SandboxRecord
 

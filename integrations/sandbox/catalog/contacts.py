@@ -7,15 +7,8 @@ from typing import Any
 
 from integrations.sandbox import services
 from integrations.sandbox.catalog.common import action, hook, iso, written
-from integrations.sandbox.catalog.engine import (
-    Call,
-    Plan,
-    update_record,
-)
-from integrations.sandbox.catalog.rules import (
-    CONTACT,
-    OPPORTUNITY,
-)
+from integrations.sandbox.catalog.engine import Call, Plan, update_record
+from integrations.sandbox.catalog.rules import CONTACT, OPPORTUNITY
 from integrations.sandbox.ghl import Result, ghl_error
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
 

@@ -17,18 +17,8 @@ from django.db.models import Q
 
 from integrations.sandbox import services
 from integrations.sandbox.catalog.common import action, hook, iso, parse_moment, written
-from integrations.sandbox.catalog.engine import (
-    RAW,
-    Call,
-    Plan,
-    create_record,
-    update_record,
-)
-from integrations.sandbox.catalog.rules import (
-    CONTACT,
-    CONVERSATION,
-    MESSAGE,
-)
+from integrations.sandbox.catalog.engine import RAW, Call, Plan, create_record, update_record
+from integrations.sandbox.catalog.rules import CONTACT, CONVERSATION, MESSAGE
 from integrations.sandbox.ghl import Result, ghl_error, unprocessable
 from integrations.sandbox.models import SandboxRecord
 

@@ -12,9 +12,7 @@ from django.db import transaction
 from integrations.sandbox import services
 from integrations.sandbox.catalog import shapes
 from integrations.sandbox.catalog.common import action, slugify, written
-from integrations.sandbox.catalog.engine import (
-    Call,
-)
+from integrations.sandbox.catalog.engine import Call
 from integrations.sandbox.ghl import Result, ghl_error
 from integrations.sandbox.models import SandboxAccount, SandboxSystem
 

@@ -9,11 +9,7 @@ from django.db.models import Q
 
 from integrations.sandbox.catalog import shapes
 from integrations.sandbox.catalog.common import action, hook, iso, written
-from integrations.sandbox.catalog.engine import (
-    Call,
-    Plan,
-    not_found,
-)
+from integrations.sandbox.catalog.engine import Call, Plan, not_found
 from integrations.sandbox.catalog.locations import location_profile
 from integrations.sandbox.ghl import Result, ghl_error, unprocessable
 from integrations.sandbox.models import SandboxRecord

@@ -9,15 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from integrations.sandbox.catalog.common import hook, iso, parse_moment, written
-from integrations.sandbox.catalog.engine import (
-    RENDER_HOOKS,
-    Call,
-    Plan,
-)
-from integrations.sandbox.catalog.rules import (
-    CONTACT,
-    OPPORTUNITY,
-)
+from integrations.sandbox.catalog.engine import RENDER_HOOKS, Call, Plan
+from integrations.sandbox.catalog.rules import CONTACT, OPPORTUNITY
 from integrations.sandbox.ghl import unprocessable
 from integrations.sandbox.models import SandboxRecord
 

@@ -1002,3 +1002,16 @@ def test_a_list_reads_the_same_number_of_rows_whatever_its_page_size(world: Worl
         counts.append(len(queries.captured_queries))
 
     assert counts[0] == counts[1]
+
+
+def test_records_whose_schema_declares_no_timestamps_still_tell_pollers_when_they_changed(world: World) -> None:
+    user = world.first("users")
+
+    before = _json(world.op("get-user", params={"userId": user.record_id}), 200)
+    world.op("update-user", params={"userId": user.record_id}, body={"lastName": "Moreau-Smith"})
+    after = _json(world.op("get-user", params={"userId": user.record_id}), 200)
+    listed = _json(world.op("get-calendars", query={"locationId": LOCATION}), 200)["calendars"]
+
+    assert after["dateAdded"] == before["dateAdded"]
+    assert after["dateUpdated"] > before["dateUpdated"]
+    assert all(row["dateAdded"] and row["dateUpdated"] for row in listed)

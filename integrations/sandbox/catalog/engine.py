@@ -339,12 +339,15 @@ def record_view(record: SandboxRecord, schema: Mapping[str, Any]) -> dict[str, A
         view[key] = record.record_id
     if LOCATION in declared:
         view[LOCATION] = record.account.account_id
-    for key in shapes.CREATED_KEYS:
-        if key in declared:
-            view[key] = services.to_iso(record.created_at)
-    for key in shapes.UPDATED_KEYS:
-        if key in declared:
-            view[key] = services.to_iso(record.updated_at)
+    # Pollers tell new records from updated ones by these; where the spec declares none (calendars, users, tags),
+    # the answer carries them anyway, named like the ones it declares (createdAt/updatedAt, else dateAdded/...).
+    at_family = bool(declared & {"createdAt", "updatedAt"})
+    created = [key for key in shapes.CREATED_KEYS if key in declared] or ["createdAt" if at_family else "dateAdded"]
+    updated = [key for key in shapes.UPDATED_KEYS if key in declared] or ["updatedAt" if at_family else "dateUpdated"]
+    for key in created:
+        view[key] = services.to_iso(record.created_at)
+    for key in updated:
+        view[key] = services.to_iso(record.updated_at)
     return view
 
 

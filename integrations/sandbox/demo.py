@@ -512,3 +512,14 @@ def _streettext_children(
                 )
             )
     return records
+
+
+# ------------------------------------------------------------------------------
+# The rest of the catalog: calendars, opportunities, users, conversations, … (run after the two above)
+# ------------------------------------------------------------------------------
+def sandbox_seed_demo_catalog(*, ghl_location_id: str, seed: int = DEFAULT_SEED) -> dict[str, int]:
+    """Add demo data for every other area of GHL's API (sandbox/catalog/demo.py) to the demo location; returns the
+    count per object type."""
+    from integrations.sandbox.catalog.demo import sandbox_seed_demo_catalog as seed_catalog
+
+    return seed_catalog(ghl_location_id=ghl_location_id, seed=seed)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from integrations.sandbox import custom_fields, ghl, oauth, streettext, urls_children, views, webhooks
+from integrations.sandbox import ghl, oauth, streettext, urls_children, views, webhooks
+from integrations.sandbox.catalog import urls as catalog_urls
 
 app_name = "sandbox"
 
 _ID = r"(?P<contact_id>[^/]+)"
 
 urlpatterns: list[URLPattern] = [
+    # Every operation of GHL's spec, routed like GHL (sandbox/catalog/urls.py): first, so they win.
+    *catalog_urls.urlpatterns,
     # GoHighLevel
     re_path(
         r"^ghl/locations/(?P<location_id>[^/]+)/?$",
@@ -49,8 +52,6 @@ urlpatterns: list[URLPattern] = [
     path("ghl-oauth/authorize", oauth.authorize, name="ghl-oauth-authorize"),
     # Tasks, notes, appointments, businesses (sandbox/urls_children.py)
     *urls_children.ghl_patterns,
-    # Custom-field definitions of a location (sandbox/custom_fields.py)
-    *custom_fields.ghl_patterns,
     # Anything else under ghl/ answers like GHL (NestJS) does, and keeps APPEND_SLASH from redirecting.
     re_path(r"^ghl/", views.ghl_view({}), name="ghl-not-found"),
     # StreetText

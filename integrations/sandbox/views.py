@@ -44,6 +44,24 @@ def _json_body(request: HttpRequest) -> tuple[dict[str, Any], bool]:
     return (body, True) if isinstance(body, dict) else ({}, False)
 
 
+def _ghl_json_body(request: HttpRequest) -> tuple[Any, bool]:
+    """Like _json_body, but a JSON array is a body too (create-event-notification takes one), and so are multipart
+    uploads (their fields, files by name); GHL's spec judges whether the operation wants them."""
+    if request.content_type == "multipart/form-data" and request.method in _BODY_METHODS and request.body:
+        fields: dict[str, Any] = request.POST.dict()
+        fields.update({name: str(getattr(upload, "name", "")) for name, upload in request.FILES.items()})
+        return fields, True
+    body, ok = _json_body(request)
+    if not ok and request.body:
+        try:
+            parsed = json.loads(request.body)
+        except ValueError:
+            return body, ok
+        if isinstance(parsed, list):
+            return parsed, True
+    return body, ok
+
+
 def _take_fault(request: HttpRequest, system: str, counters: list[str]) -> SandboxFault | None:
     fault = services.sandbox_fault_take(system=system, path=request.path, method=request.method or "GET")
     if fault is None:
@@ -135,7 +153,7 @@ def _ghl_handle(
         message = ghl.MSG_TOO_MANY if fault.status == 429 else "Sandbox injected fault"
         return _json(fault.status, {"statusCode": fault.status, "message": message}, headers)
 
-    body, body_ok = _json_body(request)
+    body, body_ok = _ghl_json_body(request)
     check = ghl_spec_check(request, body if body_ok else None)
     handler = handlers.get(method)
     if handler is None or check.route_error:
@@ -153,7 +171,7 @@ def _ghl_handle(
     if not accounts:
         return _json(401, {"statusCode": 401, "message": ghl.MSG_UNAUTHORIZED, "error": "Unauthorized"})
 
-    location_key = request.GET.get("locationId") or body.get("locationId")
+    location_key = request.GET.get("locationId") or (body.get("locationId") if isinstance(body, dict) else None)
     if not isinstance(location_key, str) or not location_key:
         location_key = accounts[0].account_id
     decision = ratelimit.rate_limit_hit(

@@ -10,7 +10,7 @@ import responses
 
 from integrations.models import Connection, System
 from integrations.sandbox import ratelimit
-from integrations.sandbox.demo import sandbox_seed_demo
+from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from tests.integrations.support import GHL_TOKEN, LOCATION
 
 MOCK_GHL = "https://services.leadconnectorhq.com"
@@ -42,6 +42,8 @@ def sandbox_connection(live_server: Any) -> Connection:
     """A GHL connection on the sandbox over real HTTP, with the demo data seeded (small)."""
     ratelimit.rate_limit_reset()
     sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key="st-key-e2e", size=10)
+    sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key="st-key-e2e")
+    sandbox_seed_demo_catalog(ghl_location_id=LOCATION)
     connection = Connection(
         name="GHL sandbox",
         system=System.GHL,

@@ -159,7 +159,7 @@ SAMPLES: dict[str, Sample] = {
             "pipelineId": "{pipeline}",
             "name": "Upserted deal",
             "status": "open",
-            "followers": [],
+            "followers": ["{user}"],
             "isRemoveAllFollowers": False,
             "followersActionType": "add",
         }
@@ -430,10 +430,13 @@ class World:
         return str(pipeline["stages"][0]["id"])
 
     def message(self, message_type: str | None = None) -> str:
-        messages = self.run("get-messages-by-conversation", {"conversationId": self.get("conversation")}).items
-        chosen = [m for m in messages if message_type is None or m.get("messageType") == message_type]
-        assert chosen, f"setting up: the demo conversation has no {message_type or 'message'}"
-        return str(chosen[0]["id"])
+        """The first message of that type in the demo conversations (a call in one, emails in others)."""
+        for conversation in self.run("search-conversations", {}).items:
+            messages = self.run("get-messages-by-conversation", {"conversationId": conversation["id"]}).items
+            chosen = [m for m in messages if message_type is None or m.get("messageType") == message_type]
+            if chosen:
+                return str(chosen[0]["id"])
+        raise AssertionError(f"setting up: no demo conversation has a {message_type or 'message'}")
 
     def association(self) -> dict[str, Any]:
         if "_association" not in self.values:

@@ -37,7 +37,7 @@ def test_seed_counts_per_category() -> None:
     st = SandboxAccount.objects.get(system="streettext", account_id="ws_demo")
     assert SandboxRecord.objects.filter(account=ghl, object_type="contact").count() == 300
     # The location's custom-field definitions (integrations/sandbox/custom_fields.py) are records too.
-    assert SandboxRecord.objects.filter(account=ghl, object_type="custom_field").count() == 3
+    assert SandboxRecord.objects.filter(account=ghl, object_type="locations.customFields").count() == 3
     assert SandboxRecord.objects.filter(account=st).count() == 148
 
 

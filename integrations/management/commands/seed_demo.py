@@ -31,7 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The sandbox is off: set SANDBOX_ENABLED=true to seed the demo.")
-        from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_children
+        from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 
         base = options["base_url"].rstrip("/")
         ghl = Connection.objects.filter(name=DEMO_GHL_NAME).first()
@@ -51,6 +51,7 @@ class Command(BaseCommand):
             ghl_location_id=DEMO_LOCATION_ID, ghl_token=ghl_token, streettext_api_key=st_key, size=options["size"]
         )
         counts.update(sandbox_seed_demo_children(ghl_location_id=DEMO_LOCATION_ID, streettext_api_key=st_key))
+        counts.update(sandbox_seed_demo_catalog(ghl_location_id=DEMO_LOCATION_ID))
         ghl = Connection(
             name=DEMO_GHL_NAME,
             system=System.GHL,

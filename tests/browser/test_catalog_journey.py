@@ -15,7 +15,7 @@ from integrations.catalog.models import CatalogExecution
 from integrations.catalog.services import catalog_execute
 from integrations.models import Connection, System
 from integrations.sandbox import ratelimit
-from integrations.sandbox.demo import sandbox_seed_demo
+from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from tests.browser.conftest import ADMIN_PASSWORD, log_in, shot, submit
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY
 
@@ -35,6 +35,8 @@ class Journey:
 def _sandbox_connection(live_url: str) -> Connection:
     ratelimit.rate_limit_reset()
     sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=10)
+    sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key=ST_KEY)
+    sandbox_seed_demo_catalog(ghl_location_id=LOCATION)
     connection = Connection(
         name="Acme GHL",
         system=System.GHL,

@@ -621,7 +621,7 @@ def test_the_retry_rescues_queued_deliveries_whose_task_was_lost(
 
 
 def test_the_retry_prunes_old_deliveries(ghl: Connection, settings: Any) -> None:
-    delivery = _record(ghl, "OpportunityCreate", {}, "w-old")
+    delivery = _record(ghl, "InvoiceCreate", {}, "w-old")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(received_at=datetime.now(tz=UTC) - timedelta(days=31))
 
     assert services.webhook_deliveries_retry()["pruned"] == 1
@@ -685,7 +685,7 @@ def test_the_admin_saves_a_write_only_webhook_secret(admin_client: Client, stree
 
 
 def test_the_delivery_list_is_read_only(admin_client: Client, ghl: Connection) -> None:
-    delivery = _record(ghl, "OpportunityCreate", {}, "w-admin")
+    delivery = _record(ghl, "InvoiceCreate", {}, "w-admin")
 
     assert admin_client.get(reverse("admin:integrations_webhookdelivery_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:integrations_webhookdelivery_change", args=[delivery.pk])).status_code == 200

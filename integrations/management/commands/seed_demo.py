@@ -17,7 +17,14 @@ DEMO_GHL_NAME = "Demo GoHighLevel sub-account (sandbox)"
 DEMO_STREETTEXT_NAME = "Demo StreetText workspace (sandbox)"
 DEMO_MAPPING_NAME = "Demo: contacts both ways"
 DEMO_LOCATION_ID = "demo-location"
-DEMO_PRESETS = ("contact_data_sync", "task_orchestration", "notes_history", "lead_qualification", "automated_followups")
+DEMO_PRESETS = (
+    "contact_data_sync",
+    "task_orchestration",
+    "notes_history",
+    "lead_qualification",
+    "automated_followups",
+    "opportunities",
+)
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,17 @@ def chunks(values: Sequence[str], size: int = LIST_MAX_LIMIT) -> Iterator[list[s
         yield items[start : start + size]
 
 
+def walk_listing(list_page: Callable[..., Any], **filters: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a StreetText listing with these filters, page after page (the contract's durable cursor)."""
+    cursor: str | None = None
+    while True:
+        page = list_page(limit=LIST_MAX_LIMIT, cursor=cursor, **filters)
+        yield from page["data"]
+        if not page["has_more"] or not page["next_cursor"] or page["next_cursor"] == cursor:
+            return
+        cursor = page["next_cursor"]
+
+
 class StreetTextContactAdapter(BaseAdapter):
     """RecordAdapter for StreetText contacts of one workspace."""
 
@@ -115,17 +126,7 @@ class StreetTextContactAdapter(BaseAdapter):
         return contact_to_record(page["data"][0]) if page["data"] else None
 
     def _listed(self, **filters: Any) -> Iterator[Record]:
-        for page in self._filtered_pages(**filters):
-            yield from (contact_to_record(c) for c in page)
-
-    def _filtered_pages(self, **filters: Any) -> Iterator[list[dict[str, Any]]]:
-        cursor: str | None = None
-        while True:
-            page = self.client.list_contacts(limit=LIST_MAX_LIMIT, cursor=cursor, **filters)
-            yield page["data"]
-            if not page["has_more"] or not page["next_cursor"] or page["next_cursor"] == cursor:
-                return
-            cursor = page["next_cursor"]
+        return (contact_to_record(c) for c in walk_listing(self.client.list_contacts, **filters))
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """One listing request per LIST_MAX_LIMIT ids (the `id` filter)."""

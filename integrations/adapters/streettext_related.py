@@ -6,13 +6,14 @@ cursors stored as {"cursor": "<next_cursor>"}, `updated_since` for the first pag
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import streettext_client_for
-from integrations.adapters.streettext import chunks, parse_timestamp
+from integrations.adapters.streettext import chunks, parse_timestamp, walk_listing
 from integrations.clients import exceptions as exc
 from integrations.clients.streettext import LIST_MAX_LIMIT, StreetTextClient
 from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, OPPORTUNITY, TASK, ObjectType
@@ -75,13 +76,8 @@ class StreetTextResourceAdapter(BaseAdapter):
         return self.to_record(self.client.get_record(self.resource, record_id))
 
     def _listed(self, **filters: Any) -> Iterator[Record]:
-        cursor: str | None = None
-        while True:
-            page = self.client.list_records(self.resource, limit=LIST_MAX_LIMIT, cursor=cursor, **filters)
-            yield from (self.to_record(item) for item in page["data"])
-            if not page["has_more"] or not page["next_cursor"] or page["next_cursor"] == cursor:
-                return
-            cursor = page["next_cursor"]
+        items = walk_listing(functools.partial(self.client.list_records, self.resource), **filters)
+        return (self.to_record(item) for item in items)
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """One listing request per LIST_MAX_LIMIT ids (the `id` filter)."""

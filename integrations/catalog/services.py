@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from django.conf import settings
 from django.utils import timezone
 
 from integrations import crypto, ghl_spec
@@ -41,6 +40,7 @@ from integrations.clients import exceptions as exc
 from integrations.clients.ghl import GhlRequestInvalid, OperationResponse, operation_path
 from integrations.logging import REDACTED, redact
 from integrations.models import Connection, System
+from integrations.services.history import prune_older_than
 from integrations.services.oauth import OAuthError
 
 logger = logging.getLogger(__name__)
@@ -80,9 +80,6 @@ SECRET_KEYS = frozenset(
         "auth_token",
     }
 )
-# Pruning works in bounded batches, as record history does (integrations/services/history.py).
-PRUNE_BATCH = 5000
-PRUNE_MAX_PER_CALL = 500_000
 
 
 class CatalogInputError(ValueError):
@@ -438,20 +435,7 @@ def _finish(execution: Execution, *, connection: Connection, user: Any, log: boo
 
 def catalog_execution_prune(*, now: datetime | None = None, days: int | None = None) -> int:
     """Delete log rows older than `days` (SYNC_HISTORY_RETENTION_DAYS, as record history; 0 keeps everything)."""
-    days = settings.SYNC_HISTORY_RETENTION_DAYS if days is None else days
-    if days <= 0:
-        return 0
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    deleted = 0
-    while deleted < PRUNE_MAX_PER_CALL:
-        ids = list(CatalogExecution.objects.filter(started_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH])
-        if not ids:
-            break
-        count, _ = CatalogExecution.objects.filter(pk__in=ids).delete()
-        deleted += count
-    if deleted:
-        logger.info("Pruned %s catalog executions older than %s days", deleted, days)
-    return deleted
+    return prune_older_than(CatalogExecution, field="started_at", now=now, days=days, what="catalog executions")
 
 
 # ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Model
 from django.utils import timezone
 
 from integrations.models import RecordHistory
@@ -18,19 +19,28 @@ PRUNE_BATCH = 5000
 PRUNE_MAX_PER_CALL = 500_000
 
 
-def history_prune(*, now: datetime | None = None, days: int | None = None) -> int:
-    """Delete record history older than `days` (SYNC_HISTORY_RETENTION_DAYS; 0 keeps everything). Returns the count."""
+def prune_older_than(
+    model: type[Model], *, field: str, now: datetime | None = None, days: int | None = None, what: str
+) -> int:
+    """Delete rows of `model` whose `field` is older than `days` (SYNC_HISTORY_RETENTION_DAYS; 0 keeps everything),
+    PRUNE_BATCH at a time and at most PRUNE_MAX_PER_CALL per call. Returns the count."""
     days = settings.SYNC_HISTORY_RETENTION_DAYS if days is None else days
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = model._default_manager.filter(**{f"{field}__lt": cutoff})
     deleted = 0
     while deleted < PRUNE_MAX_PER_CALL:
-        ids = list(RecordHistory.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH])
+        ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
         if not ids:
             break
-        count, _ = RecordHistory.objects.filter(pk__in=ids).delete()
+        count, _ = model._default_manager.filter(pk__in=ids).delete()
         deleted += count
     if deleted:
-        logger.info("Pruned %s record-history rows older than %s days", deleted, days)
+        logger.info("Pruned %s %s older than %s days", deleted, what, days)
     return deleted
+
+
+def history_prune(*, now: datetime | None = None, days: int | None = None) -> int:
+    """Delete record history older than `days` (SYNC_HISTORY_RETENTION_DAYS; 0 keeps everything). Returns the count."""
+    return prune_older_than(RecordHistory, field="created_at", now=now, days=days, what="record-history rows")

@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from integrations.catalog.models import CatalogExecution
 from integrations.catalog.services import catalog_execute
-from integrations.models import Connection, System
+from integrations.models import Connection
 from integrations.sandbox import ratelimit
 from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from tests.browser.conftest import ADMIN_PASSWORD, log_in, shot, submit
-from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY
+from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, sandbox_ghl_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,16 +37,7 @@ def _sandbox_connection(live_url: str) -> Connection:
     sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=10)
     sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key=ST_KEY)
     sandbox_seed_demo_catalog(ghl_location_id=LOCATION)
-    connection = Connection(
-        name="Acme GHL",
-        system=System.GHL,
-        base_url=f"{live_url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
-    )
-    connection.api_secret = GHL_TOKEN
-    connection.save()
-    return connection
+    return sandbox_ghl_connection(live_url, name="Acme GHL")
 
 
 def _free_slots(connection: Connection) -> Journey:

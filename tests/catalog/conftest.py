@@ -11,7 +11,7 @@ import responses
 from integrations.models import Connection, System
 from integrations.sandbox import ratelimit
 from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
-from tests.integrations.support import GHL_TOKEN, LOCATION
+from tests.integrations.support import GHL_TOKEN, LOCATION, sandbox_ghl_connection
 
 MOCK_GHL = "https://services.leadconnectorhq.com"
 
@@ -44,13 +44,4 @@ def sandbox_connection(live_server: Any) -> Connection:
     sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key="st-key-e2e", size=10)
     sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key="st-key-e2e")
     sandbox_seed_demo_catalog(ghl_location_id=LOCATION)
-    connection = Connection(
-        name="GHL sandbox",
-        system=System.GHL,
-        base_url=f"{live_server.url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
-    )
-    connection.api_secret = GHL_TOKEN
-    connection.save()
-    return connection
+    return sandbox_ghl_connection(live_server.url)

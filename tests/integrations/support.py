@@ -45,15 +45,7 @@ def build_world(
     ratelimit.rate_limit_reset()
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
     sandbox_location_allow_duplicates(LOCATION, allow=allow_duplicate_contacts)
-    ghl = Connection(
-        name="GHL e2e",
-        system=System.GHL,
-        base_url=f"{live_url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
-    )
-    ghl.api_secret = GHL_TOKEN
-    ghl.save()
+    ghl = sandbox_ghl_connection(live_url, name="GHL e2e")
     st = Connection(
         name="StreetText e2e",
         system=System.STREETTEXT,
@@ -72,6 +64,20 @@ def sandbox_location_allow_duplicates(location_id: str, *, allow: bool = True) -
     """GHL's per-location "Allow Duplicate Contact" setting, in the sandbox (FACTS §6)."""
     updated = SandboxAccount.objects.filter(system="ghl", account_id=location_id).update(allow_duplicate_contacts=allow)
     assert updated == 1, f"no sandbox GHL location {location_id!r}"
+
+
+def sandbox_ghl_connection(live_url: str, *, name: str = "GHL sandbox") -> Connection:
+    """A GHL connection (Private Integration Token) to the sandbox's demo location on the live server."""
+    connection = Connection(
+        name=name,
+        system=System.GHL,
+        base_url=f"{live_url}/sandbox/ghl",
+        location_id=LOCATION,
+        auth_type=Connection.AuthType.PRIVATE_TOKEN,
+    )
+    connection.api_secret = GHL_TOKEN
+    connection.save()
+    return connection
 
 
 def wait_finished(run: SyncRun, timeout: float = 120.0) -> SyncRun:

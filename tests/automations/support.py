@@ -110,17 +110,15 @@ def wait_poll(poll: AutomationPoll, timeout: float = 180.0) -> AutomationPoll:
 
 
 def account(system: str) -> SandboxAccount:
-    return SandboxAccount.objects.get(
-        system=system, account_id=LOCATION if system == "ghl" else "ws_demo"
-    )
+    return SandboxAccount.objects.get(system=system, account_id=LOCATION if system == "ghl" else "ws_demo")
 
 
 def records(system: str, object_type: str) -> list[dict[str, Any]]:
     return [
         {"id": r.record_id, **r.data}
-        for r in SandboxRecord.objects.filter(
-            account__system=system, object_type=object_type, deleted=False
-        ).order_by("created_at", "record_id")
+        for r in SandboxRecord.objects.filter(account__system=system, object_type=object_type, deleted=False).order_by(
+            "created_at", "record_id"
+        )
     ]
 
 

@@ -373,7 +373,7 @@ class ReadOnly:
         return False
 
 
-POLL_FIELDS = [
+POLL_FIELDS = (
     "automation_link",
     "trigger",
     "status_badge",
@@ -386,7 +386,7 @@ POLL_FIELDS = [
     "error",
     "note",
     "attempts",
-]
+)
 
 
 @admin.register(AutomationPoll)
@@ -459,7 +459,7 @@ class HandledFilter(admin.SimpleListFilter):
         return choices
 
 
-ITEM_FIELDS = ["automation_link", "poll_link", "item_label", "change_badge", "status_line", "reason", "error"]
+ITEM_FIELDS = ("automation_link", "poll_link", "item_label", "change_badge", "status_line", "reason", "error")
 
 
 @admin.register(AutomationItem)

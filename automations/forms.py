@@ -133,7 +133,7 @@ class AutomationForm(forms.ModelForm):
         field = self.fields.get("trigger_key")
         if isinstance(field, forms.ChoiceField):
             field.choices = [("", "— choose a trigger —"), *trigger_choices()]
-            field.help_text = "GoHighLevel: a trigger of the operations catalog; StreetText: its records as they change."
+            field.help_text = "GoHighLevel: a trigger of the operations catalog; StreetText: its records as changed."
         if isinstance(self.initial.get("watch_fields"), list):
             self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
         schedule = self.fields.get("schedule_minutes")
@@ -355,7 +355,7 @@ class PresetForm(forms.Form):
 
     def __init__(self, *args: Any, preset: AutomationPreset | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.preset = preset
+        self.chosen = preset
         names = ["preset", "ghl_connection", "streettext_connection"]
         for spec in preset.inputs if preset else ():
             self.fields[f"input_{spec.name}"] = forms.CharField(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +25,7 @@ TEST_NO_ITEM = "The trigger answered with no item to test with."
 TEST_FAILED = "Could not read the trigger: {error}"
 TEST_EARLIER_RESULT = "(the result of action {index}, once it has run)"
 TEST_SAMPLE_SIZE = 5
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def automation_schedule_sync(*, automation: Automation) -> PeriodicTask | None:
@@ -118,7 +120,7 @@ def automation_test_trigger(*, automation: Automation) -> TriggerTest:
     info = trigger.info
     shape = ItemShape(info.id_field, info.updated_field, info.many)
     # The newest item when they carry an updated time (what the automation would meet first), else the first.
-    sample = max(page.items, key=lambda item: v.version_of(item, info.updated_field)[1] or v.parse_time(0))
+    sample = max(page.items, key=lambda item: v.version_of(item, info.updated_field)[1] or EPOCH)
     test.item = sample
     test.label = v.label_of(sample)
     # As if it were seen for the first time, after the start: the filter and rules decide.
@@ -128,7 +130,7 @@ def automation_test_trigger(*, automation: Automation) -> TriggerTest:
         shape=shape,
         known=Known(),
         rules=Rules(
-            start_from=v.parse_time(0) or rules.start_from,
+            start_from=EPOCH,
             on_new=True,
             on_updated=True,
             condition=rules.condition,

@@ -3,6 +3,7 @@ actions and fields, sandbox records read back, and polls run in this process or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,9 @@ def build_world(live_url: str, *, size: int = 30) -> World:
     return World(ghl=ghl, streettext=st, seeded=seeded)
 
 
-def field(target: str, source: str = "", kind: str = "field", transforms: list[dict[str, Any]] | None = None) -> dict:
+def field(
+    target: str, source: str = "", kind: str = "field", transforms: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"target_field": target, "source": source, "source_kind": kind, "transforms": transforms or []}
 
 
@@ -66,7 +69,7 @@ def make_automation(
     system: str = System.GHL,
     params: dict[str, Any] | None = None,
     body: Any = None,
-    actions: list[tuple[str, str, list[dict[str, Any]]]] = (),  # type: ignore[assignment]
+    actions: Sequence[tuple[str, str, list[dict[str, Any]]]] = (),
     name: str = "Test automation",
     **options: Any,
 ) -> Automation:

@@ -53,7 +53,7 @@ def _messages(response: Any) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def _form_data(automation: Automation | None = None, **overrides: Any) -> dict[str, Any]:
+def _form_data(**overrides: Any) -> dict[str, Any]:
     data = {
         "name": "Contacts to tasks",
         "description": "",
@@ -231,7 +231,7 @@ def test_run_now_queues_a_poll_and_a_second_one_is_refused(admin_client: Client,
     first = admin_client.post(run)
     poll = AutomationPoll.objects.get()
     assert first.status_code == 302
-    assert first.url == reverse("admin:automations_automationpoll_change", args=[poll.pk])
+    assert first["Location"] == reverse("admin:automations_automationpoll_change", args=[poll.pk])
     assert (poll.trigger, poll.status, poll.requested_by) == ("manual", "pending", "admin")
     second = admin_client.post(run, follow=True)
     assert any("is already pending" in m for m in _messages(second))
@@ -312,7 +312,7 @@ def test_a_preset_is_created_from_its_page_with_choices_from_the_connection(
         },
     )
     automation = Automation.objects.get()
-    assert made.url == reverse("admin:automations_automation_change", args=[automation.pk])
+    assert made["Location"] == reverse("admin:automations_automation_change", args=[automation.pk])
     assert automation.preset == "tag_to_workflow"
     assert automation.enabled
     assert automation.periodic_task is not None
@@ -353,7 +353,7 @@ def test_the_items_history_shows_each_actions_result_and_failed_items_can_be_ret
     )
     retried = admin_client.post(reverse("admin:automations_automationitem_retry", args=[failed.pk]))
     retry_poll = AutomationPoll.objects.filter(trigger="retry").get()
-    assert retried.url == reverse("admin:automations_automationpoll_change", args=[retry_poll.pk])
+    assert retried["Location"] == reverse("admin:automations_automationpoll_change", args=[retry_poll.pk])
     assert retry_poll.only_items == [failed.pk]
     from automations.services.engine import automation_poll_execute
 

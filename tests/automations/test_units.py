@@ -133,7 +133,7 @@ def test_search_after_follows_the_last_items_cursor_and_stops_on_a_short_page() 
     pager = paging.paging_for(catalog_operation("search-contacts"))
     first = pager.first(3)
     assert first == {"pageLimit": 3}
-    params, body = pager.apply({}, {"pageLimit": 20, "page": 2, "query": "x"}, first)
+    _, body = pager.apply({}, {"pageLimit": 20, "page": 2, "query": "x"}, first)
     assert body == {"pageLimit": 3, "page": 2, "query": "x"}
     second = pager.next(first, {}, _items(3), 3)
     assert second == {"pageLimit": 3, "searchAfter": [2, "i2"]}

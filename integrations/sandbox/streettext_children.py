@@ -385,10 +385,14 @@ def contact_activity_create(req: StreetTextRequest, contact_id: str) -> Result:
     """POST /v1/contacts/{id}/activities: 201 with the new activity, or 200 with the one already recorded for the
     same source and source_id."""
     contact = _contact_of(req, contact_id)
-    if "contact_id" in req.body:
-        raise StreetTextError(422, MSG_VALIDATION, [MSG_ACTIVITY_CONTACT])
+    problems = [MSG_ACTIVITY_CONTACT] if "contact_id" in req.body else []
     body = {**req.body, "contact_id": contact.record_id}
-    cleaned = validate_body(ACTIVITY, req.account, body, partial=False)
+    try:
+        cleaned = validate_body(ACTIVITY, req.account, body, partial=False)
+    except StreetTextError as e:
+        problems += e.details
+    if problems:
+        raise StreetTextError(422, MSG_VALIDATION, problems)
     source, source_id = cleaned.get("source"), cleaned.get("source_id")
     if source_id:
         existing = (

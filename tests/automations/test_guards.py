@@ -242,7 +242,8 @@ def test_the_cursor_moves_only_with_its_pages_items(live_server: Any, fast: None
         automation_poll_execute(poll_id=first.pk)
     cursor = AutomationCursor.objects.get(automation=automation)
     assert AutomationItem.objects.count() == 10  # the first page only
-    assert len(cursor.position["values"]["searchAfter"]) == 2  # after the first page, not the second
+    position: dict[str, Any] = cursor.position or {}
+    assert len(position["values"]["searchAfter"]) == 2  # after the first page, not the second
     monkeypatch.setattr(PollEngine, "_insert", original)
     polls.automation_poll_fail(poll_id=first.pk, error="crashed")
 

@@ -243,7 +243,8 @@ def test_the_cursor_moves_only_with_its_pages_items(live_server: Any, fast: None
     cursor = AutomationCursor.objects.get(automation=automation)
     assert AutomationItem.objects.count() == 10  # the first page only
     position: dict[str, Any] = cursor.position or {}
-    assert len(position["values"]["searchAfter"]) == 2  # after the first page, not the second
+    stored = max(AutomationItem.objects.values_list("item_time", "item_id"))
+    assert position["values"]["searchAfter"][1] == stored[1]  # after the first page's last item, not the second's
     monkeypatch.setattr(PollEngine, "_insert", original)
     polls.automation_poll_fail(poll_id=first.pk, error="crashed")
 

@@ -228,3 +228,22 @@ def test_a_streettext_tag_adds_the_contact_to_a_ghl_workflow_once(fake: tuple[Wo
     client.update_contact(people[0]["id"], {"city": "Leeds"})  # still tagged: not enrolled again
     assert poll_here(automation).handled == 0
     assert len(ghl.enrolments) == 2
+
+
+def test_the_demo_has_two_automations_and_the_first_poll_has_appointments_to_note(live_server: Any, fast: None) -> None:
+    from django.core.management import call_command
+
+    from automations.models import Automation
+
+    call_command("seed_demo", base_url=live_server.url, size=60, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    automations = list(Automation.objects.order_by("name"))
+    assert [a.preset for a in automations] == ["new_appointment_note", "opportunity_won"]
+    assert all(a.enabled and a.periodic_task and a.periodic_task.enabled for a in automations)
+    assert [a.schedule_minutes for a in automations] == [2, 5]
+    notes_before = len(records("streettext", "note"))
+    poll = poll_here(automations[0])
+    assert (poll.status, poll.new, poll.handled) == ("succeeded", 3, 3), poll.error
+    assert len(records("streettext", "note")) == notes_before + 3
+    # Seeding again keeps one of each (the old ones are replaced).
+    call_command("seed_demo", base_url=live_server.url, size=60, reset=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Automation.objects.count() == 2

@@ -399,6 +399,8 @@ class AutomationPollAdmin(ReadOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = POLL_FIELDS
     readonly_fields = POLL_FIELDS
+    # Reloads itself every 2 s while the poll is pending or running.
+    change_form_template = "admin/automations/automationpoll/change_form.html"
 
     @admin.display(description="Poll", ordering="id")
     def poll_number(self, obj: AutomationPoll) -> str:

@@ -53,7 +53,7 @@ class JSONTextField(forms.CharField):
 
     def __init__(self, *, empty: Any = None, **kwargs: Any) -> None:
         self.empty = empty
-        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "cols": 80, "class": "ss-json"}))
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "ss-json"}))
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 
 from automations import values as v
 from automations.actions import action_fields
@@ -111,7 +110,7 @@ def editor_catalog(*, automation: Automation | None, action: AutomationAction | 
             "trigger": {"fields": [], "known": True, "note": ""},
             "action": {"fields": [], "known": True, "note": ""},
         },
-        "customUrl": reverse("admin:index"),
+        "customUrl": "",
         "connections": {},
         "drift": {},
         "transforms": transform_catalog(),

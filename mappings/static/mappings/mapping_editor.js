@@ -551,7 +551,7 @@
 
   function loadCustomFields(system, selectId) {
     var select = byId(selectId);
-    if (!select) return;
+    if (!select || !C.customUrl) return;  // pages without custom fields (automations)
     select.addEventListener("change", function () {
       if (!select.value) return;
       var url = C.customUrl.replace(/0\/$/, select.value + "/") + "?object_type=" + encodeURIComponent(objectType());

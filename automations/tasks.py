@@ -78,3 +78,11 @@ def scheduled_poll_task(automation_id: int) -> dict[str, Any]:
         logger.info("Scheduled poll of automation %s skipped: %s", automation_id, e)
         return {"automation": automation_id, "status": "skipped", "reason": str(e)}
     return {"automation": automation_id, "poll": poll.pk}
+
+
+@shared_task
+def prune_items_task() -> dict[str, int]:
+    """Beat entry point (hourly): item versions older than the retention setting, replaced by a later version."""
+    from automations.services.history import automation_items_prune
+
+    return {"deleted": automation_items_prune()}

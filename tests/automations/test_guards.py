@@ -12,10 +12,12 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from automations.actions import ActionFailed
 from automations.models import AutomationActionRun, AutomationCursor, AutomationItem, AutomationPoll
 from automations.services import polls
 from automations.services.engine import PollEngine, automation_poll_execute
 from automations.services.runner import MSG_FOUND, MSG_IN_DOUBT, MSG_RESENT, ItemRunner
+from automations.triggers import trigger_for
 from integrations.clients import exceptions as exc
 from integrations.models import System
 from integrations.sandbox import services as sandbox
@@ -123,6 +125,26 @@ def test_a_done_action_is_never_sent_again_when_its_item_resumes(live_server: An
     assert item.status == "done"
     assert (runs[1].attempts, runs[2].attempts) == (1, 2)
     assert len([n for n in records("streettext", "note") if contact["id"] in n["body"]]) == 1
+    assert len(records("streettext", "task")) == 1
+
+
+def test_an_action_another_poll_has_claimed_is_not_sent_from_here_as_well(live_server: Any, fast: None) -> None:
+    world = build_world(live_server.url, size=10)
+    automation = make_automation(world, record_filter=ONLY_EMAIL, actions=[TASK])
+    first = _request(automation)
+    polls.automation_poll_claim(poll_id=first.pk)
+    engine = PollEngine(AutomationPoll.objects.get(pk=first.pk))
+    # The first page stored: its items and their actions' rows, not run yet.
+    trigger = trigger_for(automation)
+    cursor = AutomationCursor.objects.create(automation=automation)
+    pending = engine._store_page(trigger, cursor, trigger.page(trigger.start()), first_scan=False)
+    item = pending[0]
+    stale_copy = AutomationActionRun.objects.get(item=item)  # what a second, late runner read: not run yet
+    assert engine.runner.run(item) == "done"
+    late = ItemRunner(automation=automation, poll=None)
+    action = automation.actions.get()
+    with pytest.raises(ActionFailed, match="Another poll is running this action"):
+        late._execute(action, stale_copy, {"id": item.item_id, "firstName": "X", "dateUpdated": "x"})
     assert len(records("streettext", "task")) == 1
 
 

@@ -27,6 +27,7 @@ from automations.forms import (
     FieldRowForm,
     FieldRowFormSet,
     PresetForm,
+    action_choices,
 )
 from automations.models import (
     Automation,
@@ -65,6 +66,12 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def action_label(action: AutomationAction) -> str:
+    """ "StreetText: Create a task", "GoHighLevel: Add Contact to Workflow"."""
+    names = dict(choice for _, group in action_choices() for choice in group)
+    return f"{action.get_system_display()}: {names.get(f'{action.system}:{action.operation}', action.operation)}"
+
+
 def _ago(moment: Any) -> str:
     return f"{timezone.localtime(moment):%d %b %H:%M}" if moment else ""
 
@@ -81,6 +88,11 @@ class ActionInline(admin.TabularInline):
     readonly_fields = ["fields_link"]
     ordering = ["position", "id"]
     verbose_name_plural = "Actions (in this order, for each item)"
+
+    @admin.display(description="Action")
+    def what(self, obj: AutomationAction) -> str:
+        """What the action does, for those who may only read it."""
+        return action_label(obj)
 
     @admin.display(description="Fields")
     def fields_link(self, obj: AutomationAction) -> str:
@@ -335,6 +347,10 @@ class AutomationActionAdmin(admin.ModelAdmin):
     def automation_link(self, obj: AutomationAction) -> str:
         url = reverse("admin:automations_automation_change", args=[obj.automation_id])
         return format_html('<a href="{}">{}</a>', url, obj.automation)
+
+    @admin.display(description="Action")
+    def what(self, obj: AutomationAction) -> str:
+        return action_label(obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AutomationAction]:
         return super().get_queryset(request).select_related("automation")

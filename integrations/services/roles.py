@@ -12,6 +12,8 @@ VIEWER_PERMISSIONS = (
     ("integrations", "view_recordlink"),
     ("integrations", "view_catalogexecution"),
     ("automations", "view_automation"),
+    ("automations", "view_automationaction"),
+    ("automations", "view_automationfieldmapping"),
     ("automations", "view_automationpoll"),
     ("automations", "view_automationitem"),
 )

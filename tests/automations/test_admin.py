@@ -387,6 +387,12 @@ def test_viewers_read_automations_polls_and_history_but_run_and_edit_nothing(
         assert 'id="ss-run-now"' not in html
         assert 'id="ss-test-trigger"' not in html
         assert "Retry" not in html or 'id="ss-retry-item"' not in html
+    # The actions and their fields are shown, read-only.
+    page = viewer.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert "StreetText: Create a task" in page
+    fields_page = viewer.get(reverse("admin:automations_automationaction_change", args=[automation.actions.get().pk]))
+    assert fields_page.status_code == 200
+    assert "Call {firstName}" in fields_page.content.decode()
     assert viewer.post(reverse("admin:automations_automation_run", args=[automation.pk])).status_code == 403
     assert viewer.get(reverse("admin:automations_automation_test", args=[automation.pk])).status_code == 403
     assert viewer.post(reverse("admin:automations_automationitem_retry", args=[item.pk])).status_code == 403

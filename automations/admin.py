@@ -191,6 +191,10 @@ class AutomationAdmin(admin.ModelAdmin):
         if automation is not None:
             context["recent_polls"] = list(automation.polls.order_by("-created_at", "-pk")[:5])
             context["trigger_label"] = selectors.trigger_label(automation)
+            context["recent_items"] = [
+                (item, CHANGE_TONES.get(item.change, "muted"), STATUS_TONES.get(item.status, "muted"))
+                for item in selectors.automation_items_recent(automation=automation)
+            ]
         return super().change_view(request, object_id, form_url, context)
 
     # -- running ----------------------------------------------------------------------------------------------

@@ -117,3 +117,19 @@ def editor_catalog(*, automation: Automation | None, action: AutomationAction | 
         "operators": OPERATORS,
         "customPrefix": {},
     }
+
+
+def automation_items_recent(*, automation: Automation, limit: int = 8) -> list[AutomationItem]:
+    """The latest items an automation handled or tried (existing ones left out), with their actions (two queries)."""
+    from django.db.models import Prefetch
+
+    from automations.models import AutomationActionRun
+
+    return list(
+        AutomationItem.objects.filter(automation=automation)
+        .exclude(change=AutomationItem.Change.BASELINE)
+        .order_by("-created_at", "-pk")
+        .prefetch_related(Prefetch("action_runs", queryset=AutomationActionRun.objects.order_by("position", "id")))[
+            :limit
+        ]
+    )

@@ -341,6 +341,10 @@ def test_the_items_history_shows_each_actions_result_and_failed_items_can_be_ret
     assert listing.status_code == 200
     assert "Failed" in html
     assert "Create a task needs title" in html
+    # The automation's page shows its latest items with their status and why.
+    own_page = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert 'id="ss-recent-items"' in own_page
+    assert "Create a task needs title" in own_page
     detail = admin_client.get(reverse("admin:automations_automationitem_change", args=[failed.pk]))
     assert detail.status_code == 200
     assert 'id="ss-item-actions"' in detail.content.decode()
@@ -450,6 +454,7 @@ def test_each_page_costs_a_fixed_number_of_queries_however_many_rows(admin_clien
         "change": reverse("admin:automations_automation_change", args=[first.pk]),
         "action": reverse("admin:automations_automationaction_change", args=[first.actions.get().pk]),
         "polls": reverse("admin:automations_automationpoll_changelist"),
+        "poll": reverse("admin:automations_automationpoll_change", args=[first.polls.get().pk]),
         "items": reverse("admin:automations_automationitem_changelist") + "?kind=all",
         "item": reverse("admin:automations_automationitem_change", args=[AutomationItem.objects.first().pk]),  # type: ignore[union-attr]
         "start": reverse("admin:index"),

@@ -458,6 +458,8 @@ def test_each_page_costs_a_fixed_number_of_queries_however_many_rows(admin_clien
         "items": reverse("admin:automations_automationitem_changelist") + "?kind=all",
         "item": reverse("admin:automations_automationitem_change", args=[AutomationItem.objects.first().pk]),  # type: ignore[union-attr]
         "start": reverse("admin:index"),
+        "test trigger": reverse("admin:automations_automation_test", args=[first.pk]),
+        "presets": reverse("admin:automations_automation_presets"),
     }
     before = {name: _queries(admin_client, url) for name, url in urls.items()}
     # More of everything: automations, actions, polls, items.

@@ -116,4 +116,14 @@ def test_create_from_a_preset_test_the_trigger_run_it_and_read_the_items_history
     assert sorted(n["title"] for n in notes) == ["Appointment: Visit 0", "Appointment: Visit 1"]
     # On StreetText contacts found by email (or created for them).
     assert {n["contact_id"] for n in notes} <= {c["id"] for c in records("streettext", "contact")}
+    # The lists fit too.
+    for url in (
+        reverse("admin:automations_automation_changelist"),
+        reverse("admin:automations_automationpoll_changelist"),
+        reverse("admin:index"),
+    ):
+        page.goto(url)
+        _fits(page)
+    shot(page, "automation-start-page")
+    assert "New appointment → StreetText note" in page.locator("#ss-automations").inner_text()
     assert page_errors == []

@@ -98,7 +98,7 @@ def test_create_from_a_preset_test_the_trigger_run_it_and_read_the_items_history
     )
     _fits(page)
     shot(page, "automation-poll")
-    page.get_by_role("link", name="The items this poll recorded").click()
+    submit(page, page.get_by_role("link", name="The items this poll recorded"))
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 2
     for row in rows.all():

@@ -15,7 +15,7 @@ from automations import values as v
 from automations.actions import ActionFailed, action_fields
 from automations.actions.base import mapped_values
 from automations.classify import ItemShape, Known, Rules, classify
-from automations.models import Automation, AutomationAction, AutomationItem
+from automations.models import Automation, AutomationAction, AutomationCursor, AutomationItem
 from automations.services.runner import action_outputs, item_values
 from automations.triggers import TriggerFailed, trigger_for
 from integrations.clients import exceptions as exc
@@ -59,11 +59,27 @@ def automation_schedule_sync(*, automation: Automation) -> PeriodicTask | None:
     return task
 
 
+TRIGGER_FIELDS = (
+    "trigger_system",
+    "trigger_key",
+    "trigger_params",
+    "trigger_body",
+    "ghl_connection_id",
+    "streettext_connection_id",
+)
+
+
 @transaction.atomic
 def automation_save(*, automation: Automation) -> Automation:
-    """Validate, save and reschedule an automation."""
+    """Validate, save and reschedule an automation. A changed trigger (or connection) starts reading from the top
+    again: the stored paging position belongs to the old one; the history stays, so nothing handled is handled again."""
     automation.full_clean(exclude=["periodic_task"])
+    before = Automation.objects.filter(pk=automation.pk).values(*TRIGGER_FIELDS).first() if automation.pk else None
     automation.save()
+    if before is not None and any(before[name] != getattr(automation, name) for name in TRIGGER_FIELDS):
+        AutomationCursor.objects.filter(automation=automation).update(
+            position=None, watermark="", watermark_ids=[], scans_completed=0, scan_started_at=None
+        )
     automation_schedule_sync(automation=automation)
     return automation
 

@@ -56,3 +56,28 @@ def test_a_poll_reads_every_page_and_runs_the_actions_once_per_item(live_server:
     assert sorted(updated.values_list("item_id", flat=True)) == sorted(edited)
     assert all(row.changes["lastName"]["after"] == "Changed" for row in updated)
     assert len(records("streettext", "task")) == len(with_email) + 2
+
+
+def test_a_changed_trigger_reads_from_the_top_again_and_handles_nothing_twice(live_server: Any) -> None:
+    from automations.models import AutomationCursor
+    from automations.services.automations import automation_save
+
+    world = build_world(live_server.url, size=20)
+    automation = make_automation(
+        world,
+        body={"pageLimit": 5},
+        record_filter={"field": "email", "op": "exists"},
+        actions=[(System.STREETTEXT, "task.create", TASK_FIELDS)],
+    )
+    with_email = [c for c in records("ghl", "contact") if c.get("email")]
+    automation.trigger_body = {"pageLimit": 5}
+    automation_save(automation=automation)  # unchanged: the cursor stays
+    poll_here(automation)
+    assert AutomationCursor.objects.get(automation=automation).scans_completed == 1
+    automation.trigger_body = {"pageLimit": 7}
+    automation_save(automation=automation)
+    cursor = AutomationCursor.objects.get(automation=automation)
+    assert (cursor.position, cursor.watermark, cursor.scans_completed) == (None, "", 0)
+    again = poll_here(automation)
+    assert (again.seen, again.handled) == (len(records("ghl", "contact")), 0)
+    assert len(records("streettext", "task")) == len(with_email)

@@ -13,8 +13,9 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 from integrations import selectors
 
 # Order and headings of the screens; apps not named here follow in alphabetical order.
-APP_ORDER = ["mappings", "integrations", "catalog", "auth", "django_celery_beat"]
+APP_ORDER = ["mappings", "automations", "integrations", "catalog", "auth", "django_celery_beat"]
 APP_NAMES = {
+    "automations": "Automations",
     "integrations": "Connections and runs",
     "auth": "Users and roles",
     "django_celery_beat": "Advanced: Celery beat schedules",
@@ -22,6 +23,7 @@ APP_NAMES = {
 ADVANCED_APPS = {"django_celery_beat"}
 MODEL_ORDER = {
     "integrations": ["Connection", "SyncRun", "RecordHistory", "RecordLink", "WebhookDelivery"],
+    "automations": ["Automation", "AutomationPoll", "AutomationItem"],
 }
 # The operations catalog's group: its pages (integrations/catalog/admin.py) and its log, a model of `integrations`.
 CATALOG_GROUP = "Catalog"
@@ -114,6 +116,8 @@ class StreetSyncAdminSite(admin.AdminSite):
             "add_connection": user.has_perm("integrations.add_connection"),
             "runs": user.has_perm("integrations.view_syncrun"),
             "history": user.has_perm("integrations.view_recordhistory"),
+            "automations": user.has_perm("automations.view_automation"),
+            "add_automation": user.has_perm("automations.add_automation"),
         }
         connections = selectors.connection_health_list() if can["connections"] else []
         mappings = list(selectors.mapping_list_with_last_run()) if can["mappings"] else []
@@ -133,7 +137,7 @@ class StreetSyncAdminSite(admin.AdminSite):
             "can": can,
             "connections": connections,
             "mappings": mappings,
-            "automations": selectors.automation_list() if can["mappings"] else None,
+            "automations": selectors.automation_list() if can["automations"] else None,
             "days": days,
             "totals": totals,
             "chart": selectors.chart_data(days) if days else None,

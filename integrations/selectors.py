@@ -104,12 +104,15 @@ def mapping_list_with_last_run() -> QuerySet[Mapping]:
 
 
 def automation_list() -> list[Any] | None:
-    """The automations, once the product has them (None until then: the start page leaves the slot out)."""
+    """The automations with their last poll's status (one query; None while the automations app is not installed:
+    the start page leaves the slot out)."""
     try:
-        model = apps.get_model(AUTOMATION_MODEL)
+        apps.get_model(AUTOMATION_MODEL)
     except (LookupError, ValueError):
         return None
-    return list(model._default_manager.all()[:50])
+    from automations.selectors import automation_list_with_last_poll
+
+    return list(automation_list_with_last_poll()[:50])
 
 
 # ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from celery import Task, shared_task
 from celery.signals import worker_shutting_down
 from django.conf import settings
 
+from automations.services import polls as automation_polls
 from integrations.clients.base import requests_stopped, stop_requests
 from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
 from integrations.models import SyncRun
@@ -100,6 +101,7 @@ def scheduled_sync_task(mapping_id: int) -> dict[str, Any]:
 def mark_stale_runs_task() -> dict[str, int]:
     """Beat entry point (every minute): running runs whose worker died are marked stale; pending runs whose task was
     lost are sent again (or, after a few tries, marked stale) so the mapping can run again."""
+    automation_polls.automation_polls_recover()  # the same for automation polls (automations/services/polls.py)
     return {"stale": runs.sync_run_mark_stale(), **runs.sync_run_recover_pending()}
 
 

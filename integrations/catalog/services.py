@@ -119,6 +119,9 @@ class Execution:
     started_at: datetime = field(default_factory=timezone.now)
     duration_ms: int = 0
     log: CatalogExecution | None = None
+    # The client's error when the request failed: callers that retry (automations) tell a transient failure, or one
+    # whose request may have landed (a timeout), from a refusal.
+    exception: exc.ApiError | None = None
 
     @property
     def ok(self) -> bool:
@@ -250,6 +253,7 @@ def _send(execution: Execution, call: Any) -> None:
         execution.messages = list(e.details)
     except exc.ApiError as e:
         execution.outcome = CatalogExecution.Outcome.FAILED
+        execution.exception = e
         execution.status_code = e.status_code
         execution.error = e.message
         execution.messages = list(e.details)

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 
+from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
 
@@ -41,6 +42,8 @@ class StreetTextClient(BaseClient):
     APPOINTMENTS_PATH = "/v1/appointments"
     ORGANIZATIONS_PATH = "/v1/organizations"
     DEALS_PATH = "/v1/deals"
+    ACTIVITIES_PATH = "/v1/activities"
+    CONTACT_ACTIVITIES_PATH = "/v1/contacts/{contact_id}/activities"
     # Resource name -> (collection path, singular key of the one-record answers); items live at "<path>/<id>".
     RESOURCES: dict[str, tuple[str, str]] = {
         "tasks": (TASKS_PATH, "task"),
@@ -48,6 +51,8 @@ class StreetTextClient(BaseClient):
         "appointments": (APPOINTMENTS_PATH, "appointment"),
         "organizations": (ORGANIZATIONS_PATH, "organization"),
         "deals": (DEALS_PATH, "deal"),
+        # Listing, reading and deleting only; created under their contact (create_activity).
+        "activities": (ACTIVITIES_PATH, "activity"),
     }
 
     def __init__(self, *, base_url: str, api_key: str, timeout: tuple[float, float] | None = None) -> None:
@@ -211,6 +216,55 @@ class StreetTextClient(BaseClient):
         # Reference: docs/streettext-api.md#tasks-notes-appointments-and-organisations
         path, _ = self._resource(resource)
         self.request("DELETE", f"{path}/{record_id}", expected=(204, 200))
+
+    # -- contact activities ------------------------------------------------------------------------------------
+    def create_activity(self, contact_id: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Record an activity on a contact: (activity, created). With `source` and `source_id` it is recorded once:
+        the same pair again answers 200 with the activity recorded before (created False)."""
+        # Reference: docs/streettext-api.md#contact-activities
+        path = self.CONTACT_ACTIVITIES_PATH.format(contact_id=contact_id)
+        # The status tells a new activity from one recorded before: the answer is read here, not by request().
+        response = self.request("POST", path, json=dict(data), raw_response=True)
+        try:
+            payload = response.json()
+        except ValueError as e:
+            raise exc.ApiBadResponse(
+                f"{self.service_name} answered {response.status_code} with a body that is not JSON",
+                status_code=response.status_code,
+                url=self.base_url + path,
+            ) from e
+        return dict(self._envelope(payload, "activity", path)), response.status_code == 201
+
+    def list_contact_activities(
+        self,
+        contact_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        updated_since: datetime | str | None = None,
+        source_id: str | Sequence[str] | None = None,
+    ) -> RecordPage:
+        """One page of a contact's activities, ordered by (updated_at, id)."""
+        # Reference: docs/streettext-api.md#contact-activities
+        path = self.CONTACT_ACTIVITIES_PATH.format(contact_id=contact_id)
+        params: dict[str, Any] = {"limit": max(1, min(limit, LIST_MAX_LIMIT))}
+        if cursor:
+            params["cursor"] = cursor
+        elif updated_since is not None:
+            params["updated_since"] = _iso(updated_since)
+        if source_id:
+            params["source_id"] = _filter_param(source_id)
+        payload = self.request("GET", path, params=params)
+        data = self._envelope(payload, "data", path, kind=list)
+        next_cursor = payload.get("next_cursor")
+        has_more = payload.get("has_more")
+        total = payload.get("total")
+        return {
+            "data": data,
+            "next_cursor": str(next_cursor) if next_cursor else None,
+            "has_more": bool(has_more) if has_more is not None else len(data) >= params["limit"] and bool(next_cursor),
+            "total": int(total) if isinstance(total, int | float) and not isinstance(total, bool) else None,
+        }
 
     def _resource(self, resource: str) -> tuple[str, str]:
         try:

@@ -22,7 +22,7 @@ CONTACT = "contact"
 CONTACT_ID_PREFIX = "ct_"
 ORGANIZATION = "organization"
 # Records that name their contact by data["contact_id"]; deleting the contact deletes them (streettext_children.py).
-CONTACT_CHILD_TYPES = ("task", "note", "appointment")
+CONTACT_CHILD_TYPES = ("task", "note", "appointment", "activity")
 STRING_FIELDS = (
     "first_name",
     "last_name",

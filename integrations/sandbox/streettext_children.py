@@ -1,5 +1,5 @@
-"""The fake StreetText tasks, notes, appointments and organisations (docs/streettext-api.md, "Tasks, notes,
-appointments and organisations").
+"""The fake StreetText tasks, notes, appointments, organisations and contact activities (docs/streettext-api.md,
+"Tasks, notes, appointments and organisations" and "Contact activities").
 
 One generic implementation driven by a `Resource` description per path. Listing follows the contacts' rules:
 order (updated_at, id), durable cursors (streettext.cursor_encode), `total` = records from this position on.
@@ -32,6 +32,7 @@ from integrations.sandbox.streettext import (
 
 APPOINTMENT_STATUSES = ("scheduled", "confirmed", "cancelled", "showed", "no_show")
 DEAL_STATUSES = ("open", "won", "lost", "abandoned")
+ACTIVITY_TYPES = ("message", "call", "email", "form", "meeting", "note", "other")
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at"})
 _E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -46,6 +47,7 @@ EMAIL = "email"
 CONTACT_REF = "contact"
 NUMBER = "number"
 DEAL_STATUS = "deal_status"
+ACTIVITY_TYPE = "activity_type"
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,24 @@ DEAL = Resource(
     required=("contact_id", "title"),
     defaults={"value": None, "pipeline": None, "stage": None, "status": "open", "assignee": None, "source": None},
 )
-RESOURCES = {resource.object_type: resource for resource in (TASK, NOTE, APPOINTMENT, ORGANIZATION_RESOURCE, DEAL)}
+ACTIVITY = Resource(
+    object_type="activity",
+    singular="activity",
+    id_prefix="act_",
+    fields={
+        "contact_id": CONTACT_REF,
+        "type": ACTIVITY_TYPE,
+        "text": REQUIRED_TEXT,
+        "occurred_at": TIME,
+        "source": TEXT,
+        "source_id": TEXT,
+    },
+    required=("contact_id", "type", "text"),
+    defaults={"occurred_at": None, "source": None, "source_id": None},
+)
+RESOURCES = {
+    resource.object_type: resource for resource in (TASK, NOTE, APPOINTMENT, ORGANIZATION_RESOURCE, DEAL, ACTIVITY)
+}
 
 
 # ------------------------------------------------------------------------------
@@ -185,6 +204,10 @@ def _check_value(account: SandboxAccount, kind: str, key: str, value: Any) -> tu
     if kind == DEAL_STATUS:
         if value not in DEAL_STATUSES:
             return f"{key}: must be one of {', '.join(DEAL_STATUSES)}", None
+        return None, value
+    if kind == ACTIVITY_TYPE:
+        if value not in ACTIVITY_TYPES:
+            return f"{key}: must be one of {', '.join(ACTIVITY_TYPES)}", None
         return None, value
     if kind == PHONE:
         if not isinstance(value, str) or not _E164_RE.match(value) or services.phone_to_e164(value) != value:
@@ -248,6 +271,8 @@ def record_render(resource: Resource, record: SandboxRecord) -> dict[str, Any]:
         rendered[key] = data.get(key, resource.defaults.get(key))
     if resource is NOTE and not rendered["written_at"]:
         rendered["written_at"] = services.to_iso(record.created_at)
+    if resource is ACTIVITY and not rendered["occurred_at"]:
+        rendered["occurred_at"] = services.to_iso(record.created_at)
     rendered["created_at"] = services.to_iso(record.created_at)
     rendered["updated_at"] = services.to_iso(record.updated_at)
     return rendered
@@ -359,3 +384,67 @@ def item_handlers(resource: Resource) -> dict[str, Handler]:
         return record_delete(resource, req, record_id)
 
     return {"GET": get, "PATCH": update, "DELETE": delete}
+
+
+# ------------------------------------------------------------------------------
+# Contact activities (docs/streettext-api.md, "Contact activities"): created under their contact, never changed;
+# (source, source_id) is unique per contact, so a retried create answers 200 with the activity it made before.
+# ------------------------------------------------------------------------------
+MSG_ACTIVITY_CONTACT = "contact_id: comes from the path; leave it out of the body"
+
+
+def _contact_of(req: StreetTextRequest, contact_id: str) -> SandboxRecord:
+    contact = services.sandbox_record_get(account=req.account, object_type=CONTACT, record_id=contact_id)
+    if contact is None:
+        raise StreetTextError(404, "Contact not found")
+    return contact
+
+
+def contact_activity_list(req: StreetTextRequest, contact_id: str) -> Result:
+    """GET /v1/contacts/{id}/activities?limit&updated_since&cursor&source_id: the contact's activities."""
+    contact = _contact_of(req, contact_id)
+    records = services.live_records(account=req.account, object_type=ACTIVITY.object_type).filter(
+        data__contact_id=contact.record_id
+    )
+    if source_ids := filter_values(req.query, "source_id"):
+        records = records.filter(data__source_id__in=source_ids)
+    return list_page(req.query, filter_ids(req.query, records), lambda row: record_render(ACTIVITY, row))
+
+
+def contact_activity_create(req: StreetTextRequest, contact_id: str) -> Result:
+    """POST /v1/contacts/{id}/activities: 201 with the new activity, or 200 with the one already recorded for the
+    same source and source_id."""
+    contact = _contact_of(req, contact_id)
+    problems = [MSG_ACTIVITY_CONTACT] if "contact_id" in req.body else []
+    body = {**req.body, "contact_id": contact.record_id}
+    try:
+        cleaned = validate_body(ACTIVITY, req.account, body, partial=False)
+    except StreetTextError as e:
+        problems += e.details
+    if problems:
+        raise StreetTextError(422, MSG_VALIDATION, problems)
+    source, source_id = cleaned.get("source"), cleaned.get("source_id")
+    if source_id:
+        existing = (
+            services.live_records(account=req.account, object_type=ACTIVITY.object_type)
+            .filter(data__contact_id=contact.record_id, data__source=source, data__source_id=source_id)
+            .order_by("created_at", "record_id")
+            .first()
+        )
+        if existing is not None:
+            return 200, {ACTIVITY.singular: record_render(ACTIVITY, existing)}
+    return record_create(
+        ACTIVITY, StreetTextRequest(method=req.method, query=req.query, body=body, account=req.account)
+    )
+
+
+def activity_item_handlers() -> dict[str, Handler]:
+    """GET and DELETE for `/v1/activities/{id}` (activities are not changed once recorded)."""
+
+    def get(req: StreetTextRequest, record_id: str) -> Result:
+        return record_get(ACTIVITY, req, record_id)
+
+    def delete(req: StreetTextRequest, record_id: str) -> Result:
+        return record_delete(ACTIVITY, req, record_id)
+
+    return {"GET": get, "DELETE": delete}

@@ -100,7 +100,24 @@ _ST_PATHS = {
     "deals": stc.DEAL,
 }
 
-streettext_patterns: list[URLPattern] = []
+streettext_patterns: list[URLPattern] = [
+    # Contact activities (docs/streettext-api.md, "Contact activities")
+    path(
+        "streettext/v1/contacts/<str:contact_id>/activities",
+        views.streettext_view({"GET": stc.contact_activity_list, "POST": stc.contact_activity_create}),
+        name="streettext-contact-activities",
+    ),
+    path(
+        "streettext/v1/activities",
+        views.streettext_view({"GET": stc.collection_handlers(stc.ACTIVITY)["GET"]}),
+        name="streettext-activities",
+    ),
+    path(
+        "streettext/v1/activities/<str:record_id>",
+        views.streettext_view(stc.activity_item_handlers()),
+        name="streettext-activity",
+    ),
+]
 for _segment, _resource in _ST_PATHS.items():
     streettext_patterns += [
         path(

@@ -1,5 +1,5 @@
-"""Built-in roles. "Viewer": reads sync runs, record history and links, and the operations catalog with its execution
-log; sees no connection, secret or setting, and runs nothing."""
+"""Built-in roles. "Viewer": reads sync runs, record history and links, the operations catalog with its execution
+log, and automations with their polls and items history; sees no connection, secret or setting, and runs nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ VIEWER_PERMISSIONS = (
     ("integrations", "view_recordhistory"),
     ("integrations", "view_recordlink"),
     ("integrations", "view_catalogexecution"),
+    ("automations", "view_automation"),
+    ("automations", "view_automationaction"),
+    ("automations", "view_automationfieldmapping"),
+    ("automations", "view_automationpoll"),
+    ("automations", "view_automationitem"),
 )
 # Where people are told to go; Authentication → Groups only edits a group's permissions, not its members.
 HOW_TO_ADD_VIEWER = (

@@ -125,13 +125,14 @@ def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures
 
 
 def test_the_start_page_lists_automations_only_once_they_exist(admin_client: Client, monkeypatch: Any) -> None:
-    assert admin_client.get(reverse("admin:index")).context["automations"] is None
-    assert "Automations" not in admin_client.get(reverse("admin:index")).content.decode()
-    # The slot fills from whatever model is named, without the start page importing it.
-    monkeypatch.setattr(selectors, "AUTOMATION_MODEL", "mappings.Mapping")
+    # With the automations app (tests/automations/test_admin.py has the listing itself).
     page = admin_client.get(reverse("admin:index"))
     assert page.context["automations"] == []
     assert "No automation yet." in page.content.decode()
+    # Without it, the slot is left out.
+    monkeypatch.setattr(selectors, "AUTOMATION_MODEL", "missing.Model")
+    assert admin_client.get(reverse("admin:index")).context["automations"] is None
+    assert 'id="ss-automations-title"' not in admin_client.get(reverse("admin:index")).content.decode()
 
 
 def test_the_daily_budget_is_written_at_most_every_few_seconds_per_key(settings: Any) -> None:

@@ -51,6 +51,7 @@ class Command(BaseCommand):
             streettext_connection__in=demo
         ):
             mapping_delete(mapping=mapping)
+        _delete_demo_automations(demo)
         demo.delete()
 
         ghl_token, st_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -83,6 +84,10 @@ class Command(BaseCommand):
         for key in DEMO_PRESETS:
             preset_create(key=key, ghl=ghl, streettext=st)
         counts["callback_tagged"] = _tag_for_callback(DEMO_LOCATION_ID, count=3)
+        # Two automations, on and scheduled, starting now; then appointments booked after their start, so the first
+        # poll has something new to handle.
+        counts["automations"] = len(_demo_automations(ghl, st))
+        counts["appointments_booked"] = _book_demo_appointments(DEMO_LOCATION_ID, count=3)
         self.stdout.write(self.style.SUCCESS(f"Demo seeded: {counts}"))
 
     def _point_at(self, base: str) -> None:
@@ -104,3 +109,83 @@ def _tag_for_callback(location_id: str, *, count: int) -> int:
         row.save(update_fields=["data"])
         tagged += 1
     return tagged
+
+
+# ------------------------------------------------------------------------------
+# Automations (automations/presets.py)
+# ------------------------------------------------------------------------------
+DEMO_CALENDAR_ID = "calDemoSales000000001"
+
+
+def _delete_demo_automations(demo: Any) -> None:
+    from automations.models import Automation
+    from automations.services.automations import automation_delete
+
+    for automation in Automation.objects.filter(ghl_connection__in=demo) | Automation.objects.filter(
+        streettext_connection__in=demo
+    ):
+        automation_delete(automation=automation)
+
+
+def _demo_automations(ghl: Connection, st: Connection) -> list[Any]:
+    """New appointment → StreetText note (every 2 min), and opportunity won → StreetText tag (every 5 min; its
+    trigger needs the sandbox's opportunities)."""
+    from automations.models import Automation
+    from automations.presets import automation_create_from_preset
+    from automations.services.automations import automation_save
+
+    note = automation_create_from_preset(
+        key="new_appointment_note", ghl=ghl, streettext=st, inputs={"calendar_id": DEMO_CALENDAR_ID}
+    )
+    won = automation_create_from_preset(key="opportunity_won", ghl=ghl, streettext=st, inputs={"tag": "customer"})
+    note.schedule_minutes = 2
+    automation_save(automation=note)
+    return list(Automation.objects.filter(pk__in=[note.pk, won.pk]))
+
+
+def _book_demo_appointments(location_id: str, *, count: int) -> int:
+    """A few appointments booked on the demo calendar in the coming days, for contacts StreetText has too."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.sandbox import services as sandbox
+    from integrations.sandbox.models import SandboxAccount, SandboxRecord
+
+    account = SandboxAccount.objects.get(system="ghl", account_id=location_id)
+    st_emails = set(
+        SandboxRecord.objects.filter(account__system="streettext", object_type="contact", deleted=False)
+        .exclude(email_lower="")
+        .values_list("email_lower", flat=True)
+    )
+    contacts = [
+        row
+        for row in SandboxRecord.objects.filter(account=account, object_type="contact", deleted=False).order_by(
+            "record_id"
+        )
+        if row.email_lower in st_emails
+    ][:count]
+    titles = ("Intro call", "Product demo", "Pricing review")
+    for n, contact in enumerate(contacts):
+        start = (timezone.now() + timedelta(days=n + 1)).replace(minute=0, second=0, microsecond=0)
+        sandbox.sandbox_record_put(
+            account=account,
+            object_type="appointment",
+            data={
+                "calendarId": DEMO_CALENDAR_ID,
+                "contactId": contact.record_id,
+                "title": titles[n % len(titles)],
+                "startTime": sandbox.to_iso(start),
+                "endTime": sandbox.to_iso(start + timedelta(minutes=30)),
+                "appointmentStatus": "confirmed",
+                "assignedUserId": None,
+                "description": None,
+                "address": "Zoom",
+                "meetingLocationType": None,
+                "rrule": None,
+                "groupId": None,
+                "users": [],
+                "createdBy": {"source": "third_party", "userId": None},
+            },
+        )
+    return len(contacts)

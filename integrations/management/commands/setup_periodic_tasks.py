@@ -18,6 +18,8 @@ PERIODIC_TASKS = {
     "Prune old record history": ("integrations.tasks.prune_history_task", 60),
     # Every hour: the operations catalog's execution log, kept as long as record history.
     "Prune old catalog executions": ("integrations.catalog.tasks.prune_catalog_executions_task", 60),
+    # Every hour: automations' item versions as old, except each item's latest (automations/services/history.py).
+    "Prune old automation items": ("automations.tasks.prune_items_task", 60),
 }
 
 

@@ -34,6 +34,7 @@
   function enrich() { return value("id_mode", "sync") === "enrich"; }
   function legs() { var d = mappingDirection(); return d === "both" ? ["to_streettext", "to_ghl"] : [d]; }
   function readSystems() {
+    if (C.readSystems) return C.readSystems;  // pages with fixed sides (automations: the trigger item)
     var seen = [];
     legs().forEach(function (d) {
       var s = enrich() ? C.directions[d].target : C.directions[d].source;
@@ -560,20 +561,21 @@
     var kind = row.querySelector("select[name$='-source_kind']");
     var source = row.querySelector("input[name$='-source']");
     var chain = row.querySelector("input[name$='-transforms']");
-    if (!direction || !target || !kind || !source || !chain) return;
+    if (!target || !kind || !source || !chain) return;
     row.dataset.ssEnhanced = "1";
-    function dir() { return C.directions[direction.value] || C.directions.to_streettext; }
+    // Rows without a direction (automations' action fields) use the page's one direction.
+    function dir() { return C.directions[direction ? direction.value : C.rowDirection] || C.directions.to_streettext; }
     var targetPicker = fieldPicker(target, function () { return [dir().target]; }, { writableOnly: true });
     sourceControl(source, kind, function () { return dir().source; });
     chainEditor(chain, row, function () { return dir().source; });
-    direction.addEventListener("change", function () { rebuildAll(); targetPicker.rebuild(); });
+    if (direction) direction.addEventListener("change", function () { rebuildAll(); targetPicker.rebuild(); });
   }
 
   function rebuildAll() { rebuilders.forEach(function (fn) { fn(); }); }
 
   function loadCustomFields(system, selectId) {
     var select = byId(selectId);
-    if (!select) return;
+    if (!select || !C.customUrl) return;  // pages without custom fields (automations)
     select.addEventListener("change", function () {
       if (!select.value) return;
       var url = C.customUrl.replace(/0\/$/, select.value + "/") + "?object_type=" + encodeURIComponent(objectType());

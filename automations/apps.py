@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AutomationsConfig(AppConfig):
+    name = "automations"
+    verbose_name = "Automations"

@@ -1,0 +1,378 @@
+"""Admin forms for automations: the trigger chosen from the catalog's triggers (or a StreetText listing), the condition
+and the fields edited with the mapping page's pickers (mappings/widgets.py); every value is checked here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Layout, Submit
+from django import forms
+from django.core.exceptions import ValidationError
+
+from automations.actions import STREETTEXT_ACTIONS, action_fields
+from automations.actions.streettext import CUSTOM_PREFIX
+from automations.models import Automation, AutomationAction, AutomationFieldMapping
+from automations.presets import PRESETS, AutomationPreset
+from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
+from integrations.catalog.loader import INPUT, PATH, QUERY, UnknownCatalogOperation
+from integrations.catalog.selectors import catalog_categories, catalog_operation, catalog_operations
+from integrations.models import Connection, System
+from mappings.models import FieldMapping
+from mappings.pipeline import ChainError, ChainSyntaxError, parse_chain, validate_chain
+from mappings.rules import check_condition
+from mappings.widgets import ChainWidget, ConditionWidget, FieldPickerWidget
+
+MSG_NAME_TAKEN = "Another automation is already called “{name}”; names are unique. “{free}” is free."
+MSG_SCHEDULE_RANGE = "Enter 0 (only Run now) or a number of minutes from 1 to 15."
+MSG_UNKNOWN_TRIGGER = "Choose a trigger from the list."
+MSG_NEEDS_STREETTEXT = "Choose a StreetText connection: the trigger reads StreetText."
+MSG_NEEDS_STREETTEXT_ACTIONS = "Choose a StreetText connection on the automation: this action writes to StreetText."
+MSG_PARAMS_OBJECT = 'The parameters must be a JSON object of names and values, e.g. {"pipeline_id": "…"}.'
+MSG_PARAM_UNKNOWN = "{trigger} has no parameter {name}; it has: {known}."
+MSG_STREETTEXT_PARAMS = "StreetText listings take no parameters here; leave this empty."
+MSG_BODY = "The body must be a JSON object (or empty)."
+MSG_BODY_UNUSED = "{trigger} takes no body; leave this empty."
+MSG_WATCH = "Write field names separated by commas, e.g. pipelineStageId, status."
+MSG_CONDITION = "The condition is not one this app understands: {error}"
+MSG_NOTHING_HANDLED = "Tick new items, updated items or both: otherwise nothing is ever handled."
+MSG_UNKNOWN_ACTION = "Choose an action from the list."
+MSG_UNKNOWN_FIELD = "“{field}” is not a field of this action. Its fields: {known}."
+MSG_SOURCE_REQUIRED = "Enter the trigger field to read."
+MSG_CHAIN_EDITOR = "The transforms could not be read; open the editor and choose them again."
+MSG_CONNECTION_SYSTEM = "Choose a {system} connection; {name} is not one."
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1) if value not in (None, {}, []) else ""
+
+
+class JSONTextField(forms.CharField):
+    """JSON typed as text (empty: `empty`); the stored value is shown pretty-printed."""
+
+    def __init__(self, *, empty: Any = None, **kwargs: Any) -> None:
+        self.empty = empty
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 5, "cols": 80, "class": "ss-json"}))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict | list) or value is None:
+            return _json_text(value)
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        text = str(value or "").strip()
+        if not text:
+            return self.empty
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise ValidationError(f"Not valid JSON: {e}") from e
+
+
+def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """What an action can be: StreetText's, then GoHighLevel's catalog actions by category (value "system:key")."""
+    groups = [("StreetText", [(f"{System.STREETTEXT}:{key}", a.name) for key, a in STREETTEXT_ACTIONS.items()])]
+    for count in catalog_categories():
+        ops = catalog_operations(kind="action", category=count.category.key)
+        if ops:
+            groups.append((f"GoHighLevel: {count.category.label}", [(f"{System.GHL}:{op.key}", op.name) for op in ops]))
+    return groups
+
+
+class AutomationForm(forms.ModelForm):
+    """The automation's settings; the trigger's system follows from the trigger chosen."""
+
+    trigger_key = forms.ChoiceField(label="Trigger", choices=())
+    trigger_params = JSONTextField(
+        label="Trigger parameters",
+        empty={},
+        help_text=Automation._meta.get_field("trigger_params").help_text,
+    )
+    trigger_body = JSONTextField(
+        label="Trigger body", empty=None, help_text=Automation._meta.get_field("trigger_body").help_text
+    )
+    watch_fields = forms.CharField(
+        label="Only when these fields changed",
+        required=False,
+        help_text="Updated items count only when one of these trigger fields changed (commas between), e.g. "
+        "pipelineStageId. Empty: any change.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    class Meta:
+        model = Automation
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "ghl_connection",
+            "streettext_connection",
+            "trigger_key",
+            "trigger_params",
+            "trigger_body",
+            "on_new",
+            "on_updated",
+            "watch_fields",
+            "record_filter",
+            "filter_entered",
+            "start_from",
+            "schedule_minutes",
+            "phone_region",
+        ]
+        widgets = {
+            "record_filter": ConditionWidget(role="filter"),
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A viewer's form has no fields (everything is shown read-only).
+        field = self.fields.get("trigger_key")
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "— choose a trigger —"), *trigger_choices()]
+            field.help_text = "GoHighLevel: a trigger of the operations catalog; StreetText: its records as changed."
+        if isinstance(self.initial.get("watch_fields"), list):
+            self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
+        schedule = self.fields.get("schedule_minutes")
+        if schedule is not None:
+            schedule.validators = []
+            schedule.widget.attrs.update({"min": 0, "max": 15})
+
+    def clean_name(self) -> str:
+        from automations.presets import automation_free_name
+
+        name = " ".join((self.cleaned_data.get("name") or "").split())
+        others = Automation.objects.exclude(pk=self.instance.pk) if self.instance.pk else Automation.objects.all()
+        if name and others.filter(name__iexact=name).exists():
+            raise ValidationError(MSG_NAME_TAKEN.format(name=name, free=automation_free_name(name=name)))
+        return name
+
+    def _connection(self, name: str, system: str) -> Any:
+        connection = self.cleaned_data.get(name)
+        if connection is not None and connection.system != system:
+            raise ValidationError(MSG_CONNECTION_SYSTEM.format(system=System(system).label, name=connection.name))
+        return connection
+
+    def clean_ghl_connection(self) -> Any:
+        return self._connection("ghl_connection", System.GHL)
+
+    def clean_streettext_connection(self) -> Any:
+        return self._connection("streettext_connection", System.STREETTEXT)
+
+    def clean_watch_fields(self) -> list[str]:
+        text = self.cleaned_data.get("watch_fields") or ""
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        if any(" " in name for name in names):
+            raise ValidationError(MSG_WATCH)
+        return names
+
+    def clean_record_filter(self) -> dict[str, Any]:
+        condition = self.cleaned_data.get("record_filter") or {}
+        if condition:
+            try:
+                check_condition(condition, "condition")
+            except ValueError as e:
+                raise ValidationError(MSG_CONDITION.format(error=e)) from e
+        return condition
+
+    def clean_schedule_minutes(self) -> int | None:
+        minutes = self.cleaned_data.get("schedule_minutes")
+        if minutes is not None and not 0 <= minutes <= 15:
+            raise ValidationError(MSG_SCHEDULE_RANGE)
+        return minutes
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        key = cleaned.get("trigger_key") or ""
+        if not (cleaned.get("on_new") or cleaned.get("on_updated")):
+            self.add_error("on_new", MSG_NOTHING_HANDLED)
+        params, body = cleaned.get("trigger_params"), cleaned.get("trigger_body")
+        if params is not None and not isinstance(params, dict):
+            self.add_error("trigger_params", MSG_PARAMS_OBJECT)
+            params = None
+        if body is not None and not isinstance(body, dict):
+            self.add_error("trigger_body", MSG_BODY)
+            body = None
+        if key in STREETTEXT_RESOURCES:
+            self.instance.trigger_system = System.STREETTEXT
+            if not cleaned.get("streettext_connection"):
+                self.add_error("streettext_connection", MSG_NEEDS_STREETTEXT)
+            if params:
+                self.add_error("trigger_params", MSG_STREETTEXT_PARAMS)
+            if body:
+                self.add_error("trigger_body", MSG_BODY_UNUSED.format(trigger=STREETTEXT_RESOURCES[key][0]))
+            return cleaned
+        self.instance.trigger_system = System.GHL
+        try:
+            operation = catalog_operation(key)
+        except UnknownCatalogOperation:
+            operation = None
+        if operation is None or not operation.is_trigger:
+            self.add_error("trigger_key", MSG_UNKNOWN_TRIGGER)
+            return cleaned
+        known = [f.name for f in operation.fields if f.location in (PATH, QUERY, INPUT)]
+        for name in params or {}:
+            if name not in known:
+                message = MSG_PARAM_UNKNOWN.format(trigger=operation.name, name=name, known=", ".join(known) or "none")
+                self.add_error("trigger_params", message)
+        if body and operation.spec.request_body is None:
+            self.add_error("trigger_body", MSG_BODY_UNUSED.format(trigger=operation.name))
+        return cleaned
+
+
+class ActionInlineForm(forms.ModelForm):
+    """One step of the automation: what it does (a StreetText action or a catalog action) and its name."""
+
+    what = forms.ChoiceField(label="Action", choices=())
+
+    class Meta:
+        model = AutomationAction
+        fields = ["position", "what", "name", "create_missing_contact"]
+        widgets = {"position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 99})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("what")
+        if isinstance(field, forms.ChoiceField):
+            field.choices = [("", "— choose an action —"), *action_choices()]
+        if self.instance.pk:
+            self.initial["what"] = f"{self.instance.system}:{self.instance.operation}"
+        if "name" in self.fields:
+            self.fields["name"].widget.attrs["size"] = 28
+
+    def clean_what(self) -> str:
+        value = self.cleaned_data.get("what") or ""
+        system, _, operation = value.partition(":")
+        if system not in (System.GHL, System.STREETTEXT) or not action_fields(system, operation):
+            raise ValidationError(MSG_UNKNOWN_ACTION)
+        self.instance.system, self.instance.operation = system, operation
+        return value
+
+
+class ActionInlineFormSet(forms.BaseInlineFormSet):
+    """StreetText actions need the automation's StreetText connection."""
+
+    def clean(self) -> None:
+        super().clean()
+        automation = self.instance
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            system = (form.cleaned_data.get("what") or "").partition(":")[0]
+            if system == System.STREETTEXT and getattr(automation, "streettext_connection_id", None) is None:
+                form.add_error("what", MSG_NEEDS_STREETTEXT_ACTIONS)
+
+
+class FieldRowForm(forms.ModelForm):
+    """One field of an action: its target from the action's fields, its source from the trigger item's, through a
+    chain of transforms (the mapping page's pickers and step editor)."""
+
+    transforms = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=ChainWidget(),
+        help_text="Applied in order. Empty: the value as it is.",
+    )
+
+    class Meta:
+        model = AutomationFieldMapping
+        fields = ["position", "target_field", "source_kind", "source", "transforms"]
+        widgets = {
+            "target_field": FieldPickerWidget(role="target"),
+            "source": FieldPickerWidget(role="source"),
+            "position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 999}),
+        }
+
+    def __init__(self, *args: Any, action: AutomationAction | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.action = action
+        if isinstance(self.initial.get("transforms"), list):
+            from mappings.pipeline import format_chain
+
+            self.fields["transforms"].widget.attrs["data-ss-steps"] = json.dumps(
+                self.initial["transforms"], ensure_ascii=False
+            )
+            self.initial["transforms"] = format_chain(self.initial["transforms"])
+
+    def clean_transforms(self) -> list[dict[str, Any]]:
+        text = self.cleaned_data.get("transforms") or ""
+        try:
+            if text.lstrip().startswith("["):
+                try:
+                    steps = json.loads(text)
+                except ValueError:
+                    raise ValidationError(MSG_CHAIN_EDITOR) from None
+                return validate_chain(steps)
+            return validate_chain(parse_chain(text))
+        except ChainSyntaxError as e:
+            raise ValidationError(str(e)) from None
+        except ChainError as e:
+            raise ValidationError(e.errors) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        target = (cleaned.get("target_field") or "").strip()
+        cleaned["target_field"] = target
+        kind = cleaned.get("source_kind")
+        source = (
+            (cleaned.get("source") or "").strip()
+            if kind != FieldMapping.SourceKind.CONSTANT
+            else cleaned.get("source", "")
+        )
+        cleaned["source"] = source
+        if kind in (FieldMapping.SourceKind.FIELD, FieldMapping.SourceKind.TEMPLATE) and not source:
+            self.add_error("source", MSG_SOURCE_REQUIRED)
+        action = self.action
+        if action is not None and target:
+            names = [f.name for f in action_fields(action.system, action.operation)]
+            custom = action.operation == "contact.upsert" and target.startswith(CUSTOM_PREFIX)
+            if target not in names and not custom:
+                self.add_error("target_field", MSG_UNKNOWN_FIELD.format(field=target, known=", ".join(names)))
+        return cleaned
+
+
+class FieldRowFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "action": self.instance}
+
+
+# ------------------------------------------------------------------------------
+# Presets
+# ------------------------------------------------------------------------------
+class PresetForm(forms.Form):
+    """A preset, the connections it runs between, and what it asks for (a calendar, a tag…)."""
+
+    preset = forms.ChoiceField(choices=[(p.key, p.label) for p in PRESETS.values()], label="Preset")
+    ghl_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.GHL), label="GoHighLevel connection"
+    )
+    streettext_connection = forms.ModelChoiceField(
+        queryset=Connection.objects.filter(system=System.STREETTEXT), label="StreetText connection"
+    )
+
+    def __init__(self, *args: Any, preset: AutomationPreset | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chosen = preset
+        names = ["preset", "ghl_connection", "streettext_connection"]
+        for spec in preset.inputs if preset else ():
+            self.fields[f"input_{spec.name}"] = forms.CharField(
+                label=spec.label, required=spec.required, initial=spec.default, help_text=spec.help
+            )
+            names.append(f"input_{spec.name}")
+        if preset is not None:
+            self.fields["preset"].initial = preset.key
+            self.fields["preset"].widget = forms.HiddenInput()
+        self.helper = FormHelper()
+        self.helper.form_class = "ss-crispy"
+        self.helper.layout = Layout(*names)
+        self.helper.add_input(Submit("create", "Create" if preset else "Next", css_class="default"))
+
+    def inputs(self) -> dict[str, str]:
+        return {
+            name.removeprefix("input_"): str(value)
+            for name, value in self.cleaned_data.items()
+            if name.startswith("input_") and value
+        }

@@ -1,0 +1,344 @@
+"""Automations: a polling trigger (a GoHighLevel catalog trigger or a StreetText listing) feeding ordered actions, and
+what happened to every item it saw (docs/automations.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from integrations.models import BaseModel, System
+from mappings.models import FieldMapping
+
+
+class Automation(BaseModel):
+    """A trigger polled every few minutes; each new or updated item it reads runs the actions once."""
+
+    name = models.CharField(max_length=120, help_text="Unique: two automations never share a name.")
+    description = models.TextField(blank=True, help_text="What it is for, in your words (optional).")
+    preset = models.CharField(max_length=60, blank=True, editable=False, help_text="The preset it was made from.")
+    ghl_connection = models.ForeignKey(
+        "integrations.Connection",
+        on_delete=models.PROTECT,
+        related_name="ghl_automations",
+        limit_choices_to={"system": System.GHL},
+        verbose_name="GoHighLevel connection",
+        help_text="The GoHighLevel account the trigger reads (or the actions write to).",
+    )
+    streettext_connection = models.ForeignKey(
+        "integrations.Connection",
+        on_delete=models.PROTECT,
+        related_name="streettext_automations",
+        limit_choices_to={"system": System.STREETTEXT},
+        null=True,
+        blank=True,
+        verbose_name="StreetText connection",
+        help_text="Needed for StreetText actions or a StreetText trigger.",
+    )
+    trigger_system = models.CharField(
+        "trigger reads",
+        max_length=20,
+        choices=System.choices,
+        default=System.GHL,
+        help_text="GoHighLevel: any trigger of the operations catalog. StreetText: a listing of its records.",
+    )
+    trigger_key = models.CharField(
+        "trigger",
+        max_length=80,
+        help_text="The catalog trigger (e.g. search-opportunities) or the StreetText records (e.g. contacts).",
+    )
+    trigger_params = models.JSONField(
+        "trigger parameters",
+        default=dict,
+        blank=True,
+        help_text='Path and query values by name, e.g. {"pipeline_id": "…"}. Times may be relative: '
+        '"{now_ms-1d}", "{now_ms+30d}" (epoch milliseconds) or "{now_iso-7d}".',
+    )
+    trigger_body = models.JSONField(
+        "trigger body",
+        null=True,
+        blank=True,
+        help_text='For triggers with a body (Search Contacts): e.g. {"pageLimit": 100, "filters": [...]}.',
+    )
+    on_new = models.BooleanField(
+        "new items", default=True, help_text="Run the actions for items seen for the first time."
+    )
+    on_updated = models.BooleanField(
+        "updated items", default=True, help_text="Run the actions again when an item seen before has changed."
+    )
+    watch_fields = models.JSONField(
+        "only when these fields changed",
+        default=list,
+        blank=True,
+        help_text='Updated items count only when one of these fields changed, e.g. ["pipelineStageId", "status"]. '
+        "Empty: any change.",
+    )
+    record_filter = models.JSONField(
+        "only items where",
+        default=dict,
+        blank=True,
+        help_text='A condition on the trigger item, e.g. {"field": "status", "op": "eq", "value": "won"}. '
+        "Empty: every item.",
+    )
+    filter_entered = models.BooleanField(
+        "only when the condition starts to hold",
+        default=False,
+        help_text="An updated item counts only if it did not meet the condition before (e.g. a contact that has "
+        "just been tagged vip, an opportunity that has just been won).",
+    )
+    start_from = models.DateTimeField(
+        default=timezone.now,
+        help_text="Items last changed before this are recorded as existing, not handled. Now: only what happens "
+        "from now on; a past date: also what changed since then.",
+    )
+    phone_region = models.CharField(
+        "default phone region",
+        max_length=2,
+        default="US",
+        help_text="ISO country code for phone numbers written without a country code (phone_e164).",
+    )
+    schedule_minutes = models.PositiveSmallIntegerField(
+        "poll every (minutes)",
+        default=5,
+        validators=[MaxValueValidator(15), MinValueValidator(0)],
+        help_text="0 = only when you press Run now; 1 to 15 = poll every that many minutes (kept in Periodic tasks).",
+    )
+    enabled = models.BooleanField(default=True, help_text="Off: no scheduled or manual polls.")
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="automation_unique_name",
+                violation_error_message="Another automation already has this name; choose another.",
+            )
+        ]
+        permissions = [("run_automation", "Can run automations (Run now, Test trigger, Retry)")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AutomationAction(models.Model):
+    """One step: a catalog action on GoHighLevel or a StreetText action, its fields mapped from the trigger item."""
+
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="actions")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Actions run in this order.")
+    system = models.CharField(
+        max_length=20, choices=System.choices, default=System.STREETTEXT, help_text="Where the action writes."
+    )
+    operation = models.CharField(
+        max_length=80,
+        help_text="A catalog action (e.g. create-contact-note) or a StreetText action (e.g. note.create).",
+    )
+    name = models.CharField(max_length=120, blank=True, help_text="What this step is for (optional).")
+    create_missing_contact = models.BooleanField(
+        default=True,
+        help_text="When the contact is named by its id on the other system and has no counterpart yet: create it "
+        "(found again by email or phone, so never twice). Off: the action fails instead.",
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "action"
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_system_display()}: {self.operation}"
+
+
+class AutomationFieldMapping(models.Model):
+    """An action's field: from a trigger field, a constant or a template, through a chain of transforms."""
+
+    action = models.ForeignKey(AutomationAction, on_delete=models.CASCADE, related_name="field_mappings")
+    target_field = models.CharField(max_length=100, help_text="The action's field.")
+    source_kind = models.CharField(
+        max_length=20, choices=FieldMapping.SourceKind.choices, default=FieldMapping.SourceKind.FIELD
+    )
+    source = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="A trigger field (contact.email), a constant, or a template such as 'Call {contact.name}'. "
+        "Results of earlier actions: {actions.1.id}.",
+    )
+    transforms = models.JSONField(default=list, blank=True, help_text="Applied in order, e.g. trim | lower.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "field"
+        constraints = [
+            models.UniqueConstraint(fields=["action", "target_field"], name="automation_one_mapping_per_field")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_field} ← {self.source}"
+
+
+class AutomationCursor(models.Model):
+    """Where an automation's reading of its trigger has got to; moves only after a page's items are stored."""
+
+    automation = models.OneToOneField(Automation, on_delete=models.CASCADE, related_name="cursor")
+    # The paging position of the scan in progress (None: the next poll starts a new scan from the top).
+    position = models.JSONField(null=True, blank=True)
+    # The newest updated time seen, and the ids of the items seen at exactly that time.
+    watermark = models.CharField(max_length=40, blank=True)
+    watermark_ids = models.JSONField(default=list, blank=True)
+    scans_completed = models.PositiveIntegerField(default=0)
+    scan_started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.automation}: {self.watermark or 'start'}"
+
+
+class AutomationPoll(BaseModel):
+    """One poll of an automation's trigger: pages read, items recorded, actions run."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Run now"
+        SCHEDULE = "schedule", "Schedule"
+        RETRY = "retry", "Retry of failed items"
+
+    # The same values as a sync run's, so the same badges show them.
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial (some items failed)"
+        FAILED = "failed", "Failed"
+        STALE = "stale", "Stale (worker lost)"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="polls")
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    # A retry: only these items (AutomationItem ids) are run again; nothing is read.
+    only_items = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0, help_text="Pages of the trigger read.")
+    seen = models.PositiveIntegerField(default=0, help_text="Items read (already handled ones included).")
+    new = models.PositiveIntegerField(default=0, help_text="New items recorded.")
+    updated = models.PositiveIntegerField(default=0, help_text="Updated items recorded.")
+    handled = models.PositiveIntegerField(default=0, help_text="Items whose actions all succeeded.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Items recorded without running the actions.")
+    failed = models.PositiveIntegerField(default=0, help_text="Items with an action that failed.")
+    error = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started this poll.")
+    requeued = models.PositiveSmallIntegerField(default=0, help_text="Times the stale check re-sent its task.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "poll"
+        indexes = [models.Index(fields=["automation", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            # At most one active poll per automation, enforced by the database: overlapping polls cannot happen.
+            models.UniqueConstraint(
+                fields=["automation"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="one_active_poll_per_automation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Poll #{self.pk} of {self.automation}"
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class AutomationItem(models.Model):
+    """One trigger item at one version, and what the automation did with it. The unique row is what makes each item
+    version handled once: it is stored before any action runs."""
+
+    class Change(models.TextChoices):
+        NEW = "new", "New"
+        UPDATED = "updated", "Updated"
+        BASELINE = "baseline", "Existed before the start"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for its actions"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="items")
+    poll = models.ForeignKey(AutomationPoll, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
+    item_id = models.CharField("item id", max_length=200)
+    version = models.CharField(max_length=100, help_text="The item's updated time, or a digest of its content.")
+    change = models.CharField(max_length=20, choices=Change.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was skipped.")
+    label = models.CharField(max_length=200, blank=True, help_text="A name for the item (name, title, email).")
+    item = models.JSONField(default=dict, blank=True, help_text="The trigger item as read.")
+    changes = models.JSONField(default=dict, blank=True, help_text="Fields changed since the version seen before.")
+    item_time = models.DateTimeField(null=True, blank=True, help_text="The item's updated time, when it has one.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "item"
+        verbose_name_plural = "items history"
+        constraints = [
+            models.UniqueConstraint(fields=["automation", "item_id", "version"], name="automation_item_version_once")
+        ]
+        indexes = [
+            models.Index(fields=["automation", "-created_at"], name="automation_item_recent"),
+            models.Index(fields=["automation", "status"], name="automation_item_status"),
+            models.Index(fields=["automation", "item_id"], name="automation_item_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.item_id} ({self.get_change_display().lower()})"
+
+
+class AutomationActionRun(models.Model):
+    """One action for one item: its state is stored as it happens, so a crash never re-sends a finished action and
+    never loses one (a retry resumes at the first action not yet done)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Not run yet"
+        SENDING = "sending", "Sent, no answer yet"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not run (an earlier action failed)"
+
+    item = models.ForeignKey(AutomationItem, on_delete=models.CASCADE, related_name="action_runs")
+    action = models.ForeignKey(AutomationAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    position = models.PositiveSmallIntegerField(default=0)
+    label = models.CharField(max_length=200, blank=True, help_text="The action as it was when it ran.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times it was sent.")
+    poll = models.ForeignKey(AutomationPoll, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(default=dict, blank=True, help_text="What was sent.")
+    result_ids = models.JSONField(default=dict, blank=True, help_text="Ids of what it created or changed.")
+    response = models.TextField(blank=True, help_text="The answer, shortened.")
+    error = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "action result"
+        constraints = [models.UniqueConstraint(fields=["item", "action"], name="automation_action_once_per_item")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.get_state_display()}"

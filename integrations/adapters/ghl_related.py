@@ -4,7 +4,7 @@ Ids: tasks and notes live under their contact, so their Record.id is "<contactId
 values["contactId"] the contact's); appointment and business ids are plain.
 Cursors: GHL has no updated-since listing for these objects, so every run scans them all. A cursor only holds the
 position inside one scan ({"skip": n} or the contact scan's {"search_after": [...]}); a finished scan stores {} so the
-next run starts over, and the engine skips unchanged records by fingerprint without writing anything.
+next run starts over, and the engine skips unchanged records by their digests without writing anything.
 """
 
 from __future__ import annotations

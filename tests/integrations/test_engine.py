@@ -60,14 +60,17 @@ def test_match_values_are_normalised() -> None:
     assert sync.match_value("email", "", region="US") is None
 
 
-def test_blank_values_compare_equal_and_fingerprints_ignore_other_fields() -> None:
+def test_blank_values_compare_equal_and_digests_ignore_spaces_and_list_order() -> None:
     assert sync.same_value(None, "")
     assert sync.same_value([], None)
     assert sync.same_value(" a ", "a")
     assert not sync.same_value("a", "A")
-    a = sync.fingerprint({"x": "1", "y": "2", "z": "ignored"}, ["x", "y"])
-    assert a == sync.fingerprint({"x": "1 ", "y": "2"}, ["y", "x"])
-    assert a != sync.fingerprint({"x": "1", "y": "3"}, ["x", "y"])
+    assert sync.digest(" a ") == sync.digest("a")
+    assert sync.digest("") == sync.digest(None)
+    assert sync.digest("a") != sync.digest("A")
+    # Lists (tags) compare as sets of items, whatever their order and letter case.
+    assert sync.digest(["b", "A"], as_list=True) == sync.digest(["a", "B"], as_list=True)
+    assert sync.digest(["a"], as_list=True) != sync.digest(["a", "b"], as_list=True)
 
 
 # -- runs ---------------------------------------------------------------------------------------------------------

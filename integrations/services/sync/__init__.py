@@ -20,13 +20,13 @@ from __future__ import annotations
 from integrations.services.sync.context import ConnectionAuthFailed, RunCancelled, source_fields
 from integrations.services.sync.outcomes import Outcome
 from integrations.services.sync.run import sync_run_execute
-from integrations.services.sync.values import fingerprint, match_value, normalize, same_value
+from integrations.services.sync.values import digest, match_value, normalize, same_value
 
 __all__ = [
     "ConnectionAuthFailed",
     "Outcome",
     "RunCancelled",
-    "fingerprint",
+    "digest",
     "match_value",
     "normalize",
     "same_value",

@@ -82,12 +82,6 @@ def digests(values: dict[str, Any], fields: Iterable[str], list_fields: frozense
     return {name: digest(values.get(name), as_list=name in list_fields) for name in fields}
 
 
-def fingerprint(values: dict[str, Any], fields: list[str]) -> str:
-    """One digest of the values of `fields`: equal digests mean nothing in those fields changed."""
-    data = {name: normalize(values.get(name)) for name in sorted(fields)}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def match_value(rule: str, value: Any, *, region: str) -> str | None:
     """The comparable form of a match key: lower-case email, E.164 phone, stripped name or external id."""
     if value is None or value == "":

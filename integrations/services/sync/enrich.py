@@ -17,7 +17,6 @@ from integrations.services.sync.outcomes import (
     REASON_ECHO,
     REASON_FILTERED,
     REASON_NO_SOURCE_MATCH,
-    REASON_UNCHANGED,
     Action,
     Outcome,
 )
@@ -173,22 +172,16 @@ class EnrichLeg(Leg):
         self._prepared(plan, create=False)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule or "record link"), *item.notes, *plan.notes])
         link = item.link or other
-        if not plan.write:
-            if not ctx.dry_run:
-                link = link or self._new_link(source, target, item)
-                if link is not None:
-                    self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
-            quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
-            item.dropped = quiet and ctx.state.own_write(ctx.read_system, target.id)
-            return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
-        if ctx.dry_run:
-            return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
-        written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
-        ctx.state.wrote(ctx.target_system, target.id)
-        link = link or self._new_link(source, written, item)
-        if link is not None:
-            self._remember(result, link, source=source, target=written, state=item.state, plan=plan)
-        return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
+        return self._apply(
+            item,
+            plan,
+            source=source,
+            target=target,
+            ids=ids,
+            reason=reason,
+            result=result,
+            link_for=lambda written: link or self._new_link(source, written, item),
+        )
 
     def _new_link(self, source: Record, target: Record, item: Item) -> RecordLink | None:
         ctx = self.ctx

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -347,23 +349,40 @@ class Leg:
         self._prepared(plan, create=False)
         ids = ctx.ids(record.id, target.id)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule), *item.notes, *plan.notes])
+        return self._apply(item, plan, source=record, target=target, ids=ids, reason=reason, result=result)
+
+    def _apply(
+        self,
+        item: Item,
+        plan: Plan,
+        *,
+        source: Record,
+        target: Record,
+        ids: dict[str, Any],
+        reason: str,
+        result: PageResult,
+        link_for: Callable[[Record], RecordLink | None] | None = None,
+    ) -> Outcome:
+        """Write a planned update (or only remember the pair when there is nothing to write) and say what happened."""
+        ctx = self.ctx
+        link_for = link_for or (lambda written: self._link_for(item, written))
         if not plan.write:
             if not ctx.dry_run:
-                link = self._link_for(item, target)
+                link = link_for(target)
                 if link is not None:
-                    self._remember(result, link, source=record, target=target, state=item.state, plan=plan)
+                    self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
             # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
             # a retry of this page) keeps its row.
             quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
-            item.dropped = quiet and ctx.state.own_write(ctx.read_system, record.id)
+            item.dropped = quiet and ctx.state.own_write(ctx.read_system, item.record.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
         ctx.state.wrote(ctx.target_system, target.id)
-        link = self._link_for(item, written)
+        link = link_for(written)
         if link is not None:
-            self._remember(result, link, source=record, target=written, state=item.state, plan=plan)
+            self._remember(result, link, source=source, target=written, state=item.state, plan=plan)
         return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
 
     def _link_for(self, item: Item, target: Record) -> RecordLink | None:

@@ -8,6 +8,7 @@ records per second; plus the peak Python memory of an unchanged re-sync (tracema
 
 from __future__ import annotations
 
+import argparse
 import bisect
 import time
 import tracemalloc
@@ -21,6 +22,7 @@ from django.db import connection as db
 
 from integrations.adapters import BaseAdapter, Page, Record
 from integrations.adapters.registry import ADAPTERS
+from integrations.benchmarks.report import Row, at_least, at_most, info
 from integrations.models import Connection, SyncCursor, SyncRun, System
 from integrations.services.sync import sync_run_execute
 from mappings.models import Direction, Mapping
@@ -291,3 +293,42 @@ def engine_memory(*, records: int) -> int:
         finally:
             tracemalloc.stop()
     return peak
+
+
+# -- `manage.py benchmark` section ---------------------------------------------------------------------------------
+NAME = "engine"
+HELP = "the engine against a zero-cost API (creates, unchanged re-sync, updates; peak memory at two sizes)"
+RECORDS = {"default": 5_000, "100k": 100_000, "1m": 1_000_000}
+MEMORY_SMALL = 10_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine-records", type=int, default=None, help="Contacts per engine scenario.")
+    parser.add_argument(
+        "--memory-records", type=int, default=None, help="Linked contacts of the large memory run (default per size)."
+    )
+
+
+def run(options: dict[str, Any], log: Callable[[str], None]) -> list[Row]:
+    size = options.get("size") or "default"
+    records = options.get("engine_records") or RECORDS[size]
+    log(f"{records:,} contacts: create, unchanged re-sync, update")
+    rows: list[Row] = []
+    for figures in engine_benchmark(records=records):
+        kind = "skip" if figures.scenario == "unchanged" else "write"
+        label = f"{figures.scenario} ({records:,})"
+        rows += [
+            at_least(NAME, f"{label} records/s", figures.per_second, GOALS[f"{kind}_records_per_s"]),
+            at_most(NAME, f"{label} CPU per record", figures.cpu_ms, GOALS[f"{kind}_cpu_ms"], "ms"),
+            at_most(NAME, f"{label} SQL per record", figures.sql_per_record, GOALS[f"{kind}_sql"]),
+        ]
+    large = options.get("memory_records") or max(records, MEMORY_SMALL * 10)
+    log(f"peak memory of an unchanged re-sync: {MEMORY_SMALL:,} and {large:,} linked contacts")
+    small_peak = engine_memory(records=MEMORY_SMALL)
+    large_peak = engine_memory(records=large)
+    rows += [
+        info(NAME, f"peak memory ({MEMORY_SMALL:,})", small_peak / 2**20, "MiB"),
+        info(NAME, f"peak memory ({large:,})", large_peak / 2**20, "MiB"),
+        at_most(NAME, f"memory {large:,} / {MEMORY_SMALL:,}", large_peak / small_peak, GOALS["memory_ratio"], "×"),
+    ]
+    return rows

@@ -24,7 +24,7 @@ from mappings.forms import FieldMappingForm, FieldMappingInlineFormSet, MappingF
 from mappings.models import Direction, FieldMapping, Mapping, target_system
 from mappings.presets import PRESETS, preset_create
 from mappings.rules import condition_fields
-from mappings.selectors import mapping_resync_summary
+from mappings.selectors import mapping_resync_summary, mapping_scan_summary
 from mappings.widgets import mapping_catalog
 
 MSG_OUTDATED = (
@@ -234,6 +234,7 @@ class MappingAdmin(admin.ModelAdmin):
         if mapping is not None:
             request._ss_mapping = mapping  # type: ignore[attr-defined]
             context["resync"] = mapping_resync_summary(mapping=mapping)
+            context["scan_summary"] = mapping_scan_summary(mapping=mapping)
             context.update(self._picker_context(request, mapping))
         return super().change_view(request, object_id, form_url, extra_context=context)
 

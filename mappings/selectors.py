@@ -1,12 +1,16 @@
-"""Reads about mappings for the admin: how many linked records a re-sync would touch, how many are out of date."""
+"""Reads about mappings for the admin: how many linked records a re-sync would touch, how many are out of date, and
+what a per-contact scan (GHL notes, appointments) costs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from integrations.models import MappingRecordState, SyncRun
 from integrations.services.sync.context import mapping_config_digest
 from integrations.services.sync.links import pair_links
+from integrations.services.sync.reading import scan_cost
 from mappings.models import Mapping
 
 NAME_MAX = 120
@@ -39,3 +43,34 @@ def mapping_free_name(*, name: str, exclude_pk: int | None = None) -> str:
         candidate = name[: NAME_MAX - len(suffix)] + suffix
         number += 1
     return candidate
+
+
+def mapping_scan_summary(*, mapping: Mapping) -> str:
+    """One paragraph for the mapping page on the GHL per-contact scan (notes, appointments); "" for other mappings."""
+    cost = scan_cost(mapping)
+    if cost is None:
+        return ""
+    label = mapping.get_object_type_display().lower()
+    hours = cost.interval.total_seconds() / 3600
+    per_second = settings.GHL_RATE_LIMIT_MAX / settings.GHL_RATE_LIMIT_WINDOW_SECONDS
+    parts = [
+        f"GHL lists {label} only per contact, so a full scan costs one GHL request per contact plus one per 100 "
+        f"contacts searched."
+    ]
+    if cost.requests is not None and cost.finished_at is not None:
+        minutes = cost.requests / per_second / 60
+        parts.append(
+            f"The last scan took {cost.requests:,} requests (about {minutes:.1f} min of the location's "
+            f"{settings.GHL_RATE_LIMIT_MAX} requests per {settings.GHL_RATE_LIMIT_WINDOW_SECONDS:g} s) and finished "
+            f"at {cost.finished_at:%Y-%m-%d %H:%M} UTC."
+        )
+    elif cost.in_progress is not None:
+        parts.append(f"A scan is under way: {cost.in_progress:,} requests so far.")
+    else:
+        parts.append("No scan has finished yet.")
+    parts.append(
+        f"Scheduled runs scan at most once every {hours:g} h"
+        + (f" (next at {cost.next_due:%Y-%m-%d %H:%M} UTC)" if cost.next_due else "")
+        + f"; GHL's webhooks keep {label} fresh in between, and Sync now always scans."
+    )
+    return " ".join(parts)

@@ -31,6 +31,8 @@ class Page:
     next_cursor: dict[str, Any]
     has_more: bool
     total: int | None = None
+    # API requests this page took, when the adapter counts them (a per-contact scan: one search + one per contact).
+    cost: int | None = None
 
 
 class RecordAdapter(Protocol):
@@ -90,6 +92,8 @@ class BaseAdapter:
     system = ""
     object_type = ""
     full_scan = False
+    # True when listing costs a request per parent record (GHL notes, appointments: one per contact).
+    scan_per_parent = False
 
     def get(self, record_id: str) -> Record:
         raise NotImplementedError

@@ -210,6 +210,8 @@ class _GhlPerContactAdapter(_GhlAdapter):
     full_scan = True
     # The fields a lost create's record is recognised by among its contact's children.
     identity_fields: tuple[str, ...] = ()
+    # One request per contact: a scheduled run scans at most once per SYNC_CHILD_RESCAN_HOURS (webhooks in between).
+    scan_per_parent = True
 
     def _children(self, contact_id: str) -> list[Record]:
         raise NotImplementedError
@@ -250,6 +252,7 @@ class _GhlPerContactAdapter(_GhlAdapter):
                 records=_changed_since(records, since),
                 next_cursor=dict(page.next_cursor) if page.has_more else {},
                 has_more=page.has_more,
+                cost=1 + len(page.records),
             )
 
     def find_by(self, field_name: str, value: str) -> Record | None:

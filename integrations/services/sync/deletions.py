@@ -5,8 +5,8 @@ The check lists the source's ids (adapters' `existing_ids`: one cheap, paged lis
 full scan that just ran from the start, its own pages) and compares them with the pair's record links. Every id that
 is missing is read once more before anything happens to it, so a listing that lags or fails cannot delete data.
 Cost per check: GHL contacts 1 request per 500 contacts, GHL tasks and businesses 1 per 100 (nothing extra after a
-full scan), GHL notes 1 per linked contact, GHL appointments 1 per linked appointment, StreetText 1 per 200 linked
-records; plus 1 request per missing record.
+full scan), StreetText 1 per 200 linked records; plus 1 request per missing record. GHL notes and appointments, listed
+per contact, are checked only by a complete scan (nothing extra; their Delete webhooks say so in between).
 """
 
 from __future__ import annotations

@@ -11,12 +11,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.adapters import Page, Record
-from integrations.models import SyncCursor, SyncRun
+from integrations.adapters.registry import ADAPTERS
+from integrations.models import SyncCursor, SyncRun, System
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.links import id_field, pair_links
+from mappings.models import Direction, Mapping
 
 # A finished full scan stores when it finished; the next scan of a per-contact listing waits for the interval.
 SCAN_FINISHED_KEY = "scan_finished_at"
+# The API requests a scan has taken so far (in progress) or took (finished), when the adapter counts them.
+SCAN_REQUESTS_KEY = "scan_requests"
+OWN_KEYS = (SCAN_FINISHED_KEY, SCAN_REQUESTS_KEY)
 
 
 @dataclass
@@ -39,9 +44,16 @@ def _finished_at(position: dict[str, Any]) -> datetime | None:
         return None
 
 
+def scan_interval(adapter: object) -> timedelta | None:
+    """How often a scheduled run may scan a listing that costs a request per parent record (None: every run)."""
+    if not getattr(adapter, "scan_per_parent", False):
+        return None
+    return timedelta(hours=settings.SYNC_CHILD_RESCAN_HOURS)
+
+
 def scan_wait(ctx: LegContext, cursor: SyncCursor) -> datetime | None:
     """When a scheduled run may start the next per-contact scan (None: now). Manual runs never wait."""
-    interval = getattr(ctx.adapter(ctx.read_system), "rescan_interval", None)
+    interval = scan_interval(ctx.adapter(ctx.read_system))
     if interval is None or ctx.run.trigger != SyncRun.Trigger.SCHEDULE:
         return None
     finished = _finished_at(cursor.position)
@@ -59,9 +71,11 @@ def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
     cursor, _ = SyncCursor.objects.get_or_create(mapping=ctx.mapping, system=system)
     if scan_wait(ctx, cursor) is not None:
         return
-    position = {k: v for k, v in cursor.position.items() if k != SCAN_FINISHED_KEY}
+    position = {k: v for k, v in cursor.position.items() if k not in OWN_KEYS}
     since = ctx.mapping.start_from if not cursor.position else None
     from_start = not position
+    # A scan resumed mid-way (a cancelled or failed run) keeps counting from where it stopped.
+    spent = 0 if from_start else int(cursor.position.get(SCAN_REQUESTS_KEY) or 0)
     pages = ctx.call(connection, adapter.iter_changes, cursor=position, since=since, page_size=settings.SYNC_PAGE_SIZE)
     while True:
         page: Page | None = ctx.call(connection, next, pages, None)
@@ -71,6 +85,9 @@ def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
         last = not page.has_more
         if last and adapter.full_scan and not next_position:
             next_position = {SCAN_FINISHED_KEY: timezone.now().isoformat()}
+        if page.cost is not None:
+            spent += page.cost
+            next_position[SCAN_REQUESTS_KEY] = spent
         yield Batch(
             records=page.records,
             cursor=cursor,
@@ -127,5 +144,32 @@ def rescan_note(ctx: LegContext) -> str:
     )
 
 
-def rescan_interval_default() -> timedelta:
-    return timedelta(hours=settings.SYNC_CHILD_RESCAN_HOURS)
+@dataclass(frozen=True)
+class ScanCost:
+    """What the per-contact scan of a mapping costs, for the mapping page."""
+
+    interval: timedelta
+    requests: int | None  # the last complete pass's GHL requests (None: no pass finished yet)
+    finished_at: datetime | None
+    next_due: datetime | None  # when a scheduled run may scan again (None: at its next run)
+    in_progress: int | None  # requests spent so far by a pass that has not finished
+
+
+def scan_cost(mapping: Mapping) -> ScanCost | None:
+    """The GHL per-contact scan of a mapping (notes, appointments): its cost and timing; None for other mappings."""
+    interval = scan_interval(ADAPTERS.get((System.GHL, mapping.object_type)))
+    reads_ghl = mapping.direction != Direction.TO_GHL or mapping.mode == Mapping.Mode.ENRICH
+    if interval is None or not reads_ghl:
+        return None
+    cursor = SyncCursor.objects.filter(mapping=mapping, system=System.GHL).first()
+    position = cursor.position if cursor is not None else {}
+    finished = _finished_at(position)
+    spent = position.get(SCAN_REQUESTS_KEY)
+    due = finished + interval if finished is not None else None
+    return ScanCost(
+        interval=interval,
+        requests=int(spent) if finished is not None and spent is not None else None,
+        finished_at=finished,
+        next_due=due if due is not None and due > timezone.now() else None,
+        in_progress=int(spent) if finished is None and spent is not None else None,
+    )

@@ -34,10 +34,10 @@ class LegRunner:
         self.leg: Leg = EnrichLeg(self.ctx) if self.ctx.enrich else Leg(self.ctx)
         self.force = run.scope == SyncRun.Scope.LINKED
         self.source_ids: list[str] = []
+        self.note = ""
         self.batches = self._batches()
         self.first: Batch | None = None
         self.total: int | None = 0
-        self.note = ""
         self.reread = False
 
     def _batches(self) -> Iterator[Batch]:
@@ -97,6 +97,9 @@ class LegRunner:
 
     def _check_deletions(self, listed: set[str] | None) -> None:
         ctx = self.ctx
+        if listed is None and reading.scan_interval(ctx.source) is not None:
+            # Listing ids would cost a request per parent: deletions are seen by the next complete scan (and webhooks).
+            return
         cursor = SyncCursor.objects.filter(mapping=ctx.mapping, system=ctx.source_system).first()
         if not deletions.check_due(ctx, cursor):
             return

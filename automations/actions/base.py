@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from automations.actions.errors import ActionFailed
 from automations.models import Automation, AutomationAction
 from integrations.clients import exceptions as exc
 from mappings.pipeline import build_payload
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
 MSG_FIELDS = "Some fields could not be made from the item: {errors}"
 MSG_REQUIRED = "{action} needs {names}; map them from the trigger item."
 MSG_NO_STREETTEXT = "This automation has no StreetText connection; choose one for its StreetText actions."
-
-
-class ActionFailed(Exception):
-    """The action cannot succeed as it is (bad fields, refused by the API): the item fails with this message."""
 
 
 class InDoubtWaiting(exc.TransientApiError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automations.actions.base import ActionFailed
+from automations.actions.errors import ActionFailed
 from integrations.catalog.services import catalog_execute
 from integrations.clients import exceptions as exc
 from integrations.models import RecordLink

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 
 from integrations.sandbox import services
 from integrations.sandbox.models import SandboxAccount, SandboxFault, SandboxOAuthToken, SandboxSystem
+from integrations.sandbox.spec_check import ghl_spec_check, ghl_spec_rejected
 
 Kind = SandboxOAuthToken.Kind
 COMPANY_ID = "sandbox-company"  # what GET /locations/{id} reports as companyId
@@ -244,13 +245,11 @@ def _fault_response(request: HttpRequest) -> HttpResponse | None:
 
 def _spec_response(request: HttpRequest, form: dict[str, str], counters: list[str]) -> HttpResponse | None:
     """The answer to a token request that does not conform to GHL's spec (form fields, Version), else None."""
-    from integrations.sandbox import views  # views imports this module
-
-    check = views.ghl_spec_check(request, form, form=True)
+    check = ghl_spec_check(request, form, form=True)
     if check.ok:
         return None
     status = 400 if check.version_error and not check.route_error else 422
-    views.ghl_spec_rejected(request, check, status, counters)
+    ghl_spec_rejected(request, check, status, counters)
     if status == 400:
         return JsonResponse({"statusCode": 400, "message": "Version header is missing or invalid"}, status=400)
     return JsonResponse({"statusCode": 422, "message": check.messages, "error": "Unprocessable Entity"}, status=422)

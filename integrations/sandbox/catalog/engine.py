@@ -743,18 +743,7 @@ HANDLERS: dict[str, Callable[[Call], Result]] = {
     DELETE: op_delete,
     UPSERT: op_upsert,
 }
-ACTIONS: dict[str, Callable[[Call], Result]] = {}  # filled by actions.py, by Rule.action
+ACTIONS: dict[str, Callable[[Call], Result]] = {}  # filled by the areas (actions.py imports them), by Rule.action
 
 
-def handle(rule: Rule, req: GhlRequest, params: Mapping[str, str]) -> Result:
-    """Serve one operation (views.ghl_view has checked the request against the spec)."""
-    if not ACTIONS:  # the areas register their actions and hooks when imported
-        from integrations.sandbox.catalog import actions  # noqa: F401
-
-    call = Call(rule=rule, req=req, params=dict(params))
-    if rule.action is not None and rule.kind not in HANDLERS:
-        return ACTIONS[rule.action](call)
-    return HANDLERS[rule.kind](call)
-
-
-__all__ = ["ACTIONS", "HOOKS", "RAW", "Call", "Plan", "handle", "label", "not_found"]
+__all__ = ["ACTIONS", "HANDLERS", "HOOKS", "RAW", "Call", "Plan", "label", "not_found"]

@@ -25,12 +25,7 @@ from django.urls import URLPattern, path, re_path
 
 from integrations.ghl_spec import Operation, get_spec
 from integrations.sandbox import ghl, ghl_children, views
-from integrations.sandbox.catalog import (
-    actions,  # noqa: F401 - registers the areas' actions and hooks
-    calendars,
-    control,
-    engine,
-)
+from integrations.sandbox.catalog import calendars, control, dispatch, engine
 from integrations.sandbox.catalog.rules import rule_for, rules, snake
 from integrations.sandbox.ghl import GhlRequest, Result
 
@@ -98,7 +93,7 @@ def _handler(op: Operation) -> Callable[..., Result]:
     rule = rules().get(op.key) or rule_for(op)
 
     def call_engine(req: GhlRequest, **params: str) -> Result:
-        return engine.handle(rule, req, params)
+        return dispatch.handle(rule, req, params)
 
     return call_engine
 

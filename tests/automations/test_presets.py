@@ -336,19 +336,42 @@ def test_a_streettext_tag_adds_the_contact_to_a_ghl_workflow_once(world: World) 
     assert len(enrolled()) == len(before) + 3
 
 
-def test_the_demo_has_two_automations_and_the_first_poll_has_appointments_to_note(live_server: Any, fast: None) -> None:
+def test_the_demo_automations_handle_what_the_seed_made_on_their_first_poll_and_nothing_on_the_second(
+    live_server: Any, fast: None
+) -> None:
+    """`manage.py seed_demo` makes two automations, on and scheduled, starting at the seed, and things for their first
+    poll: three appointments booked (three notes) and two opportunities won (their contacts tagged "customer")."""
     from django.core.management import call_command
 
     from automations.models import Automation
 
     call_command("seed_demo", base_url=live_server.url, size=60, stdout=open("/dev/null", "w"))  # noqa: SIM115
-    automations = list(Automation.objects.order_by("name"))
-    assert [a.preset for a in automations] == ["new_appointment_note", "opportunity_won"]
-    assert all(a.enabled and a.periodic_task and a.periodic_task.enabled for a in automations)
-    assert [a.schedule_minutes for a in automations] == [2, 5]
+    note, won = list(Automation.objects.order_by("name"))
+    assert [note.preset, won.preset] == ["new_appointment_note", "opportunity_won"]
+    assert all(a.enabled and a.periodic_task and a.periodic_task.enabled for a in (note, won))
+    assert [note.schedule_minutes, won.schedule_minutes] == [2, 5]
     notes_before = len(records("streettext", "note"))
-    poll = poll_here(automations[0])
-    assert (poll.status, poll.new, poll.handled) == ("succeeded", 3, 3), poll.error
+    customers_before = {c["id"] for c in records("streettext", "contact") if "customer" in (c.get("tags") or [])}
+
+    first_note, first_won = poll_here(note), poll_here(won)
+    assert (first_note.status, first_note.new, first_note.handled, first_note.failed) == ("succeeded", 3, 3, 0), (
+        first_note.error
+    )
+    assert (first_won.status, first_won.handled, first_won.failed) == ("succeeded", 2, 0), first_won.error
+    notes = records("streettext", "note")[notes_before:]
+    assert sorted(n["title"] for n in notes) == [
+        "Appointment: Intro call",
+        "Appointment: Pricing review",
+        "Appointment: Product demo",
+    ]
+    customers = {c["id"] for c in records("streettext", "contact") if "customer" in (c.get("tags") or [])}
+    won_items = AutomationItem.objects.filter(automation=won, status="done")
+    assert len(customers - customers_before) == won_items.count() == 2
+    assert {i.item["status"] for i in won_items} == {"won"}
+
+    # Nothing new since: the second polls handle nothing and make nothing.
+    second_note, second_won = poll_here(note), poll_here(won)
+    assert (second_note.handled, second_note.new, second_won.handled, second_won.updated) == (0, 0, 0, 0)
     assert len(records("streettext", "note")) == notes_before + 3
     # Seeding again keeps one of each (the old ones are replaced).
     call_command("seed_demo", base_url=live_server.url, size=60, reset=True, stdout=open("/dev/null", "w"))  # noqa: SIM115

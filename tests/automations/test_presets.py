@@ -15,7 +15,7 @@ from django.utils import timezone
 from automations.models import AutomationActionRun, AutomationItem
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services.automations import automation_save
-from automations.triggers import trigger_for
+from automations.triggers import GhlTrigger, trigger_for
 from integrations.adapters.clients import streettext_client_for
 from integrations.catalog.services import catalog_execute
 from integrations.models import System
@@ -184,6 +184,7 @@ def test_opportunity_stage_changed_and_won_tag_and_task_once(world: World) -> No
         assert (poll.status, poll.seen, poll.skipped, poll.handled) == ("succeeded", count, count, 0), poll.error
     # What Search Opportunities is asked (the catalog adds the location, which GHL's spec requires).
     trigger = trigger_for(into)
+    assert isinstance(trigger, GhlTrigger)
     params, _ = trigger.request(trigger.start())
     assert (params["pipeline_id"], params["limit"]) == (sales, 100)
 
@@ -329,9 +330,9 @@ def test_a_streettext_tag_adds_the_contact_to_a_ghl_workflow_once(world: World) 
     client.update_contact(people[2]["id"], {"tags": ["newsletter", "nurture"]})
     third = poll_here(automation)
     assert (third.handled, third.status) == (1, "succeeded"), third.error
-    made = [c for c in records("ghl", "contact") if (c.get("email") or "").lower() == "flow2@example.com"]
-    assert len(made) == 1
-    assert enrolled()[len(before) :] == [*ghl_ids.values(), made[0]["id"]]
+    created = [c for c in records("ghl", "contact") if (c.get("email") or "").lower() == "flow2@example.com"]
+    assert len(created) == 1
+    assert enrolled()[len(before) :] == [*ghl_ids.values(), created[0]["id"]]
     assert poll_here(automation).handled == 0
     assert len(enrolled()) == len(before) + 3
 

@@ -359,6 +359,7 @@ def test_a_stage_move_bumps_last_stage_change_and_is_found_by_stage(world: World
     assert moved["opportunity"]["pipelineStageId"] == target
     assert moved["opportunity"]["lastStageChangeAt"] > deal.data["lastStageChangeAt"]
     assert moved["opportunity"]["lastStatusChangeAt"] == deal.data["lastStatusChangeAt"]
+    assert moved["opportunity"]["updatedAt"] > services.to_iso(deal.updated_at)  # what pollers version it by
     found = _json(
         world.op(
             "search-opportunity",

@@ -236,8 +236,9 @@ def _inbound(world: World, contact_id: str, text: str) -> dict[str, Any]:
 
 def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) -> None:
     made = _new_people(world, "talk", 3, in_ghl=3)
-    people = [(str(ghl_id), {"id": person["id"]}) for ghl_id, person in made]
-    c1 = _inbound(world, people[0][0], "Hi")["conversationId"]
+    ghl_ids = [str(ghl_id) for ghl_id, _ in made]
+    st_ids = [person["id"] for _, person in made]
+    c1 = _inbound(world, ghl_ids[0], "Hi")["conversationId"]
     automation = automation_create_from_preset(
         key="inbound_message_activity", ghl=world.ghl, streettext=world.streettext
     )
@@ -254,9 +255,9 @@ def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) 
         0,
     )
 
-    _inbound(world, people[0][0], "Are you open on Sunday?")
-    c2 = _inbound(world, people[1][0], "Hello")["conversationId"]
-    body = {"type": "SMS", "subType": {}, "contactId": people[2][0], "message": "Our offer", "status": "delivered"}
+    _inbound(world, ghl_ids[0], "Are you open on Sunday?")
+    c2 = _inbound(world, ghl_ids[1], "Hello")["conversationId"]
+    body = {"type": "SMS", "subType": {}, "contactId": ghl_ids[2], "message": "Our offer", "status": "delivered"}
     c3 = ghl_http(world, "POST", "/conversations/messages", body=body)["conversationId"]  # outbound: not read
     second = poll_here(automation)
     assert (second.updated, second.new, second.handled, second.skipped) == (1, 1, 2, 0), second.error
@@ -264,7 +265,7 @@ def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) 
     assert {i.item_id for i in AutomationItem.objects.filter(status="done")} == {c1, c2}
     activities = records("streettext", "activity")
     assert sorted((a["contact_id"], a["text"], a["type"]) for a in activities) == sorted(
-        [(people[0][1]["id"], "Are you open on Sunday?", "message"), (people[1][1]["id"], "Hello", "message")]
+        [(st_ids[0], "Are you open on Sunday?", "message"), (st_ids[1], "Hello", "message")]
     )
     assert all(a["source"] == "gohighlevel" for a in activities)
     assert all(a["occurred_at"].startswith(timezone.now().strftime("%Y-%m-%d")) for a in activities)
@@ -273,11 +274,11 @@ def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) 
     # Read in GoHighLevel (the conversation changes, its last message does not): nothing. Answered: it leaves the
     # inbound search; the customer writes again: recorded again.
     ghl_http(world, "PUT", f"/conversations/{c1}", body={"locationId": LOCATION, "unreadCount": 0})
-    reply = {"type": "SMS", "subType": {}, "contactId": people[1][0], "message": "Thanks!", "status": "delivered"}
+    reply = {"type": "SMS", "subType": {}, "contactId": ghl_ids[1], "message": "Thanks!", "status": "delivered"}
     ghl_http(world, "POST", "/conversations/messages", body=reply)
     read = poll_here(automation)
     assert (read.updated, read.handled, read.skipped) == (1, 0, 1), read.error
-    _inbound(world, people[1][0], "One more question")
+    _inbound(world, ghl_ids[1], "One more question")
     again = poll_here(automation)
     assert (again.updated, again.handled) == (1, 1), again.error
     assert poll_here(automation).handled == 0

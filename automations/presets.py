@@ -71,7 +71,7 @@ class AutomationPreset:
     description: str
     inputs: tuple[PresetInput, ...]
     build: Callable[[dict[str, str]], Spec]
-    # The GoHighLevel operations its trigger and actions need (the sandbox serves some of them only later).
+    # The GoHighLevel operations its trigger and actions need.
     operations: tuple[str, ...] = ()
 
 

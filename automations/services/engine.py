@@ -31,10 +31,6 @@ NOTE_PAGE_LIMIT = "Stopped after {pages} pages (the limit per poll); the next po
 RESUME_BATCH = 100
 
 
-def max_pages() -> int:
-    return int(getattr(settings, "AUTOMATION_MAX_PAGES_PER_POLL", 50))
-
-
 class PollEngine:
     def __init__(self, poll: AutomationPoll) -> None:
         self.poll = poll
@@ -89,7 +85,7 @@ class PollEngine:
             self._run_items(pending)
             if page.done:
                 return
-            if pages >= max_pages():
+            if pages >= settings.AUTOMATION_MAX_PAGES_PER_POLL:
                 self.note = NOTE_PAGE_LIMIT.format(pages=pages)
                 return
 

@@ -209,6 +209,13 @@ SYNC_RETRY_JITTER = env.bool("SYNC_RETRY_JITTER", default=True)
 SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=5)
 
 # ------------------------------------------------------------------------------
+# Automations (docs/automations.md)
+# ------------------------------------------------------------------------------
+# A poll reads at most this many pages of its trigger; the next poll continues from the page after (nothing is missed
+# or read twice: the position is stored with each page).
+AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default=50)
+
+# ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)
 # ------------------------------------------------------------------------------
 # GHL x-ghl-signature key, shown in the Marketplace app settings: PEM, or base64 of the 32 raw bytes. Empty = only

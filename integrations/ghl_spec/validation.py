@@ -100,6 +100,8 @@ FORMATS.checks("email")(_is_email)
 OasValidator = validators.extend(
     Draft4Validator,
     {"type": _nullable("type"), "enum": _nullable("enum"), "format": _format},
+    # Search Conversations' startAfterDate is typed "any" (no JSON Schema type): any value is accepted.
+    type_checker=Draft4Validator.TYPE_CHECKER.redefine("any", lambda checker, instance: True),
 )
 
 

@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPoll
 from automations.services.automations import automation_save
 from automations.services.engine import automation_poll_execute
 from automations.services.polls import automation_poll_request
+from integrations.catalog.services import catalog_execute
 from integrations.models import Connection, System
 from integrations.sandbox import ratelimit
 from integrations.sandbox import services as sandbox
-from integrations.sandbox.demo import sandbox_seed_demo
+from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
 from tests.conftest import wait_for
 
@@ -54,6 +57,43 @@ def build_world(live_url: str, *, size: int = 30) -> World:
     st.api_secret = ST_KEY
     st.save()
     return World(ghl=ghl, streettext=st, seeded=seeded)
+
+
+def build_catalog_world(live_url: str, *, size: int = 10) -> World:
+    """build_world plus the demo data of every other area of GHL's API (pipelines and opportunities, workflows,
+    conversations, …), as `manage.py seed_demo` makes it."""
+    world = build_world(live_url, size=size)
+    world.seeded.update(sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key=ST_KEY))
+    world.seeded.update(sandbox_seed_demo_catalog(ghl_location_id=LOCATION))
+    return world
+
+
+def ghl_run(world: World, key: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+    """Run one catalog operation on the sandbox over HTTP, as a person would in GoHighLevel; its answer."""
+    run = catalog_execute(connection=world.ghl, key=key, params=params or {}, body=body, log=False)
+    assert run.ok, (key, run.error, run.messages)
+    return run.data
+
+
+def ghl_http(world: World, method: str, path: str, *, body: Any = None, version: str = "2021-04-15") -> Any:
+    """One request to the sandbox's GHL API (for operations the catalog does not list: sending a message)."""
+    answer = requests.request(
+        method,
+        f"{world.ghl.base_url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {GHL_TOKEN}", "Version": version},
+        timeout=10,
+    )
+    assert answer.status_code < 300, answer.text[:400]
+    return answer.json()
+
+
+def sandbox_control(world: World, method: str, name: str, **kwargs: Any) -> Any:
+    """The sandbox's control endpoints (/sandbox/_control/ghl/<name>): a customer's reply, workflow memberships."""
+    root = world.ghl.base_url.rsplit("/ghl", 1)[0]
+    answer = requests.request(method, f"{root}/_control/ghl/{name}", timeout=10, **kwargs)
+    assert answer.status_code < 300, answer.text[:400]
+    return answer.json()
 
 
 def field(

@@ -81,3 +81,43 @@ def test_a_changed_trigger_reads_from_the_top_again_and_handles_nothing_twice(li
     again = poll_here(automation)
     assert (again.seen, again.handled) == (len(records("ghl", "contact")), 0)
     assert len(records("streettext", "task")) == len(with_email)
+
+
+def test_a_poll_stops_after_the_page_limit_and_the_next_poll_continues_where_it_stopped(
+    live_server: Any, settings: Any
+) -> None:
+    from automations.models import AutomationCursor
+    from automations.services.engine import NOTE_PAGE_LIMIT
+
+    settings.AUTOMATION_MAX_PAGES_PER_POLL = 2
+    world = build_world(live_server.url, size=20)
+    ghl_contacts = records("ghl", "contact")
+    with_email = [c for c in ghl_contacts if c.get("email")]
+    size = 4
+    assert len(ghl_contacts) > 2 * 2 * size  # the scan needs more than two polls' worth of pages
+    automation = make_automation(
+        world,
+        body={"pageLimit": size},
+        record_filter={"field": "email", "op": "exists"},
+        actions=[(System.STREETTEXT, "task.create", TASK_FIELDS)],
+    )
+
+    first = poll_here(automation)
+    assert (first.status, first.pages, first.seen) == ("succeeded", 2, 2 * size), first.error
+    assert first.note == NOTE_PAGE_LIMIT.format(pages=2)
+    assert AutomationCursor.objects.get(automation=automation).scans_completed == 0
+
+    polls = [first]
+    while AutomationCursor.objects.get(automation=automation).scans_completed == 0:
+        polls.append(poll_here(automation))
+        assert polls[-1].pages <= 2
+        assert len(polls) < 20
+    # Every page read once across the polls: each contact seen once, each one with an email handled once.
+    assert sum(p.seen for p in polls) == len(ghl_contacts)
+    assert sum(p.new for p in polls) == len(ghl_contacts)
+    assert sum(p.handled for p in polls) == len(with_email)
+    items = AutomationItem.objects.filter(automation=automation)
+    assert sorted(items.values_list("item_id", flat=True)) == sorted(c["id"] for c in ghl_contacts)
+    tasks = records("streettext", "task")
+    assert sorted(t["body"].split()[1] for t in tasks) == sorted(c["id"] for c in with_email)
+    assert polls[-1].note == ""

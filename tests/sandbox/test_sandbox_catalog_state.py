@@ -359,6 +359,7 @@ def test_a_stage_move_bumps_last_stage_change_and_is_found_by_stage(world: World
     assert moved["opportunity"]["pipelineStageId"] == target
     assert moved["opportunity"]["lastStageChangeAt"] > deal.data["lastStageChangeAt"]
     assert moved["opportunity"]["lastStatusChangeAt"] == deal.data["lastStatusChangeAt"]
+    assert moved["opportunity"]["updatedAt"] > services.to_iso(deal.updated_at)  # what pollers version it by
     found = _json(
         world.op(
             "search-opportunity",
@@ -578,6 +579,47 @@ def test_a_customer_reply_arrives_through_the_control_endpoint_as_an_unread_inbo
     assert row["lastMessageBody"] == "Can we talk tomorrow?"
     newest_first = _json(world.op("search-conversation", query={"locationId": LOCATION, "limit": 1}), 200)
     assert newest_first["conversations"][0]["id"] == conversation.record_id
+
+
+def _conversations(world: World, **query: Any) -> list[dict[str, Any]]:
+    answer = _json(world.op("search-conversation", query={"locationId": LOCATION, **query}), 200)
+    return list(answer["conversations"])
+
+
+def test_conversations_are_searched_and_paged_by_their_last_message_date(world: World) -> None:
+    """sortBy=last_message_date orders by the last message's time, not by the conversation's last change (starring
+    one moves nothing); each answer carries its sort value and startAfterDate reads on from it, both ways."""
+    stored = world.records("conversations")
+    assert len(stored) >= 6
+    oldest = min(stored, key=lambda c: c.data["lastMessageDate"])
+    starred = _json(
+        world.op(
+            "update-conversation",
+            params={"conversationId": oldest.record_id},
+            body={"locationId": LOCATION, "starred": True},
+        ),
+        200,
+    )
+    assert starred["conversation"]["starred"] is True
+    assert SandboxRecord.objects.get(record_id=oldest.record_id).updated_at > max(c.updated_at for c in stored)
+    by_message = sorted(stored, key=lambda c: (c.data["lastMessageDate"], c.record_id))
+
+    for sort, expected in (("desc", by_message[::-1]), ("asc", by_message)):
+        whole = _conversations(world, sortBy="last_message_date", sort=sort, limit=100)
+        assert [c["id"] for c in whole] == [c.record_id for c in expected]
+        assert [c["sort"] for c in whole] == [[services.to_epoch_ms(_at(c.data["lastMessageDate"]))] for c in expected]
+        paged: list[str] = []
+        after: dict[str, Any] = {}
+        while True:
+            page = _conversations(world, sortBy="last_message_date", sort=sort, limit=4, **after)
+            paged += [c["id"] for c in page]
+            if len(page) < 4:
+                break
+            after = {"startAfterDate": page[-1]["sort"][0]}
+        assert paged == [c.record_id for c in expected]  # no gaps, no repeats
+
+    # The default order is the same: newest last message first.
+    assert [c["id"] for c in _conversations(world, limit=100)] == [c.record_id for c in by_message[::-1]]
 
 
 def test_the_control_endpoint_refuses_an_unknown_contact(world: World) -> None:

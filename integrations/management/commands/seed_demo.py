@@ -84,10 +84,11 @@ class Command(BaseCommand):
         for key in DEMO_PRESETS:
             preset_create(key=key, ghl=ghl, streettext=st)
         counts["callback_tagged"] = _tag_for_callback(DEMO_LOCATION_ID, count=3)
-        # Two automations, on and scheduled, starting now; then appointments booked after their start, so the first
-        # poll has something new to handle.
+        # Two automations, on and scheduled, starting now; then appointments booked and opportunities won after their
+        # start, so each one's first poll has something to handle.
         counts["automations"] = len(_demo_automations(ghl, st))
         counts["appointments_booked"] = _book_demo_appointments(DEMO_LOCATION_ID, count=3)
+        counts["opportunities_won"] = _win_demo_opportunities(DEMO_LOCATION_ID, count=2)
         self.stdout.write(self.style.SUCCESS(f"Demo seeded: {counts}"))
 
     def _point_at(self, base: str) -> None:
@@ -143,6 +144,40 @@ def _demo_automations(ghl: Connection, st: Connection) -> list[Any]:
     return list(Automation.objects.filter(pk__in=[note.pk, won.pk]))
 
 
+def _streettext_emails() -> set[str]:
+    from integrations.sandbox.models import SandboxRecord
+
+    return set(
+        SandboxRecord.objects.filter(account__system="streettext", object_type="contact", deleted=False)
+        .exclude(email_lower="")
+        .values_list("email_lower", flat=True)
+    )
+
+
+def _win_demo_opportunities(location_id: str, *, count: int) -> int:
+    """A few open demo opportunities won now (as in GoHighLevel: status, lastStatusChangeAt and updatedAt move), their
+    contacts in StreetText too, for the "Opportunity won" automation's first poll."""
+    from integrations.sandbox import services as sandbox
+    from integrations.sandbox.models import SandboxAccount, SandboxRecord
+
+    account = SandboxAccount.objects.get(system="ghl", account_id=location_id)
+    contacts = SandboxRecord.objects.filter(account=account, object_type="contact", deleted=False)
+    emails = dict(contacts.exclude(email_lower="").values_list("record_id", "email_lower"))
+    st_emails = _streettext_emails()
+    opportunities = [
+        row
+        for row in SandboxRecord.objects.filter(
+            account=account, object_type="opportunities", deleted=False, data__status="open"
+        ).order_by("record_id")
+        if emails.get(row.data.get("contactId") or "") in st_emails
+    ][:count]
+    for row in opportunities:
+        now = sandbox.to_iso(sandbox.now_ms())
+        data = {**row.data, "status": "won", "lastStatusChangeAt": now, "lastActionDate": now}
+        sandbox.sandbox_record_put(account=account, object_type="opportunities", record_id=row.record_id, data=data)
+    return len(opportunities)
+
+
 def _book_demo_appointments(location_id: str, *, count: int) -> int:
     """A few appointments booked on the demo calendar in the coming days, for contacts StreetText has too."""
     from datetime import timedelta
@@ -153,11 +188,7 @@ def _book_demo_appointments(location_id: str, *, count: int) -> int:
     from integrations.sandbox.models import SandboxAccount, SandboxRecord
 
     account = SandboxAccount.objects.get(system="ghl", account_id=location_id)
-    st_emails = set(
-        SandboxRecord.objects.filter(account__system="streettext", object_type="contact", deleted=False)
-        .exclude(email_lower="")
-        .values_list("email_lower", flat=True)
-    )
+    st_emails = _streettext_emails()
     contacts = [
         row
         for row in SandboxRecord.objects.filter(account=account, object_type="contact", deleted=False).order_by(

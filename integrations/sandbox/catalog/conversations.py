@@ -9,7 +9,7 @@ import struct
 import uuid
 import wave
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from integrations.sandbox import services
 from integrations.sandbox.catalog.common import action, hook, iso, parse_moment, written
-from integrations.sandbox.catalog.engine import RAW, Call, Plan, create_record, update_record
+from integrations.sandbox.catalog.engine import RAW, RENDER_HOOKS, Call, Plan, create_record, update_record
 from integrations.sandbox.catalog.rules import CONTACT, CONVERSATION, MESSAGE
 from integrations.sandbox.ghl import Result, ghl_error, unprocessable
 from integrations.sandbox.models import SandboxRecord
@@ -340,10 +340,29 @@ def message_transcription_text(call: Call) -> Result:
     return 200, {RAW: {"text": _transcript(message), "contentType": "text/plain", "filename": "transcription.txt"}}
 
 
+def last_message_moment(record: SandboxRecord) -> datetime:
+    """When a conversation's last message came (its dateUpdated when it has none)."""
+    return services.parse_time(record.data.get("lastMessageDate")) or record.updated_at
+
+
+def _conversation_views(call: Call, records: list[SandboxRecord], views: list[dict[str, Any]]) -> None:
+    """Search answers carry each conversation's sort value (`sort`: its last message's time in epoch ms), which
+    `startAfterDate` takes to read the next page."""
+    if call.rule.hook != "conversation_filters":
+        return
+    for record, view in zip(records, views, strict=True):
+        view["sort"] = [services.to_epoch_ms(last_message_moment(record))]
+
+
+RENDER_HOOKS[CONVERSATION] = _conversation_views
+
+
 @hook("conversation_filters")
 def conversation_filters(call: Call, plan: Plan) -> None:
     """assignedTo (comma list, "unassigned"), followers, lastMessageDirection/Action, status (read, unread,
-    starred), startDate/endDate on dateAdded, sort (default: newest last message first)."""
+    starred), startDate/endDate on dateAdded, sort (default: newest last message first). sortBy last_message_date
+    (the default) and last_manual_message_date order and page (startAfterDate) by the last message's time: every
+    sandbox message is manual, so the two agree; the other sortBy values order by dateUpdated."""
     inputs = call.inputs()
     plan.consumed |= {
         "assignedTo",
@@ -385,6 +404,8 @@ def conversation_filters(call: Call, plan: Plan) -> None:
         wanted_followers = {part.strip() for part in str(inputs["followers"]).split(",") if part.strip()}
         plan.also(lambda record: bool(wanted_followers & set(record.data.get("followers") or [])))
     plan.order = "updated" if inputs.get("sort") == "asc" else "-updated"
+    if inputs.get("sortBy") in (None, "", "last_message_date", "last_manual_message_date"):
+        plan.moment = last_message_moment
 
 
 @hook("message_filters")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -479,7 +479,10 @@ def op_upsert(call: Call) -> Result:
 @dataclass
 class Plan:
     """What a list will read: the query set, the parameters a hook has dealt with, an optional Python predicate
-    (for filters the JSON store cannot express portably), the order, and extra envelope values."""
+    (for filters the JSON store cannot express portably), the order, and extra envelope values.
+
+    `moment`, when set, is the time the list is ordered and paged by instead of the order's column (a field of the
+    record: a conversation's lastMessageDate); the order still says which way."""
 
     qs: QuerySet[SandboxRecord]
     order: str
@@ -487,6 +490,7 @@ class Plan:
     predicate: Callable[[SandboxRecord], bool] | None = None
     sort: Callable[[SandboxRecord], Any] | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    moment: Callable[[SandboxRecord], datetime] | None = None
 
     def also(self, check: Callable[[SandboxRecord], bool]) -> None:
         previous = self.predicate
@@ -600,7 +604,7 @@ class Page:
     limit: int
     position: int
     has_more: bool
-    column: str
+    moment: Callable[[SandboxRecord], datetime]  # the time the rows are ordered by (meta's startAfter)
 
 
 def paginate(call: Call, plan: Plan) -> Page:
@@ -610,20 +614,23 @@ def paginate(call: Call, plan: Plan) -> Page:
     inputs = call.inputs()
     column, descending = ORDERS[plan.order]
     ordering = [f"-{column}", "-record_id"] if descending else [column, "record_id"]
+    moment = plan.moment or (lambda row: getattr(row, column))
     # An operation that declares no limit answers everything.
     limit = max(1, min(_int(inputs.get(paging.limit or ""), paging.default), paging.maximum)) if paging.limit else 10**9
     offset = max(0, _int(inputs.get(paging.offset or ""), 0))
     if paging.page and inputs.get(paging.page) is not None:
         offset += (max(1, _int(inputs[paging.page], 1)) - 1) * limit
-    anchor = _cursor(call, plan, paging, column)
+    anchor = _cursor(call, plan, paging, moment, descending)
     ordered = plan.qs.order_by(*ordering).select_related("account")
-    if plan.predicate is not None or plan.sort is not None:
+    if plan.predicate is not None or plan.sort is not None or plan.moment is not None:
         matching = [row for row in ordered if plan.predicate is None or plan.predicate(row)]
         if plan.sort is not None:
             matching.sort(key=plan.sort)
+        elif plan.moment is not None:
+            matching.sort(key=lambda row: (moment(row), row.record_id), reverse=descending)
         total = len(matching)
         if anchor is not None:
-            matching = [row for row in matching if _after(row, anchor, column, descending)]
+            matching = [row for row in matching if _after(row, anchor, moment, descending)]
         position = total - len(matching) + offset
         rows = matching[offset : offset + limit + 1]
     else:
@@ -634,15 +641,19 @@ def paginate(call: Call, plan: Plan) -> Page:
             position = ordered.exclude(after).count() + offset
             ordered = ordered.filter(after)
         rows = list(ordered[offset : offset + limit + 1])
-    return Page(rows[:limit], total, limit, position, len(rows) > limit, column)
+    return Page(rows[:limit], total, limit, position, len(rows) > limit, moment)
 
 
-def _after(row: SandboxRecord, anchor: tuple[datetime, str], column: str, descending: bool) -> bool:
-    key = (getattr(row, column), row.record_id)
+def _after(
+    row: SandboxRecord, anchor: tuple[datetime, str], moment: Callable[[SandboxRecord], datetime], descending: bool
+) -> bool:
+    key = (moment(row), row.record_id)
     return key < anchor if descending else key > anchor
 
 
-def _cursor(call: Call, plan: Plan, paging: Paging, column: str) -> tuple[datetime, str] | None:
+def _cursor(
+    call: Call, plan: Plan, paging: Paging, moment_of: Callable[[SandboxRecord], datetime], descending: bool
+) -> tuple[datetime, str] | None:
     inputs = call.inputs()
     name = paging.cursor
     if name is None or inputs.get(name) in (None, "", []):
@@ -653,11 +664,15 @@ def _cursor(call: Call, plan: Plan, paging: Paging, column: str) -> tuple[dateti
         moment = services.parse_time(parts[0]) if parts else None
         return (moment, str(parts[1]) if len(parts) > 1 else "") if moment is not None else None
     if name == "startAfterDate":
+        # "Search to begin after the specified date": strictly after the last document's sort value, whichever way
+        # the list runs (times are whole milliseconds; "" sorts before every id).
         moment = services.parse_time(value)
-        return (moment, "") if moment is not None else None
+        if moment is None:
+            return None
+        return (moment, "") if descending else (moment + timedelta(milliseconds=1), "")
     anchor = plan.qs.filter(record_id=str(value)).first()
     if anchor is not None:
-        return getattr(anchor, column), anchor.record_id
+        return moment_of(anchor), anchor.record_id
     moment = services.parse_time(inputs.get("startAfter")) if name == "startAfterId" else None
     return (moment, str(value)) if moment is not None else None
 
@@ -685,7 +700,7 @@ def _meta(call: Call, page: Page, last: SandboxRecord | None) -> dict[str, Any]:
     current = page.position // page.limit + 1
     next_url = None
     if page.has_more and last is not None:
-        query = {**call.req.query, "startAfter": services.to_epoch_ms(getattr(last, page.column))}
+        query = {**call.req.query, "startAfter": services.to_epoch_ms(page.moment(last))}
         query["startAfterId"] = last.record_id
         query.pop("page", None)
         next_url = f"{call.req.url}?{urlencode(query)}"
@@ -693,7 +708,7 @@ def _meta(call: Call, page: Page, last: SandboxRecord | None) -> dict[str, Any]:
         "total": page.total,
         "nextPageUrl": next_url,
         "startAfterId": last.record_id if last is not None else None,
-        "startAfter": services.to_epoch_ms(getattr(last, page.column)) if last is not None else None,
+        "startAfter": services.to_epoch_ms(page.moment(last)) if last is not None else None,
         "currentPage": current,
         "nextPage": current + 1 if page.has_more else None,
         "prevPage": current - 1 if current > 1 else None,

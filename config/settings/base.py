@@ -187,6 +187,10 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+# PostgreSQL: a sync run's session commits asynchronously (synchronous_commit off; a record link is committed right
+# after each create). A worker crash loses nothing committed; a database server crash may lose its last ~0.6 s of
+# commits (docs/reliability.md). False: every commit waits for the disk.
+SYNC_ASYNC_COMMIT = env.bool("SYNC_ASYNC_COMMIT", default=True)
 # Keep a history row for every unchanged record seen again on a rescan (debugging); off: they are only counted.
 SYNC_HISTORY_KEEP_UNCHANGED = env.bool("SYNC_HISTORY_KEEP_UNCHANGED", default=False)
 # Record history older than this many days is deleted by a daily task (0 = keep for ever).

@@ -274,6 +274,7 @@ def test_find_a_record_by_email_uses_the_lower_cased_index(admin_client: Client,
         ({"action__exact": "failed"}, "history_action_recent"),
         ({"direction": "to_ghl"}, "history_direction_recent"),
         ({"mapping__id__exact": "{back}"}, "history_mapping_recent"),
+        ({"run__id__exact": "{run}"}, "history_run_recent"),
         ({"dry_run__exact": "1"}, "history_dry_run_recent"),
         ({"q": "g-7"}, "history_ghl_id"),
         ({"q": "person7@example.com"}, "history_email_lower"),
@@ -283,7 +284,7 @@ def test_find_a_record_by_email_uses_the_lower_cased_index(admin_client: Client,
 def test_each_page_reads_history_through_its_index(
     admin_client: Client, world: dict[str, Any], params: dict[str, str], index: str
 ) -> None:
-    params = {k: v.format(back=world["back"].pk) for k, v in params.items()}
+    params = {k: v.format(back=world["back"].pk, run=world["runs"][0].pk) for k, v in params.items()}
     _, sqls = _get(admin_client, _history_url(**params))
     page = [s for s in _on(HISTORY, sqls) if "COUNT(" not in s.upper()]
     with connection.cursor() as cursor:

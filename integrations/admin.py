@@ -236,6 +236,9 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["mapping"]
     search_fields = ["=id", "mapping__name", "error"]
     date_hierarchy = "created_at"
+    # Webhook and scheduled runs add up: no COUNT(*) of every run on each page, counts capped at 10,000.
+    show_full_result_count = False
+    paginator = CappedCountPaginator
     actions = ["rerun_failed"]
     fields = RUN_FIELDS
     readonly_fields = [*RUN_FIELDS, "mapping_name"]

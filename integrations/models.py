@@ -251,9 +251,9 @@ class RecordHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "record history"
-        # The admin's lists at millions of rows (integrations/admin.py, docs/performance.md): each list and filter
-        # reads its first page in this order straight from one index and stops after it, and each search is an
-        # exact lookup on an indexed column (record_selectors.history_search_condition).
+        # The admin's lists at millions of rows (integrations/admin.py; timed by `manage.py benchmark --only admin`):
+        # each list and filter reads its first page in this order straight from one index and stops after it, and
+        # each search is an exact lookup on an indexed column (record_selectors.history_search_condition).
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="history_recent"),
             models.Index(fields=["run", "-created_at", "-id"], name="history_run_recent"),

@@ -514,7 +514,8 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             fields = _swap_fields(fields, {"mapping_link": "mapping_name"})
         return fields
 
-    @admin.display(description="Run", ordering="run")
+    # By the run's id (its index), not by the run's own ordering (a join and a sort of the whole table).
+    @admin.display(description="Run", ordering="run_id")
     def run_link(self, obj: RecordHistory) -> str:
         return _run_link(obj.run_id)
 
@@ -526,12 +527,13 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def mapping_name(self, obj: RecordHistory) -> str:
         return str(obj.mapping)
 
-    @admin.display(description="Action", ordering="action")
+    # Action and direction are filters, not sort orders: a sort by a column of five values would sort the whole table.
+    @admin.display(description="Action")
     def action_badge(self, obj: RecordHistory) -> str:
         html = badge(ACTION_TONES.get(obj.action, "muted"), obj.get_action_display())
         return format_html('{} <span class="ss-small">dry run</span>', html) if obj.dry_run else html
 
-    @admin.display(description="Direction", ordering="direction")
+    @admin.display(description="Direction")
     def direction_arrow(self, obj: RecordHistory) -> str:
         return DIRECTION_LABELS.get(obj.direction, obj.direction)
 

@@ -649,6 +649,8 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 @admin.register(RecordLink)
 class RecordLinkAdmin(admin.ModelAdmin):
     list_display = ["type_label", "record_page", "email", "ghl_id", "streettext_id", "ghl_account", "last_synced_at"]
+    # Sorts an index serves (a million links sorted by anything else would be sorted whole on every page).
+    sortable_by = ["record_page", "ghl_id", "streettext_id"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     # Searched by get_search_results (indexed lookups); listed here so the search box shows.
@@ -676,7 +678,7 @@ class RecordLinkAdmin(admin.ModelAdmin):
             )
         return fields
 
-    @admin.display(description="Label", ordering="label")
+    @admin.display(description="Label", ordering=Lower("label"))  # the index link_label_lower
     def record_page(self, obj: RecordLink) -> str:
         """The pair's name, linking to the record page (its whole story and "Sync this record now")."""
         return format_html('<a href="{}">{}</a>', _record_url(System.GHL, obj.ghl_id), obj.label or obj.ghl_id)

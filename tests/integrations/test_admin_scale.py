@@ -303,3 +303,27 @@ def test_each_page_reads_history_through_its_index(
         if params.get("o") in ("0", "1"):  # ascending: only rows of equal time or run are sorted among themselves
             plan = plan.replace("USE TEMP B-TREE FOR RIGHT PART OF ORDER BY", "")
         assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="plans of a tiny SQLite table; PostgreSQL: the benchmark")
+@pytest.mark.parametrize(
+    ("column", "index"), [("record_page", "link_label_lower"), ("ghl_id", "link_ghl_id"), ("email", "")]
+)
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_links_list_sorts_only_through_an_index(
+    admin_client: Client, world: dict[str, Any], column: str, index: str, descending: bool
+) -> None:
+    response = admin_client.get(reverse("admin:integrations_recordlink_changelist"))
+    position = response.context["cl"].list_display.index(column)
+    url = reverse("admin:integrations_recordlink_changelist") + f"?o={'-' if descending else ''}{position}"
+    _, sqls = _get(admin_client, url)
+    page = [s for s in _on(LINKS, sqls) if "COUNT(" not in s.upper()]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + page[0])
+        plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
+    if not index:  # not sortable: newest first, as unsorted
+        assert page[0].endswith(f'ORDER BY "{LINKS}"."id" DESC'), page[0]
+        return
+    assert index in plan, plan
+    # Only links of equal label or id are sorted among themselves.
+    assert "TEMP B-TREE" not in plan.replace("USE TEMP B-TREE FOR RIGHT PART OF ORDER BY", ""), plan

@@ -648,9 +648,9 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 
 @admin.register(RecordLink)
 class RecordLinkAdmin(admin.ModelAdmin):
-    list_display = ["type_label", "record_page", "email", "ghl_id", "streettext_id", "ghl_account", "last_synced_at"]
-    # Sorts an index serves (a million links sorted by anything else would be sorted whole on every page).
-    sortable_by = ["record_page", "ghl_id", "streettext_id"]
+    # Sortable only where an index serves the sort (label, either id): a million links sorted by anything else would
+    # be sorted whole for each page.
+    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "ghl_account", "synced"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     # Searched by get_search_results (indexed lookups); listed here so the search box shows.
@@ -683,17 +683,25 @@ class RecordLinkAdmin(admin.ModelAdmin):
         """The pair's name, linking to the record page (its whole story and "Sync this record now")."""
         return format_html('<a href="{}">{}</a>', _record_url(System.GHL, obj.ghl_id), obj.label or obj.ghl_id)
 
-    @admin.display(description="Object type", ordering="object_type")
+    @admin.display(description="Object type")
     def type_label(self, obj: RecordLink) -> str:
         return LINK_TYPE_LABELS.get(obj.object_type, obj.object_type)
 
-    @admin.display(description="GoHighLevel connection", ordering="ghl_connection__name")
+    @admin.display(description="GoHighLevel connection")
     def ghl_account(self, obj: RecordLink) -> str:
         return obj.ghl_connection.name
 
-    @admin.display(description="StreetText connection", ordering="streettext_connection__name")
+    @admin.display(description="StreetText connection")
     def streettext_account(self, obj: RecordLink) -> str:
         return obj.streettext_connection.name
+
+    @admin.display(description="Email")
+    def email_shown(self, obj: RecordLink) -> str:
+        return obj.email
+
+    @admin.display(description="Last synced")
+    def synced(self, obj: RecordLink) -> Any:
+        return obj.last_synced_at
 
     @admin.display(description="GoHighLevel connection")
     def ghl_connection_link(self, obj: RecordLink) -> str:

@@ -307,7 +307,8 @@ def test_each_page_reads_history_through_its_index(
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="plans of a tiny SQLite table; PostgreSQL: the benchmark")
 @pytest.mark.parametrize(
-    ("column", "index"), [("record_page", "link_label_lower"), ("ghl_id", "link_ghl_id"), ("email", "")]
+    ("column", "index"),
+    [("record_page", "link_label_lower"), ("ghl_id", "link_ghl_id"), ("email_shown", ""), ("synced", "")],
 )
 @pytest.mark.parametrize("descending", [False, True])
 def test_the_links_list_sorts_only_through_an_index(

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -20,10 +21,12 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from integrations import selectors
+from integrations.admin_lists import CappedCountPaginator
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
 from integrations.object_types import OBJECT_TYPES
+from integrations.record_selectors import history_search_condition, link_search_condition
 from integrations.services import connections as connection_services
 from integrations.services import runs as run_services
 from integrations.templatetags.streetsync import badge, progress_bar, run_status_badge
@@ -41,6 +44,10 @@ ACTION_TONES = {"created": "ok", "updated": "info", "skipped": "muted", "failed"
 LINK_TYPE_LABELS = {key: ot.label for key, ot in OBJECT_TYPES.items()}
 DIFF_ROW = '<div><span class="field">{}</span> <del>{}</del> → <ins>{}</ins></div>'
 ONLY_IDS_SHOWN = 20
+HISTORY_SEARCH_HELP = (
+    "Exact: an email (any letter case), a phone (any format), a GoHighLevel or StreetText id, or a run number (#123)."
+)
+LINK_SEARCH_HELP = "Exact: an email (any letter case) or a GoHighLevel or StreetText id; or a label's first letters."
 
 
 class ReadOnlyAdminMixin:
@@ -71,8 +78,8 @@ def _connection_link(connection: Connection) -> str:
     return format_html('<a href="{}">{}</a>', url, connection.name)
 
 
-def _run_link(run: SyncRun) -> str:
-    return format_html('<a href="{}">#{}</a>', reverse("admin:integrations_syncrun_change", args=[run.pk]), run.pk)
+def _run_link(run_id: int) -> str:
+    return format_html('<a href="{}">#{}</a>', reverse("admin:integrations_syncrun_change", args=[run_id]), run_id)
 
 
 def _record_url(system: str, record_id: str) -> str:
@@ -229,6 +236,9 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["mapping"]
     search_fields = ["=id", "mapping__name", "error"]
     date_hierarchy = "created_at"
+    # Webhook and scheduled runs add up: no COUNT(*) of every run on each page, counts capped at 10,000.
+    show_full_result_count = False
+    paginator = CappedCountPaginator
     actions = ["rerun_failed"]
     fields = RUN_FIELDS
     readonly_fields = [*RUN_FIELDS, "mapping_name"]
@@ -459,6 +469,8 @@ HISTORY_FIELDS = (
 
 
 class DirectionFilter(admin.SimpleListFilter):
+    """Fixed choices: the default filter would read `SELECT DISTINCT direction` over the whole history."""
+
     title = "direction"
     parameter_name = "direction"
 
@@ -475,11 +487,26 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["when", "run_link", "action_badge", "direction_arrow", "record", "note", "diff"]
     list_display_links = ["when"]
     list_filter = ["action", DirectionFilter, "dry_run", "run__status", "mapping"]
-    list_select_related = ["run", "mapping"]
+    # The run column needs only the run's id; the mapping's name is one join (no query per row).
+    list_select_related = ["mapping"]
+    # Searched by get_search_results (exact, indexed lookups); listed here so the search box shows.
     search_fields = ["=ghl_id", "=streettext_id", "email", "phone", "=run__id"]
+    search_help_text = HISTORY_SEARCH_HELP
     fields = HISTORY_FIELDS
     readonly_fields = [*HISTORY_FIELDS, "mapping_name"]
+    # At millions of rows: no COUNT(*) of the whole table, counts capped at 10,000, no facet counts.
     show_full_result_count = False
+    paginator = CappedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[RecordHistory], search_term: str
+    ) -> tuple[QuerySet[RecordHistory], bool]:
+        # Django's own search would compare UPPER(column) or LIKE '%…%' on every row: no index could serve it.
+        condition = history_search_condition(search_term)
+        if condition is None:
+            return queryset, False
+        return queryset.alias(email_lower=Lower("email")).filter(condition), False
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields: list[Any] = list(super().get_fields(request, obj))
@@ -487,9 +514,10 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             fields = _swap_fields(fields, {"mapping_link": "mapping_name"})
         return fields
 
-    @admin.display(description="Run", ordering="run")
+    # By the run's id (its index), not by the run's own ordering (a join and a sort of the whole table).
+    @admin.display(description="Run", ordering="run_id")
     def run_link(self, obj: RecordHistory) -> str:
-        return _run_link(obj.run)
+        return _run_link(obj.run_id)
 
     @admin.display(description="Mapping")
     def mapping_link(self, obj: RecordHistory) -> str:
@@ -499,12 +527,13 @@ class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def mapping_name(self, obj: RecordHistory) -> str:
         return str(obj.mapping)
 
-    @admin.display(description="Action", ordering="action")
+    # Action and direction are filters, not sort orders: a sort by a column of five values would sort the whole table.
+    @admin.display(description="Action")
     def action_badge(self, obj: RecordHistory) -> str:
         html = badge(ACTION_TONES.get(obj.action, "muted"), obj.get_action_display())
         return format_html('{} <span class="ss-small">dry run</span>', html) if obj.dry_run else html
 
-    @admin.display(description="Direction", ordering="direction")
+    @admin.display(description="Direction")
     def direction_arrow(self, obj: RecordHistory) -> str:
         return DIRECTION_LABELS.get(obj.direction, obj.direction)
 
@@ -619,12 +648,27 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 
 @admin.register(RecordLink)
 class RecordLinkAdmin(admin.ModelAdmin):
-    list_display = ["type_label", "record_page", "email", "ghl_id", "streettext_id", "ghl_account", "last_synced_at"]
+    # Sortable only where an index serves the sort (label, either id): a million links sorted by anything else would
+    # be sorted whole for each page.
+    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "ghl_account", "synced"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
+    # Searched by get_search_results (indexed lookups); listed here so the search box shows.
     search_fields = ["=ghl_id", "=streettext_id", "^email", "label"]
+    search_help_text = LINK_SEARCH_HELP
     fields = LINK_FIELDS
     readonly_fields = [*LINK_FIELDS, "ghl_account", "streettext_account"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[RecordLink], search_term: str
+    ) -> tuple[QuerySet[RecordLink], bool]:
+        condition = link_search_condition(search_term)
+        if condition is None:
+            return queryset, False
+        return queryset.alias(email_lower=Lower("email"), label_lower=Lower("label")).filter(condition), False
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields: list[Any] = list(super().get_fields(request, obj))
@@ -634,22 +678,30 @@ class RecordLinkAdmin(admin.ModelAdmin):
             )
         return fields
 
-    @admin.display(description="Label", ordering="label")
+    @admin.display(description="Label", ordering=Lower("label"))  # the index link_label_lower
     def record_page(self, obj: RecordLink) -> str:
         """The pair's name, linking to the record page (its whole story and "Sync this record now")."""
         return format_html('<a href="{}">{}</a>', _record_url(System.GHL, obj.ghl_id), obj.label or obj.ghl_id)
 
-    @admin.display(description="Object type", ordering="object_type")
+    @admin.display(description="Object type")
     def type_label(self, obj: RecordLink) -> str:
         return LINK_TYPE_LABELS.get(obj.object_type, obj.object_type)
 
-    @admin.display(description="GoHighLevel connection", ordering="ghl_connection__name")
+    @admin.display(description="GoHighLevel connection")
     def ghl_account(self, obj: RecordLink) -> str:
         return obj.ghl_connection.name
 
-    @admin.display(description="StreetText connection", ordering="streettext_connection__name")
+    @admin.display(description="StreetText connection")
     def streettext_account(self, obj: RecordLink) -> str:
         return obj.streettext_connection.name
+
+    @admin.display(description="Email")
+    def email_shown(self, obj: RecordLink) -> str:
+        return obj.email
+
+    @admin.display(description="Last synced")
+    def synced(self, obj: RecordLink) -> Any:
+        return obj.last_synced_at
 
     @admin.display(description="GoHighLevel connection")
     def ghl_connection_link(self, obj: RecordLink) -> str:

@@ -231,16 +231,18 @@ class RecordHistory(models.Model):
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted"
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="history")
-    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="history")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Indexed by the (run | mapping, newest first) indexes in Meta, which also serve the foreign keys.
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="history", db_index=False)
+    mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="history", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now)
     direction = models.CharField(max_length=20)
     action = models.CharField(max_length=20, choices=Action.choices)
     reason = models.CharField(max_length=200, blank=True, help_text="Why: matched by email, unchanged, echo, ...")
-    ghl_id = models.CharField("GHL id", max_length=64, blank=True, db_index=True)
-    streettext_id = models.CharField("StreetText id", max_length=64, blank=True, db_index=True)
-    email = models.CharField(max_length=254, blank=True, db_index=True)
-    phone = models.CharField(max_length=40, blank=True, db_index=True)
+    # Searched by exact value only (indexes in Meta: one each, no LIKE-pattern twin on PostgreSQL).
+    ghl_id = models.CharField("GHL id", max_length=64, blank=True)
+    streettext_id = models.CharField("StreetText id", max_length=64, blank=True)
+    email = models.CharField(max_length=254, blank=True)  # searched lower-cased
+    phone = models.CharField(max_length=40, blank=True)
     # {"field": {"before": ..., "after": ...}}
     changes = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -249,9 +251,23 @@ class RecordHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "record history"
+        # The admin's lists at millions of rows (integrations/admin.py; timed by `manage.py benchmark --only admin`):
+        # each list and filter reads its first page newest first straight from one index (scanned backwards) and
+        # stops after it, and each search is an exact lookup on an indexed column
+        # (record_selectors.history_search_condition). Ascending, so new rows are appended at the end of their group:
+        # descending indexes fill their pages only half as new rows arrive.
         indexes = [
-            models.Index(fields=["run", "action"]),
-            models.Index(fields=["mapping", "-created_at"]),
+            models.Index(fields=["created_at", "id"], name="history_recent"),
+            models.Index(fields=["run", "created_at", "id"], name="history_run_recent"),
+            models.Index(fields=["mapping", "created_at", "id"], name="history_mapping_recent"),
+            models.Index(fields=["action", "created_at", "id"], name="history_action_recent"),
+            models.Index(fields=["direction", "created_at", "id"], name="history_direction_recent"),
+            # Dry runs are few: a partial index finds them without reading every real row first.
+            models.Index(fields=["created_at", "id"], condition=models.Q(dry_run=True), name="history_dry_run_recent"),
+            models.Index(fields=["ghl_id"], name="history_ghl_id"),
+            models.Index(fields=["streettext_id"], name="history_streettext_id"),
+            models.Index(fields=["phone"], name="history_phone"),
+            models.Index(Lower("email"), name="history_email_lower"),
         ]
 
     def __str__(self) -> str:

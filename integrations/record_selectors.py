@@ -1,8 +1,9 @@
 """Reads for "Find a record" and the record page: one record's linked pair and its whole story across runs.
 
-Every lookup is an indexed one: exact ids (history and links), an email or a phone as stored (normalised first), a
-name by its first letters on the links' lower-cased label (a range on an index, not LIKE '%…%'). The history table
-is never scanned.
+Every lookup is an indexed one: exact ids (history and links), an email on the lower-cased email (history and links:
+an index on LOWER(email)), a phone as stored (E.164 first, then as typed), a name by its first letters on the links'
+lower-cased label (a range on an index, not LIKE '%…%'). The history table is never scanned. The admin's lists of
+history and links search the same way (history_search_condition, link_search_condition).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ SEARCH_LIMIT = 50
 TIMELINE_PAGE_SIZE = 25
 SYSTEM_LABELS = dict(System.choices)
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]{7,}$")
+# A run number as typed in a search box: "1234" or "#1234" (and no larger than a bigint).
+_RUN_NUMBER = re.compile(r"^#?(\d{1,18})$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def record_search(*, text: str, limit: int = SEARCH_LIMIT) -> tuple[Query, list[
     links = RecordLink.objects.select_related(None)
     if query.email:
         link_q = Q(email_lower=query.email)
-        history_q = Q(email__in={query.email, query.text})
+        history_q = Q(email_lower=query.email)
     elif query.phones:
         link_q = Q(pk__in=[])
         history_q = Q(phone__in=query.phones)
@@ -101,7 +104,8 @@ def record_search(*, text: str, limit: int = SEARCH_LIMIT) -> tuple[Query, list[
     for link in matched_links:
         found[(System.GHL, link.ghl_id)] = _from_link(link)
     rows = list(
-        RecordHistory.objects.filter(history_q)
+        RecordHistory.objects.alias(email_lower=Lower("email"))
+        .filter(history_q)
         .order_by("-created_at", "-id")
         .values("ghl_id", "streettext_id", "email", "mapping__object_type")[: limit * 4]
     )
@@ -137,6 +141,37 @@ def record_search(*, text: str, limit: int = SEARCH_LIMIT) -> tuple[Query, list[
         known_ghl.add(row["ghl_id"])
         known_st.add(row["streettext_id"])
     return query, list(found.values())[:limit]
+
+
+def history_search_condition(text: str) -> Q | None:
+    """The admin's history search as exact, indexed lookups (needs `.alias(email_lower=Lower("email"))`).
+
+    An email: its lower-cased form. A phone: E.164 or as typed. Anything else: either system's id, and a run number
+    when it is one ("1234", "#1234"). None when there is nothing to search for."""
+    query = record_query_parse(text)
+    if not query.text:
+        return None
+    if query.email:
+        return Q(email_lower=query.email)
+    condition = Q(ghl_id=query.text) | Q(streettext_id=query.text)
+    if query.phones:
+        condition |= Q(phone__in=query.phones)
+    run_number = _RUN_NUMBER.match(query.text)
+    if run_number:
+        condition |= Q(run_id=int(run_number.group(1)))
+    return condition
+
+
+def link_search_condition(text: str) -> Q | None:
+    """The admin's links search as indexed lookups (needs `.alias(email_lower=…, label_lower=…)`, both Lower):
+    an email exactly (lower-cased), else either id exactly or a label by its first letters."""
+    query = record_query_parse(text)
+    if not query.text:
+        return None
+    if query.email:
+        return Q(email_lower=query.email)
+    low, high = _prefix_range(query.text.lower())
+    return Q(ghl_id=query.text) | Q(streettext_id=query.text) | Q(label_lower__gte=low, label_lower__lt=high)
 
 
 def _from_link(link: RecordLink) -> Found:

@@ -65,12 +65,16 @@ class GovernorTimeout(Exception):
 
 @dataclass(frozen=True)
 class RatePolicy:
-    """A client's configured limit for one key; `headroom` < 1 keeps a margin below the API's own count."""
+    """A client's configured limit for one key, and the margin kept below the API's own count: `headroom` < 1 keeps a
+    share of the limit, `margin_requests` fewer requests per window, `margin_seconds` a longer window (our window
+    starts when a request is sent, the API's when it arrives: the time margin absorbs latency that varies)."""
 
     key: str
     limit: int
     window_seconds: float
     headroom: float = 1.0
+    margin_requests: int = 0
+    margin_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -434,9 +438,10 @@ def learn_limits(key: str, *, limit: int, window_seconds: float) -> None:
 
 
 def effective_limits(policy: RatePolicy) -> tuple[int, float]:
-    """(limit, window) to govern with: announced limits over configured ones, less the headroom."""
+    """(limit, window) to govern with: announced limits over configured ones, less the headroom and the margins."""
     limit, window = learned_limits(policy.key) or (policy.limit, policy.window_seconds)
-    return max(1, math.floor(limit * policy.headroom)), window
+    governed = math.floor(limit * policy.headroom) - max(0, policy.margin_requests)
+    return max(1, governed), window + max(0.0, policy.margin_seconds)
 
 
 def acquire_for(policy: RatePolicy) -> None:

@@ -35,6 +35,8 @@ def main(argv: list[str]) -> None:
         "created": run.created,
         "updated": run.updated,
         "failed": run.failed,
+        "skipped": run.skipped,
+        "processed": run.processed,
         "started": started,
         "finished": finished,
     }

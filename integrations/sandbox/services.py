@@ -5,6 +5,7 @@ Tests and the demo seeder call these directly; the HTTP control endpoints are th
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from collections.abc import Iterable
@@ -12,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 
 from integrations.sandbox import ratelimit
 from integrations.sandbox.models import (
@@ -92,6 +93,7 @@ def new_id(prefix: str = "", length: int = 20) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked several times per request (validation, duplicate look-up)
 def phone_to_e164(raw: str, *, region: str = "US") -> str | None:
     """E.164 form of a valid phone number, else None."""
     try:
@@ -133,7 +135,10 @@ def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAcco
     """Every account a token / API key opens (a GHL token may cover several locations)."""
     if not secret:
         return []
-    return list(SandboxAccount.objects.filter(system=system, secret=secret).order_by("id"))
+    # Every API request asks this: plain SQL spares the ORM's query compilation (most of a request's cost).
+    table = SandboxAccount._meta.db_table
+    query = f"SELECT * FROM {table} WHERE system = %s AND secret = %s ORDER BY id"  # noqa: S608 - our own table
+    return list(SandboxAccount.objects.raw(query, [system, secret]))
 
 
 # ------------------------------------------------------------------------------
@@ -159,12 +164,27 @@ def _denormalise(record: SandboxRecord) -> None:
 def next_updated_at(*, account: SandboxAccount, object_type: str, after: datetime | None = None) -> datetime:
     """A write timestamp later than every stored one of this type in the account (and than `after`), so a
     stored (updated_at, id) cursor always sees later writes. Seeded records may still share timestamps."""
-    latest = SandboxRecord.objects.filter(account=account, object_type=object_type).aggregate(m=Max("updated_at"))["m"]
+    latest = _latest_updated_at(account=account, object_type=object_type)
     candidate = now_ms()
     for floor in (latest, after):
         if floor is not None and candidate <= floor:
             candidate = truncate_ms(floor) + ONE_MS
     return candidate
+
+
+def _latest_updated_at(*, account: SandboxAccount, object_type: str) -> datetime | None:
+    """MAX(updated_at) of the type in the account, in one plain indexed query (every write asks it)."""
+    table = SandboxRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX(updated_at) FROM {table} WHERE account_id = %s AND object_type = %s",  # noqa: S608
+            [account.pk, object_type],
+        )
+        value = cursor.fetchone()[0]
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+    # SQLite hands back the stored text: UTC without an offset.
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def sandbox_record_put(
@@ -176,13 +196,19 @@ def sandbox_record_put(
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
     deleted: bool = False,
+    existing: SandboxRecord | None = None,
 ) -> SandboxRecord:
     """Create or replace one record as-is, without the API's validation (for seeding and for the APIs' writes).
 
     Missing timestamps: created_at keeps the stored value (or now); updated_at is the next write timestamp.
+    `existing`: the stored record, when the caller has just read it (spares reading it again).
     """
-    record_id = record_id or new_id()
-    record = SandboxRecord.objects.filter(account=account, object_type=object_type, record_id=record_id).first()
+    record: SandboxRecord | None = None
+    if existing is not None and (existing.account_id, existing.object_type) == (account.pk, object_type):
+        record = existing if existing.record_id == (record_id or existing.record_id) else None
+    if record is None and record_id:
+        record = SandboxRecord.objects.filter(account=account, object_type=object_type, record_id=record_id).first()
+    record_id = record_id or new_id()  # a new id names no stored record
     if record is None:
         record = SandboxRecord(account=account, object_type=object_type, record_id=record_id)
     record.data = dict(data)
@@ -296,6 +322,12 @@ def sandbox_fault_clear(*, system: str | None = None) -> int:
 
 def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault | None:
     """Consume one matching fault, oldest first. The conditional decrement makes it safe across processes."""
+    # Asked on every API request, and there is rarely a fault queued: one plain indexed query answers "none".
+    with connection.cursor() as cursor:
+        table = SandboxFault._meta.db_table
+        cursor.execute(f"SELECT 1 FROM {table} WHERE system = %s AND remaining > 0 LIMIT 1", [system])  # noqa: S608
+        if cursor.fetchone() is None:
+            return None
     candidates = SandboxFault.objects.filter(system=system, remaining__gt=0).order_by("id")
     for fault in candidates:
         if fault.path_contains and fault.path_contains not in path:
@@ -315,17 +347,22 @@ def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault |
 # Counters and reset
 # ------------------------------------------------------------------------------
 def sandbox_counter_incr(*, system: str, names: Iterable[str]) -> None:
-    """Add one to each named counter (created on first use)."""
+    """Add one to each named counter (created on first use): one upsert statement, safe across processes."""
+    counts: dict[str, int] = {}
     for name in names:
-        with transaction.atomic():
-            if SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1):
-                continue
-            try:
-                with transaction.atomic():
-                    SandboxCounter.objects.create(system=system, name=name, value=1)
-            except IntegrityError:
-                # Another process created it between our update and insert.
-                SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1)
+        counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return
+    table = SandboxCounter._meta.db_table
+    rows = ", ".join(["(%s, %s, %s)"] * len(counts))
+    params: list[Any] = [value for name, n in counts.items() for value in (system, name, n)]
+    # PostgreSQL and SQLite (3.24+) both speak INSERT … ON CONFLICT; the unique (system, name) is the conflict.
+    sql = (
+        f"INSERT INTO {table} (system, name, value) VALUES {rows} "  # noqa: S608 - our own table, values as parameters
+        f"ON CONFLICT (system, name) DO UPDATE SET value = {table}.value + excluded.value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def sandbox_stats() -> dict[str, dict[str, int]]:

@@ -18,10 +18,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test.utils import setup_databases, teardown_databases
 
-from integrations.benchmarks import engine, rate
+from integrations.benchmarks import calls, engine, rate
 from integrations.benchmarks.report import SIZES, Row, Section, render
 
-SECTIONS: list[Section] = [engine, rate]  # type: ignore[list-item]
+SECTIONS: list[Section] = [engine, calls, rate]  # type: ignore[list-item]
 
 
 @contextmanager

@@ -34,7 +34,7 @@ HELP = "share of GHL's allowed rate and 429s in a write-heavy StreetText → GHL
 MINUTES = {"default": 2.0, "100k": 10.0, "1m": 10.0}
 GOAL_SHARE = 97.0
 POLL_SECONDS = 0.05
-END_EARLY_SECONDS = 0.1
+END_EARLY_SECONDS = 1.0
 # Contacts seeded per second of the run: more than the allowed ~10 GHL requests a second can create.
 RECORDS_PER_SECOND = 13
 
@@ -84,7 +84,7 @@ def measure(
             start = time.monotonic()
             first = server.stats()
         log(f"{workers} worker(s): measuring {seconds:.0f} s from the first GHL request ({records:,} contacts)")
-        # Read the counters just before the interval ends: a read that ended a few ms after it would start another
+        # Read the counters a second before the interval ends: a read that ended a few ms after it would start another
         # window, and the honest allowance would jump by 100.
         time.sleep(max(0.0, start + seconds - END_EARLY_SECONDS - time.monotonic()))
         last = server.stats()

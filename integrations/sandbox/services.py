@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import secrets
 import string
+import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,6 +115,24 @@ def phone_lookup_key(raw: Any) -> str:
 
 
 # ------------------------------------------------------------------------------
+# What every API request asks: which accounts its secret opens, whether a fault is queued. Both answers are kept per
+# process for REQUEST_CACHE_SECONDS (a change made by another process shows within that time) and forgotten at once
+# when this process changes accounts or faults (the services below, which the control endpoints call).
+# ------------------------------------------------------------------------------
+REQUEST_CACHE_SECONDS = 1.0
+_cache_lock = threading.Lock()
+_accounts_by_secret: dict[tuple[str, str], tuple[float, list[SandboxAccount]]] = {}
+_no_fault_until: dict[str, float] = {}
+
+
+def sandbox_request_cache_clear() -> None:
+    """Forget the cached accounts and fault answers (after changing accounts or faults other than by the services)."""
+    with _cache_lock:
+        _accounts_by_secret.clear()
+        _no_fault_until.clear()
+
+
+# ------------------------------------------------------------------------------
 # Accounts
 # ------------------------------------------------------------------------------
 def sandbox_account_create(
@@ -128,6 +148,7 @@ def sandbox_account_create(
         account_id=account_id,
         defaults={"secret": secret, "name": name, "allow_duplicate_contacts": allow_duplicate_contacts},
     )
+    sandbox_request_cache_clear()
     return account
 
 
@@ -135,10 +156,18 @@ def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAcco
     """Every account a token / API key opens (a GHL token may cover several locations)."""
     if not secret:
         return []
-    # Every API request asks this: plain SQL spares the ORM's query compilation (most of a request's cost).
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _accounts_by_secret.get((system, secret))
+    if cached is not None and cached[0] > now:
+        return list(cached[1])
+    # Plain SQL spares the ORM's query compilation (a good part of a request's cost).
     table = SandboxAccount._meta.db_table
     query = f"SELECT * FROM {table} WHERE system = %s AND secret = %s ORDER BY id"  # noqa: S608 - our own table
-    return list(SandboxAccount.objects.raw(query, [system, secret]))
+    accounts = list(SandboxAccount.objects.raw(query, [system, secret]))
+    with _cache_lock:
+        _accounts_by_secret[(system, secret)] = (now + REQUEST_CACHE_SECONDS, accounts)
+    return list(accounts)
 
 
 # ------------------------------------------------------------------------------
@@ -300,6 +329,7 @@ def sandbox_fault_add(
         raise SandboxInputError("status must be an HTTP status code")
     if count < 1 or delay < 0 or retry_after < 0 or skip < 0:
         raise SandboxInputError("count must be >= 1, delay, retry_after and skip >= 0")
+    sandbox_request_cache_clear()
     return SandboxFault.objects.create(
         system=system,
         kind=kind,
@@ -317,16 +347,23 @@ def sandbox_fault_clear(*, system: str | None = None) -> int:
     """Drop queued faults (of one system, or all); returns how many fault rows were removed."""
     queryset = SandboxFault.objects.all() if system is None else SandboxFault.objects.filter(system=system)
     deleted, _ = queryset.delete()
+    sandbox_request_cache_clear()
     return deleted
 
 
 def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault | None:
     """Consume one matching fault, oldest first. The conditional decrement makes it safe across processes."""
-    # Asked on every API request, and there is rarely a fault queued: one plain indexed query answers "none".
+    # Asked on every API request, and there is rarely a fault queued: "none" is known for a while (see above).
+    now = time.monotonic()
+    with _cache_lock:
+        if _no_fault_until.get(system, 0.0) > now:
+            return None
     with connection.cursor() as cursor:
         table = SandboxFault._meta.db_table
         cursor.execute(f"SELECT 1 FROM {table} WHERE system = %s AND remaining > 0 LIMIT 1", [system])  # noqa: S608
         if cursor.fetchone() is None:
+            with _cache_lock:
+                _no_fault_until[system] = now + REQUEST_CACHE_SECONDS
             return None
     candidates = SandboxFault.objects.filter(system=system, remaining__gt=0).order_by("id")
     for fault in candidates:
@@ -387,6 +424,7 @@ def sandbox_reset(*, accounts: bool = False) -> dict[str, int]:
     if accounts:
         removed_accounts, _ = SandboxAccount.objects.all().delete()
     ratelimit.rate_limit_reset()
+    sandbox_request_cache_clear()
     return {"records": records, "faults": faults, "counters": counters, "accounts": removed_accounts}
 
 

@@ -37,11 +37,35 @@ def test_an_upsert_that_creates_costs_eight_statements(ghl: GhlApi, django_asser
     assert response.json()["new"] is True
 
 
-def test_an_update_costs_nine_statements(ghl: GhlApi, django_assert_max_num_queries: Any) -> None:
+def test_the_next_request_knows_its_token_and_that_no_fault_is_queued(
+    ghl: GhlApi, django_assert_max_num_queries: Any
+) -> None:
+    ghl("POST", "/contacts/upsert", CONTACT)
+
+    # [savepoint] duplicate look-up, latest timestamp, insert [release], counters: token and faults are known
+    with django_assert_max_num_queries(6):
+        response = ghl("POST", "/contacts/upsert", {**CONTACT, "email": "bea@example.com", "phone": ""})
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_fault_queued_or_an_account_changed_counts_from_the_next_request(
+    ghl: GhlApi, ghl_account: SandboxAccount
+) -> None:
+    assert ghl("POST", "/contacts/upsert", CONTACT).status_code == 200
+    services.sandbox_fault_add(system="ghl", kind="status", status=503)
+    assert ghl("POST", "/contacts/upsert", CONTACT).status_code == 503
+
+    services.sandbox_account_create(system="ghl", account_id=GHL_LOCATION, secret="a-new-token")
+    assert ghl("POST", "/contacts/upsert", CONTACT).status_code == 401
+
+
+def test_an_update_costs_seven_statements(ghl: GhlApi, django_assert_max_num_queries: Any) -> None:
     contact_id = ghl("POST", "/contacts/upsert", CONTACT).json()["contact"]["id"]
 
-    # fault check, token, [savepoint] the contact, duplicate look-up, latest timestamp, update [release], counters
-    with django_assert_max_num_queries(9):
+    # (fault check, token: known from the upsert) [savepoint] the contact, duplicate look-up, latest timestamp, update
+    # [release], counters
+    with django_assert_max_num_queries(7):
         response = ghl("PUT", f"/contacts/{contact_id}", {"lastName": "Lovelace"})
 
     assert response.status_code == 200, response.content

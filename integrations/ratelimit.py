@@ -42,6 +42,8 @@ LEARNED_CACHE_SECONDS = 30.0
 LEARNED_TTL_SECONDS = 24 * 3600.0
 # Sanity bounds for announced limits; anything outside is ignored.
 MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 0.1, 3600.0
+# Logged when an answer says the API's window is full (every worker then waits a whole window).
+MSG_WINDOW_FULL = "No request left in the window of %s; every worker pauses %.1f s"
 # A daily reset further away than this is not believed; the next UTC midnight is used instead.
 MAX_QUOTA_PAUSE = timedelta(hours=48)
 
@@ -523,7 +525,10 @@ def observe(policy: RatePolicy, *, status: int, headers: Mapping[str, Any], retr
         # Every worker waits as the API said; the one that got the 429 also sleeps in its retry.
         pause(policy.key, seconds=retry_after if retry_after is not None else policy.window_seconds)
     elif _int_header(headers, "X-RateLimit-Remaining") == 0:
-        pause(policy.key, seconds=interval_ms / 1000 if interval_ms else policy.window_seconds)
+        seconds = interval_ms / 1000 if interval_ms else policy.window_seconds
+        # Our window lets fewer through than the API's: a full window there means latency bunched our requests up.
+        logger.warning(MSG_WINDOW_FULL, policy.key, seconds)
+        pause(policy.key, seconds=seconds)
 
 
 # ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ MINUTES = {"default": 2.0, "100k": 10.0, "1m": 10.0}
 GOAL_SHARE = 97.0
 POLL_SECONDS = 0.05
 END_EARLY_SECONDS = 1.0
+WINDOW_FULL = ratelimit.MSG_WINDOW_FULL.split("%s")[0]
 # Contacts seeded per second of the run: more than the allowed ~10 GHL requests a second can create.
 RECORDS_PER_SECOND = 13
 
@@ -96,6 +97,7 @@ def measure(
     finally:
         for proc in procs:
             servers.stop(proc)
+    pauses = sum(path.read_text(errors="replace").count(WINDOW_FULL) for path in logs)
     sent = _ghl(last)[0] - _ghl(first)[0]
     too_many = _ghl(last)[1] - _ghl(first)[1]
     st_429 = int(last.get("streettext", {}).get("status_429", 0))
@@ -105,6 +107,7 @@ def measure(
         at_least(NAME, f"share of allowed rate ({label})", share, GOAL_SHARE, "%", f"{sent:,} of {allowed:,}"),
         at_most(NAME, f"GHL 429s ({label})", too_many, 0, detail=f"StreetText 429s: {st_429}" if st_429 else ""),
         info(NAME, f"GHL requests ({label})", sent),
+        info(NAME, f"window-full pauses ({label})", pauses, detail="answers with X-RateLimit-Remaining: 0"),
         info(NAME, f"duration ({label})", elapsed, "s"),
     ]
 

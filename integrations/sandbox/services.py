@@ -123,6 +123,8 @@ REQUEST_CACHE_SECONDS = 1.0
 _cache_lock = threading.Lock()
 _accounts_by_secret: dict[tuple[str, str], tuple[float, list[SandboxAccount]]] = {}
 _no_fault_until: dict[str, float] = {}
+# Bumped by every clear: an answer read while a change was being made is not kept.
+_cache_generation = [0]
 
 
 def sandbox_request_cache_clear() -> None:
@@ -130,6 +132,7 @@ def sandbox_request_cache_clear() -> None:
     with _cache_lock:
         _accounts_by_secret.clear()
         _no_fault_until.clear()
+        _cache_generation[0] += 1
 
 
 # ------------------------------------------------------------------------------
@@ -159,6 +162,7 @@ def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAcco
     now = time.monotonic()
     with _cache_lock:
         cached = _accounts_by_secret.get((system, secret))
+        generation = _cache_generation[0]
     if cached is not None and cached[0] > now:
         return list(cached[1])
     # Plain SQL spares the ORM's query compilation (a good part of a request's cost).
@@ -166,7 +170,8 @@ def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAcco
     query = f"SELECT * FROM {table} WHERE system = %s AND secret = %s ORDER BY id"  # noqa: S608 - our own table
     accounts = list(SandboxAccount.objects.raw(query, [system, secret]))
     with _cache_lock:
-        _accounts_by_secret[(system, secret)] = (now + REQUEST_CACHE_SECONDS, accounts)
+        if _cache_generation[0] == generation:
+            _accounts_by_secret[(system, secret)] = (now + REQUEST_CACHE_SECONDS, accounts)
     return list(accounts)
 
 
@@ -329,8 +334,7 @@ def sandbox_fault_add(
         raise SandboxInputError("status must be an HTTP status code")
     if count < 1 or delay < 0 or retry_after < 0 or skip < 0:
         raise SandboxInputError("count must be >= 1, delay, retry_after and skip >= 0")
-    sandbox_request_cache_clear()
-    return SandboxFault.objects.create(
+    fault = SandboxFault.objects.create(
         system=system,
         kind=kind,
         status=status,
@@ -341,6 +345,8 @@ def sandbox_fault_add(
         retry_after=retry_after,
         skip=skip,
     )
+    sandbox_request_cache_clear()
+    return fault
 
 
 def sandbox_fault_clear(*, system: str | None = None) -> int:
@@ -358,12 +364,14 @@ def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault |
     with _cache_lock:
         if _no_fault_until.get(system, 0.0) > now:
             return None
+        generation = _cache_generation[0]
     with connection.cursor() as cursor:
         table = SandboxFault._meta.db_table
         cursor.execute(f"SELECT 1 FROM {table} WHERE system = %s AND remaining > 0 LIMIT 1", [system])  # noqa: S608
         if cursor.fetchone() is None:
             with _cache_lock:
-                _no_fault_until[system] = now + REQUEST_CACHE_SECONDS
+                if _cache_generation[0] == generation:
+                    _no_fault_until[system] = now + REQUEST_CACHE_SECONDS
             return None
     candidates = SandboxFault.objects.filter(system=system, remaining__gt=0).order_by("id")
     for fault in candidates:

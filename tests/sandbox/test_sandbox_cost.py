@@ -3,6 +3,7 @@ goal ≤ 5 ms) depends on it. Statement counts include the savepoints of the han
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -108,3 +109,17 @@ def test_an_or_group_mixing_fields_and_operators_selects_what_each_filter_select
 
     assert emails([group]) == ["a@example.com", "b@example.com", "c@example.com"]
     assert emails([{**group, "filters": group["filters"][:2]}]) == ["a@example.com", "c@example.com"]
+
+
+def test_a_ghl_request_counts_in_the_window_from_when_it_arrived() -> None:
+    from integrations.sandbox import ratelimit
+
+    key = {"namespace": "ghl", "key": "loc-arrival", "limit": 2, "window_seconds": 10.0}
+    now = time.monotonic()
+    assert ratelimit.rate_limit_hit(**key, arrived=now - 20).allowed  # came in long ago: out of the window now
+    assert ratelimit.rate_limit_hit(**key, arrived=now - 5).allowed
+    assert ratelimit.rate_limit_hit(**key, arrived=now - 8).allowed  # counted after a later arrival: kept in order
+    refused = ratelimit.rate_limit_hit(**key, arrived=now)
+
+    assert not refused.allowed
+    assert list(ratelimit._windows[("ghl", "loc-arrival")]) == [now - 8, now - 5]

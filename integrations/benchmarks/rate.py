@@ -97,6 +97,7 @@ def measure(
     finally:
         for proc in procs:
             servers.stop(proc)
+        _forget_governor_keys(f"bench-{tag}:")
     pauses = sum(path.read_text(errors="replace").count(WINDOW_FULL) for path in logs)
     sent = _ghl(last)[0] - _ghl(first)[0]
     too_many = _ghl(last)[1] - _ghl(first)[1]
@@ -110,6 +111,21 @@ def measure(
         info(NAME, f"window-full pauses ({label})", pauses, detail="answers with X-RateLimit-Remaining: 0"),
         info(NAME, f"duration ({label})", elapsed, "s"),
     ]
+
+
+def _forget_governor_keys(prefix: str) -> None:
+    """Drop the run's windows and learned limits from Redis (the database's go with the throwaway database)."""
+    if ratelimit.backend_name() != "redis":
+        return
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        keys = list(client.scan_iter(match=f"{{{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
 
 
 def run(options: dict[str, Any], log: Callable[[str], None]) -> list[Row]:

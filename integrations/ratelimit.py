@@ -42,6 +42,8 @@ LEARNED_CACHE_SECONDS = 30.0
 LEARNED_TTL_SECONDS = 24 * 3600.0
 # Sanity bounds for announced limits; anything outside is ignored.
 MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 0.1, 3600.0
+# Logged when an answer says the API's window is full (every worker then waits a whole window).
+MSG_WINDOW_FULL = "No request left in the window of %s; every worker pauses %.1f s"
 # A daily reset further away than this is not believed; the next UTC midnight is used instead.
 MAX_QUOTA_PAUSE = timedelta(hours=48)
 
@@ -65,12 +67,16 @@ class GovernorTimeout(Exception):
 
 @dataclass(frozen=True)
 class RatePolicy:
-    """A client's configured limit for one key; `headroom` < 1 keeps a margin below the API's own count."""
+    """A client's configured limit for one key, and the margin kept below the API's own count: `headroom` < 1 keeps a
+    share of the limit, `margin_requests` fewer requests per window, `margin_seconds` a longer window (our window
+    starts when a request is sent, the API's when it arrives: the time margin absorbs latency that varies)."""
 
     key: str
     limit: int
     window_seconds: float
     headroom: float = 1.0
+    margin_requests: int = 0
+    margin_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -434,9 +440,10 @@ def learn_limits(key: str, *, limit: int, window_seconds: float) -> None:
 
 
 def effective_limits(policy: RatePolicy) -> tuple[int, float]:
-    """(limit, window) to govern with: announced limits over configured ones, less the headroom."""
+    """(limit, window) to govern with: announced limits over configured ones, less the headroom and the margins."""
     limit, window = learned_limits(policy.key) or (policy.limit, policy.window_seconds)
-    return max(1, math.floor(limit * policy.headroom)), window
+    governed = math.floor(limit * policy.headroom) - max(0, policy.margin_requests)
+    return max(1, governed), window + max(0.0, policy.margin_seconds)
 
 
 def acquire_for(policy: RatePolicy) -> None:
@@ -518,7 +525,10 @@ def observe(policy: RatePolicy, *, status: int, headers: Mapping[str, Any], retr
         # Every worker waits as the API said; the one that got the 429 also sleeps in its retry.
         pause(policy.key, seconds=retry_after if retry_after is not None else policy.window_seconds)
     elif _int_header(headers, "X-RateLimit-Remaining") == 0:
-        pause(policy.key, seconds=interval_ms / 1000 if interval_ms else policy.window_seconds)
+        seconds = interval_ms / 1000 if interval_ms else policy.window_seconds
+        # Our window lets fewer through than the API's: a full window there means latency bunched our requests up.
+        logger.warning(MSG_WINDOW_FULL, policy.key, seconds)
+        pause(policy.key, seconds=seconds)
 
 
 # ------------------------------------------------------------------------------

@@ -209,6 +209,8 @@ class GhlClient(BaseClient):
             limit=settings.GHL_RATE_LIMIT_MAX,
             window_seconds=settings.GHL_RATE_LIMIT_WINDOW_SECONDS,
             headroom=settings.GHL_RATE_LIMIT_HEADROOM,
+            margin_requests=settings.GHL_RATE_LIMIT_MARGIN_REQUESTS,
+            margin_seconds=settings.GHL_RATE_LIMIT_MARGIN_SECONDS,
         )
 
     # -- plumbing --------------------------------------------------------------

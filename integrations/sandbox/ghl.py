@@ -340,19 +340,24 @@ def find_duplicate(
     The same order whether the location allows duplicates or not (FACTS §6); when several contacts share the value
     (a location that allows duplicates), the oldest one is the match.
     """
+    email_key = email.strip().lower() if isinstance(email, str) and email.strip() else ""
+    phone_key = services.phone_lookup_key(phone)
+    if not email_key and not phone_key:
+        return None
     contacts = services.live_records(account=account, object_type=CONTACT)
     if exclude_id:
         contacts = contacts.exclude(record_id=exclude_id)
-    if isinstance(email, str) and email.strip():
-        match = contacts.filter(email_lower=email.strip().lower()).order_by("created_at", "record_id").first()
-        if match:
+    # One query for both keys (every create and update asks): the oldest email match wins over any phone match.
+    wanted = (Q(email_lower=email_key) if email_key else Q()) | (Q(phone=phone_key) if phone_key else Q())
+    by_phone: SandboxRecord | None = None
+    for match in contacts.filter(wanted).order_by("created_at", "record_id"):
+        if email_key and match.email_lower == email_key:
             return match, "email"
-    phone_key = services.phone_lookup_key(phone)
-    if phone_key:
-        match = contacts.filter(phone=phone_key).order_by("created_at", "record_id").first()
-        if match:
-            return match, "phone"
-    return None
+        if by_phone is None:
+            by_phone = match
+            if not email_key:
+                break
+    return (by_phone, "phone") if by_phone is not None else None
 
 
 def _reject_duplicates(*, account: SandboxAccount, cleaned: dict[str, Any], exclude_id: str | None = None) -> None:
@@ -405,7 +410,11 @@ def contact_update(req: GhlRequest, contact_id: str) -> Result:
     cleaned = validate_contact_body(req.body, allowed=UPDATE_FIELDS)
     _reject_duplicates(account=record.account, cleaned=cleaned, exclude_id=record.record_id)
     record = services.sandbox_record_put(
-        account=record.account, object_type=CONTACT, record_id=record.record_id, data=_merge(record.data, cleaned)
+        account=record.account,
+        object_type=CONTACT,
+        record_id=record.record_id,
+        data=_merge(record.data, cleaned),
+        existing=record,
     )
     return 200, {"succeded": True, "contact": contact_render(record, record.account.account_id)}
 
@@ -431,7 +440,11 @@ def contact_upsert(req: GhlRequest) -> Result:
             # first field in the configured sequence, and ignore the second field" (FACTS §6).
             cleaned = {key: value for key, value in cleaned.items() if key != "phone"}
         record = services.sandbox_record_put(
-            account=account, object_type=CONTACT, record_id=existing.record_id, data=_merge(existing.data, cleaned)
+            account=account,
+            object_type=CONTACT,
+            record_id=existing.record_id,
+            data=_merge(existing.data, cleaned),
+            existing=existing,
         )
     else:
         record = services.sandbox_record_put(account=account, object_type=CONTACT, data=_merge({}, cleaned))
@@ -580,6 +593,26 @@ def _filter_value(column: str, value: Any, errors: list[str], label: str) -> Any
     return value
 
 
+def _or_of_equals(children: list[Any]) -> Q | None:
+    """`column IN (…)` for an OR group of `eq` filters on plain columns (how a client matches a page of records by
+    email, phone or id): what the OR of equalities selects, without compiling one SQL term per value. None when any
+    child is anything else (the general path judges it, errors included)."""
+    by_column: dict[str, list[Any]] = {}
+    for child in children:
+        if not isinstance(child, dict) or child.get("operator") != "eq" or "group" in child:
+            return None
+        field_name = child.get("field")
+        column = FILTER_COLUMNS.get(field_name) if isinstance(field_name, str) else None
+        if column is None or column in DATE_COLUMNS or child.get("value") is None:
+            return None
+        value = _filter_value(column, child["value"], [], "")
+        by_column.setdefault(column, []).append(value)
+    combined = Q()
+    for column, values in by_column.items():
+        combined |= Q(**{f"{column}__in": values})
+    return combined
+
+
 def _filter_q(item: Any, errors: list[str], label: str) -> Q:
     if not isinstance(item, dict):
         errors.append(f"{label} must be an object")
@@ -590,6 +623,10 @@ def _filter_q(item: Any, errors: list[str], label: str) -> Q:
         if group not in ("AND", "OR") or not isinstance(children, list):
             errors.append(f"{label}.group must be AND or OR with a filters array")
             return Q()
+        if group == "OR" and children:
+            same = _or_of_equals(children)
+            if same is not None:
+                return same
         combined = Q()
         for index, child in enumerate(children):
             child_q = _filter_q(child, errors, f"{label}.filters.{index}")

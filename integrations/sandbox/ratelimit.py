@@ -6,6 +6,7 @@ process has its own windows, which is fine for runserver and the live_server thr
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -30,9 +31,14 @@ class RateLimitDecision:
     daily_remaining: int
 
 
-def rate_limit_hit(*, namespace: str, key: str, limit: int, window_seconds: float) -> RateLimitDecision:
-    """Record one request for (namespace, key) unless the window is full; rejected requests are not counted."""
-    now = time.monotonic()
+def rate_limit_hit(
+    *, namespace: str, key: str, limit: int, window_seconds: float, arrived: float | None = None
+) -> RateLimitDecision:
+    """Record one request for (namespace, key) unless the window is full; rejected requests are not counted.
+
+    `arrived` (time.monotonic() when the request came in) places the request in the window where an API's edge would
+    count it, whatever this process did before asking (fault look-up, spec check, authentication)."""
+    now = time.monotonic() if arrived is None else arrived
     day = int(time.time() // _DAY_SECONDS)
     with _lock:
         window = _windows.setdefault((namespace, key), deque())
@@ -51,7 +57,10 @@ def rate_limit_hit(*, namespace: str, key: str, limit: int, window_seconds: floa
                 retry_after=max(1, math.ceil(wait)),
                 daily_remaining=max(0, DAILY_LIMIT - day_count),
             )
-        window.append(now)
+        if window and now < window[-1]:
+            bisect.insort(window, now)  # a request that came in earlier than one counted before it (threads)
+        else:
+            window.append(now)
         _daily[(namespace, key)] = (day, day_count + 1)
         return RateLimitDecision(
             allowed=True,

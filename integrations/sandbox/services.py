@@ -5,15 +5,18 @@ Tests and the demo seeder call these directly; the HTTP control endpoints are th
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
+import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 
 from integrations.sandbox import ratelimit
 from integrations.sandbox.models import (
@@ -92,6 +95,7 @@ def new_id(prefix: str = "", length: int = 20) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked several times per request (validation, duplicate look-up)
 def phone_to_e164(raw: str, *, region: str = "US") -> str | None:
     """E.164 form of a valid phone number, else None."""
     try:
@@ -111,6 +115,27 @@ def phone_lookup_key(raw: Any) -> str:
 
 
 # ------------------------------------------------------------------------------
+# What every API request asks: which accounts its secret opens, whether a fault is queued. Both answers are kept per
+# process for REQUEST_CACHE_SECONDS (a change made by another process shows within that time) and forgotten at once
+# when this process changes accounts or faults (the services below, which the control endpoints call).
+# ------------------------------------------------------------------------------
+REQUEST_CACHE_SECONDS = 1.0
+_cache_lock = threading.Lock()
+_accounts_by_secret: dict[tuple[str, str], tuple[float, list[SandboxAccount]]] = {}
+_no_fault_until: dict[str, float] = {}
+# Bumped by every clear: an answer read while a change was being made is not kept.
+_cache_generation = [0]
+
+
+def sandbox_request_cache_clear() -> None:
+    """Forget the cached accounts and fault answers (after changing accounts or faults other than by the services)."""
+    with _cache_lock:
+        _accounts_by_secret.clear()
+        _no_fault_until.clear()
+        _cache_generation[0] += 1
+
+
+# ------------------------------------------------------------------------------
 # Accounts
 # ------------------------------------------------------------------------------
 def sandbox_account_create(
@@ -126,6 +151,7 @@ def sandbox_account_create(
         account_id=account_id,
         defaults={"secret": secret, "name": name, "allow_duplicate_contacts": allow_duplicate_contacts},
     )
+    sandbox_request_cache_clear()
     return account
 
 
@@ -133,7 +159,20 @@ def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAcco
     """Every account a token / API key opens (a GHL token may cover several locations)."""
     if not secret:
         return []
-    return list(SandboxAccount.objects.filter(system=system, secret=secret).order_by("id"))
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _accounts_by_secret.get((system, secret))
+        generation = _cache_generation[0]
+    if cached is not None and cached[0] > now:
+        return list(cached[1])
+    # Plain SQL spares the ORM's query compilation (a good part of a request's cost).
+    table = SandboxAccount._meta.db_table
+    query = f"SELECT * FROM {table} WHERE system = %s AND secret = %s ORDER BY id"  # noqa: S608 - our own table
+    accounts = list(SandboxAccount.objects.raw(query, [system, secret]))
+    with _cache_lock:
+        if _cache_generation[0] == generation:
+            _accounts_by_secret[(system, secret)] = (now + REQUEST_CACHE_SECONDS, accounts)
+    return list(accounts)
 
 
 # ------------------------------------------------------------------------------
@@ -159,12 +198,27 @@ def _denormalise(record: SandboxRecord) -> None:
 def next_updated_at(*, account: SandboxAccount, object_type: str, after: datetime | None = None) -> datetime:
     """A write timestamp later than every stored one of this type in the account (and than `after`), so a
     stored (updated_at, id) cursor always sees later writes. Seeded records may still share timestamps."""
-    latest = SandboxRecord.objects.filter(account=account, object_type=object_type).aggregate(m=Max("updated_at"))["m"]
+    latest = _latest_updated_at(account=account, object_type=object_type)
     candidate = now_ms()
     for floor in (latest, after):
         if floor is not None and candidate <= floor:
             candidate = truncate_ms(floor) + ONE_MS
     return candidate
+
+
+def _latest_updated_at(*, account: SandboxAccount, object_type: str) -> datetime | None:
+    """MAX(updated_at) of the type in the account, in one plain indexed query (every write asks it)."""
+    table = SandboxRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX(updated_at) FROM {table} WHERE account_id = %s AND object_type = %s",  # noqa: S608
+            [account.pk, object_type],
+        )
+        value = cursor.fetchone()[0]
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+    # SQLite hands back the stored text: UTC without an offset.
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def sandbox_record_put(
@@ -176,13 +230,19 @@ def sandbox_record_put(
     created_at: datetime | None = None,
     updated_at: datetime | None = None,
     deleted: bool = False,
+    existing: SandboxRecord | None = None,
 ) -> SandboxRecord:
     """Create or replace one record as-is, without the API's validation (for seeding and for the APIs' writes).
 
     Missing timestamps: created_at keeps the stored value (or now); updated_at is the next write timestamp.
+    `existing`: the stored record, when the caller has just read it (spares reading it again).
     """
-    record_id = record_id or new_id()
-    record = SandboxRecord.objects.filter(account=account, object_type=object_type, record_id=record_id).first()
+    record: SandboxRecord | None = None
+    if existing is not None and (existing.account_id, existing.object_type) == (account.pk, object_type):
+        record = existing if existing.record_id == (record_id or existing.record_id) else None
+    if record is None and record_id:
+        record = SandboxRecord.objects.filter(account=account, object_type=object_type, record_id=record_id).first()
+    record_id = record_id or new_id()  # a new id names no stored record
     if record is None:
         record = SandboxRecord(account=account, object_type=object_type, record_id=record_id)
     record.data = dict(data)
@@ -274,7 +334,7 @@ def sandbox_fault_add(
         raise SandboxInputError("status must be an HTTP status code")
     if count < 1 or delay < 0 or retry_after < 0 or skip < 0:
         raise SandboxInputError("count must be >= 1, delay, retry_after and skip >= 0")
-    return SandboxFault.objects.create(
+    fault = SandboxFault.objects.create(
         system=system,
         kind=kind,
         status=status,
@@ -285,17 +345,34 @@ def sandbox_fault_add(
         retry_after=retry_after,
         skip=skip,
     )
+    sandbox_request_cache_clear()
+    return fault
 
 
 def sandbox_fault_clear(*, system: str | None = None) -> int:
     """Drop queued faults (of one system, or all); returns how many fault rows were removed."""
     queryset = SandboxFault.objects.all() if system is None else SandboxFault.objects.filter(system=system)
     deleted, _ = queryset.delete()
+    sandbox_request_cache_clear()
     return deleted
 
 
 def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault | None:
     """Consume one matching fault, oldest first. The conditional decrement makes it safe across processes."""
+    # Asked on every API request, and there is rarely a fault queued: "none" is known for a while (see above).
+    now = time.monotonic()
+    with _cache_lock:
+        if _no_fault_until.get(system, 0.0) > now:
+            return None
+        generation = _cache_generation[0]
+    with connection.cursor() as cursor:
+        table = SandboxFault._meta.db_table
+        cursor.execute(f"SELECT 1 FROM {table} WHERE system = %s AND remaining > 0 LIMIT 1", [system])  # noqa: S608
+        if cursor.fetchone() is None:
+            with _cache_lock:
+                if _cache_generation[0] == generation:
+                    _no_fault_until[system] = now + REQUEST_CACHE_SECONDS
+            return None
     candidates = SandboxFault.objects.filter(system=system, remaining__gt=0).order_by("id")
     for fault in candidates:
         if fault.path_contains and fault.path_contains not in path:
@@ -315,17 +392,22 @@ def sandbox_fault_take(*, system: str, path: str, method: str) -> SandboxFault |
 # Counters and reset
 # ------------------------------------------------------------------------------
 def sandbox_counter_incr(*, system: str, names: Iterable[str]) -> None:
-    """Add one to each named counter (created on first use)."""
+    """Add one to each named counter (created on first use): one upsert statement, safe across processes."""
+    counts: dict[str, int] = {}
     for name in names:
-        with transaction.atomic():
-            if SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1):
-                continue
-            try:
-                with transaction.atomic():
-                    SandboxCounter.objects.create(system=system, name=name, value=1)
-            except IntegrityError:
-                # Another process created it between our update and insert.
-                SandboxCounter.objects.filter(system=system, name=name).update(value=F("value") + 1)
+        counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return
+    table = SandboxCounter._meta.db_table
+    rows = ", ".join(["(%s, %s, %s)"] * len(counts))
+    params: list[Any] = [value for name, n in counts.items() for value in (system, name, n)]
+    # PostgreSQL and SQLite (3.24+) both speak INSERT … ON CONFLICT; the unique (system, name) is the conflict.
+    sql = (
+        f"INSERT INTO {table} (system, name, value) VALUES {rows} "  # noqa: S608 - our own table, values as parameters
+        f"ON CONFLICT (system, name) DO UPDATE SET value = {table}.value + excluded.value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def sandbox_stats() -> dict[str, dict[str, int]]:
@@ -350,6 +432,7 @@ def sandbox_reset(*, accounts: bool = False) -> dict[str, int]:
     if accounts:
         removed_accounts, _ = SandboxAccount.objects.all().delete()
     ratelimit.rate_limit_reset()
+    sandbox_request_cache_clear()
     return {"records": records, "faults": faults, "counters": counters, "accounts": removed_accounts}
 
 

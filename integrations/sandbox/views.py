@@ -103,6 +103,7 @@ def _ghl_handle(
     handlers: dict[str, Callable[..., ghl.Result]],
     kwargs: dict[str, Any],
     counters: list[str],
+    arrived: float | None = None,
 ) -> HttpResponse:
     """Fault injection, route, auth, rate limit, Version header, JSON, GHL's spec, then the handler: in that order,
     like GHL (NestJS: routing, guards, then the validation pipe)."""
@@ -142,6 +143,7 @@ def _ghl_handle(
         key=location_key,
         limit=getattr(settings, "SANDBOX_RATE_LIMIT", 100),
         window_seconds=getattr(settings, "SANDBOX_RATE_WINDOW_SECONDS", 10.0),
+        arrived=arrived,
     )
     headers = _ghl_rate_headers(decision)
     if not decision.allowed:
@@ -182,7 +184,9 @@ def ghl_view(handlers: dict[str, Callable[..., ghl.Result]]) -> View:
 
     @csrf_exempt
     def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return _counted(SandboxSystem.GHL, lambda counters: _ghl_handle(request, handlers, kwargs, counters))
+        # GHL counts a request against its window when it arrives (at its edge), not after routing and auth.
+        arrived = time.monotonic()
+        return _counted(SandboxSystem.GHL, lambda counters: _ghl_handle(request, handlers, kwargs, counters, arrived))
 
     return transaction.non_atomic_requests(view)
 

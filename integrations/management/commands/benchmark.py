@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,10 +19,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test.utils import setup_databases, teardown_databases
 
-from integrations.benchmarks import admin, engine
+from integrations.benchmarks import admin, calls, engine, rate
 from integrations.benchmarks.report import SIZES, Row, Section, render
 
-SECTIONS: list[Section] = [engine, admin]  # type: ignore[list-item]
+SECTIONS: list[Section] = [engine, calls, rate, admin]  # type: ignore[list-item]
 
 
 @contextmanager
@@ -38,6 +39,9 @@ def throwaway_database() -> Iterator[None]:
     finally:
         connections.close_all()
         teardown_databases(names, verbosity=0)
+        if db["ENGINE"] == "django.db.backends.sqlite3":
+            for suffix in ("-wal", "-shm"):  # SQLite's write-ahead log files outlive the database file
+                Path(f"{db['TEST']['NAME']}{suffix}").unlink(missing_ok=True)
 
 
 class Command(BaseCommand):

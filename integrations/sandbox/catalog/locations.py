@@ -76,6 +76,7 @@ def location_update(call: Call) -> Result:
     if isinstance(call.body.get("name"), str) and call.body["name"]:
         account.name = call.body["name"]
         account.save(update_fields=["name"])
+        services.sandbox_request_cache_clear()  # the cached account of this token has the old name
     services.sandbox_record_put(
         account=account, object_type=LOCATION_PROFILE, record_id=account.account_id, data=profile
     )

@@ -83,7 +83,9 @@ class MemoryAdapter(BaseAdapter):
         """Pages in change order, read lazily from the store's log (the fake API holds no copy of the listing)."""
         log, seq = self.store.log, self.store.seq
         position = bisect.bisect_right(log, (int(cursor.get("seq") or 0), "\uffff"))
-        total = sum(1 for s, i in log[position:] if seq.get(i) == s) if position < len(log) else 0
+        # Counted in place: a slice of the log would be a copy as long as the listing (the fake API's memory, not the
+        # engine's, but the peak below would count it).
+        total = sum(1 for k in range(position, len(log)) if seq.get(log[k][1]) == log[k][0])
         first = True
         while True:
             chunk: list[tuple[int, str]] = []

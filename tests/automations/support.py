@@ -21,6 +21,7 @@ from integrations.sandbox import services as sandbox
 from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from integrations.sandbox.models import SandboxAccount, SandboxRecord
 from tests.conftest import wait_for
+from tests.integrations.support import sandbox_ghl_connection, sandbox_streettext_connection
 
 LOCATION = "loc-auto"
 GHL_TOKEN = "ghl-token-auto"
@@ -39,23 +40,8 @@ def build_world(live_url: str, *, size: int = 30) -> World:
     """Seeded sandbox accounts (demo contacts on both sides) and a connection to each."""
     ratelimit.rate_limit_reset()
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
-    ghl = Connection(
-        name="GHL automations",
-        system=System.GHL,
-        base_url=f"{live_url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
-    )
-    ghl.api_secret = GHL_TOKEN
-    ghl.save()
-    st = Connection(
-        name="StreetText automations",
-        system=System.STREETTEXT,
-        base_url=f"{live_url}/sandbox/streettext",
-        auth_type=Connection.AuthType.API_KEY,
-    )
-    st.api_secret = ST_KEY
-    st.save()
+    ghl = sandbox_ghl_connection(live_url, name="GHL automations", location=LOCATION, token=GHL_TOKEN)
+    st = sandbox_streettext_connection(live_url, name="StreetText automations", key=ST_KEY)
     return World(ghl=ghl, streettext=st, seeded=seeded)
 
 

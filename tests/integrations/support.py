@@ -46,14 +46,7 @@ def build_world(
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
     sandbox_location_allow_duplicates(LOCATION, allow=allow_duplicate_contacts)
     ghl = sandbox_ghl_connection(live_url, name="GHL e2e")
-    st = Connection(
-        name="StreetText e2e",
-        system=System.STREETTEXT,
-        base_url=f"{live_url}/sandbox/streettext",
-        auth_type=Connection.AuthType.API_KEY,
-    )
-    st.api_secret = ST_KEY
-    st.save()
+    st = sandbox_streettext_connection(live_url, name="StreetText e2e")
     mapping = mapping_create_with_defaults(
         name="e2e contacts", ghl_connection=ghl, streettext_connection=st, direction=direction, **mapping_options
     )
@@ -66,16 +59,31 @@ def sandbox_location_allow_duplicates(location_id: str, *, allow: bool = True) -
     assert updated == 1, f"no sandbox GHL location {location_id!r}"
 
 
-def sandbox_ghl_connection(live_url: str, *, name: str = "GHL sandbox") -> Connection:
-    """A GHL connection (Private Integration Token) to the sandbox's demo location on the live server."""
+def sandbox_ghl_connection(
+    live_url: str, *, name: str = "GHL sandbox", location: str = LOCATION, token: str = GHL_TOKEN
+) -> Connection:
+    """A GHL connection (Private Integration Token) to a sandbox location on the live server."""
     connection = Connection(
         name=name,
         system=System.GHL,
         base_url=f"{live_url}/sandbox/ghl",
-        location_id=LOCATION,
+        location_id=location,
         auth_type=Connection.AuthType.PRIVATE_TOKEN,
     )
-    connection.api_secret = GHL_TOKEN
+    connection.api_secret = token
+    connection.save()
+    return connection
+
+
+def sandbox_streettext_connection(live_url: str, *, name: str = "StreetText sandbox", key: str = ST_KEY) -> Connection:
+    """A StreetText connection (API key) to a sandbox workspace on the live server."""
+    connection = Connection(
+        name=name,
+        system=System.STREETTEXT,
+        base_url=f"{live_url}/sandbox/streettext",
+        auth_type=Connection.AuthType.API_KEY,
+    )
+    connection.api_secret = key
     connection.save()
     return connection
 

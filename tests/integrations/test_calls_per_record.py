@@ -9,13 +9,19 @@ from typing import Any
 
 import pytest
 
-from integrations.models import Connection, SyncRun, System
+from integrations.models import SyncRun
 from integrations.sandbox import services as sandbox
 from integrations.sandbox.models import SandboxRecord
 from integrations.services.sync import sync_run_execute
 from mappings.models import Direction, Mapping
 from mappings.services import mapping_create_with_defaults
-from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, sandbox_ghl_connection
+from tests.integrations.support import (
+    GHL_TOKEN,
+    LOCATION,
+    ST_KEY,
+    sandbox_ghl_connection,
+    sandbox_streettext_connection,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,14 +62,7 @@ def _mapping(live_url: str, count: int) -> Mapping:
             for n in range(count)
         ]
     )
-    st = Connection(
-        name="StreetText calls",
-        system=System.STREETTEXT,
-        base_url=f"{live_url}/sandbox/streettext",
-        auth_type=Connection.AuthType.API_KEY,
-    )
-    st.api_secret = ST_KEY
-    st.save()
+    st = sandbox_streettext_connection(live_url, name="StreetText calls")
     ghl = sandbox_ghl_connection(live_url)
     return mapping_create_with_defaults(
         name="calls", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL

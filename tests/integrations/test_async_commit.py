@@ -60,3 +60,15 @@ def test_sync_runs_go_through_it() -> None:
         assert switches == ["SET synchronous_commit TO OFF", "RESET synchronous_commit"]
     else:
         assert switches == []
+
+
+@postgres_only
+def test_a_broken_connection_does_not_hide_the_runs_own_error() -> None:
+    def run_that_loses_its_connection() -> None:
+        with async_commit():
+            connection.connection.close()  # the session is gone under the run
+            raise RuntimeError("the run's error")
+
+    with pytest.raises(RuntimeError, match="the run's error"):
+        run_that_loses_its_connection()
+    assert synchronous_commit() == "on"  # a new session, with the server's setting

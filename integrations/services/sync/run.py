@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 import integrations.services.sync.deletions as deletions
 import integrations.services.sync.reading as reading
@@ -128,8 +128,13 @@ def async_commit() -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            # The connection broke during the run: the run's own error is the one to report; a new session starts
+            # with the server's setting.
+            connection.close()
 
 
 def sync_run_execute(*, run_id: int) -> SyncRun | None:

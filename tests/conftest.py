@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection as db_connection
+from django.utils.timezone import now as django_now
 from hypothesis import settings as hypothesis_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +135,12 @@ def _purge_broker() -> None:
         app.control.purge()
 
 
+# The session's worker, once a test has started it: tests that do not ask for it still reach it when they queue work.
+_SESSION_WORKER: list[WorkerProcess] = []
+# How long a test's teardown waits for a run the session's worker is executing (see _settle_runs_before_flush).
+SETTLE_TIMEOUT = 30.0
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(
     django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
@@ -142,8 +150,41 @@ def celery_worker_process(
         _purge_broker()
         worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
         worker.start()
+    _SESSION_WORKER.append(worker)
     yield worker
+    _SESSION_WORKER.clear()
     worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _settle_runs_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a transactional test, before its database is emptied: runs it queued are taken back, and a run the
+    session's worker is executing is let finish. Emptying the tables under a running sync deadlocks on PostgreSQL
+    (the flush is the one killed), and the next test would find this one's rows."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("_django_db_helper")  # set up first, so emptied after this teardown
+    elif {"transactional_db", "live_server"} & set(request.fixturenames):
+        request.getfixturevalue("transactional_db")
+    else:
+        yield
+        return
+    yield
+    worker = _SESSION_WORKER[0].proc if _SESSION_WORKER else None
+    if worker is None or worker.poll() is not None:
+        return
+    from integrations.models import SyncRun
+
+    SyncRun.objects.filter(status=SyncRun.Status.PENDING).update(status=SyncRun.Status.CANCELLED)
+    # A run a worker claimed (attempts counts claims) and that beat its heartbeat lately; a test that wrote a RUNNING
+    # row itself, or whose worker it killed, is not waited for long.
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while time.monotonic() < deadline:
+        recent = django_now() - timedelta(seconds=SETTLE_TIMEOUT)
+        running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, attempts__gte=1, heartbeat_at__gte=recent)
+        if not running.exists():
+            return
+        time.sleep(0.2)
 
 
 @pytest.fixture

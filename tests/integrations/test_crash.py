@@ -101,6 +101,7 @@ def test_worker_killed_while_a_run_waits_for_its_retry_is_recovered_by_the_sched
     with worker.reconfigured(
         SYNC_RETRY_JITTER="false", SYNC_RETRY_BACKOFF_SECONDS=str(RETRY_COUNTDOWN), SYNC_PENDING_GRACE_SECONDS="2"
     ):
+        requested_at = len(worker.log())
         run = sync_run_request(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
         waiting = wait_for(
             lambda: SyncRun.objects.filter(
@@ -111,6 +112,13 @@ def test_worker_killed_while_a_run_waits_for_its_retry_is_recovered_by_the_sched
         )
         assert waiting.error.startswith("Retrying after: StreetText server error (503)")
         assert (waiting.next_attempt_at - waiting.created_at).total_seconds() >= RETRY_COUNTDOWN - 1
+        # The run is given back before the retry's message is sent: kill only once the worker holds that message
+        # (its second "received"), else the message waits in the broker and is not lost at all.
+        wait_for(
+            lambda: len(re.findall(r"run_sync_task\[[^\]]+\] received", worker.log()[requested_at:])) >= 2,
+            timeout=30,
+            message="the worker never received the retry's message",
+        )
         worker.kill()  # SIGKILL while the worker holds the retry's countdown: the message goes with it
         killed_at = time.monotonic()
 

@@ -27,6 +27,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WIDTH, HEIGHT = 1400, 900
+BROWSER_TEST_TIMEOUT = 300  # seconds, setup and teardown included (the slowest journey takes about 10 here)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "browser"
 ADMIN_PASSWORD = "admin-pw-browser-1"
 VIEWER_PASSWORD = "viewer-pw-browser-1"
@@ -41,6 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(str(item.fspath)).resolve().parent == here:
             item.add_marker(pytest.mark.browser)
+            # Some Playwright calls (evaluate, closing a context) have no timeout of their own: a browser that stops
+            # answering fails its test here, with the line it hung on, instead of stalling the whole suite.
+            item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
             if not os.access(CHROMIUM, os.X_OK):
                 item.add_marker(skip)
 

@@ -95,6 +95,8 @@ def test_build_a_mapping_with_pickers_including_a_custom_field_by_name_preview_a
     page.wait_for_url(re.compile(r".*/syncrun/\d+/change/$"))
     run = wait_finished(SyncRun.objects.get(mapping=mapping))
     assert run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), run.error
+    # The run page reloads itself once the run has ended: the journey ends on that final page, not mid-reload.
+    page.wait_for_selector("#ss-run:not([data-progress-url])", timeout=30_000)
     written = [
         r.data["custom"]["budget"]
         for r in SandboxRecord.objects.filter(account__system="streettext", object_type="contact", deleted=False)

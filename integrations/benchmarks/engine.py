@@ -318,11 +318,11 @@ def engine_benchmark(*, records: int) -> list[Figures]:
 def engine_memory(*, records: int) -> int:
     """Peak Python memory (bytes) of an unchanged re-sync of `records` linked contacts.
 
-    Every MEMORY_COLLECT_EVERY pages the fake API runs a full garbage collection: it finds no cycles here, but it
-    empties CPython's free lists, whose freed tuples tracemalloc still counts and which fill slowly over any long run
-    (bounded by the interpreter, not by the number of records). The fake API's stores are frozen first, so those
-    collections do not walk a million contacts each time. The planner's statistics are refreshed as the tables grow
-    (planner_statistics_refresh).
+    Every MEMORY_COLLECT_EVERY pages of the measured re-sync the fake API runs a full garbage collection: it finds no
+    cycles here, but it empties CPython's free lists, whose freed tuples tracemalloc still counts and which fill slowly
+    over any long run (bounded by the interpreter, not by the number of records). The fake API's stores are frozen
+    first, so those collections do not walk a million contacts each time. The planner's statistics are refreshed as
+    the tables grow (planner_statistics_refresh).
     """
     with EngineBench(analyze_every=MEMORY_ANALYZE_EVERY) as bench:
         bench.seed(records)

@@ -169,7 +169,7 @@ def planner_statistics_refresh() -> None:
 
     On a server where it is off (as on the machine docs/performance.md was measured on), PostgreSQL plans a table it has
     never analyzed as empty: at 790k links it looked a page's links up through the StreetText-id unique index, filtering
-    every link of the mapping by GHL id (240 ms a page instead of 1 ms), and creates fell from 700 to 200 records/s.
+    every link of the mapping by GHL id: 240 ms a page instead of 1 ms, about half of each create's time at 700k.
     """
     tables = [model._meta.db_table for model in (RecordLink, MappingRecordState, RecordHistory)]
     with db.cursor() as cursor:

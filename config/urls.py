@@ -30,4 +30,4 @@ urlpatterns = [
     path("oauth/ghl/callback", ghl_oauth_callback, name="ghl-oauth-callback"),
 ]
 if settings.SANDBOX_ENABLED:
-    urlpatterns.append(path("sandbox/", include("integrations.sandbox.urls")))
+    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -8,7 +8,10 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("config", "integrations", "mappings", "automations")
+PACKAGES = ("config", "integrations", "mappings", "automations", "ghl_spec", "sandbox")
+# The product: what an install runs. The sandbox (both APIs played locally, demo data, benchmarks) is development
+# tooling on top of it and never imported by it.
+PRODUCT = ("config", "integrations", "mappings", "automations", "ghl_spec")
 
 
 def _module_name(path: Path) -> str:
@@ -123,3 +126,21 @@ def test_circles_are_found() -> None:
 
 def test_no_import_circles() -> None:
     assert circles(import_graph()) == []
+
+
+def test_the_product_never_imports_the_sandbox() -> None:
+    graph = import_graph()
+    leaks = sorted(
+        f"{name} → {target}"
+        for name, targets in graph.items()
+        if name.split(".")[0] in PRODUCT
+        for target in targets
+        if target.split(".")[0] == "sandbox"
+    )
+    assert leaks == []
+
+
+def test_the_sandbox_leak_check_sees_a_leak() -> None:
+    graph = import_graph()
+    assert "sandbox.services" in graph["sandbox.views"]
+    assert any(t.split(".")[0] == "ghl_spec" for t in graph["integrations.clients.ghl"])

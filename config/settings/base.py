@@ -73,7 +73,7 @@ INSTALLED_APPS = [
     "integrations",
     "mappings",
     "automations",
-    "integrations.sandbox",
+    "sandbox",
 ]
 
 MIDDLEWARE = [

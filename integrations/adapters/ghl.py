@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
-from integrations import ghl_spec
+import ghl_spec
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
@@ -96,7 +96,7 @@ def contact_to_record(contact: dict[str, Any]) -> Record:
     )
 
 
-# -- writes that conform to GHL's spec (integrations/ghl_spec) ---------------------------------------------------------
+# -- writes that conform to GHL's spec (ghl_spec) ---------------------------------------------------------
 # FieldSpec kinds an empty string may clear; a date or a number is not cleared by "" even where the spec's plain
 # `type: string` would let it through (GHL would store or refuse an empty date).
 TEXT_KINDS = frozenset({"string", "email", "phone"})

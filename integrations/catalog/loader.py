@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from integrations import ghl_spec
-from integrations.ghl_spec import GhlSpec, Operation, UnknownOperation
-from integrations.ghl_spec.spec import JSON
+import ghl_spec
+from ghl_spec import GhlSpec, Operation, UnknownOperation
+from ghl_spec.spec import JSON
 
 CATALOG_FILE = Path(__file__).resolve().with_name("operations.toml")
 

@@ -21,7 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.utils import timezone
 
-from integrations import crypto, ghl_spec
+import ghl_spec
+from integrations import crypto
 from integrations.catalog.loader import (
     BODY,
     BODY_JSON,

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
-from integrations import ghl_spec
+import ghl_spec
 from integrations.clients import exceptions as exc
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
@@ -40,7 +40,7 @@ API_VERSIONS: dict[str, str] = {
 }
 
 # UpdateContactDto = CreateContactDto minus these; GHL refuses unknown properties, so they are dropped on PUT.
-# companyName is sent: the spec's UpdateContactDto omits it, but the live API accepts it (integrations/ghl_spec/
+# companyName is sent: the spec's UpdateContactDto omits it, but the live API accepts it (ghl_spec/
 # deviations.py, docs/ghl-spec.md).
 UPDATE_FORBIDDEN_FIELDS = frozenset({"locationId", "gender"})
 
@@ -626,7 +626,7 @@ class GhlClient(BaseClient):
         """Send one operation of GHL's spec, validated against it first: GhlRequestInvalid, with GHL-style messages
         and nothing sent, when it does not conform. `send_body` (default: body is not None) sends `body` or `{}`;
         `version` replaces the spec's Version value (for the few operations that declare none)."""
-        # Reference: integrations/ghl_spec (GoHighLevel/highlevel-api-docs apps/*.json); docs/catalog.md
+        # Reference: ghl_spec (GoHighLevel/highlevel-api-docs apps/*.json); docs/catalog.md
         path = operation_path(operation.path, path_params or {})
         return self._send_checked(
             operation.method, path, query, body, send_body, version or operation.version, expected=operation

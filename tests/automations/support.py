@@ -16,10 +16,10 @@ from automations.services.engine import automation_poll_execute
 from automations.services.polls import automation_poll_request
 from integrations.catalog.services import catalog_execute
 from integrations.models import Connection, System
-from integrations.sandbox import ratelimit
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import ratelimit
+from sandbox import services as sandbox
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.conftest import wait_for
 from tests.integrations.support import sandbox_ghl_connection, sandbox_streettext_connection
 

@@ -20,7 +20,7 @@ from automations.services.runner import MSG_FOUND, MSG_IN_DOUBT, MSG_RESENT, Ite
 from automations.triggers import trigger_for
 from integrations.clients import exceptions as exc
 from integrations.models import System
-from integrations.sandbox import services as sandbox
+from sandbox import services as sandbox
 from tests.automations.support import build_world, field, ghl_contact_edit, make_automation, poll_here, records
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from automations.models import AutomationItem
 from integrations.adapters.clients import streettext_client_for
 from integrations.clients import exceptions as exc
 from integrations.models import RecordLink, System
-from integrations.sandbox import services as sandbox
+from sandbox import services as sandbox
 from tests.automations.support import account, build_world, field, make_automation, poll_here, records
 
 pytestmark = pytest.mark.django_db(transaction=True)

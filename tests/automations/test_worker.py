@@ -13,7 +13,7 @@ from automations.models import AutomationActionRun, AutomationItem, AutomationPo
 from automations.services.polls import automation_poll_request
 from automations.services.runner import MSG_FOUND, MSG_RESENT
 from integrations.models import System
-from integrations.sandbox import services as sandbox
+from sandbox import services as sandbox
 from tests.automations.support import (
     account,
     build_world,

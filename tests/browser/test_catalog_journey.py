@@ -14,8 +14,8 @@ from django.urls import reverse
 from integrations.catalog.models import CatalogExecution
 from integrations.catalog.services import catalog_execute
 from integrations.models import Connection
-from integrations.sandbox import ratelimit
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
+from sandbox import ratelimit
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from tests.browser.conftest import ADMIN_PASSWORD, log_in, shot, submit
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, sandbox_ghl_connection
 

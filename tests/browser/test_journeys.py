@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from integrations.models import Connection, RecordHistory, SyncCursor, SyncRun
-from integrations.sandbox import services as sandbox
 from mappings.models import Direction
+from sandbox import services as sandbox
 from tests.browser.conftest import ADMIN_PASSWORD, VIEWER_PASSWORD, log_in, messages, shot, submit
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, build_world
 

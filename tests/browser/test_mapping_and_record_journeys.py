@@ -11,10 +11,10 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.services import mapping_delete
+from sandbox.models import SandboxRecord
 from tests.browser.conftest import ADMIN_PASSWORD, log_in, messages, shot, submit
 from tests.conftest import wait_for
 from tests.integrations.support import build_world, wait_finished

@@ -9,8 +9,8 @@ import pytest
 import responses
 
 from integrations.models import Connection, System
-from integrations.sandbox import ratelimit
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
+from sandbox import ratelimit
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
 from tests.integrations.support import GHL_TOKEN, LOCATION, sandbox_ghl_connection
 
 MOCK_GHL = "https://services.leadconnectorhq.com"

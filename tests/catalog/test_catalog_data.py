@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from ghl_spec import get_spec
+from ghl_spec.spec import SPEC_DIR
 from integrations.catalog import docs
 from integrations.catalog.loader import (
     CATALOG_FILE,
@@ -24,8 +26,6 @@ from integrations.catalog.selectors import (
     catalog_required_scopes,
     catalog_trigger_items,
 )
-from integrations.ghl_spec import get_spec
-from integrations.ghl_spec.spec import SPEC_DIR
 
 # The seed's list (/work/shared/seed/, "Complete Operations Catalog"), as written there: category, kind, name,
 # description. 124 entries.

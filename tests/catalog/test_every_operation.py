@@ -21,7 +21,7 @@ from integrations.catalog.loader import get_catalog
 from integrations.catalog.models import CatalogExecution
 from integrations.catalog.services import Execution, catalog_execute
 from integrations.models import Connection
-from integrations.sandbox import services as sandbox
+from sandbox import services as sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

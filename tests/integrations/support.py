@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from integrations.models import Connection, SyncRun, System
-from integrations.sandbox import ratelimit
-from integrations.sandbox import services as sandbox_services
-from integrations.sandbox.demo import sandbox_seed_demo
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
 from integrations.services.runs import sync_run_request
 from mappings.models import Direction, Mapping
 from mappings.services import mapping_create_with_defaults
+from sandbox import ratelimit
+from sandbox import services as sandbox_services
+from sandbox.demo import sandbox_seed_demo
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.conftest import wait_for
 
 LOCATION = "loc-e2e"

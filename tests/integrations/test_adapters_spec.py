@@ -1,6 +1,6 @@
 """The GHL adapters' writes conform to GHL's spec: creates leave empty optional fields out, updates clear a field
 the way the spec allows or leave it out with a reason (prepare_write), and every request they send passes the
-spec validator (integrations/ghl_spec) itself."""
+spec validator (ghl_spec) itself."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 
-from integrations import ghl_spec
+import ghl_spec
 from integrations.adapters import Record, adapter_for
 from integrations.adapters.ghl import GhlContactAdapter
 from integrations.adapters.ghl_related import GhlAppointmentAdapter, GhlBusinessAdapter, GhlNoteAdapter, GhlTaskAdapter

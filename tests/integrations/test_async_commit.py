@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from integrations.benchmarks.engine import EngineBench
 from integrations.services.sync.run import async_commit
+from sandbox.benchmarks.engine import EngineBench
 
 pytestmark = pytest.mark.django_db(transaction=True)
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")

@@ -18,11 +18,11 @@ from integrations.adapters import ghl as ghl_adapter
 from integrations.adapters import streettext as st_adapter
 from integrations.clients.exceptions import ApiError
 from integrations.models import Connection
-from integrations.sandbox import webhooks as sandbox_webhooks
 from integrations.webhooks import signatures
 from mappings.forms import FieldMappingForm, MappingForm
 from mappings.models import FieldMapping, Mapping
 from mappings.pipeline import ChainError, ChainSyntaxError, parse_chain, validate_chain
+from sandbox import webhooks as sandbox_webhooks
 
 pytestmark = pytest.mark.django_db
 ST_SECRET = "whsec-property-test"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from integrations.benchmarks import engine
 from integrations.models import RecordLink
+from sandbox.benchmarks import engine
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.benchmarks.rate import honest_share
+from sandbox.benchmarks.rate import honest_share
 
 
 def test_the_share_is_of_what_a_sliding_window_allows_in_every_started_window() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from integrations.models import SyncRun
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.models import SandboxRecord
 from integrations.services.sync import sync_run_execute
 from mappings.models import Direction, Mapping
 from mappings.services import mapping_create_with_defaults
+from sandbox import services as sandbox
+from sandbox.models import SandboxRecord
 from tests.integrations.support import (
     GHL_TOKEN,
     LOCATION,

@@ -396,7 +396,7 @@ def test_update_contact_drops_fields_update_contact_dto_lacks(
     )
 
     # `tags` is sent as given: GHL replaces all of the contact's tags with it. companyName is sent although the
-    # spec's UpdateContactDto lacks it: the live API accepts it (integrations/ghl_spec/deviations.py).
+    # spec's UpdateContactDto lacks it: the live API accepts it (ghl_spec/deviations.py).
     assert body_of(mocked.calls[0]) == {"firstName": "Rosa", "companyName": "X", "tags": ["only-this"]}
     assert mocked.calls[0].request.method == "PUT"
     assert contact["tags"] == ["only-this"]

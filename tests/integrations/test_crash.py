@@ -17,9 +17,9 @@ from django_celery_beat.models import PeriodicTask
 
 from config.celery import app
 from integrations.models import RecordLink, SyncRun
-from integrations.sandbox import services as sandbox
 from integrations.services.runs import sync_run_request
 from mappings.models import Direction
+from sandbox import services as sandbox
 from tests.conftest import WorkerProcess, wait_for
 from tests.integrations.support import build_world, run_via_worker, sandbox_contacts, wait_finished
 

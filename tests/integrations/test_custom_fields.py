@@ -15,10 +15,10 @@ from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
 from integrations.clients.ghl import GhlClient
 from integrations.models import RecordHistory, SyncRun
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from mappings.models import Direction, FieldMapping, Mapping
+from sandbox import services as sandbox
+from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,10 +8,10 @@ import pytest
 import requests
 
 from integrations.models import Connection, RecordHistory, RecordLink, SyncCursor, SyncRun
-from integrations.sandbox import services as sandbox
 from integrations.services import sync
 from integrations.services.runs import sync_run_mark_stale
 from mappings.models import Direction, Mapping
+from sandbox import services as sandbox
 from tests.integrations.support import GHL_TOKEN, ST_KEY, World, build_world, sandbox_contacts
 
 pytestmark = pytest.mark.django_db(transaction=True)

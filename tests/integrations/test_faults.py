@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from integrations.clients.exceptions import TransientApiError
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox import services as sandbox
 from integrations.services import sync
 from integrations.services.runs import sync_run_rerun_failed
 from mappings.models import Direction
+from sandbox import services as sandbox
 from tests.conftest import WorkerProcess
 from tests.integrations.support import World, build_world, run_via_worker, sandbox_contacts
 
@@ -190,8 +190,8 @@ def test_a_task_create_answered_too_late_is_found_not_made_again(live_server: An
     """A record no upsert can match (a task: no email, no phone): the lost create is remembered, and the retry looks
     for it on its contact, with backoff, until it shows, instead of creating a second one."""
     from integrations.models import PendingCreate
-    from integrations.sandbox.models import SandboxRecord
     from mappings.models import FieldMapping, Mapping
+    from sandbox.models import SandboxRecord
 
     settings.SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = 10
     world = build_world(live_server.url, direction=Direction.TO_GHL, size=20)

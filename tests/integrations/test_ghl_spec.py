@@ -1,4 +1,4 @@
-"""integrations/ghl_spec: the vendored specs, the operation index, path matching, request validation with OAS 3.0
+"""ghl_spec: the vendored specs, the operation index, path matching, request validation with OAS 3.0
 semantics and GHL-style messages, the deviations table and the clear rules. Pure: no database, no HTTP."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from integrations import ghl_spec
-from integrations.ghl_spec.deviations import DEVIATIONS, MISSING, Deviation
-from integrations.ghl_spec.spec import SPEC_DIR, GhlSpec, SpecError, load_documents
+import ghl_spec
+from ghl_spec.deviations import DEVIATIONS, MISSING, Deviation
+from ghl_spec.spec import SPEC_DIR, GhlSpec, SpecError, load_documents
 
 CONTACTS = {"Version": "2021-07-28"}
 CALENDARS = {"Version": "2021-04-15"}

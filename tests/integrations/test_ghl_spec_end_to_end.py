@@ -12,13 +12,13 @@ import pytest
 
 from integrations.adapters import adapter_for
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
-from integrations.sandbox import ratelimit
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.models import SandboxAccount
 from integrations.services import sync
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import APPOINTMENT_STATUS
 from mappings.services import mapping_save
+from sandbox import ratelimit
+from sandbox import services as sandbox
+from sandbox.models import SandboxAccount
 from tests.integrations.support import assert_no_spec_rejections
 
 pytestmark = pytest.mark.django_db(transaction=True)

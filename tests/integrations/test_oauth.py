@@ -29,12 +29,12 @@ from integrations import crypto
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, System
-from integrations.sandbox import ratelimit
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.models import SandboxOAuthToken
-from integrations.sandbox.oauth import sandbox_oauth_expire_access_tokens
 from integrations.services import oauth
 from integrations.services.connections import connection_test
+from sandbox import ratelimit
+from sandbox import services as sandbox
+from sandbox.models import SandboxOAuthToken
+from sandbox.oauth import sandbox_oauth_expire_access_tokens
 from tests.conftest import ROOT, _database_url_for_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)

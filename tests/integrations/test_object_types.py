@@ -9,11 +9,11 @@ import pytest
 import requests
 
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox.demo import sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
+from sandbox.demo import sandbox_seed_demo_children
+from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from integrations.models import RecordLink, SyncRun
-from integrations.sandbox.demo import sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxRecord
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
+from sandbox.demo import sandbox_seed_demo_children
+from sandbox.models import SandboxRecord
 from tests.integrations.support import LOCATION, ST_KEY, build_world, run_via_worker
 
 pytestmark = pytest.mark.worker

@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.demo import sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxRecord
 from mappings.models import Direction, Mapping
 from mappings.presets import PRESETS, preset_create
+from sandbox import services as sandbox
+from sandbox.demo import sandbox_seed_demo_children
+from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world, run_via_worker
 
 pytestmark = pytest.mark.worker

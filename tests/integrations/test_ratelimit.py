@@ -28,11 +28,11 @@ from integrations.clients import exceptions as exc
 from integrations.clients.base import build_retry
 from integrations.clients.ghl import GhlClient
 from integrations.models import Connection, SyncRun
-from integrations.sandbox import ratelimit as sandbox_ratelimit
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from integrations.services.runs import SyncRequestRefused, sync_run_request
 from mappings.models import Direction
+from sandbox import ratelimit as sandbox_ratelimit
+from sandbox.models import SandboxRecord
 from tests.conftest import ROOT, _database_url_for_worker
 from tests.integrations.support import LOCATION, build_world, sandbox_contacts
 

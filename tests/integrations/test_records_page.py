@@ -16,11 +16,11 @@ from django.utils.http import urlencode
 
 from integrations import record_selectors
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from integrations.services.records import record_only_ids
 from integrations.services.roles import role_viewer_grant
 from mappings.models import Direction, Mapping
+from sandbox.models import SandboxRecord
 from tests.integrations.support import World, build_world
 from tests.integrations.test_admin_ux import demo as demo_data  # noqa: F401 - the shared demo data fixture
 

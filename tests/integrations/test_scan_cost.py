@@ -14,13 +14,13 @@ from django.utils import timezone
 
 from integrations.adapters.ghl_related import GhlNoteAdapter
 from integrations.models import SyncCursor, SyncRun
-from integrations.sandbox import services as sandbox
-from integrations.sandbox.demo import sandbox_seed_demo_children
 from integrations.services import sync
 from integrations.services.sync.reading import SCAN_FINISHED_KEY, SCAN_REQUESTS_KEY, scan_cost
 from mappings.models import Direction, Mapping
 from mappings.presets import preset_create
 from mappings.selectors import mapping_scan_summary
+from sandbox import services as sandbox
+from sandbox.demo import sandbox_seed_demo_children
 from tests.integrations.support import LOCATION, ST_KEY, World, build_world, sandbox_contacts
 
 pytestmark = pytest.mark.django_db(transaction=True)

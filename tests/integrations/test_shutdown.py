@@ -16,9 +16,9 @@ import pytest
 from django.conf import settings
 
 from integrations.models import RecordLink, SyncRun
-from integrations.sandbox import services as sandbox
 from integrations.services.runs import sync_run_request
 from mappings.models import Direction
+from sandbox import services as sandbox
 from tests.conftest import ROOT, WorkerProcess, _database_url_for_worker, wait_for
 from tests.integrations.support import build_world, sandbox_contacts, wait_finished
 

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from integrations.models import RecordHistory, RecordLink, SyncRun
-from integrations.sandbox import services as sandbox
 from integrations.services.runs import SyncRequestRefused, sync_run_request
 from integrations.tasks import scheduled_sync_task
 from mappings.models import Direction
+from sandbox import services as sandbox
 from tests.integrations.support import build_world, run_via_worker, sandbox_contacts, wait_finished
 
 pytestmark = pytest.mark.worker

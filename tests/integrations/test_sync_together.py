@@ -13,14 +13,14 @@ import requests
 from django.utils import timezone
 
 from integrations.models import FollowupMarker, MappingRecordState, RecordHistory, RecordLink, SyncRun
-from integrations.sandbox.demo import sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxRecord
 from integrations.services import sync
 from integrations.services.history import history_prune
 from integrations.services.runs import sync_run_rerun_failed
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
+from sandbox.demo import sandbox_seed_demo_children
+from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world, sandbox_contacts
 
 pytestmark = pytest.mark.django_db(transaction=True)

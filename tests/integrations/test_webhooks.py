@@ -16,11 +16,11 @@ from django.test import Client
 from django.urls import reverse
 
 from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
-from integrations.sandbox import webhooks as sandbox_webhooks
 from integrations.webhooks import services, signatures, views
 from mappings.models import Direction, Mapping
 from mappings.presets import preset_create
 from mappings.services import mapping_create_with_defaults
+from sandbox import webhooks as sandbox_webhooks
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from integrations.models import RecordHistory, RecordLink, SyncCursor, SyncRun, WebhookDelivery
-from integrations.sandbox.webhooks import sandbox_webhook_public_keys, sandbox_webhook_send
 from integrations.webhooks.services import webhook_path
 from integrations.webhooks.tasks import retry_deferred_webhooks_task
 from mappings.models import Direction
+from sandbox.webhooks import sandbox_webhook_public_keys, sandbox_webhook_send
 from tests.conftest import wait_for
 from tests.integrations.support import GHL_TOKEN, LOCATION, build_world, run_via_worker, sandbox_contacts, wait_finished
 

@@ -133,7 +133,7 @@ def test_a_renamed_and_a_deleted_custom_field_show_on_the_mapping(admin_client: 
 def test_a_slow_ghl_shows_ids_with_a_note_and_the_page_stays_fast(
     admin_client: Client, world: World, settings: Any
 ) -> None:
-    from integrations.sandbox import services as sandbox
+    from sandbox import services as sandbox
 
     settings.CUSTOM_FIELDS_PAGE_WAIT_SECONDS = 0.3
     sandbox.sandbox_fault_add(system="ghl", kind="slow", delay=2.0, path_contains="customFields")

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from integrations.sandbox import ratelimit, services
-from integrations.sandbox.models import SandboxAccount
+from sandbox import ratelimit, services
+from sandbox.models import SandboxAccount
 from tests.sandbox.sandbox_support import (
     GHL_LOCATION,
     GHL_TOKEN,

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.test import Client
 
-from integrations.sandbox.ghl import CONTACTS_VERSION
+from sandbox.ghl import CONTACTS_VERSION
 
 GHL_LOCATION = "locSandboxA"
 GHL_TOKEN = "pit-sandbox-a"

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations import ghl_spec
-from integrations.ghl_spec import Operation
-from integrations.sandbox import services
-from integrations.sandbox.catalog import rules as catalog_rules
-from integrations.sandbox.catalog.shapes import response_problems, shape_of
-from integrations.sandbox.models import SandboxRecord
+import ghl_spec
+from ghl_spec import Operation
+from sandbox import services
+from sandbox.catalog import rules as catalog_rules
+from sandbox.catalog.shapes import response_problems, shape_of
+from sandbox.models import SandboxRecord
 from tests.sandbox.test_sandbox_catalog_helpers import World, build_world, request_for, send
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ import pytest
 import requests
 from django.test import Client
 
-from integrations.sandbox import services
-from integrations.sandbox.catalog.demo import CATALOG_TYPES
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog
-from integrations.sandbox.models import SandboxRecord
+from sandbox import services
+from sandbox.catalog.demo import CATALOG_TYPES
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog
+from sandbox.models import SandboxRecord
 from tests.sandbox.test_sandbox_catalog_helpers import LOCATION, TOKEN, World, build_world
 
 EXPECTED_COUNTS = {

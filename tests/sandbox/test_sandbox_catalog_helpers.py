@@ -11,13 +11,13 @@ from typing import Any
 
 from django.test import Client
 
-from integrations import ghl_spec
-from integrations.ghl_spec import Operation
-from integrations.sandbox import services
-from integrations.sandbox.catalog import rules as catalog_rules
-from integrations.sandbox.catalog.demo import BASE_TIME
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+import ghl_spec
+from ghl_spec import Operation
+from sandbox import services
+from sandbox.catalog import rules as catalog_rules
+from sandbox.catalog.demo import BASE_TIME
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_catalog, sandbox_seed_demo_children
+from sandbox.models import SandboxAccount, SandboxRecord
 
 LOCATION = "locCatalog"
 TOKEN = "pit-catalog"

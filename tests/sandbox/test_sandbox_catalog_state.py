@@ -13,11 +13,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from integrations import ghl_spec
-from integrations.sandbox import services
-from integrations.sandbox.catalog.rules import rule_for, rules
-from integrations.sandbox.catalog.shapes import shape_of
-from integrations.sandbox.models import SandboxRecord
+import ghl_spec
+from sandbox import services
+from sandbox.catalog.rules import rule_for, rules
+from sandbox.catalog.shapes import shape_of
+from sandbox.models import SandboxRecord
 from tests.sandbox.test_sandbox_catalog import OVERRIDES
 from tests.sandbox.test_sandbox_catalog_helpers import LOCATION, World, build_world, request_for, send
 

@@ -8,10 +8,10 @@ import pytest
 import requests
 from django.test import Client
 
-from integrations.sandbox import services
-from integrations.sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_children
-from integrations.sandbox.ghl import CALENDARS_VERSION
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import services
+from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_children
+from sandbox.ghl import CALENDARS_VERSION
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import GHL_LOCATION, OTHER_LOCATION, OTHER_TOKEN, GhlApi, StreetTextApi
 
 pytestmark = pytest.mark.django_db

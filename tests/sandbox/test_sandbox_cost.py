@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount, SandboxCounter
+from sandbox import services
+from sandbox.models import SandboxAccount, SandboxCounter
 from tests.sandbox.sandbox_support import GHL_LOCATION, GhlApi
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_an_or_group_mixing_fields_and_operators_selects_what_each_filter_select
 
 
 def test_a_ghl_request_counts_in_the_window_from_when_it_arrived() -> None:
-    from integrations.sandbox import ratelimit
+    from sandbox import ratelimit
 
     key: dict[str, Any] = {"namespace": "ghl", "key": "loc-arrival", "limit": 2, "window_seconds": 10.0}
     now = time.monotonic()

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from integrations.sandbox import services
-from integrations.sandbox.demo import SHARED_TIMESTAMP_GROUP, sandbox_seed_demo
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import services
+from sandbox.demo import SHARED_TIMESTAMP_GROUP, sandbox_seed_demo
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import GhlApi, StreetTextApi
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def test_seed_counts_per_category() -> None:
     ghl = SandboxAccount.objects.get(system="ghl", account_id="locDemo")
     st = SandboxAccount.objects.get(system="streettext", account_id="ws_demo")
     assert SandboxRecord.objects.filter(account=ghl, object_type="contact").count() == 300
-    # The location's custom-field definitions (integrations/sandbox/custom_fields.py) are records too.
+    # The location's custom-field definitions (sandbox/custom_fields.py) are records too.
     assert SandboxRecord.objects.filter(account=ghl, object_type="locations.customFields").count() == 3
     assert SandboxRecord.objects.filter(account=st).count() == 148
 

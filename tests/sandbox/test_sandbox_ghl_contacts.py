@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.sandbox import ghl as ghl_module
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import ghl as ghl_module
+from sandbox import services
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import GHL_LOCATION, OTHER_LOCATION, OTHER_TOKEN, GhlApi
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +187,7 @@ def test_put_overwrites_tags_merges_custom_fields_and_bumps_date_updated(ghl: Gh
     assert updated["dateAdded"] == contact["dateAdded"]
 
 
-# companyName is not among them: the live API accepts it on PUT (integrations/ghl_spec/deviations.py).
+# companyName is not among them: the live API accepts it on PUT (ghl_spec/deviations.py).
 @pytest.mark.parametrize("field", ["locationId", "gender"])
 def test_put_rejects_fields_outside_update_contact_dto(ghl: GhlApi, field: str) -> None:
     contact = create(ghl, firstName="Ada")

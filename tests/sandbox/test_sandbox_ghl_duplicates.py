@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sandbox import ghl as ghl_module
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import ghl as ghl_module
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import GHL_LOCATION, GhlApi
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import services
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import GHL_LOCATION, GhlApi
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount
+from sandbox import services
+from sandbox.models import SandboxAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.test import Client
 
-from integrations.sandbox import oauth as sandbox_oauth
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount
+from sandbox import oauth as sandbox_oauth
+from sandbox import services
+from sandbox.models import SandboxAccount
 from tests.sandbox.sandbox_support import GHL_LOCATION, OTHER_LOCATION
 
 pytestmark = pytest.mark.django_db

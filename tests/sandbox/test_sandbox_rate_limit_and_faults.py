@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.sandbox import ratelimit, services
-from integrations.sandbox.models import SandboxAccount, SandboxFault
+from sandbox import ratelimit, services
+from sandbox.models import SandboxAccount, SandboxFault
 from tests.sandbox.sandbox_support import GHL_LOCATION, OTHER_LOCATION, OTHER_TOKEN, GhlApi, StreetTextApi
 
 pytestmark = pytest.mark.django_db

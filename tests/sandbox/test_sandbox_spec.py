@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from integrations import ghl_spec
-from integrations.sandbox import services
+import ghl_spec
+from sandbox import services
 from tests.sandbox.sandbox_support import GHL_LOCATION, GhlApi
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.sandbox import services
-from integrations.sandbox.models import SandboxAccount, SandboxRecord
+from sandbox import services
+from sandbox.models import SandboxAccount, SandboxRecord
 from tests.sandbox.sandbox_support import ST_WORKSPACE, StreetTextApi
 
 pytestmark = pytest.mark.django_db

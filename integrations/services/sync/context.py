@@ -68,12 +68,15 @@ def source_fields(field_mappings: list[FieldMapping]) -> list[str]:
     return sorted(names)
 
 
-def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping]) -> str:
-    """A digest of everything that decides what a mapping writes: when it changes, synced records are stale."""
+def direction_config_digest(mapping: Mapping, rules: list[FieldMapping], direction: str) -> str:
+    """A digest of everything that decides what one direction of a mapping writes: its field mappings and what both
+    directions share (filter, follow-up rules, tag policy, phone region). When it changes, the records synced in
+    that direction are stale; the other direction's are not."""
     data = {
         "fields": sorted(
-            (fm.direction, fm.target_field, fm.source_kind, fm.source, json.dumps(fm.transforms, sort_keys=True))
+            (fm.target_field, fm.source_kind, fm.source, json.dumps(fm.transforms, sort_keys=True))
             for fm in rules
+            if fm.direction == direction
         ),
         "filter": mapping.record_filter,
         "followups": mapping.followup_rules,
@@ -81,6 +84,12 @@ def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping]) -> str:
         "region": mapping.phone_region,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def mapping_config_digests(mapping: Mapping, rules: list[FieldMapping] | None = None) -> dict[str, str]:
+    """Per direction the mapping runs, the digest of its configuration (what MappingRecordState.configs holds)."""
+    all_rules = list(mapping.field_mappings.all()) if rules is None else rules
+    return {direction: direction_config_digest(mapping, all_rules, direction) for direction in mapping.directions}
 
 
 @dataclass
@@ -131,7 +140,10 @@ class LegContext:
         self.two_way = mapping.direction == Direction.BOTH
         all_rules = list(mapping.field_mappings.all()) if rules is None else rules
         self.field_mappings = [fm for fm in all_rules if fm.direction == direction]
-        self.config = mapping_config_digest(mapping, all_rules)
+        self.config = direction_config_digest(mapping, all_rules, direction)
+        # Every direction's: a pair this mapping syncs for the first time is in step in each of them.
+        self.configs = {d: direction_config_digest(mapping, all_rules, d) for d in mapping.directions}
+        self.configs[direction] = self.config
         # Per target field: the source fields it reads (None: a constant).
         self.sources_of: dict[str, set[str] | None] = {fm.target_field: fields_read(fm) for fm in self.field_mappings}
         # Fields whose change on the read side makes a record worth processing.

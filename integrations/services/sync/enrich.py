@@ -38,7 +38,7 @@ class EnrichLeg(Leg):
             link = self.book.get(ctx.target_system, record.id)
             item.link, item.state = link, self.book.state(link)
             ids = ctx.ids(link_id(link, ctx.source_system), record.id)
-            if record.deleted or is_echo(ctx, record, item.state, force=force):
+            if record.deleted or is_echo(ctx, record, item.state):
                 item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             items.append(item)
         sources = self._find_sources([i for i in items if i.outcome is None])

@@ -39,7 +39,15 @@ from integrations.services.sync.outcomes import (
     Outcome,
 )
 from integrations.services.sync.parents import Parents
-from integrations.services.sync.plan import Plan, is_echo, new_digests, new_written, plan_create, plan_update
+from integrations.services.sync.plan import (
+    Plan,
+    is_echo,
+    new_configs,
+    new_digests,
+    new_written,
+    plan_create,
+    plan_update,
+)
 from integrations.services.sync.values import match_value
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
@@ -112,7 +120,7 @@ class Leg:
             item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             return
-        if is_echo(ctx, record, item.state, force=force):
+        if is_echo(ctx, record, item.state):
             item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             item.dropped = ctx.state.own_write(ctx.read_system, record.id)
@@ -416,7 +424,7 @@ class Leg:
         result.states[link.pk] = {
             "digests": new_digests(ctx, source=source, target=target, state=state, plan=plan),
             "written": new_written(ctx, state=state, plan=plan),
-            "config": ctx.config,
+            "configs": new_configs(ctx, state=state),
         }
 
     def _find_lost_create(self, item: Item) -> Record | None:

@@ -37,9 +37,21 @@ class Plan:
         self.notes.append(note)
 
 
-def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None, *, force: bool) -> bool:
-    """Nothing this mapping reads on the record's side changed since it last synced it (and its config is the same)."""
-    if state is None or force or state.config != ctx.config:
+def config_stale(ctx: LegContext, state: MappingRecordState | None) -> bool:
+    """This direction's configuration changed since the record was last synced in it (or it never was)."""
+    return state is None or state.configs.get(ctx.direction) != ctx.config
+
+
+def forced(ctx: LegContext, state: MappingRecordState | None, *, force: bool) -> bool:
+    """A re-sync forces only the records whose configuration changed in this direction: a direction nobody edited
+    is neither forced nor rewritten (its records are synced as on any run)."""
+    return force and config_stale(ctx, state)
+
+
+def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None) -> bool:
+    """Nothing this mapping reads on the record's side changed since it last synced it (and this direction's config
+    is the same). A re-sync takes echoes for echoes too: it forces only the records whose config is stale."""
+    if state is None or config_stale(ctx, state):
         return False
     old = state.digests.get(ctx.read_system) or {}
     list_fields = ctx.list_fields[ctx.read_system]
@@ -48,8 +60,8 @@ def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None, *
     )
 
 
-def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRecordState | None, force: bool) -> bool:
-    if state is None or force or state.config != ctx.config:
+def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRecordState | None) -> bool:
+    if state is None or config_stale(ctx, state):
         return True
     reads = ctx.sources_of.get(name)
     if not reads:
@@ -80,6 +92,7 @@ def plan_update(
     force: bool,
 ) -> Plan:
     plan = Plan()
+    force = forced(ctx, state, force=force)
     target_lists = ctx.list_fields[ctx.target_system]
     old_target = (state.digests.get(ctx.target_system) or {}) if state is not None else {}
     previous_lists = (state.written.get(ctx.direction) or {}) if state is not None else {}
@@ -92,7 +105,7 @@ def plan_update(
         target_changed = (
             state is not None and name in old_target and old_target[name] != digest(current, as_list=is_list)
         )
-        if not _source_changed(ctx, name, source, state, force):
+        if not _source_changed(ctx, name, source, state):
             if state is not None and (target_changed or name not in old_target):
                 plan.keep_target.add(name)
                 if target_changed:
@@ -169,3 +182,12 @@ def new_written(ctx: LegContext, *, state: MappingRecordState | None, plan: Plan
     if plan.lists:
         written[ctx.direction] = {**(written.get(ctx.direction) or {}), **plan.lists}
     return written
+
+
+def new_configs(ctx: LegContext, *, state: MappingRecordState | None) -> dict[str, str]:
+    """This direction's configuration, now applied. A pair synced for the first time is in step in every direction
+    (its values on both sides come from this sync: re-applying the other direction would only write them back); a
+    pair synced before keeps the other direction's as it was, stale or not."""
+    if state is None:
+        return dict(ctx.configs)
+    return {**state.configs, ctx.direction: ctx.config}

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from integrations.models import RecordHistory, RecordLink, SyncRun
-from mappings.models import Direction, FieldMapping
+from integrations.models import RecordHistory, RecordLink, SyncRun, System
+from integrations.services.sync import digest, normalize, same_value
+from mappings.models import Direction, FieldMapping, Mapping
+from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
 from tests.integrations.support import World, build_world
-from tests.integrations.test_sync_together import contacts, execute
+from tests.integrations.test_sync_together import contacts, execute, records, with_children
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Action = RecordHistory.Action
@@ -32,6 +34,12 @@ def _fast(settings: Any) -> None:
 @pytest.fixture
 def world(live_server: Any) -> World:
     return build_world(live_server.url, direction=Direction.BOTH, size=30)
+
+
+@pytest.fixture
+def demo(live_server: Any) -> World:
+    """Enough demo contacts for StreetText to hold a few notes and tasks of its own."""
+    return with_children(build_world(live_server.url, direction=Direction.BOTH, size=120))
 
 
 def written(run: SyncRun, direction: str) -> int:
@@ -68,3 +76,89 @@ def test_a_resync_after_editing_one_direction_writes_only_that_direction(world: 
     assert mapping_resync_summary(mapping=world.mapping).outdated == 0
     again = execute(world.mapping, scope=SyncRun.Scope.LINKED)
     assert (again.created, again.updated) == (0, 0)
+
+
+# -- 2. opposite one-way mappings keep the originals ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=False)
+def test_datetimes_compare_and_digest_as_instants() -> None:
+    z, offset, shifted = "2026-01-05T09:00:00.123Z", "2026-01-05T09:00:00.123000+00:00", "2026-01-05T10:00:00.123+01:00"
+    assert same_value(z, offset)
+    assert same_value(z, shifted)
+    assert same_value(z, f" {z} ")
+    assert digest(z) == digest(offset) == digest(shifted)
+    assert not same_value(z, "2026-01-05T09:00:00.124Z")
+    assert digest(z) != digest("2026-01-05T09:00:00Z")
+    # Not instants: a calendar date, a time without an offset, and text that only looks like one stay text.
+    assert normalize("2026-01-05") == "2026-01-05"
+    assert normalize("2026-01-05T09:00:00") == "2026-01-05T09:00:00"
+    assert normalize("2026-13-05T09:00:00Z") == "2026-13-05T09:00:00Z"
+
+
+def one_way(world: World, *, object_type: str, direction: str, fields: list[tuple[str, str]]) -> Mapping:
+    """A child-record mapping of one direction, beside a preset of the other."""
+    mapping = Mapping.objects.create(
+        name=f"{object_type}s {direction}",
+        object_type=object_type,
+        ghl_connection=world.ghl,
+        streettext_connection=world.streettext,
+        direction=direction,
+        match_rules=["link"],
+    )
+    for position, (target, source) in enumerate(fields):
+        FieldMapping.objects.create(
+            mapping=mapping, direction=direction, target_field=target, source=source, position=position
+        )
+    return mapping
+
+
+def test_opposite_one_way_note_mappings_keep_the_original_written_at(demo: World) -> None:
+    world = demo
+    (pattern,) = preset_create(key="notes_history", ghl=world.ghl, streettext=world.streettext)
+    to_ghl = one_way(
+        world, object_type="note", direction=Direction.TO_GHL, fields=[("body", "body"), ("title", "title")]
+    )
+    originals = {i: n["written_at"] for i, n in records("streettext", "note").items()}
+    assert len(originals) >= 3
+
+    execute(world.mapping)
+    copied = execute(to_ghl)  # each StreetText note gets its GHL copy (GHL sets its dateAdded to now)
+    assert RecordHistory.objects.filter(run=copied, mapping=to_ghl, action=Action.CREATED).count() == len(originals)
+    run = execute(pattern)  # the copies come back through Pattern 3: written_at <- dateAdded
+
+    notes = records("streettext", "note")
+    assert {i: notes[i]["written_at"] for i in originals} == originals
+    assert not RecordHistory.objects.filter(run=run, action=Action.UPDATED, streettext_id__in=list(originals)).exists()
+    # Pattern 3 still copies GHL's own notes with their original timestamps.
+    assert run.created > 0
+    ghl_notes = {f"{n['contactId']}/{i}": n for i, n in records("ghl", "note").items()}
+    for link in RecordLink.objects.filter(object_type="note", origin=System.GHL):
+        ghl_added = ghl_notes[link.ghl_id].get("dateAdded")
+        if ghl_added:
+            assert same_value(notes[link.streettext_id]["written_at"], ghl_added)
+    assert (execute(to_ghl).updated, execute(pattern).updated) == (0, 0)
+
+
+def test_tasks_both_ways_are_not_rewritten_in_another_format(demo: World) -> None:
+    world = demo
+    (pattern,) = preset_create(key="task_orchestration", ghl=world.ghl, streettext=world.streettext)
+    to_ghl = one_way(
+        world,
+        object_type="task",
+        direction=Direction.TO_GHL,
+        fields=[("title", "title"), ("dueDate", "due_at"), ("completed", "completed")],
+    )
+    st_before = {i: t["due_at"] for i, t in records("streettext", "task").items()}
+    ghl_before = {i: t["dueDate"] for i, t in records("ghl", "task").items()}
+    assert st_before
+    assert ghl_before
+
+    execute(world.mapping)
+    runs = [execute(to_ghl), execute(pattern), execute(to_ghl), execute(pattern)]
+
+    st_after = records("streettext", "task")
+    ghl_after = records("ghl", "task")
+    assert {i: st_after[i]["due_at"] for i in st_before} == st_before
+    assert {i: ghl_after[i]["dueDate"] for i in ghl_before} == ghl_before
+    assert [run.updated for run in runs] == [0, 0, 0, 0]

@@ -146,6 +146,14 @@ class LegContext:
         self.configs[direction] = self.config
         # Per target field: the source fields it reads (None: a constant).
         self.sources_of: dict[str, set[str] | None] = {fm.target_field: fields_read(fm) for fm in self.field_mappings}
+        # Target fields read from timestamps the source system sets itself (GHL's dateAdded, StreetText's created_at).
+        # On a copy this app made of the target they say when the copy was made: never written over the original's.
+        stamps = {
+            f.name for f in self.object_type.fields_for(self.source_system) if f.kind == "datetime" and not f.writable
+        }
+        self.copy_stamps = frozenset(
+            fm.target_field for fm in self.field_mappings if (fields_read(fm) or set()) & stamps
+        )
         # Fields whose change on the read side makes a record worth processing.
         conditions = [rule.get("when") or {} for rule in mapping.followup_rules or []]
         if mapping.record_filter:

@@ -168,10 +168,18 @@ class EnrichLeg(Leg):
             return Outcome(Action.FAILED, error=error, **ids, **item.keys)
         item.payload = payload
         self.parents.translate_references([item])
-        plan = plan_update(ctx, payload=item.payload, source=source, target=target, state=item.state, force=force)
+        link = item.link or other
+        plan = plan_update(
+            ctx,
+            payload=item.payload,
+            source=source,
+            target=target,
+            state=item.state,
+            force=force,
+            source_is_copy=link is not None and link.origin == ctx.target_system,
+        )
         self._prepared(plan, create=False)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule or "record link"), *item.notes, *plan.notes])
-        link = item.link or other
         return self._apply(
             item,
             plan,

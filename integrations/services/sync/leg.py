@@ -353,7 +353,15 @@ class Leg:
     def _update(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx, record, target = self.ctx, item.record, item.target
         assert target is not None
-        plan = plan_update(ctx, payload=item.payload, source=record, target=target, state=item.state, force=force)
+        plan = plan_update(
+            ctx,
+            payload=item.payload,
+            source=record,
+            target=target,
+            state=item.state,
+            force=force,
+            source_is_copy=item.link is not None and item.link.origin == ctx.target_system,
+        )
         self._prepared(plan, create=False)
         ids = ctx.ids(record.id, target.id)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule), *item.notes, *plan.notes])

@@ -12,7 +12,12 @@ from typing import Any
 from integrations.adapters import Record
 from integrations.models import MappingRecordState, System
 from integrations.services.sync.context import LegContext
-from integrations.services.sync.outcomes import REASON_CONFLICT, REASON_FIRST_SYNC_KEPT, REASON_TARGET_KEPT
+from integrations.services.sync.outcomes import (
+    REASON_CONFLICT,
+    REASON_COPY_STAMPS_KEPT,
+    REASON_FIRST_SYNC_KEPT,
+    REASON_TARGET_KEPT,
+)
 from integrations.services.sync.values import digest, digests, list_items, merge_list, normalize, same_list, same_value
 from mappings.models import Mapping
 
@@ -90,7 +95,10 @@ def plan_update(
     target: Record,
     state: MappingRecordState | None,
     force: bool,
+    source_is_copy: bool = False,
 ) -> Plan:
+    """`source_is_copy`: the source record is a copy this app made of the target (their link's origin is the
+    target's system): the timestamps its system set on it (ctx.copy_stamps) never replace the original's."""
     plan = Plan()
     force = forced(ctx, state, force=force)
     target_lists = ctx.list_fields[ctx.target_system]
@@ -99,13 +107,19 @@ def plan_update(
     kept: list[str] = []
     conflicts: dict[str, list[str]] = {}
     first_sync_kept: list[str] = []
+    stamps_kept: list[str] = []
     for name, value in payload.items():
         is_list = name in target_lists
         current = target.values.get(name)
         target_changed = (
             state is not None and name in old_target and old_target[name] != digest(current, as_list=is_list)
         )
-        if not _source_changed(ctx, name, source, state):
+        changed = _source_changed(ctx, name, source, state)
+        if changed and source_is_copy and name in ctx.copy_stamps:
+            changed = False
+            if not same_value(current, value):
+                stamps_kept.append(name)
+        if not changed:
             if state is not None and (target_changed or name not in old_target):
                 plan.keep_target.add(name)
                 if target_changed:
@@ -143,6 +157,8 @@ def plan_update(
         plan.notes.append(REASON_CONFLICT.format(fields=", ".join(names), winner=SYSTEM_LABELS[winner]))
     if first_sync_kept:
         plan.notes.append(REASON_FIRST_SYNC_KEPT.format(fields=", ".join(first_sync_kept), **labels))
+    if stamps_kept:
+        plan.notes.append(REASON_COPY_STAMPS_KEPT.format(fields=", ".join(stamps_kept), **labels))
     return plan
 
 

@@ -162,3 +162,26 @@ def test_tasks_both_ways_are_not_rewritten_in_another_format(demo: World) -> Non
     assert {i: st_after[i]["due_at"] for i in st_before} == st_before
     assert {i: ghl_after[i]["dueDate"] for i in ghl_before} == ghl_before
     assert [run.updated for run in runs] == [0, 0, 0, 0]
+
+
+# -- 4. enrich writes and counts a record once per run ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep_unchanged", [False, True], ids=["unchanged-counted", "unchanged-written"])
+def test_enrich_writes_and_counts_each_record_once_per_run(demo: World, settings: Any, keep_unchanged: bool) -> None:
+    settings.SYNC_HISTORY_KEEP_UNCHANGED = keep_unchanged
+    world = demo
+    (pattern,) = preset_create(key="contact_data_sync", ghl=world.ghl, streettext=world.streettext)
+    st_total = len(contacts("streettext"))
+
+    run = execute(pattern, trigger=SyncRun.Trigger.SCHEDULE)
+
+    rows = list(RecordHistory.objects.filter(run=run).values_list("streettext_id", "direction", "action", "reason"))
+    seen: dict[tuple[str, str], list[Any]] = {}
+    for st_id, direction, action, reason in rows:
+        seen.setdefault((st_id, direction), []).append((action, reason[:60]))
+    twice = {key: value for key, value in seen.items() if len(value) > 1}
+    assert not twice, twice
+    assert run.processed <= run.total
+    assert run.processed == st_total + RecordHistory.objects.filter(run=run, direction=Direction.TO_GHL).count()
+    assert run.updated > 0

@@ -7,11 +7,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
 
-from integrations.adapters import RecordAdapter, adapter_for
+from integrations.adapters import Record, RecordAdapter, adapter_for
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, SyncRun, System
 from integrations.object_types import ObjectType, get_object_type
@@ -105,12 +106,24 @@ class RunState:
     # run reads what the first wrote; an enrich leg reads the side it fills). Seen again unchanged, they are this
     # run's own writes: neither processed again nor counted.
     written: dict[str, set[str]] = field(default_factory=lambda: {System.GHL: set(), System.STREETTEXT: set()})
+    # The record's updated time as its write answered, for the records an enrich leg wrote (the leg reads the side
+    # it writes: a record it finds again with that time is its own write, not a change to enrich again).
+    stamps: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
 
-    def wrote(self, system: str, record_id: str) -> None:
+    def wrote(self, system: str, record_id: str, *, record: Record | None = None) -> None:
         self.written[system].add(record_id)
+        if record is not None:
+            self.stamps[(system, record_id)] = record.updated_at
 
     def own_write(self, system: str, record_id: str) -> bool:
         return record_id in self.written[system]
+
+    def untouched_since_written(self, system: str, record: Record) -> bool:
+        """`record` is as this run wrote it: nobody changed it since (same updated time, when both are known)."""
+        if (system, record.id) not in self.stamps:
+            return False
+        stamp = self.stamps[(system, record.id)]
+        return stamp is None or record.updated_at is None or record.updated_at <= stamp
 
 
 class LegContext:

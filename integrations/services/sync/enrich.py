@@ -28,8 +28,13 @@ from mappings.rules import condition_holds
 
 class EnrichLeg(Leg):
     def process(self, records: list[Record], *, force: bool = False) -> PageResult:
-        """A page of changed target records."""
+        """A page of changed target records.
+
+        A record this leg already wrote, found again as it wrote it, is left out altogether (neither processed nor
+        counted): the change feed of the side an enrich leg fills lists each record it writes again, later in the
+        same run, and a record is enriched (and counted) once per run. One changed since the write is processed."""
         ctx = self.ctx
+        records = [r for r in records if not ctx.state.untouched_since_written(ctx.target_system, r)]
         self.book.clear()
         self.book.load(ctx.target_system, [r.id for r in records])
         items: list[Item] = []

@@ -395,7 +395,7 @@ class Leg:
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
-        ctx.state.wrote(ctx.target_system, target.id)
+        ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
         link = link_for(written)
         if link is not None:
             self._remember(result, link, source=source, target=written, state=item.state, plan=plan)

@@ -182,6 +182,7 @@ def test_enrich_writes_and_counts_each_record_once_per_run(demo: World, settings
         seen.setdefault((st_id, direction), []).append((action, reason[:60]))
     twice = {key: value for key, value in seen.items() if len(value) > 1}
     assert not twice, twice
+    assert run.total is not None
     assert run.processed <= run.total
     assert run.processed == st_total + RecordHistory.objects.filter(run=run, direction=Direction.TO_GHL).count()
     assert run.updated > 0

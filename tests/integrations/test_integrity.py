@@ -12,11 +12,12 @@ import pytest
 
 from integrations.models import RecordHistory, RecordLink, SyncRun, System
 from integrations.services.sync import digest, normalize, same_value
+from integrations.services.sync.outcomes import REASON_UNCHANGED
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
-from tests.integrations.support import World, build_world
-from tests.integrations.test_sync_together import contacts, execute, records, with_children
+from tests.integrations.support import LOCATION, World, build_world
+from tests.integrations.test_sync_together import contacts, execute, ghl, records, st, with_children
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Action = RecordHistory.Action
@@ -186,3 +187,36 @@ def test_enrich_writes_and_counts_each_record_once_per_run(demo: World, settings
     assert run.processed <= run.total
     assert run.processed == st_total + RecordHistory.objects.filter(run=run, direction=Direction.TO_GHL).count()
     assert run.updated > 0
+
+
+# -- 5. a record another mapping wrote, unchanged for this one, is counted and not written -----------------------
+
+
+def assert_counts_match_history(run: SyncRun) -> None:
+    """What the run page shows: every count but the unchanged records' is a history row."""
+    rows = RecordHistory.objects.filter(run=run)
+    for action in (Action.CREATED, Action.UPDATED, Action.FAILED, Action.DELETED):
+        assert getattr(run, action) == rows.filter(action=action).count(), action
+    assert run.skipped >= rows.filter(action=Action.SKIPPED).count()
+    assert run.processed == run.created + run.updated + run.skipped + run.failed + run.deleted
+
+
+def test_pairs_another_mapping_synced_are_counted_not_written_when_unchanged(world: World) -> None:
+    first = execute(world.mapping)  # links every pair; its own first links keep their rows
+    assert RecordHistory.objects.filter(run=first, reason__startswith=REASON_UNCHANGED).exists()
+    linked = RecordLink.objects.filter(object_type="contact").count()
+    (pattern,) = preset_create(key="contact_data_sync", ghl=world.ghl, streettext=world.streettext, followup=False)
+    followups, _notes = preset_create(key="automated_followups", ghl=world.ghl, streettext=world.streettext)
+
+    for mapping in (pattern, followups):
+        run = execute(mapping, trigger=SyncRun.Trigger.SCHEDULE)
+
+        assert run.skipped >= linked // 2
+        assert not RecordHistory.objects.filter(run=run, reason__startswith=REASON_UNCHANGED).exists()
+        assert_counts_match_history(run)
+    # A pair this mapping links itself (a first link made by a match rule) keeps its row.
+    ghl_id = ghl(world, "POST", "/contacts/", firstName="Pat", email="pat.new@example.com", locationId=LOCATION)
+    st(world, "POST", "/v1/contacts", first_name="Pat", email="pat.new@example.com")
+    run = execute(world.mapping)
+    row = RecordHistory.objects.get(run=run, ghl_id=ghl_id["contact"]["id"], direction=Direction.TO_STREETTEXT)
+    assert "matched by email" in row.reason

@@ -136,6 +136,7 @@ class EnrichLeg(Leg):
         ctx = self.ctx
         result = PageResult()
         self.book.load(ctx.source_system, [s.id for s in sources.values()])
+        self.book.load_known(i.link for i in items if i.outcome is None and i.state is None)
         for item in items:
             if item.outcome is None:
                 try:

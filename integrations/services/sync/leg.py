@@ -97,6 +97,7 @@ class Leg:
         self._match(live)
         self._check_already_linked(live)
         self._load_pending(live)
+        self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         for item in live:
             if item.outcome is None:
                 item.outcome = self._write_safely(item, force=force, result=result)
@@ -387,9 +388,11 @@ class Leg:
                 link = link_for(target)
                 if link is not None:
                     self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
-            # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
-            # a retry of this page) keeps its row.
-            quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
+            # Quiet only when the pair was synced before, by this mapping or another one (a record another mapping
+            # wrote, unchanged for this one, is counted, not written): a first link (or a record created just before
+            # a retry of this page, which no mapping has synced yet) keeps its row.
+            synced_before = item.state is not None or self.book.synced_before(item.link)
+            quiet = synced_before and not plan.notes and ctx.quiet_unchanged
             item.dropped = quiet and ctx.state.own_write(ctx.read_system, item.record.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:

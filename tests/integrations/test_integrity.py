@@ -14,6 +14,7 @@ from integrations.models import RecordHistory, RecordLink, SyncRun, System
 from integrations.services.sync import digest, normalize, same_value
 from integrations.services.sync.outcomes import REASON_UNCHANGED
 from mappings.models import Direction, FieldMapping, Mapping
+from mappings.pipeline import render_title
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
 from tests.integrations.support import LOCATION, World, build_world
@@ -220,3 +221,43 @@ def test_pairs_another_mapping_synced_are_counted_not_written_when_unchanged(wor
     run = execute(world.mapping)
     row = RecordHistory.objects.get(run=run, ghl_id=ghl_id["contact"]["id"], direction=Direction.TO_STREETTEXT)
     assert "matched by email" in row.reason
+
+
+# -- 6. follow-up titles render from the enriched record ----------------------------------------------------------
+
+
+def test_follow_up_titles_render_after_enrichment_never_with_an_empty_placeholder(world: World) -> None:
+    (pattern,) = preset_create(key="contact_data_sync", ghl=world.ghl, streettext=world.streettext)
+    execute(world.mapping)
+    execute(pattern)
+    # A lead typed into StreetText with an email only; GHL knows the person by name.
+    person = {"firstName": "Nora", "lastName": "Quill", "email": "nora.q@example.com"}
+    ghl(world, "POST", "/contacts/", **person, locationId=LOCATION)
+    named = st(world, "POST", "/v1/contacts", email="nora.q@example.com")["contact"]["id"]
+    # And one nobody knows by name, on either side.
+    ghl(world, "POST", "/contacts/", email="who.is.this@example.com", locationId=LOCATION)
+    nameless = st(world, "POST", "/v1/contacts", email="who.is.this@example.com")["contact"]["id"]
+
+    run = execute(pattern)
+
+    assert contacts("streettext")[named]["first_name"] == "Nora"
+    rows = RecordHistory.objects.filter(run=run, reason__startswith="follow-up task")
+    titles = {row.streettext_id: row.changes["title"]["after"] for row in rows}
+    assert titles[named] == "Follow up with Nora Quill: new StreetText lead"
+    assert titles[nameless] == "Follow up with who.is.this@example.com: new StreetText lead"
+    tasks = {t["title"] for t in records("ghl", "task").values()}
+    assert {titles[named], titles[nameless]} <= tasks
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_title_names_the_record_even_when_its_placeholders_are_blank() -> None:
+    title = "Follow up with {first_name} {last_name}: new StreetText lead"
+    assert render_title(title, {"first_name": "Ann", "last_name": "Lee"}, fallback="x") == (
+        "Follow up with Ann Lee: new StreetText lead"
+    )
+    assert render_title(title, {"first_name": "Ann"}, fallback="x") == "Follow up with Ann: new StreetText lead"
+    assert render_title(title, {"last_name": " "}, fallback="a@b.example") == (
+        "Follow up with a@b.example: new StreetText lead"
+    )
+    assert render_title("Call back {firstName} {lastName}", {}, fallback="+14155550100") == "Call back +14155550100"
+    assert render_title("{{literal}} {a}", {"a": 1}, fallback="x") == "{literal} 1"

@@ -6,12 +6,16 @@ engine runs in-process against the sandbox over real HTTP (live_server)."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
-from integrations.models import RecordHistory, RecordLink, SyncRun, System
+from integrations.models import MappingRecordState, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.sync import digest, normalize, same_value
+from integrations.services.sync.context import mapping_config_digests
 from integrations.services.sync.outcomes import REASON_UNCHANGED
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.pipeline import render_title
@@ -261,3 +265,27 @@ def test_a_title_names_the_record_even_when_its_placeholders_are_blank() -> None
     )
     assert render_title("Call back {firstName} {lastName}", {}, fallback="+14155550100") == "Call back +14155550100"
     assert render_title("{{literal}} {a}", {"a": 1}, fallback="x") == "{literal} 1"
+
+
+def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_date(world: World) -> None:
+    """Migration 0012: a state synced with the mapping as it is stays up to date in each direction, others stale."""
+    execute(world.mapping)
+    states = MappingRecordState.objects.filter(mapping=world.mapping).order_by("pk")
+    stale_pk = states.first().pk  # type: ignore[union-attr]
+    count = states.count()
+    migration = import_module("integrations.migrations.0012_engine_direction_configs")
+    legacy = migration._whole_mapping_digest(world.mapping, list(world.mapping.field_mappings.all()))
+    call_command("migrate", "integrations", "0011", verbosity=0)
+    try:
+        with connection.cursor() as cursor:  # what the engine stored before 0012: the whole mapping's digest
+            cursor.execute("UPDATE integrations_mappingrecordstate SET config = %s", [legacy])
+            cursor.execute("UPDATE integrations_mappingrecordstate SET config = 'older' WHERE id = %s", [stale_pk])
+    finally:
+        call_command("migrate", verbosity=0)
+
+    current = mapping_config_digests(world.mapping)
+    assert set(current) == {Direction.TO_STREETTEXT, Direction.TO_GHL}
+    assert MappingRecordState.objects.get(pk=stale_pk).configs == {}
+    assert MappingRecordState.objects.filter(mapping=world.mapping).exclude(pk=stale_pk).count() == count - 1
+    assert all(s.configs == current for s in MappingRecordState.objects.exclude(pk=stale_pk))
+    assert mapping_resync_summary(mapping=world.mapping).outdated == 1

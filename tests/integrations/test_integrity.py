@@ -289,3 +289,30 @@ def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_d
     assert MappingRecordState.objects.filter(mapping=world.mapping).exclude(pk=stale_pk).count() == count - 1
     assert all(s.configs == current for s in MappingRecordState.objects.exclude(pk=stale_pk))
     assert mapping_resync_summary(mapping=world.mapping).outdated == 1
+
+
+def test_a_resync_reads_each_linked_record_once_even_when_it_links_new_ones(live_server: Any) -> None:
+    """Found by the model-based test: a re-sync that re-creates a record whose linked copy is gone links the new copy
+    during the run; the links it reads are those that existed when it started, so the new pair is not read again."""
+    world = build_world(live_server.url, direction=Direction.BOTH, size=30, delete_policy=Mapping.DeletePolicy.IGNORE)
+    execute(world.mapping)
+    link = RecordLink.objects.filter(object_type="contact").order_by("pk").first()
+    assert link is not None
+    ghl(world, "DELETE", f"/contacts/{link.ghl_id}")
+    rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_GHL, target_field="lastName")
+    rule.transforms = [*rule.transforms, UPPER]
+    rule.save()
+
+    resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
+
+    recreated = RecordHistory.objects.get(run=resync, action=Action.CREATED, streettext_id=link.streettext_id)
+    assert recreated.direction == Direction.TO_GHL
+    rows = RecordHistory.objects.filter(run=resync)
+    per_record: dict[tuple[str, str, str], int] = {}
+    for row in rows:
+        for key in ((row.direction, "ghl", row.ghl_id), (row.direction, "streettext", row.streettext_id)):
+            if key[2]:
+                per_record[key] = per_record.get(key, 0) + 1
+    assert {key: n for key, n in per_record.items() if n > 1} == {}
+    assert resync.total is not None
+    assert resync.processed <= resync.total

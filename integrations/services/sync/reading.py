@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from integrations.adapters import Page, Record
@@ -113,9 +114,14 @@ def pages_for_ids(ctx: LegContext, system: str, ids: list[str]) -> Iterator[Batc
 
 
 def pages_for_links(ctx: LegContext) -> Iterator[Batch]:
-    """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change)."""
+    """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change).
+
+    The links that exist when the leg starts: a pair the leg links itself (a copy made again because the linked one
+    is gone) was written in this run and is not read a second time."""
     system = ctx.read_system
     links = pair_links(ctx.mapping).order_by("pk")
+    last = links.aggregate(last=Max("pk"))["last"] or 0
+    links = links.filter(pk__lte=last)
     total = links.count()
     size = settings.SYNC_PAGE_SIZE
     last_pk = 0

@@ -114,14 +114,12 @@ def pages_for_ids(ctx: LegContext, system: str, ids: list[str]) -> Iterator[Batc
 
 
 def pages_for_links(ctx: LegContext) -> Iterator[Batch]:
-    """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change).
-
-    The links that exist when the leg starts: a pair the leg links itself (a copy made again because the linked one
-    is gone) was written in this run and is not read a second time."""
+    """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change)."""
     system = ctx.read_system
-    links = pair_links(ctx.mapping).order_by("pk")
-    last = links.aggregate(last=Max("pk"))["last"] or 0
-    links = links.filter(pk__lte=last)
+    # The links as they were when the leg started: a link the re-sync itself stores (a copy made again for a target
+    # that was deleted) must not be read again further on, or its record would be processed twice in one run.
+    ceiling = pair_links(ctx.mapping).aggregate(ceiling=Max("pk"))["ceiling"] or 0
+    links = pair_links(ctx.mapping).filter(pk__lte=ceiling).order_by("pk")
     total = links.count()
     size = settings.SYNC_PAGE_SIZE
     last_pk = 0

@@ -316,3 +316,28 @@ def test_a_resync_reads_each_linked_record_once_even_when_it_links_new_ones(live
     assert {key: n for key, n in per_record.items() if n > 1} == {}
     assert resync.total is not None
     assert resync.processed <= resync.total
+
+
+def test_a_resync_never_clears_a_value_the_source_did_not_change(world: World) -> None:
+    """Found by the model-based test: a StreetText contact's company (mapped GHL -> StreetText only) set by a person,
+    the contact copied to GHL without it; a re-sync after an edit of another GHL -> StreetText field keeps it."""
+    execute(world.mapping)
+    link = RecordLink.objects.filter(object_type="contact", origin=System.STREETTEXT).order_by("pk").first()
+    assert link is not None
+    st(world, "PATCH", f"/v1/contacts/{link.streettext_id}", company="O'Brien & Co")
+    execute(world.mapping)
+    rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_STREETTEXT, target_field="last_name")
+    rule.transforms = [*rule.transforms, UPPER]
+    rule.save()
+
+    resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
+
+    assert contacts("streettext")[link.streettext_id].get("company") == "O'Brien & Co"
+    assert resync.updated > 0
+    # A source that cleared the field since the last sync still clears it.
+    ghl(world, "PUT", f"/contacts/{link.ghl_id}", companyName="Set In GHL")
+    execute(world.mapping)
+    assert contacts("streettext")[link.streettext_id].get("company") == "Set In GHL"
+    ghl(world, "PUT", f"/contacts/{link.ghl_id}", companyName="")
+    execute(world.mapping, scope=SyncRun.Scope.LINKED)
+    assert not contacts("streettext")[link.streettext_id].get("company")

@@ -1,9 +1,10 @@
-"""MappingRecordState.config (one digest of the whole mapping) becomes configs (one digest per direction), so editing
-one direction's field mappings makes records stale in that direction only.
+"""MappingRecordState gets configs (one digest per direction), so editing one direction's field mappings makes
+records stale in that direction only; config becomes one digest of configs (what the mapping page compares).
 
-A state synced with the mapping as it is now gets the per-direction digests of the mapping as it is now (it stays up
-to date); any other state gets none (it was stale, and stays stale in every direction). Both digests are frozen
-copies of the engine's code at the time of this migration (integrations/services/sync/context.py)."""
+A state synced with the mapping as it is now gets the per-direction digests of the mapping as it is now, and their
+combined digest (it stays up to date); any other state keeps its old config and gets no configs (it was stale, and
+stays stale in every direction). The digests are frozen copies of the engine's code at the time of this migration
+(integrations/services/sync/context.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def _direction_digest(mapping: Any, rules: list[Any], direction: str) -> str:
     return _hash({"fields": fields, **_shared(mapping)})
 
 
+def _combined_digest(configs: dict[str, str], directions: list[str]) -> str:
+    data = {direction: configs.get(direction, "") for direction in directions}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
 def split_configs(apps: Any, schema_editor: Any) -> None:
     Mapping = apps.get_model("mappings", "Mapping")
     MappingRecordState = apps.get_model("integrations", "MappingRecordState")
@@ -55,7 +61,7 @@ def split_configs(apps: Any, schema_editor: Any) -> None:
         directions = LEGS if mapping.direction == BOTH else [mapping.direction]
         configs = {direction: _direction_digest(mapping, rules, direction) for direction in directions}
         MappingRecordState.objects.filter(mapping=mapping, config=_whole_mapping_digest(mapping, rules)).update(
-            configs=configs
+            configs=configs, config=_combined_digest(configs, directions)
         )
 
 
@@ -72,8 +78,4 @@ class Migration(migrations.Migration):
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.RunPython(split_configs, migrations.RunPython.noop),
-        migrations.RemoveField(
-            model_name="mappingrecordstate",
-            name="config",
-        ),
     ]

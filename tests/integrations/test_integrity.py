@@ -15,7 +15,7 @@ from django.db import connection
 
 from integrations.models import MappingRecordState, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.sync import digest, normalize, same_value
-from integrations.services.sync.context import mapping_config_digests
+from integrations.services.sync.context import mapping_config_digest, mapping_config_digests
 from integrations.services.sync.outcomes import REASON_UNCHANGED
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.pipeline import render_title
@@ -285,9 +285,11 @@ def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_d
 
     current = mapping_config_digests(world.mapping)
     assert set(current) == {Direction.TO_STREETTEXT, Direction.TO_GHL}
-    assert MappingRecordState.objects.get(pk=stale_pk).configs == {}
+    stale = MappingRecordState.objects.get(pk=stale_pk)
+    assert (stale.configs, stale.config) == ({}, "older")
     assert MappingRecordState.objects.filter(mapping=world.mapping).exclude(pk=stale_pk).count() == count - 1
-    assert all(s.configs == current for s in MappingRecordState.objects.exclude(pk=stale_pk))
+    combined = mapping_config_digest(world.mapping)
+    assert all((s.configs, s.config) == (current, combined) for s in MappingRecordState.objects.exclude(pk=stale_pk))
     assert mapping_resync_summary(mapping=world.mapping).outdated == 1
 
 

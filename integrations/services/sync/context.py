@@ -93,6 +93,18 @@ def mapping_config_digests(mapping: Mapping, rules: list[FieldMapping] | None = 
     return {direction: direction_config_digest(mapping, all_rules, direction) for direction in mapping.directions}
 
 
+def combined_config_digest(configs: dict[str, str], directions: list[str]) -> str:
+    """One digest of per-direction configs (MappingRecordState.config): equal to the mapping's own when the record is
+    up to date in every direction the mapping runs."""
+    data = {direction: configs.get(direction, "") for direction in directions}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping] | None = None) -> str:
+    """The mapping's configuration as one digest: what an up-to-date record's MappingRecordState.config holds."""
+    return combined_config_digest(mapping_config_digests(mapping, rules), mapping.directions)
+
+
 @dataclass
 class RunState:
     """Bookkeeping shared by every leg of one run."""

@@ -20,7 +20,7 @@ from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
 from integrations.custom_fields import DeletedCustomFields
 from integrations.models import MappingRecordState, PendingCreate, RecordLink, System
-from integrations.services.sync.context import ConnectionAuthFailed, LegContext
+from integrations.services.sync.context import ConnectionAuthFailed, LegContext, combined_config_digest
 from integrations.services.sync.followups import Followups
 from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
 from integrations.services.sync.links import LinkBook, link_id
@@ -437,10 +437,12 @@ class Leg:
         plan: Plan,
     ) -> None:
         ctx = self.ctx
+        configs = new_configs(ctx, state=state)
         result.states[link.pk] = {
             "digests": new_digests(ctx, source=source, target=target, state=state, plan=plan),
             "written": new_written(ctx, state=state, plan=plan),
-            "configs": new_configs(ctx, state=state),
+            "configs": configs,
+            "config": combined_config_digest(configs, ctx.mapping.directions),
         }
 
     def _find_lost_create(self, item: Item) -> Record | None:

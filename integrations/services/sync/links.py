@@ -135,6 +135,7 @@ def states_save(mapping: Mapping, rows: dict[int, dict[str, Any]]) -> None:
             link_id=link_pk,
             digests=values["digests"],
             written=values["written"],
+            config=values["config"],
             configs=values["configs"],
             synced_at=now,
         )
@@ -144,5 +145,5 @@ def states_save(mapping: Mapping, rows: dict[int, dict[str, Any]]) -> None:
         objects,
         update_conflicts=True,
         unique_fields=["mapping", "link"],
-        update_fields=["digests", "written", "configs", "synced_at"],
+        update_fields=["digests", "written", "config", "configs", "synced_at"],
     )

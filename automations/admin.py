@@ -40,6 +40,7 @@ from automations.models import (
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
 from automations.services import polls
+from integrations.admin_export import CsvExportMixin
 from integrations.catalog.services import catalog_picker_options
 from integrations.templatetags.streetsync import badge, run_status_badge
 
@@ -485,7 +486,22 @@ ITEM_FIELDS = ("automation_link", "poll_link", "item_label", "change_badge", "st
 
 
 @admin.register(AutomationItem)
-class AutomationItemAdmin(ReadOnly, admin.ModelAdmin):
+class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
+    csv_filename = "automation-items"
+    csv_columns = (
+        ("when", "created_at"),
+        ("automation", "automation__name"),
+        ("item_id", "item_id"),
+        ("version", "version"),
+        ("label", "label"),
+        ("change", "change"),
+        ("status", "status"),
+        ("reason", "reason"),
+        ("error", "error"),
+        ("finished_at", "finished_at"),
+        ("changes", "changes"),
+    )
+    change_list_template = "admin/automations/automationitem/change_list.html"
     list_display = ["when", "item_column", "change_badge", "status_badge", "actions_column", "diff"]
     list_display_links = ["when"]
     list_filter = [HandledFilter, "status", "change", "automation"]

@@ -21,6 +21,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from integrations import selectors
+from integrations.admin_export import CsvExportMixin
 from integrations.admin_lists import CappedCountPaginator
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
@@ -482,7 +483,23 @@ class DirectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(RecordHistory)
-class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RecordHistoryAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    csv_filename = "record-history"
+    csv_columns = (
+        ("when", "created_at"),
+        ("run", "run_id"),
+        ("mapping", "mapping__name"),
+        ("direction", "direction"),
+        ("action", "action"),
+        ("dry_run", "dry_run"),
+        ("ghl_id", "ghl_id"),
+        ("streettext_id", "streettext_id"),
+        ("email", "email"),
+        ("phone", "phone"),
+        ("reason", "reason"),
+        ("error", "error"),
+        ("changes", "changes"),
+    )
     # The record and the reason come before the diff, so they stay on screen however long the diff is.
     list_display = ["when", "run_link", "action_badge", "direction_arrow", "record", "note", "diff"]
     list_display_links = ["when"]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from integrations.admin_export import CsvExportMixin
 from integrations.catalog import selectors
 from integrations.catalog.forms import OperationForm, RawRequestForm, ghl_connections
 from integrations.catalog.loader import KINDS, CatalogOperation, UnknownCatalogOperation, get_catalog
@@ -304,7 +305,22 @@ LOG_FIELDS = (
 
 
 @admin.register(CatalogExecution)
-class CatalogExecutionAdmin(admin.ModelAdmin):
+class CatalogExecutionAdmin(CsvExportMixin, admin.ModelAdmin):
+    csv_filename = "execution-log"
+    csv_columns = (
+        ("started_at", "started_at"),
+        ("operation", "operation_key"),
+        ("operation_name", "operation_name"),
+        ("connection", "connection_name"),
+        ("user", "user__username"),
+        ("origin", "origin"),
+        ("outcome", "outcome"),
+        ("status_code", "status_code"),
+        ("duration_ms", "duration_ms"),
+        ("method", "method"),
+        ("path", "path"),
+        ("error", "error"),
+    )
     list_display = ["when", "operation_name", "connection_name", "user", "outcome_column", "status_code", "duration"]
     list_display_links = ["when", "operation_name"]
     list_filter = ["outcome", "origin", "operation_name", "connection_name"]

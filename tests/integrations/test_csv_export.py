@@ -41,17 +41,17 @@ def _rows(response: Any) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body)))
 
 
-def _history(run: SyncRun, n: int, **fields: object) -> None:
+def _history(run: SyncRun, n: int, *, action: str = "created", error: str = "") -> None:
     RecordHistory.objects.bulk_create(
         RecordHistory(
             run=run,
             mapping=run.mapping,
             direction="to_ghl",
-            action=fields.get("action", "created"),
+            action=action,
             ghl_id=f"g{i}",
             streettext_id=f"s{i}",
             email=f"p{i}@example.com",
-            error=str(fields.get("error", "")),
+            error=error,
             changes={"firstName": {"before": None, "after": f"P{i}"}},
         )
         for i in range(n)
@@ -105,7 +105,7 @@ def test_the_export_is_streamed_in_chunks(admin_client: Client, run: SyncRun) ->
     _history(run, 20_000)
     tracemalloc.start()
     try:
-        response = admin_client.get(reverse(HISTORY_CSV))
+        response: Any = admin_client.get(reverse(HISTORY_CSV))
         lines = 0
         for chunk in response.streaming_content:
             lines += chunk.count(b"\n")

@@ -40,6 +40,8 @@ from automations.models import (
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
 from automations.services import polls
+from configs.models import ConfigVersion
+from configs.services import config_version_baseline, config_version_record
 from integrations.admin_export import CsvExportMixin
 from integrations.catalog.services import catalog_picker_options
 from integrations.templatetags.streetsync import badge, run_status_badge
@@ -169,7 +171,13 @@ class AutomationAdmin(admin.ModelAdmin):
 
     # Saving goes through the service so the beat schedule follows the automation.
     def save_model(self, request: HttpRequest, obj: Automation, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.AUTOMATION, object_id=obj.pk)
         services.automation_save(automation=obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # With its actions and their fields saved: the version history keeps the automation as it is now.
+        config_version_record(obj=form.instance, author=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Automation) -> None:
         services.automation_delete(automation=obj)
@@ -359,6 +367,15 @@ class AutomationActionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AutomationAction]:
         return super().get_queryset(request).select_related("automation")
+
+    def save_model(self, request: HttpRequest, obj: AutomationAction, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.AUTOMATION, object_id=obj.automation_id)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # An action's fields are part of its automation's configuration: a new version of the automation.
+        config_version_record(obj=form.instance.automation, author=request.user)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

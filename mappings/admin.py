@@ -15,6 +15,8 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from configs.models import ConfigVersion
+from configs.services import config_version_baseline, config_version_record
 from integrations.custom_fields import CustomFieldList, FieldUse, custom_field_drift, custom_fields_for
 from integrations.models import Connection, SyncRun, System
 from integrations.services import runs as run_services
@@ -169,10 +171,13 @@ class MappingAdmin(admin.ModelAdmin):
 
     # Saving goes through the service so the beat schedule follows the mapping.
     def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.MAPPING, object_id=obj.pk)
         services.mapping_save(mapping=obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
+        # With its field mappings saved: the version history keeps the mapping as it is now.
+        config_version_record(obj=form.instance, author=request.user)
         if change:
             summary = mapping_resync_summary(mapping=form.instance)
             if summary.outdated:

@@ -84,7 +84,9 @@ class ConfigVersionAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name"]
     list_select_related = ["author"]
-    readonly_fields = ["kind", "object_id", "name", "number", "note", "author", "created_at"]
+    # The document is shown below as YAML with what changed, not as one long line of JSON.
+    fields = ["kind", "name", "number", "note", "author", "created_at"]
+    readonly_fields = fields
     change_form_template = "admin/configs/configversion/change_form.html"
     change_list_template = "admin/configs/configversion/change_list.html"
 

@@ -85,8 +85,7 @@ class ConfigVersionAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     list_select_related = ["author"]
     # The document is shown below as YAML with what changed, not as one long line of JSON.
-    fields = ["kind", "name", "number", "note", "author", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("kind", "name", "number", "note", "author", "created_at")
     change_form_template = "admin/configs/configversion/change_form.html"
     change_list_template = "admin/configs/configversion/change_list.html"
 

@@ -84,9 +84,9 @@ class ConversationMessages:
         expanded = Expanded()
         ids = [str(c.get("id")) for c in conversations if c.get("id")]
         recorded: dict[str, set[str]] = {}
-        for item_id, version in AutomationItem.objects.filter(
-            automation=self.automation, item_id__in=ids
-        ).values_list("item_id", "version"):
+        for item_id, version in AutomationItem.objects.filter(automation=self.automation, item_id__in=ids).values_list(
+            "item_id", "version"
+        ):
             recorded.setdefault(item_id, set()).add(version)
         seen: set[str] = set()
         for conversation in conversations:

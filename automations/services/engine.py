@@ -135,8 +135,8 @@ class PollEngine:
         if expanded is not None:
             # The items are the conversations' messages; each conversation's row is bookkeeping, not counted.
             markers = expanded.conversations
-            for decision in expanded.messages:
-                decisions.setdefault((decision.item_id, decision.version), decision)
+            for message in expanded.messages:
+                decisions.setdefault((message.item_id, message.version), message)
         known = self._known(shape, page.items) if expanded is None else {}
         for item in page.items if expanded is None else []:
             decision = classify(

@@ -15,6 +15,8 @@ from mappings.models import FieldMapping
 
 # The trigger whose items can be expanded into their messages (automations/messages.py).
 EACH_MESSAGE_TRIGGER = "search-conversations"
+# A poll's error when its trigger was read but every item failed (an items problem, not the trigger's).
+POLL_EVERY_ITEM_FAILED = "Every item failed; see the items history."
 MSG_EACH_MESSAGE_TRIGGER = "“Each new message” works with the Search Conversations trigger only."
 
 

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "integrations",
     "mappings",
     "automations",
+    "alerts",
     "sandbox",
 ]
 

@@ -19,7 +19,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from alerts.inlines import AutomationAlertRuleInline
 from automations import selectors
 from automations.forms import (
     ActionInlineForm,
@@ -110,7 +109,7 @@ class ActionInline(admin.TabularInline):
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
     form = AutomationForm
-    inlines = [ActionInline, AutomationAlertRuleInline]
+    inlines = [ActionInline]
     list_display = ["name_and_trigger", "actions_count", "schedule", "on", "last_poll"]
     list_display_links = ["name_and_trigger"]
     list_filter = ["enabled", "trigger_system"]

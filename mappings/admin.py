@@ -15,7 +15,6 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from alerts.inlines import MappingAlertRuleInline
 from integrations.custom_fields import CustomFieldList, FieldUse, custom_field_drift, custom_fields_for
 from integrations.models import Connection, SyncRun, System
 from integrations.services import runs as run_services
@@ -108,7 +107,7 @@ def _field_uses(mapping: Mapping, rows: list[FieldMapping]) -> list[FieldUse]:
 @admin.register(Mapping)
 class MappingAdmin(admin.ModelAdmin):
     form = MappingForm
-    inlines = [FieldMappingInline, MappingAlertRuleInline]
+    inlines = [FieldMappingInline]
     # Key columns first; the two connections share one narrow column so Schedule, On and Last run stay on screen.
     list_display = ["name", "object_type", "direction", "schedule", "enabled", "last_run", "connections"]
     list_filter = ["enabled", "object_type", "direction"]

@@ -103,7 +103,7 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Alert) -> str:
-        tone = "error" if obj.status == Alert.Status.OPEN else "ok"
+        tone = "bad" if obj.status == Alert.Status.OPEN else "ok"
         return format_html('<span class="ss-badge ss-{}">{}</span>', tone, obj.get_status_display())
 
     @admin.display(description="acknowledged", ordering="acknowledged_at")

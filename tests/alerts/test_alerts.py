@@ -407,3 +407,17 @@ def test_the_webhook_is_not_posted_to_a_private_host(
     assert alert.webhook_sent_at is None
     assert alert.webhook_error.startswith(notify.MSG_WEBHOOK_REFUSED.split("{")[0])
     assert "private network address" in alert.webhook_error
+
+
+@pytest.mark.worker
+def test_the_worker_posts_a_new_alert_to_the_webhook(mapping: Mapping, hook_server: str, worker: Any) -> None:
+    """Through the broker and the real worker: the alert's webhook task is sent when the run's alert commits."""
+    from tests.conftest import wait_for
+
+    AlertSettings.objects.update_or_create(pk=1, defaults={"webhook_url": hook_server, "email_enabled": False})
+    AlertRule.objects.create(mapping=mapping, failing_runs=1)
+    _run(mapping, failing=5, cause="phone: invalid")
+    wait_for(lambda: _Hook.received, timeout=60, message="the worker did not post the alert")
+    alert = Alert.objects.get()
+    assert _Hook.received == [{"text": notify.alert_text(alert)}]
+    wait_for(lambda: Alert.objects.filter(pk=alert.pk, webhook_sent_at__isnull=False).exists(), timeout=10)

@@ -421,3 +421,14 @@ def test_the_worker_posts_a_new_alert_to_the_webhook(mapping: Mapping, hook_serv
     alert = Alert.objects.get()
     assert _Hook.received == [{"text": notify.alert_text(alert)}]
     wait_for(lambda: Alert.objects.filter(pk=alert.pk, webhook_sent_at__isnull=False).exists(), timeout=10)
+
+
+def test_per_mapping_settings_need_one_mapping_or_automation(admin_client: Client, mapping: Mapping) -> None:
+    url = reverse("admin:alerts_alertrule_add")
+    neither = admin_client.post(url, {"enabled": "on", "email": "on", "webhook": "on"})
+    assert neither.status_code == 200
+    assert "Choose a mapping or an automation (one of them)." in neither.content.decode()
+    made = admin_client.post(url, {"mapping": mapping.pk, "enabled": "on", "failing_runs": "1"})
+    assert made.status_code == 302
+    rule = AlertRule.objects.get()
+    assert (rule.mapping, rule.failing_runs, rule.email, rule.webhook) == (mapping, 1, False, False)

@@ -62,7 +62,8 @@ def test_acknowledge_an_alert_on_the_start_page(page: Any, admin_user: Any, page
     shot(page, "alerts-inbox-acknowledged")
 
     phone.refresh_from_db()
-    assert phone.acknowledged_by == admin_user and phone.acknowledged_at is not None
+    assert phone.acknowledged_by == admin_user
+    assert phone.acknowledged_at is not None
     page.get_by_role("link", name="All alerts").click()
     listing = page.locator("#result_list").inner_text()
     assert "admin," in listing  # who acknowledged, with when

@@ -432,3 +432,26 @@ def test_per_mapping_settings_need_one_mapping_or_automation(admin_client: Clien
     assert made.status_code == 302
     rule = AlertRule.objects.get()
     assert (rule.mapping, rule.failing_runs, rule.email, rule.webhook) == (mapping, 1, False, False)
+
+
+def test_per_automation_settings(automation: Any, alert_tasks: list[Any], mailoutbox: list[Any]) -> None:
+    AlertRule.objects.create(automation=automation, failing_runs=1, email=False)
+    _poll(automation, error="Reading the trigger failed: GoHighLevel refused the token (401)")
+    assert Alert.objects.get().kind == Alert.Kind.POLLS_FAILING  # after one poll, as this automation asks
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("phone: invalid (“+44 20 7946 0018”)", "phone: invalid (“12”)", True),
+        ("GHL contact 5f2b9c1d8e7a6b5c4d3e: email taken", "GHL contact Zx81kq0PLm22aa0b9c1d: email taken", True),
+        ("email ann@example.com is taken", "email bob@example.org is taken", True),
+        ("StreetText server error (503)", "StreetText rejected the record (422)", False),
+        ("StreetText server error (503)\nTraceback: line 1", "StreetText server error (503)\nother detail", True),
+    ],
+)
+def test_a_cause_leaves_out_what_differs_per_record(one: str, other: str, same: bool) -> None:
+    from alerts.causes import cause_of
+
+    assert (cause_of(one) == cause_of(other)) is same

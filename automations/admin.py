@@ -124,7 +124,16 @@ class AutomationAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "enabled"]}),
         (
             "Trigger",
-            {"fields": ["ghl_connection", "streettext_connection", "trigger_key", "trigger_params", "trigger_body"]},
+            {
+                "fields": [
+                    "ghl_connection",
+                    "streettext_connection",
+                    "trigger_key",
+                    "trigger_params",
+                    "trigger_body",
+                    "each_message",
+                ]
+            },
         ),
         (
             "Which items",

@@ -113,6 +113,7 @@ class AutomationForm(forms.ModelForm):
             "trigger_key",
             "trigger_params",
             "trigger_body",
+            "each_message",
             "on_new",
             "on_updated",
             "watch_fields",

@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
 from integrations import selectors
 
 # Order and headings of the screens; apps not named here follow in alphabetical order.
-APP_ORDER = ["mappings", "automations", "integrations", "catalog", "auth", "django_celery_beat"]
+APP_ORDER = ["mappings", "automations", "alerts", "integrations", "catalog", "auth", "django_celery_beat"]
 APP_NAMES = {
     "automations": "Automations",
     "integrations": "Connections and runs",
@@ -24,6 +24,7 @@ ADVANCED_APPS = {"django_celery_beat"}
 MODEL_ORDER = {
     "integrations": ["Connection", "SyncRun", "RecordHistory", "RecordLink", "WebhookDelivery"],
     "automations": ["Automation", "AutomationPoll", "AutomationItem"],
+    "alerts": ["Alert", "AlertSettings", "AlertRule"],
 }
 # The operations catalog's group: its pages (integrations/catalog/admin.py) and its log, a model of `integrations`.
 CATALOG_GROUP = "Catalog"

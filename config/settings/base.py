@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "mappings",
     "automations",
     "configs",
+    "alerts",
     "sandbox",
 ]
 

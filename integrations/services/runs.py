@@ -219,35 +219,27 @@ def sync_run_finish(*, run: SyncRun, error: str = "") -> SyncRun:
         status = SyncRun.Status.SUCCEEDED
     SyncRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
     run.refresh_from_db()
-    if status == SyncRun.Status.FAILED:
-        _alert_if_failing_streak(run)
+    _raise_alerts(run.pk)
     return run
 
 
-def _alert_if_failing_streak(run: SyncRun) -> None:
-    """Email once when a mapping's runs have failed ALERT_FAILED_RUNS times in a row (on exactly that run)."""
-    from integrations.services.alerts import SUBJECT_FAILING, alert_send
+def _raise_alerts(run_id: int) -> None:
+    """The mapping's alerts after a run ended (failing runs, records that keep failing); an alert that cannot be
+    raised never fails the run."""
+    from alerts.services import alerts_for_sync_run
 
-    streak = settings.ALERT_FAILED_RUNS
-    recent = list(
-        SyncRun.objects.filter(mapping_id=run.mapping_id, dry_run=False)
-        .exclude(status__in=SyncRun.ACTIVE_STATUSES)
-        .order_by("-created_at", "-pk")
-        .values_list("status", flat=True)[: streak + 1]
-    )
-    failed = [status == SyncRun.Status.FAILED for status in recent]
-    if len(failed) >= streak and all(failed[:streak]) and (len(failed) == streak or not failed[streak]):
-        alert_send(
-            subject=SUBJECT_FAILING.format(name=run.mapping.name, count=streak),
-            body=f"The last error: {run.error}\n\nSee the mapping's runs in the admin.",
-        )
+    try:
+        alerts_for_sync_run(run_id=run_id)
+    except Exception:
+        logger.exception("Alerts for run %s could not be raised", run_id)
 
 
 def sync_run_fail(*, run_id: int, error: str) -> None:
     """Used by the task's failure hook: whatever state the run is in, it ends failed with the reason."""
-    SyncRun.objects.filter(pk=run_id, status__in=SyncRun.ACTIVE_STATUSES).update(
+    if SyncRun.objects.filter(pk=run_id, status__in=SyncRun.ACTIVE_STATUSES).update(
         status=SyncRun.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    ):
+        _raise_alerts(run_id)
 
 
 def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:

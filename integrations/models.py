@@ -468,5 +468,29 @@ class RateLimitWindow(models.Model):
         return self.key
 
 
+class ProcessHeartbeat(models.Model):
+    """A Celery worker or beat process saying it is alive (integrations/heartbeats.py), read by /healthz and /metrics.
+
+    A worker writes its row every HEARTBEAT_INTERVAL_SECONDS from a thread and deletes it on a clean stop; beat
+    writes its row from its scheduling loop. A row not seen for HEALTH_*_MAX_AGE_SECONDS is a process that died.
+    """
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The worker's node name (celery@host) or beat's host:pid.
+    name = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="process_heartbeat_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
 # The operations catalog's execution log lives in its own package (integrations/catalog/).
 from integrations.catalog.models import CatalogExecution  # noqa: E402, F401

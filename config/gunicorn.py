@@ -44,7 +44,7 @@ _formatter = "json" if os.environ.get("LOG_FORMAT") == "json" else "plain"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    # The same filter as the app's logs: a token in a query string (an OAuth callback) never reaches a log line.
+    # The same filter as the app's logs: a token in a query string never reaches a log line.
     "filters": {"redact": {"()": "integrations.logging.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},

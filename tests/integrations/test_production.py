@@ -25,6 +25,13 @@ pytestmark = pytest.mark.django_db
 Kind = ProcessHeartbeat.Kind
 
 
+@pytest.fixture(autouse=True)
+def _no_other_heartbeats() -> None:
+    """The session's Celery worker (tests/conftest.py) writes its heartbeat to the test database too; these tests
+    decide which processes are alive themselves (the delete is rolled back with the test)."""
+    ProcessHeartbeat.objects.all().delete()
+
+
 def beat_now(kind: str, name: str, *, ago: float = 0.0) -> None:
     heartbeat_write(kind=kind, name=name, started_at=timezone.now())
     if ago:

@@ -87,12 +87,16 @@ def sandbox_oauth_issue_code(
     )
 
 
-def sandbox_oauth_accounts_for_token(*, token: str) -> list[SandboxAccount]:
+# Agency (Company) tokens open these GHL routes only (the agency's operations the app uses); location APIs want a
+# location token, as on GHL.
+AGENCY_PATHS = ("/locations/search",)
+
+
+def sandbox_oauth_accounts_for_token(*, token: str, path: str = "") -> list[SandboxAccount]:
     """The location an unexpired OAuth (Location) access token opens, as a list like sandbox_accounts_for_secret.
 
-    An unexpired agency (Company) token opens every location of its company (the sandbox has one company:
-    all its GHL accounts), so `GET /locations/search?companyId=…` lists them. Unlike GHL, the sandbox does not refuse
-    an agency token on location APIs; tests check that each location's calls carry its own location token.
+    An unexpired agency (Company) token opens every location of its company (the sandbox has one company: all its
+    GHL accounts) on the agency routes (AGENCY_PATHS, e.g. `GET /locations/search?companyId=…`), and nothing else.
     """
     if not token:
         return []
@@ -106,7 +110,7 @@ def sandbox_oauth_accounts_for_token(*, token: str) -> list[SandboxAccount]:
             oauth_tokens__expires_at__gt=now,
         )
     )
-    if accounts:
+    if accounts or not path.rstrip("/").endswith(AGENCY_PATHS):
         return accounts
     agency = SandboxOAuthToken.objects.filter(
         kind=Kind.ACCESS, token=token, user_type="Company", expires_at__gt=now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
@@ -42,7 +43,8 @@ class GhlAgencyAdmin(admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "base_url":
-            kwargs["assume_scheme"] = "https"
+            # A plain input: the admin's URL widget would show the default as "Currently: …" on the add page.
+            kwargs.update(assume_scheme="https", widget=forms.URLInput(attrs={"class": "vURLField"}))
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -138,6 +140,7 @@ class GhlAgencyAdmin(admin.ModelAdmin):
             "agency": agency,
             "locations": locations,
             "connected_count": sum(1 for location in locations if location.connection is not None),
+            "choosable": can_connect and any(location.connection is None for location in locations),
             "cut_message": agency_services.LOCATIONS_CUT.format(count=len(locations)) if cut else "",
             "error": error,
             "can_connect": can_connect,

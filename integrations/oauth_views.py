@@ -54,8 +54,11 @@ def ghl_oauth_callback(request: HttpRequest) -> HttpResponse:
     if error:
         messages.error(request, oauth_services.OAUTH_DENIED.format(error=error[:100]))
         return HttpResponseRedirect(back)
+    complete = (
+        oauth_services.oauth_agency_complete if target and target[0] == "agency" else oauth_services.oauth_complete
+    )
     try:
-        done = oauth_services.oauth_complete(state=state, code=request.GET.get("code", ""), session=request.session)
+        done: Connection | GhlAgency = complete(state=state, code=request.GET.get("code", ""), session=request.session)
     except oauth_services.OAuthError as e:
         messages.error(request, e.message)
         return HttpResponseRedirect(back)

@@ -199,13 +199,13 @@ def _state_consume(*, state: str, session: MutableMapping[str, Any] | None) -> d
     return data
 
 
-def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> Connection | GhlAgency:
-    """Check the state, exchange the code, store the tokens (encrypted) and mark the connection (or agency) OK."""
+def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> Connection:
+    """Check the state, exchange the code, store the tokens (encrypted) and mark the connection OK."""
     data = _state_consume(state=state, session=session)
+    if not isinstance(data.get("c"), int):
+        raise OAuthStateError(OAUTH_STATE_INVALID)
     if not code:
         raise OAuthError(OAUTH_NO_CODE)
-    if isinstance(data.get("a"), int):
-        return _agency_complete(data, code)
     connection = Connection.objects.filter(pk=data["c"]).first()
     if connection is None:
         raise OAuthStateError(OAUTH_STATE_INVALID)
@@ -245,7 +245,13 @@ def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] |
     return row
 
 
-def _agency_complete(data: dict[str, Any], code: str) -> GhlAgency:
+def oauth_agency_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> GhlAgency:
+    """An agency install's callback: check the state, exchange the code for the agency (Company) token, store it."""
+    data = _state_consume(state=state, session=session)
+    if not isinstance(data.get("a"), int):
+        raise OAuthStateError(OAUTH_STATE_INVALID)
+    if not code:
+        raise OAuthError(OAUTH_NO_CODE)
     agency = GhlAgency.objects.filter(pk=data["a"]).first()
     if agency is None:
         raise OAuthStateError(OAUTH_STATE_INVALID)

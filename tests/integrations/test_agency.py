@@ -61,9 +61,7 @@ def connected_agency(live_url: str) -> GhlAgency:
     url = oauth.oauth_agency_authorize_url(agency=agency, request_or_redirect_uri=REDIRECT)
     consent = requests.get(f"{live_url}{url}&location_id=loc-a", allow_redirects=False, timeout=10)
     params = query(consent.headers["Location"])
-    done = oauth.oauth_complete(state=params["state"], code=params["code"])
-    assert isinstance(done, GhlAgency)
-    return done
+    return oauth.oauth_agency_complete(state=params["state"], code=params["code"])
 
 
 def sandbox_token(token: str) -> SandboxOAuthToken:

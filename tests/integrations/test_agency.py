@@ -206,3 +206,34 @@ def test_choosing_nothing_or_a_location_not_of_the_agency_is_a_400_and_connects_
     assert stranger.status_code == 400
     assert messages_of(stranger) == [agencies.LOCATIONS_UNKNOWN.format(ids="loc-zzz")]
     assert not Connection.objects.filter(agency=agency).exists()
+
+
+def test_an_agency_location_keeps_its_location_and_address_whatever_the_form_posts(
+    admin_client_: Client, live_server: Any
+) -> None:
+    agency = connected_agency(live_server.url)
+    agencies.agency_connect_locations(agency=agency, location_ids=["loc-a"])
+    connection = Connection.objects.get(agency=agency)
+    token = connection.oauth_access_token
+
+    response = admin_client_.post(
+        reverse("admin:integrations_connection_change", args=[connection.pk]),
+        {
+            "name": "Alpha (renamed)",
+            "system": "ghl",
+            "base_url": "https://evil.example.com",
+            "location_id": "loc-b",
+            "auth_type": "pit",
+            "secret": "pit-loc-b",
+            "webhook_secret": "",
+        },
+    )
+
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.name == "Alpha (renamed)"
+    assert connection.location_id == "loc-a"
+    assert connection.base_url == agency.base_url
+    assert connection.auth_type == Connection.AuthType.OAUTH
+    assert connection.api_secret == ""
+    assert connection.oauth_access_token == token

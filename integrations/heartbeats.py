@@ -72,7 +72,7 @@ class _HeartbeatThread(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(timeout=5)
+        self.join(timeout=1)  # it waits on an Event: it ends at once unless a write is under way
         heartbeat_forget(kind=self.kind, name=self.process_name)
         connection.close()
 

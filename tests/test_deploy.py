@@ -8,6 +8,7 @@ checked against them, in about 20 s.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -57,6 +59,7 @@ def production_env(tmp: Path, port: int) -> dict[str, str]:
         "HEARTBEAT_INTERVAL_SECONDS": "1",
         "HEALTH_WORKER_MAX_AGE_SECONDS": "10",
         "HEALTH_BEAT_MAX_AGE_SECONDS": "10",
+        "LOG_FORMAT": "json",
     }
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         env["CELERY_BROKER_DIR"] = str(tmp / "broker")
@@ -206,5 +209,13 @@ def test_production_under_gunicorn_serves_admin_static_health_and_metrics(proces
     assert body["checks"]["database"] == {"ok": True}
     assert body["checks"]["broker"] == {"ok": True}
     assert body["checks"]["beat"]["detail"] == BEAT_DOWN.format(seconds=10)
-    # The access log went through gunicorn's config (stdout, one line per request).
-    _wait_for(lambda: '"GET /healthz HTTP/1.1" 503' in processes.log("gunicorn"), 10, "the access log line")
+
+    # gunicorn's access log went through config/gunicorn.py: one JSON object per request (LOG_FORMAT=json).
+    def access_lines() -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in processes.log("gunicorn").splitlines() if line.startswith("{")]
+        return [line for line in lines if line["logger"] == "gunicorn.access"]
+
+    _wait_for(lambda: any(line["status"] == "503" for line in access_lines()), 10, "the access log line")
+    last = [line for line in access_lines() if line["request"] == "GET /healthz HTTP/1.1"][-1]
+    assert last["status"] == "503"
+    assert float(last["duration_seconds"]) >= 0

@@ -194,3 +194,25 @@ def test_json_format_is_the_console_formatter_when_log_format_is_json(monkeypatc
     finally:
         monkeypatch.delenv("LOG_FORMAT")
         importlib.reload(base)
+
+
+def test_healthz_names_the_database_and_leaves_worker_and_beat_unknown_when_it_is_down(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    def unreachable() -> Any:
+        raise OperationalError("could not connect to server")
+
+    class Unreachable:
+        def cursor(self) -> Any:
+            return unreachable()
+
+    monkeypatch.setattr(health, "db_connection", Unreachable())  # SELECT 1 fails as with the server gone
+    monkeypatch.setattr(health, "heartbeats", lambda **kwargs: unreachable())
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["database", "worker", "beat"]
+    assert body["checks"]["database"] == {"ok": False, "detail": health.DATABASE_DOWN}
+    assert body["checks"]["worker"] == {"ok": False, "detail": health.DATABASE_DOWN}

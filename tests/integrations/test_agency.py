@@ -13,8 +13,10 @@ from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.adapters.clients import ghl_client_for
+from integrations.clients import exceptions as exc
 from integrations.models import Connection, GhlAgency
 from integrations.services import agencies, oauth
 from sandbox import ratelimit
@@ -237,3 +239,22 @@ def test_an_agency_location_keeps_its_location_and_address_whatever_the_form_pos
     assert connection.auth_type == Connection.AuthType.OAUTH
     assert connection.api_secret == ""
     assert connection.oauth_access_token == token
+
+
+def test_a_refused_agency_refresh_asks_to_reconnect_the_agency(live_server: Any) -> None:
+    agency = connected_agency(live_server.url)
+    agencies.agency_connect_locations(agency=agency, location_ids=["loc-a"])
+    connection = Connection.objects.get(agency=agency)
+    # GHL no longer accepts the agency's refresh token (revoked, or spent elsewhere), and every access token expired.
+    SandboxOAuthToken.objects.filter(kind="refresh").update(used_at=timezone.now())
+    sandbox_oauth_expire_access_tokens()
+
+    with pytest.raises(exc.ApiAuthError):
+        ghl_client_for(connection).get_location()
+
+    agency.refresh_from_db()
+    connection.refresh_from_db()
+    assert agency.status == GhlAgency.Status.NEEDS_REAUTH
+    assert agency.status_detail.startswith("GoHighLevel refused the agency's token refresh:")
+    assert connection.status == Connection.Status.NEEDS_REAUTH
+    assert connection.status_detail == agency.status_detail

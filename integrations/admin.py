@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from integrations import selectors
 from integrations.admin_export import CsvExportMixin
 from integrations.admin_lists import CappedCountPaginator
+from integrations.agency_admin import GhlAgencyAdmin  # noqa: F401 - registers the GoHighLevel agency admin
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System

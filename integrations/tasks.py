@@ -10,6 +10,7 @@ from celery.signals import worker_shutting_down
 from django.conf import settings
 
 from automations.services import polls as automation_polls
+from integrations import heartbeats  # noqa: F401 - connects the worker heartbeat to the worker's signals
 from integrations.clients.base import requests_stopped, stop_requests
 from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
 from integrations.models import SyncRun

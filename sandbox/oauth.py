@@ -7,6 +7,8 @@ Follows /work/shared/ghl-api/FACTS.md §2. Like the real one it rotates refresh 
 Routes (urls.py): GET /sandbox/ghl-oauth/authorize, POST /sandbox/ghl/oauth/token,
 POST /sandbox/ghl/oauth/locationToken, POST /sandbox/_control/oauth/expire.
 Sandbox-only authorize parameters: `location_id` (which sub-account "the user chose") and `deny=1`.
+Agency installs: a code exchanged with `user_type=Company` gives an agency token (`approvedLocations`: every GHL
+account), which opens `GET /locations/search` and trades for each location's token at `/oauth/locationToken`.
 """
 
 from __future__ import annotations
@@ -85,19 +87,35 @@ def sandbox_oauth_issue_code(
     )
 
 
-def sandbox_oauth_accounts_for_token(*, token: str) -> list[SandboxAccount]:
-    """The location an unexpired OAuth (Location) access token opens, as a list like sandbox_accounts_for_secret."""
+# Agency (Company) tokens open these GHL routes only (the agency's operations the app uses); location APIs want a
+# location token, as on GHL.
+AGENCY_PATHS = ("/locations/search",)
+
+
+def sandbox_oauth_accounts_for_token(*, token: str, path: str = "") -> list[SandboxAccount]:
+    """The location an unexpired OAuth (Location) access token opens, as a list like sandbox_accounts_for_secret.
+
+    An unexpired agency (Company) token opens every location of its company (the sandbox has one company: all its
+    GHL accounts) on the agency routes (AGENCY_PATHS, e.g. `GET /locations/search?companyId=…`), and nothing else.
+    """
     if not token:
         return []
-    return list(
+    now = timezone.now()
+    accounts = list(
         SandboxAccount.objects.filter(
             system=SandboxSystem.GHL,
             oauth_tokens__token=token,
             oauth_tokens__kind=Kind.ACCESS,
             oauth_tokens__user_type="Location",
-            oauth_tokens__expires_at__gt=timezone.now(),
+            oauth_tokens__expires_at__gt=now,
         )
     )
+    if accounts or not path.rstrip("/").endswith(AGENCY_PATHS):
+        return accounts
+    agency = SandboxOAuthToken.objects.filter(
+        kind=Kind.ACCESS, token=token, user_type="Company", expires_at__gt=now
+    ).exists()
+    return list(SandboxAccount.objects.filter(system=SandboxSystem.GHL).order_by("id")) if agency else []
 
 
 def sandbox_oauth_expire_access_tokens(*, location_id: str | None = None) -> int:

@@ -131,7 +131,7 @@ def _ghl_handle(
     token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     accounts = services.sandbox_accounts_for_secret(system=SandboxSystem.GHL, secret=token)
     if not accounts:  # OAuth access tokens from sandbox/oauth.py; expired ones get the 401 below
-        accounts = oauth.sandbox_oauth_accounts_for_token(token=token)
+        accounts = oauth.sandbox_oauth_accounts_for_token(token=token, path=request.path)
     if not accounts:
         return _json(401, {"statusCode": 401, "message": ghl.MSG_UNAUTHORIZED, "error": "Unauthorized"})
 

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, answered before host validation and the HTTPS redirect (integrations/ops_views.py).
+    "integrations.ops_views.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +109,8 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where `manage.py collectstatic` puts the files that WhiteNoise serves in production (docs/deploy.md).
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,7 +167,8 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, which also writes beat's heartbeat for /healthz (integrations/heartbeats.py).
+CELERY_BEAT_SCHEDULER = "integrations.heartbeats:HeartbeatScheduler"
 # Task modules outside an app package (autodiscover_tasks only looks at INSTALLED_APPS).
 CELERY_IMPORTS = ["integrations.webhooks.tasks", "integrations.catalog.tasks"]
 
@@ -256,12 +260,23 @@ SANDBOX_RATE_WINDOW_SECONDS = env.float("SANDBOX_RATE_WINDOW_SECONDS", default=1
 # ------------------------------------------------------------------------------
 # Logging: secrets are scrubbed by integrations.logging.RedactingFilter
 # ------------------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, exception) for a log collector.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "integrations.logging.RedactingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "integrations.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
@@ -358,3 +373,16 @@ GHL_RATE_LIMIT_HEADROOM = env.float("GHL_RATE_LIMIT_HEADROOM", default=1.0)
 STREETTEXT_RATE_LIMIT_MAX = env.int("STREETTEXT_RATE_LIMIT_MAX", default=120)
 STREETTEXT_RATE_LIMIT_WINDOW_SECONDS = env.float("STREETTEXT_RATE_LIMIT_WINDOW_SECONDS", default=10.0)
 STREETTEXT_RATE_LIMIT_HEADROOM = env.float("STREETTEXT_RATE_LIMIT_HEADROOM", default=0.95)
+
+# ------------------------------------------------------------------------------
+# Operations: /healthz and /metrics (integrations/ops_views.py, docs/deploy.md)
+# ------------------------------------------------------------------------------
+# Workers and beat write a heartbeat this often (integrations/heartbeats.py) ...
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=15.0)
+# ... and /healthz reports them down when the newest is older than this.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=60)
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# Seconds /healthz waits for the broker before reporting it down.
+HEALTH_BROKER_TIMEOUT_SECONDS = env.float("HEALTH_BROKER_TIMEOUT_SECONDS", default=2.0)
+# Bearer token Prometheus sends to /metrics (a logged-in staff user may read it too). Empty: staff only, 404 to others.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

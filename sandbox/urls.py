@@ -82,6 +82,7 @@ urlpatterns: list[URLPattern] = [
     path("_control/spec-rejections", views.control_spec_rejections, name="control-spec-rejections"),
     path("_control/rate-limit/reset", views.control_rate_limit_reset, name="control-rate-limit-reset"),
     path("_control/accounts", views.control_accounts, name="control-accounts"),
+    path("_control/live", views.control_live, name="control-live"),
     path("_control/seed", views.control_seed, name="control-seed"),
     path("_control/webhooks/keys", webhooks.control_webhook_keys, name="control-webhook-keys"),
     path("_control/webhooks/send", webhooks.control_webhook_send, name="control-webhook-send"),

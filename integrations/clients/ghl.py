@@ -70,6 +70,13 @@ MSG_NOT_CONFORMING = "Not sent: GoHighLevel's API specification refuses this req
 MSG_PATH_PARAM_MISSING = "{name} should not be empty"
 MSG_PATH_PARAM_DOTS = "{name} cannot be . or .."
 MSG_OTHER_OPERATION = "These path values lead to {found}, not {expected}"
+# GHL's 403 for a valid token used for a location it was not issued for (docs/ghl-facts.md), and what the user reads.
+GHL_NO_LOCATION_ACCESS = "does not have access to this location"
+MSG_NO_LOCATION_ACCESS = (
+    'GoHighLevel answered 403 "The token does not have access to this location": the token is valid, but not for '
+    "location {location}. Check the connection's location id, or use a Private Integration Token created in that "
+    "sub-account (or reconnect OAuth choosing it)."
+)
 MSG_RAW_PATH = "The path must start with a single / (the connection's base URL comes before it)"
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
 
@@ -188,6 +195,11 @@ class GhlClient(BaseClient):
         if payload.get("traceId"):
             text = f"{text} (traceId {payload['traceId']})"
         return text, details
+
+    def auth_error(self, status: int, message: str, kwargs: dict[str, Any]) -> exc.ApiAuthError:
+        if status == 403 and GHL_NO_LOCATION_ACCESS in message.lower():
+            return exc.ApiLocationForbidden(MSG_NO_LOCATION_ACCESS.format(location=self.location_id), **kwargs)
+        return super().auth_error(status, message, kwargs)
 
     def on_auth_error(self) -> bool:
         """Ask the token provider for a fresh OAuth token once; PIT connections have none."""

@@ -78,6 +78,11 @@ def normalize_phone(value: Any, *, like: str = "") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def iso_ms(moment: datetime) -> str:
+    """2021-07-02T05:18:26.704Z, the form of GHL's timestamps."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
 
 
@@ -141,10 +146,7 @@ MSG_CREATE_NEEDS = "GoHighLevel needs {fields} to create {article} {object_type}
 # Fields live GHL refuses on every write although it shows them on reads (docs/ghl-facts.md): left out with this reason
 # instead of failing the whole record with GHL's 422.
 REFUSED_ON_WRITES = {
-    "additionalEmails": (
-        'GoHighLevel refuses additionalEmails on create, update and upsert (422 "property additionalEmails should '
-        'not exist", GoHighLevel/highlevel-api-docs#262)'
-    ),
+    "additionalEmails": 'GoHighLevel refuses it on every write (#262: "property additionalEmails should not exist")',
 }
 
 
@@ -471,7 +473,7 @@ class GhlContactAdapter(BaseAdapter):
         if not names:
             return None
         filters: list[dict[str, Any]] = [
-            {"field": "dateAdded", "operator": "range", "value": {"gte": epoch_ms(since - CREATED_SKEW)}},
+            {"field": "dateAdded", "operator": "range", "value": {"gte": iso_ms(since - CREATED_SKEW)}},
             *({"field": key, "operator": "eq", "value": value} for key, value in names.items()),
         ]
         page = self.client.search_contacts(page_limit=SEARCH_BATCH, filters=filters, sort_field="dateAdded")

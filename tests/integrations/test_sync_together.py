@@ -23,7 +23,7 @@ from sandbox.demo import sandbox_seed_demo_children
 from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world, sandbox_contacts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_mode")]
 Action = RecordHistory.Action
 
 

@@ -117,9 +117,8 @@ def test_search_shaped_dates_of_birth_sync_both_ways_without_failures_or_churn(l
     world = build_world(live_server.url, size=30)
     for n, record in enumerate(SandboxRecord.objects.filter(account=ghl_account(), object_type="contact")):
         ghl_contact_put(record.record_id, dateOfBirth=f"19{60 + n % 40}-0{1 + n % 9}-1{n % 10}", address1=f"{n} Main")
-    for direction, target, source in ((Direction.TO_STREETTEXT, "birthday", "dateOfBirth"),) + (
-        (Direction.TO_GHL, "dateOfBirth", "birthday"),
-    ):
+    pairs = [(Direction.TO_STREETTEXT, "birthday", "dateOfBirth"), (Direction.TO_GHL, "dateOfBirth", "birthday")]
+    for direction, target, source in pairs:
         FieldMapping.objects.create(mapping=world.mapping, direction=direction, target_field=target, source=source)
     FieldMapping.objects.create(
         mapping=world.mapping, direction=Direction.TO_STREETTEXT, target_field="address", source="address1"
@@ -223,7 +222,8 @@ def test_additional_emails_are_read_and_never_written_each_record_says_why(live_
     # Every created contact, and every updated one whose email was to be written there, says why it was not.
     created = RecordHistory.objects.filter(run=run, action=Action.CREATED)
     updated = RecordHistory.objects.filter(run=run, action=Action.UPDATED, reason__contains="matched by email")
-    assert created.count() == world.seeded["streettext_only"] and updated.exists()
+    assert created.count() == world.seeded["streettext_only"]
+    assert updated.exists()
     assert all(REFUSED_ON_WRITES["additionalEmails"] in row.reason for row in [*created, *updated])
     assert sandbox.sandbox_stats()["ghl"].get("status_422", 0) == 0
     assert not RecordHistory.objects.filter(run=run, error__contains="additionalEmails").exists()

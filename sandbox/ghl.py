@@ -1,6 +1,6 @@
 """The fake GoHighLevel contacts API (v2, Version 2021-07-28): validation, storage and response shapes.
 
-Shapes and messages follow /work/shared/ghl-api/FACTS.md (§1 errors, §4 pagination, §5 objects, §6 duplicates/tags).
+Shapes and messages follow GHL's spec (ghl_spec/) and docs/ghl-facts.md (errors, paging, objects, duplicates, tags).
 The view layer (views.py) does auth, Version, rate limiting and fault injection, then calls one handler here.
 """
 
@@ -54,7 +54,8 @@ STRING_FIELDS = (
     "companyName",
     "assignedTo",
 )
-# CreateContactDto / UpsertContactDto / UpdateContactDto (FACTS §5); GHL's spec itself is enforced in views.py first.
+# CreateContactDto / UpsertContactDto / UpdateContactDto (docs/ghl-facts.md#objects); GHL's spec itself is enforced
+# in views.py first.
 CREATE_FIELDS = frozenset(
     {
         "locationId",
@@ -125,7 +126,7 @@ def ghl_error(status: int, message: str | list[str], error: str | None = None, *
 
 
 def unprocessable(messages: list[str]) -> GhlError:
-    # 422 bodies carry an array of messages (FACTS §1).
+    # 422 bodies carry an array of messages (docs/ghl-facts.md#requests-and-errors).
     return ghl_error(422, messages, "Unprocessable Entity")
 
 
@@ -327,7 +328,7 @@ def contact_render(record: SandboxRecord, location_id: str, *, mode: live.LiveMo
         "dndSettings": data.get("dndSettings") or {},
         "assignedTo": data.get("assignedTo"),
         "customFields": list(data.get("customFields") or []),
-        # Set only through POST /contacts/bulk/business (UpdateContactDto has no businessId, FACTS §5).
+        # Set only through POST /contacts/bulk/business (UpdateContactDto has no businessId: docs/ghl-facts.md#objects).
         "businessId": data.get("businessId"),
         "type": "lead",
         "dateAdded": services.to_iso(record.created_at),
@@ -360,7 +361,7 @@ def find_duplicate(
 ) -> tuple[SandboxRecord, str] | None:
     """The contact sharing the email (first priority) or the phone (second), with the matching field name.
 
-    The same order whether the location allows duplicates or not (FACTS §6); when several contacts share the value
+    The same order whether the location allows duplicates or not (docs/ghl-facts.md); when several contacts share the value
     (a location that allows duplicates), the oldest one is the match.
     """
     email_key = email.strip().lower() if isinstance(email, str) and email.strip() else ""
@@ -468,7 +469,7 @@ def contact_upsert(req: GhlRequest) -> Result:
         existing, matched_by = duplicate
         if matched_by == "email" and _phone_held_by_another(account=account, cleaned=cleaned, owner=existing):
             # "If one contact matches the email and another the phone, it will update the contact that matches the
-            # first field in the configured sequence, and ignore the second field" (FACTS §6).
+            # first field in the configured sequence, and ignore the second field" (docs/ghl-facts.md).
             cleaned = {key: value for key, value in cleaned.items() if key != "phone"}
         record = services.sandbox_record_put(
             account=account,
@@ -501,7 +502,7 @@ def contact_duplicate(req: GhlRequest) -> Result:
     email = req.query.get("email") or None
     number = req.query.get("number") or None
     if number and number.startswith(" ") and number.strip()[:1].isdigit():
-        # An un-encoded "+" arrives as a space; GHL asks callers to encode it (FACTS §6). Be lenient.
+        # An un-encoded "+" arrives as a space; GHL asks callers to encode it (docs/ghl-facts.md). Be lenient.
         number = "+" + number.strip()
     duplicate = find_duplicate(account=account, email=email, phone=number)
     mode = live_mode(account)

@@ -167,8 +167,8 @@ def _ghl_handle(
     if mode is not None and mode.has(live.NO_LOCATION_ACCESS):
         return _json(403, {"statusCode": 403, "message": ghl.MSG_FORBIDDEN_LOCATION}, headers)
     if check.version_error:
-        # Every v2 operation requires the one Version value its spec declares (FACTS §1); the sandbox has always
-        # answered a missing or wrong one with 400 {statusCode, message} (BadRequestDTO).
+        # Every v2 operation requires the one Version value its spec declares (docs/ghl-facts.md); the sandbox has
+        # always answered a missing or wrong one with 400 {statusCode, message} (BadRequestDTO).
         ghl_spec_rejected(request, check, 400, counters)
         return _json(400, {"statusCode": 400, "message": ghl.MSG_VERSION}, headers)
     if not body_ok:

@@ -386,7 +386,7 @@ class GhlContactAdapter(BaseAdapter):
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """Contacts by id through the search (SEARCH_BATCH per request); the few it does not show yet are read one by
-        one (GHL's search index trails writes by a few seconds, FACTS §4)."""
+        one (GHL's search index trails writes by a few seconds, docs/ghl-facts.md)."""
         wanted = set(record_ids)
         found: dict[str, Record] = {}
         for contact in self._search_any("id", list(record_ids)):

@@ -1,7 +1,7 @@
 """GoHighLevel (LeadConnector) API v2 client: contacts and location, one method per endpoint.
 
 Facts come from the official OpenAPI specs in GitHub `GoHighLevel/highlevel-api-docs` (`apps/<name>.json`);
-see /work/shared/ghl-api/FACTS.md. Nothing outside this module knows GHL's wire format.
+see docs/ghl-facts.md. Nothing outside this module knows GHL's wire format.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ class GhlClient(BaseClient):
         return True
 
     def rate_limit_key(self) -> str | None:
-        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (FACTS §3)."""
+        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (docs/ghl-facts.md)."""
         return f"ghl:{self.location_id}"
 
     def rate_limit_policy(self) -> RatePolicy | None:
@@ -336,8 +336,8 @@ class GhlClient(BaseClient):
     ) -> ContactSearchPage:
         """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id].
 
-        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (FACTS §4), ANDed with the
-        updated-since filter."""
+        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (docs/ghl-facts.md), ANDed with
+        the updated-since filter."""
         # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId search-contacts-advanced
         body: dict[str, Any] = {
             "locationId": self.location_id,

@@ -361,8 +361,8 @@ def find_duplicate(
 ) -> tuple[SandboxRecord, str] | None:
     """The contact sharing the email (first priority) or the phone (second), with the matching field name.
 
-    The same order whether the location allows duplicates or not (docs/ghl-facts.md); when several contacts share the value
-    (a location that allows duplicates), the oldest one is the match.
+    The same order whether the location allows duplicates or not (docs/ghl-facts.md); when several contacts share the
+    value (a location that allows duplicates), the oldest one is the match.
     """
     email_key = email.strip().lower() if isinstance(email, str) and email.strip() else ""
     phone_key = services.phone_lookup_key(phone)

@@ -427,11 +427,11 @@ class GhlContactAdapter(BaseAdapter):
 
     def _phone_search_works(self) -> bool:
         """Whether the search's phone filter finds a contact known to have that phone (asked once per adapter: two
-        searches). Among the newest contacts none with a phone: the search's "no match" is believed (a location
-        without phones is the usual reason, and trying each phone would cost one request per record)."""
+        searches). When the first page of the location's contacts has none with a phone, the search's "no match" is
+        believed (a location without phones is the usual reason, and trying each phone costs a request per record)."""
         if self._phone_filter_ok is None:
             page = self.client.search_contacts(page_limit=PHONE_PROBE_PAGE, sort_field="dateUpdated")
-            probe = next((c for c in reversed(page["contacts"]) if c.get("id") and c.get("phone")), None)
+            probe = next((c for c in page["contacts"] if c.get("id") and c.get("phone")), None)
             if probe is None:
                 self._phone_filter_ok = True
                 return True
@@ -548,18 +548,19 @@ class GhlContactAdapter(BaseAdapter):
             if upsert and body.get("phone") and not body.get("email"):
                 # Live GHL refused an upsert carrying only a phone (n8n-io/n8n#11353): nothing was created or
                 # matched, so the plain create is not a duplicate.
-                return self._create_contact_plain(body, first_error=e)
+                return self._create_contact_plain(body)
             raise
         return contact_to_record(contact)
 
-    def _create_contact_plain(self, body: dict[str, Any], *, first_error: exc.ApiError) -> Record:
+    def _create_contact_plain(self, body: dict[str, Any]) -> Record:
+        """POST /contacts/, its 422 believed only once the contact is known not to exist (as in _create_contact)."""
         sent_at = datetime.now(tz=UTC)
         try:
             return contact_to_record(self.client.create_contact(body))
         except exc.ApiValidationError as e:
             found = self.find_created(body, since=sent_at) if e.status_code == 422 else None
             if found is None:
-                raise first_error from e
+                raise
             return found
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:

@@ -39,7 +39,7 @@ def rate_limit_hit(
     limit: int,
     window_seconds: float,
     arrived: float | None = None,
-    daily_limit: int = DAILY_LIMIT,
+    daily_limit: int | None = None,
 ) -> RateLimitDecision:
     """Record one request for (namespace, key) unless the window is full; rejected requests are not counted.
 
@@ -47,6 +47,7 @@ def rate_limit_hit(
     count it, whatever this process did before asking (fault look-up, spec check, authentication). `daily_limit`: the
     requests a key may make per UTC day (a live-mode location may set a smaller one to reach it in a test)."""
     now = time.monotonic() if arrived is None else arrived
+    daily_limit = DAILY_LIMIT if daily_limit is None else daily_limit  # read now: tests patch DAILY_LIMIT
     day = int(time.time() // _DAY_SECONDS)
     with _lock:
         window = _windows.setdefault((namespace, key), deque())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,14 +135,10 @@ def live_mode_of(stored: Any) -> LiveMode | None:
         return None
 
 
-# The sleep is replaceable so a test can observe latencies without waiting for them.
-_sleep: list[Callable[[float], None]] = [time.sleep]
-
-
 def live_latency_wait(mode: LiveMode) -> float:
     """Wait one drawn latency (uniform between low and high); returns the seconds waited."""
     lo, hi = mode.latency
     seconds = random.uniform(lo, hi) if hi > lo else lo
     if seconds > 0:
-        _sleep[0](seconds)
+        time.sleep(seconds)
     return seconds

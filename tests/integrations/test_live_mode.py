@@ -276,3 +276,27 @@ def test_a_token_without_access_to_the_location_gets_a_clear_connection_status(l
     assert expected in run.error
     assert world.ghl.status == Connection.Status.NEEDS_REAUTH
     assert expected in world.ghl.status_detail
+
+
+def test_each_deviation_is_off_until_switched_on(live_server: Any) -> None:
+    """Live mode without deviations keeps the spec's shapes: the switches are one by one."""
+    world = build_world(live_server.url, size=10)
+    some = SandboxRecord.objects.filter(account=ghl_account(), object_type="contact").first()
+    assert some is not None
+    ghl_contact_put(some.record_id, dateOfBirth="1990-09-25", address1="1 Main", additionalEmails=[{"email": "b@x.io"}])
+    body = {
+        "locationId": LOCATION,
+        "pageLimit": 10,
+        "filters": [{"field": "id", "operator": "eq", "value": some.record_id}],
+    }
+
+    sandbox.sandbox_set_live(location=LOCATION, latency=(0.005, 0.01), deviations=[])
+    plain = ghl_request(world, "POST", "/contacts/search", body).json()["contacts"][0]
+    sandbox.sandbox_set_live(
+        location=LOCATION, latency=(0.005, 0.01), deviations=[live.SEARCH_SHAPE, live.ADDITIONAL_EMAILS]
+    )
+    shaped = ghl_request(world, "POST", "/contacts/search", body).json()["contacts"][0]
+
+    assert (plain["address1"], plain["dateOfBirth"], "additionalEmails" in plain) == ("1 Main", "1990-09-25", False)
+    assert (shaped["address"], shaped["dateOfBirth"], "address1" in shaped) == ("1 Main", 654220800000, False)
+    assert shaped["additionalEmails"] == [{"email": "b@x.io"}]

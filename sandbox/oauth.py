@@ -1,6 +1,6 @@
 """The fake GoHighLevel OAuth 2.0 server: consent page, token endpoint, agency -> location tokens.
 
-Follows /work/shared/ghl-api/FACTS.md §2. Like the real one it rotates refresh tokens; unlike the docs' wording
+Follows docs/ghl-facts.md#authentication. Like the real one it rotates refresh tokens; unlike the docs' wording
 ("valid for a year unless they are used") it is strict on purpose: a used refresh token is rejected with
 `invalid_grant`, so a client that refreshes twice with the same token fails loudly in tests.
 
@@ -35,7 +35,7 @@ Kind = SandboxOAuthToken.Kind
 COMPANY_ID = "sandbox-company"  # what GET /locations/{id} reports as companyId
 USER_ID = "sandbox-user"
 CODE_SECONDS = 600
-DEFAULT_ACCESS_SECONDS = 86399  # FACTS §2: "expires_in (example 86399)"
+DEFAULT_ACCESS_SECONDS = 86399  # the spec's example of expires_in (docs/ghl-facts.md#authentication)
 REFRESH_SECONDS = 365 * 24 * 3600
 USER_TYPES = ("Location", "Company")
 _PREFIX = {Kind.CODE: "sbx-code-", Kind.ACCESS: "sbx-at-", Kind.REFRESH: "sbx-rt-"}
@@ -295,7 +295,7 @@ def _token_view(request: HttpRequest, grant: str, handle: Any, form: dict[str, s
 @csrf_exempt
 @transaction.non_atomic_requests
 def token(request: HttpRequest) -> HttpResponse:
-    """POST /oauth/token, form-encoded (FACTS §2)."""
+    """POST /oauth/token, form-encoded (docs/ghl-facts.md#authentication)."""
     form = {key: request.POST.get(key, "") for key in request.POST}
     grant = form.get("grant_type") or "unknown"
     return _token_view(request, grant, lambda: sandbox_oauth_token(form=form), form)
@@ -304,7 +304,7 @@ def token(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @transaction.non_atomic_requests
 def location_token(request: HttpRequest) -> HttpResponse:
-    """POST /oauth/locationToken, form-encoded, Agency bearer token, Version 2021-07-28 (FACTS §2)."""
+    """POST /oauth/locationToken, form-encoded, Agency bearer token, Version 2021-07-28 (docs/ghl-facts.md)."""
     authorization = request.headers.get("Authorization", "")
     agency_token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     form = {key: request.POST.get(key, "") for key in request.POST}

@@ -234,7 +234,8 @@ AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default
 # GHL x-ghl-signature key, shown in the Marketplace app settings: PEM, or base64 of the 32 raw bytes. Empty = only
 # x-wh-signature (RSA) deliveries are accepted.
 GHL_WEBHOOK_ED25519_PUBLIC_KEY = env("GHL_WEBHOOK_ED25519_PUBLIC_KEY", default="")
-# GHL x-wh-signature key (PEM). Empty = the key GHL publishes, shipped in integrations/webhooks/keys/ (FACTS §11);
+# GHL x-wh-signature key (PEM). Empty = the key GHL publishes, shipped in integrations/webhooks/keys/
+# (docs/ghl-facts.md);
 # set this when GHL announces a rotation.
 GHL_WEBHOOK_RSA_PUBLIC_KEY = env("GHL_WEBHOOK_RSA_PUBLIC_KEY", default="")
 # Deliveries whose signed timestamp is older (or further in the future) than this are refused.
@@ -283,7 +284,7 @@ LOGGING = {
 
 # ------------------------------------------------------------------------------
 # GoHighLevel OAuth: one Marketplace app per deployment, installed on many locations.
-# https://marketplace.gohighlevel.com/docs/Authorization/OAuth2.0 (FACTS §2)
+# https://marketplace.gohighlevel.com/docs/Authorization/OAuth2.0 (docs/ghl-facts.md#authentication)
 # ------------------------------------------------------------------------------
 GHL_OAUTH_CLIENT_ID = env("GHL_OAUTH_CLIENT_ID", default="")
 GHL_OAUTH_CLIENT_SECRET = env("GHL_OAUTH_CLIENT_SECRET", default="")
@@ -359,7 +360,7 @@ RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", default="streetsync:rl:")
 RATE_LIMIT_MAX_WAIT_SECONDS = env.float("RATE_LIMIT_MAX_WAIT_SECONDS", default=300.0)
 # Upper bound of one transport-level 429 wait (Retry-After / X-RateLimit-Interval-Milliseconds + 0-20 % jitter).
 API_RATE_LIMIT_MAX_RETRY_WAIT = env.float("API_RATE_LIMIT_MAX_RETRY_WAIT", default=60.0)
-# GHL: 100 requests / 10 s per location (FACTS §3); limits announced in X-RateLimit-Max / -Interval-Milliseconds
+# GHL: 100 requests / 10 s per location (docs/ghl-facts.md); X-RateLimit-Max / -Interval-Milliseconds announcements
 # replace these. The governor keeps a margin for the skew between our window (opened when a request is sent) and
 # GHL's (when it arrives; latency varies): `MARGIN_REQUESTS` fewer per window and a window `MARGIN_SECONDS` longer,
 # i.e. 99 per 10.1 s (98 % of the limit, 0 × 429 in `manage.py benchmark --only rate`). HEADROOM (< 1) takes a share

@@ -225,6 +225,10 @@ class BaseClient:
         """(message, details) from an error body; subclasses know their API's error shape."""
         return "", []
 
+    def auth_error(self, status: int, message: str, kwargs: dict[str, Any]) -> exc.ApiAuthError:
+        """The error a 401/403 raises; subclasses tell their API's particular refusals apart."""
+        return exc.ApiAuthError(f"{self.service_name} rejected the credentials ({status}): {message}", **kwargs)
+
     def on_auth_error(self) -> bool:
         """Called on 401; return True if credentials were refreshed and the call should be repeated once."""
         return False
@@ -371,7 +375,7 @@ class BaseClient:
         message = message or response.reason or f"HTTP {status}"
         kwargs: dict[str, Any] = {"status_code": status, "url": url, "details": details}
         if status in (401, 403):
-            raise exc.ApiAuthError(f"{self.service_name} rejected the credentials ({status}): {message}", **kwargs)
+            raise self.auth_error(status, message, kwargs)
         if status == 404:
             raise exc.ApiNotFound(f"{self.service_name} found nothing at this address (404): {message}", **kwargs)
         if status in (400, 409, 422):

@@ -1,7 +1,7 @@
 """GoHighLevel (LeadConnector) API v2 client: contacts and location, one method per endpoint.
 
 Facts come from the official OpenAPI specs in GitHub `GoHighLevel/highlevel-api-docs` (`apps/<name>.json`);
-see /work/shared/ghl-api/FACTS.md. Nothing outside this module knows GHL's wire format.
+see docs/ghl-facts.md. Nothing outside this module knows GHL's wire format.
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ MSG_NOT_CONFORMING = "Not sent: GoHighLevel's API specification refuses this req
 MSG_PATH_PARAM_MISSING = "{name} should not be empty"
 MSG_PATH_PARAM_DOTS = "{name} cannot be . or .."
 MSG_OTHER_OPERATION = "These path values lead to {found}, not {expected}"
+# GHL's 403 for a valid token used for a location it was not issued for (docs/ghl-facts.md), and what the user reads.
+GHL_NO_LOCATION_ACCESS = "does not have access to this location"
+MSG_NO_LOCATION_ACCESS = (
+    'GoHighLevel answered 403 "The token does not have access to this location": the token is valid, but not for '
+    "location {location}. Check the connection's location id, or use a Private Integration Token created in that "
+    "sub-account (or reconnect OAuth choosing it)."
+)
 MSG_RAW_PATH = "The path must start with a single / (the connection's base URL comes before it)"
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
 
@@ -189,6 +196,11 @@ class GhlClient(BaseClient):
             text = f"{text} (traceId {payload['traceId']})"
         return text, details
 
+    def auth_error(self, status: int, message: str, kwargs: dict[str, Any]) -> exc.ApiAuthError:
+        if status == 403 and GHL_NO_LOCATION_ACCESS in message.lower():
+            return exc.ApiLocationForbidden(MSG_NO_LOCATION_ACCESS.format(location=self.location_id), **kwargs)
+        return super().auth_error(status, message, kwargs)
+
     def on_auth_error(self) -> bool:
         """Ask the token provider for a fresh OAuth token once; PIT connections have none."""
         if self.token_provider is None:
@@ -200,7 +212,7 @@ class GhlClient(BaseClient):
         return True
 
     def rate_limit_key(self) -> str | None:
-        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (FACTS §3)."""
+        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (docs/ghl-facts.md)."""
         return f"ghl:{self.location_id}"
 
     def rate_limit_policy(self) -> RatePolicy | None:
@@ -324,8 +336,8 @@ class GhlClient(BaseClient):
     ) -> ContactSearchPage:
         """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id].
 
-        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (FACTS §4), ANDed with the
-        updated-since filter."""
+        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (docs/ghl-facts.md), ANDed with
+        the updated-since filter."""
         # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId search-contacts-advanced
         body: dict[str, Any] = {
             "locationId": self.location_id,

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from integrations import crypto
 from integrations.clients import exceptions as exc
+from integrations.clients.ghl import GHL_NO_LOCATION_ACCESS
 from integrations.models import Connection, GhlAgency, System
 from integrations.services.connection_status import connection_mark, connection_needs_reauth
 
@@ -95,6 +96,8 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
             )
     except exc.ApiCredentialsUnusable:
         result = ConnectionTestResult(False, TEST_CREDENTIALS_UNUSABLE)
+    except exc.ApiLocationForbidden as e:
+        result = ConnectionTestResult(False, str(e))
     except exc.ApiAuthError as e:
         if connection.system == System.GHL:
             message = (
@@ -121,6 +124,7 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
         connection_mark(connection=connection, status=Connection.Status.OK, detail=result.message)
     elif (
         "rejected" in result.message
+        or GHL_NO_LOCATION_ACCESS in result.message
         or "Location not found" in result.message
         or result.message == (TEST_CREDENTIALS_UNUSABLE)
     ):

@@ -1,8 +1,8 @@
 """GoHighLevel OAuth 2.0: the authorization-code flow and a single-flight token refresh.
 
 GHL rotates refresh tokens: every refresh returns a new refresh token and the old one must not be used again
-(FACTS §2; the official SDK serialises refreshes per resource for this reason). Several Celery workers may find
-the same connection's access token expired at the same moment, so a refresh is done by one of them only, under a
+(docs/ghl-facts.md; the official SDK serialises refreshes per resource for this reason). Several Celery workers may
+find the same connection's access token expired at the same moment, so a refresh is done by one of them only, under a
 per-connection lock, and the others pick up the token it stored. See docs/oauth.md.
 """
 

@@ -27,7 +27,7 @@ from integrations.catalog.selectors import (
     catalog_trigger_items,
 )
 
-# The seed's list (/work/shared/seed/, "Complete Operations Catalog"), as written there: category, kind, name,
+# The list the catalog was specified with ("Complete Operations Catalog"), as written there: category, kind, name,
 # description. 124 entries.
 SEED = [
     ("contacts", "trigger", "Get Contact", "Retrieve a specific contact by ID"),

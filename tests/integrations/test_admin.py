@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from integrations.clients.ghl import MSG_NO_LOCATION_ACCESS
 from integrations.models import Connection, RecordHistory, SyncRun, System
 from integrations.services.connections import (
-    TEST_LOCATION_FORBIDDEN,
     TEST_TOKEN_REJECTED,
     TEST_UNREACHABLE,
 )
@@ -103,7 +103,9 @@ def test_test_connection_reports_each_outcome(admin_client: Any, live_server: An
     world.ghl.api_secret = GHL_TOKEN
     world.ghl.location_id = "someone-elses-location"
     world.ghl.save()
-    assert TEST_LOCATION_FORBIDDEN.format(status=403) in _test_connection(admin_client, world.ghl)[0]
+    # GHL's 403 names the cause: the token is valid, not for this location (docs/ghl-facts.md#live-deviations).
+    no_access = MSG_NO_LOCATION_ACCESS.format(location="someone-elses-location")
+    assert no_access in _test_connection(admin_client, world.ghl)[0]
 
     world.ghl.base_url = "http://127.0.0.1:9/sandbox/ghl"
     world.ghl.save()

@@ -19,11 +19,12 @@ from integrations.services.runs import sync_run_rerun_failed
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
+from sandbox import live
 from sandbox.demo import sandbox_seed_demo_children
 from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world, sandbox_contacts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_mode")]
 Action = RecordHistory.Action
 
 
@@ -53,7 +54,8 @@ def ghl(world: World, method: str, path: str, **body: Any) -> Any:
         headers={"Authorization": f"Bearer {GHL_TOKEN}", "Version": version},
         timeout=10,
     )
-    assert r.status_code in (200, 201), r.text
+    # In live mode a create may answer 422 and create the contact all the same (sandbox/live.py): done, for setup.
+    assert r.status_code in (200, 201) or live.MSG_CREATED_YET_422 in r.text, r.text
     return r.json()
 
 

@@ -20,7 +20,7 @@ MAX_LOCATIONS = 2000
 
 
 class GhlAgencyClient(GhlClient):
-    """An agency-scoped client; GHL's burst limit counts per resource, here the company (FACTS §3)."""
+    """An agency-scoped client; GHL's burst limit counts per resource, here the company (docs/ghl-facts.md)."""
 
     LOCATIONS_SEARCH_PATH = "/locations/search"
 

@@ -32,7 +32,7 @@ CHANGE_PAGE = re.compile(r"^/admin/(?P<app>\w+)/(?P<model>\w+)/(?P<pk>\d+)/chang
 # Sort, filter and page links vary only the query string, and runs, history rows and links are alike: a few of each
 # shape of path. Every mapping, connection and automation of the demo is crawled (fewer than this of each).
 PAGES_PER_PATH = 2
-CHANGE_PAGES_PER_MODEL = 12
+CHANGE_PAGES_PER_MODEL = 8
 MAX_PAGES = 400
 # Never followed: they log out, delete, or answer with a download, not a page to read.
 SKIP = re.compile(r"/logout/|/delete/|/password/|/history/\d+/|\?_popup=|/sandbox/")
@@ -68,7 +68,8 @@ def forms_nested(html: str) -> list[tuple[str, str]]:
 
 
 def _shape(path: str) -> str:
-    return re.sub(r"/\d+/", "/N/", path)
+    """Pages alike: ids are numbers, and the catalog's 123 operation pages are one form generated from the spec."""
+    return re.sub(r"^/admin/catalog/(?!raw/)[\w-]+/", "/admin/catalog/OP/", re.sub(r"/\d+/", "/N/", path))
 
 
 def crawl(client: Client, start: str = "/admin/") -> dict[str, str]:
@@ -88,6 +89,8 @@ def crawl(client: Client, start: str = "/admin/") -> dict[str, str]:
         for href in re.findall(r'href="([^"#]+)"', html):
             target = urljoin(url, href.replace("&amp;", "&"))
             parts = urlsplit(target)
+            if CHANGE_PAGE.match(parts.path):
+                target = parts.path  # "?_changelist_filters=…" only changes where Save returns to
             if parts.netloc or not parts.path.startswith("/admin/") or SKIP.search(target) or target in seen:
                 continue
             seen.add(target)

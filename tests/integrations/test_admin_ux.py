@@ -66,6 +66,24 @@ def test_a_fresh_install_gets_the_four_step_guide_and_beat_under_advanced(admin_
     assert "Django administration" not in html
 
 
+def test_the_guide_calls_connect_done_only_once_both_sides_passed_a_test(admin_client: Client) -> None:
+    ghl = Connection(name="G", system=System.GHL, base_url="https://services.leadconnectorhq.com", location_id="l")
+    ghl.api_secret = "t"
+    ghl.save()
+    st = Connection(name="S", system=System.STREETTEXT, base_url="https://api.streettext.example")
+    st.api_secret = "k"
+    st.save()
+
+    def connect_done() -> bool:
+        return bool(admin_client.get(reverse("admin:index")).context["setup_steps"][0].done)
+
+    assert not connect_done()  # both added, neither tested
+    Connection.objects.filter(pk=ghl.pk).update(status=Connection.Status.OK)
+    assert not connect_done()
+    Connection.objects.filter(pk=st.pk).update(status=Connection.Status.OK)
+    assert connect_done()
+
+
 def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures(
     admin_client: Client, live_server: Any, settings: Any
 ) -> None:

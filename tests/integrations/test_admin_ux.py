@@ -17,7 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from automations.presets import automation_create_from_preset
 from integrations import ratelimit, selectors
+from integrations.catalog.models import CatalogExecution
 from integrations.admin import CANCEL_ASKED, CANCELLED_AT_ONCE, SAVED_AND_TESTED
 from integrations.models import Connection, RateLimitWindow, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.connections import TEST_OK_GHL, TEST_TOKEN_REJECTED
@@ -431,11 +433,27 @@ def test_a_viewer_sees_no_link_that_answers_403(live_server: Any) -> None:
         ghl_id="g",
         streettext_id="s",
     )
+    # An automation (with its connections and a trigger key) and an execution-log entry with its "Who".
+    automation = automation_create_from_preset(
+        key="new_appointment_note", ghl=world.ghl, streettext=world.streettext, inputs={"calendar_id": "cal-1"}
+    )
+    admin_user = get_user_model().objects.create_superuser(username="boss", password="pw-boss-123")
+    execution = CatalogExecution.objects.create(
+        operation_key="get-contact", connection=world.ghl, user=admin_user, outcome="succeeded", method="GET"
+    )
     viewer = _viewer_client()
+    automation_page = viewer.get(reverse("admin:automations_automation_change", args=[automation.pk]))
+    assert automation.trigger_key not in automation_page.content.decode()  # its name, not the catalog's raw key
     status_of: dict[str, int] = {}
     crawled: list[str] = []
     variants: dict[str, int] = {}  # pages per path: sort and filter links vary only the query string
-    queue = deque([reverse("admin:index")])
+    queue = deque(
+        [
+            reverse("admin:index"),
+            reverse("admin:automations_automation_change", args=[automation.pk]),
+            reverse("admin:integrations_catalogexecution_change", args=[execution.pk]),
+        ]
+    )
     refused: list[tuple[str, str]] = []
     while queue and len(crawled) < 80:
         url = queue.popleft()
@@ -459,7 +477,7 @@ def test_a_viewer_sees_no_link_that_answers_403(live_server: Any) -> None:
     assert refused == []
     assert {code for code in status_of.values()} <= {200, 302}
     # The crawl reached the run, history and link pages (and their links were all checked).
-    for name in ("syncrun", "recordhistory", "recordlink"):
+    for name in ("syncrun", "recordhistory", "recordlink", "automation", "catalogexecution"):
         assert any(re.search(rf"/{name}/\d+/change/", u) for u in crawled), name
 
 

@@ -150,6 +150,11 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:  # nothing to report before the first save and test
             return [fs for fs in fieldsets if fs[0] != "Status"]
+        if obj.system == System.GHL:  # GHL signs its webhooks with its own key: no shared secret to enter
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "webhook_secret"]})
+                for name, opts in fieldsets
+            ]
         if obj.auth_type == Connection.AuthType.OAUTH:
             return [
                 (name, {**opts, "fields": [*opts["fields"], "oauth_expiry"]}) if name == "Status" else (name, opts)

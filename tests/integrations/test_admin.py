@@ -69,6 +69,21 @@ def test_connection_secret_is_write_only_and_encrypted(admin_client: Any, settin
     assert connection.api_secret == "pit-super-secret-value"
 
 
+def test_only_a_streettext_connection_asks_for_a_webhook_secret(admin_client: Any) -> None:
+    ghl = Connection(name="G", system="ghl", base_url=CLOSED_PORT_URL, location_id="loc-1", auth_type="pit")
+    ghl.api_secret = "t"
+    ghl.save()
+    st = Connection(name="S", system="streettext", base_url=CLOSED_PORT_URL, auth_type="api_key")
+    st.api_secret = "k"
+    st.save()
+
+    def asks(connection: Connection) -> bool:
+        page = admin_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+        return b'name="webhook_secret"' in page.content
+
+    assert (asks(ghl), asks(st)) == (False, True)
+
+
 def test_connection_form_rejects_missing_location_and_secret(admin_client: Any) -> None:
     response = admin_client.post(
         reverse("admin:integrations_connection_add"),

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -14,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
@@ -210,7 +211,7 @@ RUN_FIELDS = (
     "mapping_link",
     "trigger",
     "scope",
-    "dry_run",
+    "dry_run_display",
     "requested_by",
     "rerun_of",
     "only_records",
@@ -345,6 +346,22 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 parts.append(f"{label}: {', '.join(map(str, ids[:ONLY_IDS_SHOWN]))}{more}")
         return "; ".join(parts) or "—"
 
+    @admin.display(description="Dry run")
+    def dry_run_display(self, obj: SyncRun) -> str:
+        # Words, not the admin's red ✕ for False: a real run is not an error.
+        return "Yes: writes nothing, records what it would do" if obj.dry_run else "No: writes as it goes"
+
+    # Fields below the live box that change while the run goes: the progress answer carries them for the page.
+    LIVE_FIELDS = ("started_at", "heartbeat_at", "finished_at")
+
+    def live_fields(self, run: SyncRun) -> dict[str, str]:
+        values = {
+            name: str(conditional_escape(display_for_field(getattr(run, name), SyncRun._meta.get_field(name), "-")))
+            for name in self.LIVE_FIELDS
+        }
+        values["history_link"] = str(self.history_link(run))
+        return values
+
     @admin.display(description="Record history")
     def history_link(self, obj: SyncRun) -> str:
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
@@ -401,6 +418,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "skipped": run.skipped,
                 "failed": run.failed,
                 "deleted": run.deleted,
+                "fields": self.live_fields(run),
             }
         )
 

@@ -220,6 +220,17 @@ def test_the_progress_endpoint_reports_the_counters(admin_client: Client, live_s
     page = admin_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).content.decode()
     assert 'data-progress-url="' in page
     assert "Cancel run" in page
+    # The fields below the box that move while the run goes come with the counters (run_progress.js puts each in
+    # its `.field-<name> .readonly` cell), rendered as the page renders them.
+    SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), processed=31)
+    fields = admin_client.get(reverse("admin:integrations_syncrun_progress", args=[run.pk])).json()["fields"]
+    assert fields["started_at"] != "-" and fields["heartbeat_at"] != "-"
+    assert ">31 record(s)</a>" in fields["history_link"]
+    for name in fields:
+        assert f'class="form-row field-{name}' in page or f"field-{name}" in page, name
+    # "Dry run: No" is a word, not the admin's red ✕.
+    assert "icon-no.svg" not in page
+    assert "No: writes as it goes" in page
 
 
 def test_cancel_ends_a_pending_run_at_once_and_asks_a_running_one_to_stop(

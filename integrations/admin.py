@@ -673,7 +673,7 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 class RecordLinkAdmin(admin.ModelAdmin):
     # Sortable only where an index serves the sort (label, either id): a million links sorted by anything else would
     # be sorted whole for each page.
-    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "ghl_account", "synced"]
+    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "connections", "synced"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     # Searched by get_search_results (indexed lookups); listed here so the search box shows.
@@ -722,9 +722,18 @@ class RecordLinkAdmin(admin.ModelAdmin):
     def email_shown(self, obj: RecordLink) -> str:
         return obj.email
 
+    @admin.display(description="Connections")
+    def connections(self, obj: RecordLink) -> str:
+        # One narrow column for the pair (as on the mapping list): the last columns stay on screen at 1,400 px.
+        return format_html(
+            '<span class="ss-small">{}<br>{}</span>', obj.ghl_connection.name, obj.streettext_connection.name
+        )
+
     @admin.display(description="Last synced")
     def synced(self, obj: RecordLink) -> Any:
-        return obj.last_synced_at
+        if obj.last_synced_at is None:
+            return "—"
+        return f"{timezone.localtime(obj.last_synced_at):%d %b %Y %H:%M}"
 
     @admin.display(description="GoHighLevel connection")
     def ghl_connection_link(self, obj: RecordLink) -> str:

@@ -203,3 +203,46 @@ def test_edit_a_connection_after_a_sync_and_again(
     _wide_enough(page)
     shot(page, "33-connection-edited-twice")
     assert page_errors == []
+
+
+def test_the_runs_and_links_lists_show_every_column_at_1400_px(
+    page: Any, live_server: Any, admin_user: Any, page_errors: list[str], settings: Any
+) -> None:
+    settings.SANDBOX_RATE_LIMIT = 10_000
+    world = build_world(live_server.url, direction=Direction.BOTH, size=16)
+    Mapping.objects.filter(pk=world.mapping.pk).update(name="Idea · Automated follow-ups from notes and appointments")
+    world.mapping.refresh_from_db()
+    _execute(SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL))
+    SyncRun.objects.create(
+        mapping=world.mapping,
+        trigger=SyncRun.Trigger.RERUN,
+        dry_run=True,
+        status=SyncRun.Status.PARTIAL,
+        processed=12345,
+        total=12345,
+        created=10000,
+        updated=2000,
+        skipped=300,
+        failed=45,
+    )
+    log_in(page, "admin", ADMIN_PASSWORD)
+    for name in ("syncrun", "recordlink"):
+        page.goto(reverse(f"admin:integrations_{name}_changelist"))
+        # The table fits its box (nothing scrolled out of sight) and no cell's content spills over the next one.
+        box = page.evaluate(
+            "(() => { const r = document.querySelector('#changelist .results'); "
+            "return [r.scrollWidth, r.clientWidth]; })()"
+        )
+        assert box[0] <= box[1], (name, box)
+        spilled = page.evaluate(
+            "[...document.querySelectorAll('#result_list td')].filter(td => td.scrollWidth > td.clientWidth + 1)"
+            ".map(td => td.className)"
+        )
+        assert spilled == [], (name, spilled)
+        _wide_enough(page)
+        shot(page, f"34-{name}-list")
+    # Preview shows fields by their labels.
+    page.goto(reverse("admin:mappings_mapping_preview", args=[world.mapping.pk]))
+    assert "Source field: First name" in page.locator("#preview").inner_text()
+    shot(page, "35-preview-labels")
+    assert page_errors == []

@@ -137,6 +137,13 @@ def test_preview_shows_a_real_source_record_and_writes_nothing(admin_client: Any
     assert email_row.target_value == (email_row.source_value or "").strip().lower() or email_row.source_value is None
     assert not SyncRun.objects.exists()
     assert not RecordHistory.objects.exists()
+    # People read labels: the field written, where it comes from, and every source value.
+    assert (email_row.target_label, email_row.source_description) == ("Email", "Source field: Email")
+    first = next(row for row in preview.rows if row.target_field == "first_name")
+    assert (first.target_label, first.source_description) == ("First name", "Source field: First name")
+    html = response.content.decode()
+    assert "First name <span" in html
+    assert "Source field: firstName" not in html
 
 
 def test_sync_now_button_queues_a_run_and_refuses_a_second(admin_client: Any, live_server: Any) -> None:

@@ -245,4 +245,11 @@ def test_the_runs_and_links_lists_show_every_column_at_1400_px(
     page.goto(reverse("admin:mappings_mapping_preview", args=[world.mapping.pk]))
     assert "Source field: First name" in page.locator("#preview").inner_text()
     shot(page, "35-preview-labels")
+    # A help text's guide opens in the browser.
+    page.goto(reverse("admin:mappings_mapping_change", args=[world.mapping.pk]))
+    page.get_by_role("link", name="docs/architecture.md").click()
+    page.wait_for_url(re.compile(r".*/admin/docs/architecture/$"))
+    assert page.locator("#ss-docs h1").inner_text()
+    _wide_enough(page)
+    shot(page, "36-guide-page")
     assert page_errors == []

@@ -146,7 +146,13 @@ class AutomationAdmin(admin.ModelAdmin):
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
         return [
-            (name, {**options, "fields": [self.READER_FIELDS.get(f, f) for f in options["fields"]]})
+            (
+                name,
+                {
+                    **options,
+                    "fields": [self.READER_FIELDS.get(f, f) if isinstance(f, str) else f for f in options["fields"]],
+                },
+            )
             for name, options in fieldsets
         ]
 
@@ -158,11 +164,11 @@ class AutomationAdmin(admin.ModelAdmin):
 
     @admin.display(description="GHL connection")
     def ghl_connection_name(self, obj: Automation) -> str:
-        return obj.ghl_connection.name if obj.ghl_connection_id else "—"
+        return obj.ghl_connection.name if obj.ghl_connection is not None else "—"
 
     @admin.display(description="StreetText connection")
     def streettext_connection_name(self, obj: Automation) -> str:
-        return obj.streettext_connection.name if obj.streettext_connection_id else "—"
+        return obj.streettext_connection.name if obj.streettext_connection is not None else "—"
 
     @admin.display(description="Trigger")
     def trigger(self, obj: Automation) -> str:

@@ -355,10 +355,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     LIVE_FIELDS = ("started_at", "heartbeat_at", "finished_at")
 
     def live_fields(self, run: SyncRun) -> dict[str, str]:
-        values = {
-            name: str(conditional_escape(display_for_field(getattr(run, name), SyncRun._meta.get_field(name), "-")))
-            for name in self.LIVE_FIELDS
-        }
+        values = {}
+        for name in self.LIVE_FIELDS:
+            model_field: Any = SyncRun._meta.get_field(name)
+            values[name] = str(conditional_escape(display_for_field(getattr(run, name), model_field, "-")))
         values["history_link"] = str(self.history_link(run))
         return values
 

@@ -5,8 +5,8 @@ and every change page saved unchanged as a browser would post it saves, and chan
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from collections import deque
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -143,7 +143,7 @@ def save_unchanged(client: Client, url: str, html: str) -> str | None:
     found = document.xpath(f'//form[@id="{match["model"]}_form"]')
     if not found or not found[0].xpath('.//input[@type="submit"][@name="_continue"]'):
         return None
-    values = list(found[0].form_values()) + [("_continue", "Save and continue editing")]
+    values = [*list(found[0].form_values()), ("_continue", "Save and continue editing")]
     response = client.post(url, data=_as_post(values), follow=True)
     assert response.status_code == 200, url
     shown = [str(m) for m in response.context["messages"]] if response.context else []

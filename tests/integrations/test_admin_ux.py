@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from automations.presets import automation_create_from_preset
 from integrations import ratelimit, selectors
-from integrations.catalog.models import CatalogExecution
 from integrations.admin import CANCEL_ASKED, CANCELLED_AT_ONCE, SAVED_AND_TESTED
+from integrations.catalog.models import CatalogExecution
 from integrations.models import Connection, RateLimitWindow, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.connections import TEST_OK_GHL, TEST_TOKEN_REJECTED
 from integrations.services.roles import HOW_TO_ADD_VIEWER, VIEWER_GROUP, role_viewer_grant
@@ -224,7 +224,8 @@ def test_the_progress_endpoint_reports_the_counters(admin_client: Client, live_s
     # its `.field-<name> .readonly` cell), rendered as the page renders them.
     SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), processed=31)
     fields = admin_client.get(reverse("admin:integrations_syncrun_progress", args=[run.pk])).json()["fields"]
-    assert fields["started_at"] != "-" and fields["heartbeat_at"] != "-"
+    assert fields["started_at"] != "-"
+    assert fields["heartbeat_at"] != "-"
     assert ">31 record(s)</a>" in fields["history_link"]
     for name in fields:
         assert f'class="form-row field-{name}' in page or f"field-{name}" in page, name

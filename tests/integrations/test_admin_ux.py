@@ -102,7 +102,10 @@ def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures
         email="ann@example.com",
         error="bad phone",
     )
-    Connection.objects.filter(pk=world.streettext.pk).update(paused_until=timezone.now() + timedelta(hours=3))
+    # StreetText worked (as its runs would record), then its daily quota ran out.
+    Connection.objects.filter(pk=world.streettext.pk).update(
+        status=Connection.Status.OK, paused_until=timezone.now() + timedelta(hours=3)
+    )
     # A real answer from the (sandbox) GHL API carries the daily budget headers.
     assert admin_client.post(reverse("admin:integrations_connection_test", args=[world.ghl.pk])).status_code == 302
 

@@ -3,7 +3,8 @@ policy), save, see the re-sync notice, dry-run the re-sync, re-sync, edit again 
 automation and a connection. Each save is checked in the database and on the page it lands on.
 
 The runs these journeys start are executed in the test's own process (`sync_run_execute`): the pages are what is
-under test here; the worker's part is covered by the other journeys."""
+under test here; the worker's part is covered by the other journeys (whose worker, when one is still running in the
+session, may take a run first)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from mappings.admin import MSG_OUTDATED
 from mappings.models import Direction, FieldMapping, Mapping
 from sandbox.models import SandboxRecord
 from tests.browser.conftest import ADMIN_PASSWORD, log_in, messages, shot, submit
-from tests.integrations.support import build_world
+from tests.integrations.support import build_world, wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,9 @@ NOTICE_START = MSG_OUTDATED.split("{outdated}")[1].split(".")[0].strip()  # "rec
 
 
 def _execute(run: SyncRun) -> SyncRun:
+    # A worker left running by an earlier test of the session may have claimed the run: then it finishes it.
     sync.sync_run_execute(run_id=run.pk)
+    wait_finished(run)
     run.refresh_from_db()
     return run
 
@@ -96,6 +99,7 @@ def test_edit_a_synced_mapping_resync_it_and_edit_it_again(
     dry = SyncRun.objects.get(mapping=mapping, dry_run=True)
     assert dry.scope == SyncRun.Scope.LINKED
     assert _execute(dry).updated > 0
+    page.wait_for_selector("#ss-run:not([data-progress-url])")  # the run page reloads itself once the run ends
     uppercase = [
         r.data.get("first_name")
         for r in SandboxRecord.objects.filter(account__system="streettext", object_type="contact", deleted=False)
@@ -110,6 +114,7 @@ def test_edit_a_synced_mapping_resync_it_and_edit_it_again(
     submit(page, page.locator("#resync-notice").get_by_role("button", name="Re-sync linked records now"))
     resync = SyncRun.objects.get(mapping=mapping, dry_run=False, scope=SyncRun.Scope.LINKED)
     assert _execute(resync).updated == dry.updated
+    page.wait_for_selector("#ss-run:not([data-progress-url])")
     page.goto(url)
     assert page.locator("#resync-notice").count() == 0
 

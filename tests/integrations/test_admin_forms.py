@@ -95,7 +95,8 @@ def crawl(client: Client, start: str = "/admin/") -> dict[str, str]:
                 continue
             seen.add(target)
             shape = _shape(parts.path) + ("?" if parts.query else "")
-            if per_shape.get(shape, 0) >= (CHANGE_PAGES_PER_MODEL if CHANGE_PAGE.match(parts.path) else PAGES_PER_PATH):
+            limit = CHANGE_PAGES_PER_MODEL if CHANGE_PAGE.match(parts.path) else PAGES_PER_PATH
+            if per_shape.get(shape, 0) >= (limit if not parts.query else 1):
                 continue
             per_shape[shape] = per_shape.get(shape, 0) + 1
             queue.append(target)
@@ -104,7 +105,7 @@ def crawl(client: Client, start: str = "/admin/") -> dict[str, str]:
 
 def _synced_demo(live_server: Any) -> Mapping:
     """The demo (every preset mapping and both automations), each mapping synced once, each automation polled."""
-    call_command("seed_demo", base_url=live_server.url, size=30)
+    call_command("seed_demo", base_url=live_server.url, size=12)
     for mapping in Mapping.objects.order_by("pk"):
         run = SyncRun.objects.create(mapping=mapping, trigger=SyncRun.Trigger.MANUAL)
         sync.sync_run_execute(run_id=run.pk)

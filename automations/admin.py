@@ -142,8 +142,49 @@ class AutomationAdmin(admin.ModelAdmin):
         ("Schedule", {"fields": ["schedule_minutes", "phone_region"]}),
     ]
 
+    # What a reader without the right to edit sees instead of the raw fields: names, not links to connection pages
+    # they may not open, and the trigger's name, not the catalog's key.
+    READER_FIELDS = {
+        "ghl_connection": "ghl_connection_name",
+        "streettext_connection": "streettext_connection_name",
+        "trigger_key": "trigger",
+    }
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Automation]:
         return selectors.automation_list_with_last_poll()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [self.READER_FIELDS.get(f, f) if isinstance(f, str) else f for f in options["fields"]],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            readonly += list(self.READER_FIELDS.values())
+        return readonly
+
+    @admin.display(description="GHL connection")
+    def ghl_connection_name(self, obj: Automation) -> str:
+        return obj.ghl_connection.name if obj.ghl_connection is not None else "—"
+
+    @admin.display(description="StreetText connection")
+    def streettext_connection_name(self, obj: Automation) -> str:
+        return obj.streettext_connection.name if obj.streettext_connection is not None else "—"
+
+    @admin.display(description="Trigger")
+    def trigger(self, obj: Automation) -> str:
+        return selectors.trigger_label(obj)
 
     @admin.display(description="Automation", ordering="name")
     def name_and_trigger(self, obj: Automation) -> str:

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -14,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
@@ -152,6 +153,11 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:  # nothing to report before the first save and test
             return [fs for fs in fieldsets if fs[0] != "Status"]
+        if obj.system == System.GHL:  # GHL signs its webhooks with its own key: no shared secret to enter
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "webhook_secret"]})
+                for name, opts in fieldsets
+            ]
         if obj.auth_type == Connection.AuthType.OAUTH:
             return [
                 (name, {**opts, "fields": [*opts["fields"], "oauth_expiry"]}) if name == "Status" else (name, opts)
@@ -207,7 +213,7 @@ RUN_FIELDS = (
     "mapping_link",
     "trigger",
     "scope",
-    "dry_run",
+    "dry_run_display",
     "requested_by",
     "rerun_of",
     "only_records",
@@ -342,6 +348,22 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 parts.append(f"{label}: {', '.join(map(str, ids[:ONLY_IDS_SHOWN]))}{more}")
         return "; ".join(parts) or "—"
 
+    @admin.display(description="Dry run")
+    def dry_run_display(self, obj: SyncRun) -> str:
+        # Words, not the admin's red ✕ for False: a real run is not an error.
+        return "Yes: writes nothing, records what it would do" if obj.dry_run else "No: writes as it goes"
+
+    # Fields below the live box that change while the run goes: the progress answer carries them for the page.
+    LIVE_FIELDS = ("started_at", "heartbeat_at", "finished_at")
+
+    def live_fields(self, run: SyncRun) -> dict[str, str]:
+        values = {}
+        for name in self.LIVE_FIELDS:
+            model_field: Any = SyncRun._meta.get_field(name)
+            values[name] = str(conditional_escape(display_for_field(getattr(run, name), model_field, "-")))
+        values["history_link"] = str(self.history_link(run))
+        return values
+
     @admin.display(description="Record history")
     def history_link(self, obj: SyncRun) -> str:
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
@@ -398,6 +420,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "skipped": run.skipped,
                 "failed": run.failed,
                 "deleted": run.deleted,
+                "fields": self.live_fields(run),
             }
         )
 
@@ -668,7 +691,7 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 class RecordLinkAdmin(admin.ModelAdmin):
     # Sortable only where an index serves the sort (label, either id): a million links sorted by anything else would
     # be sorted whole for each page.
-    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "ghl_account", "synced"]
+    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "connections", "synced"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     # Searched by get_search_results (indexed lookups); listed here so the search box shows.
@@ -717,9 +740,18 @@ class RecordLinkAdmin(admin.ModelAdmin):
     def email_shown(self, obj: RecordLink) -> str:
         return obj.email
 
+    @admin.display(description="Connections")
+    def connections(self, obj: RecordLink) -> str:
+        # One narrow column for the pair (as on the mapping list): the last columns stay on screen at 1,400 px.
+        return format_html(
+            '<span class="ss-small">{}<br>{}</span>', obj.ghl_connection.name, obj.streettext_connection.name
+        )
+
     @admin.display(description="Last synced")
     def synced(self, obj: RecordLink) -> Any:
-        return obj.last_synced_at
+        if obj.last_synced_at is None:
+            return "—"
+        return f"{timezone.localtime(obj.last_synced_at):%d %b %Y %H:%M}"
 
     @admin.display(description="GoHighLevel connection")
     def ghl_connection_link(self, obj: RecordLink) -> str:

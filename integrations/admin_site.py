@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 
 from integrations import selectors
 
@@ -57,7 +57,13 @@ class StreetSyncAdminSite(admin.AdminSite):
         from integrations.catalog.admin import catalog_urls
         from integrations.records_admin import RecordPages
 
-        return [*RecordPages(self).urls(), *catalog_urls(self), *super().get_urls()]
+        docs = path("docs/<str:name>/", self.admin_view(self.docs_page), name="docs_page")
+        return [docs, *RecordPages(self).urls(), *catalog_urls(self), *super().get_urls()]
+
+    def docs_page(self, request: HttpRequest, name: str) -> HttpResponse:
+        from integrations.docs_admin import docs_view
+
+        return docs_view(request, name, self.each_context(request))
 
     def catalog_group(self, request: HttpRequest, log_models: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The "Catalog" group of the app list: browse and run, the raw request, the execution log — as permitted."""

@@ -410,6 +410,9 @@ class MappingRecordState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mapping", "link"], name="one_state_per_mapping_link")]
+        # The mapping page counts the states synced with another configuration as ranges of this index
+        # (mappings/selectors.py): a few index entries read, however many states the mapping has.
+        indexes = [models.Index(fields=["mapping", "config"], name="state_mapping_config")]
 
     def __str__(self) -> str:
         return f"{self.mapping_id} / {self.link_id}"

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from integrations.docs_admin import docs_linked
 from integrations.models import Connection, GhlAgency
 from integrations.services import oauth as oauth_services
 
@@ -35,7 +36,7 @@ def ghl_oauth_connect(request: HttpRequest, pk: int) -> HttpResponse:
             connection=connection, request_or_redirect_uri=request, user_type=user_type
         )
     except oauth_services.OAuthError as e:
-        messages.error(request, e.message)
+        messages.error(request, docs_linked(e.message))  # "see docs/oauth.md" opens the guide
         return HttpResponseRedirect(_change_url(pk))
     return HttpResponseRedirect(url)
 

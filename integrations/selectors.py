@@ -244,8 +244,13 @@ def setup_steps(
 ) -> list[SetupStep]:
     """The four steps with what is done; built from data the start page has already read (no query).
     `urls`: connection_add, presets, preview (of the first mapping, if any) and mappings."""
-    # Connected: one account on each side whose last test or run did not fail (a new one is tested on save).
-    usable = {h.connection.system for h in connections if h.tone != "bad"}
+    # Connected: one account on each side that passed a test (not merely one that has not failed yet: an untested
+    # connection is not done), or, once runs have read and written through them, one whose runs did not fail on it.
+    usable = {
+        h.connection.system
+        for h in connections
+        if h.connection.status == Connection.Status.OK or (has_runs and h.tone != "bad")
+    }
     has_both = {System.GHL, System.STREETTEXT} <= usable
     return [
         SetupStep(

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from integrations.custom_fields import CustomFieldList
+from integrations.docs_admin import docs_linked
 from integrations.models import Connection, System
 from integrations.object_types import (
     GHL_CUSTOM_PREFIX,
@@ -304,6 +305,9 @@ class MappingForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for form_field in self.fields.values():
+            if "docs/" in str(form_field.help_text):  # the guide it names opens in the browser
+                form_field.help_text = docs_linked(str(form_field.help_text))
         rules = self.initial.get("match_rules")
         if rules is None and self.instance.pk is None:
             rules = default_match_rules()  # a new mapping starts with the usual rules, not an empty box

@@ -291,7 +291,7 @@ LOG_FIELDS = (
     "operation_display",
     "origin",
     "connection_display",
-    "user",
+    "who",
     "started_at",
     "duration_ms",
     "outcome_display",
@@ -370,6 +370,11 @@ class CatalogExecutionAdmin(CsvExportMixin, admin.ModelAdmin):
         if obj.connection_id:
             url += f"?connection={obj.connection_id}"
         return format_html('<a href="{}">{}</a> <span class="ss-small">(run it again)</span>', url, obj.operation_name)
+
+    @admin.display(description="Who")
+    def who(self, obj: CatalogExecution) -> str:
+        # The name only: a link would open the user's page, which only user admins may see.
+        return obj.user.get_username() if obj.user is not None else "—"
 
     @admin.display(description="Connection")
     def connection_display(self, obj: CatalogExecution) -> str:

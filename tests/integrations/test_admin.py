@@ -69,6 +69,21 @@ def test_connection_secret_is_write_only_and_encrypted(admin_client: Any, settin
     assert connection.api_secret == "pit-super-secret-value"
 
 
+def test_only_a_streettext_connection_asks_for_a_webhook_secret(admin_client: Any) -> None:
+    ghl = Connection(name="G", system="ghl", base_url=CLOSED_PORT_URL, location_id="loc-1", auth_type="pit")
+    ghl.api_secret = "t"
+    ghl.save()
+    st = Connection(name="S", system="streettext", base_url=CLOSED_PORT_URL, auth_type="api_key")
+    st.api_secret = "k"
+    st.save()
+
+    def asks(connection: Connection) -> bool:
+        page = admin_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+        return b'name="webhook_secret"' in page.content
+
+    assert (asks(ghl), asks(st)) == (False, True)
+
+
 def test_connection_form_rejects_missing_location_and_secret(admin_client: Any) -> None:
     response = admin_client.post(
         reverse("admin:integrations_connection_add"),
@@ -124,6 +139,13 @@ def test_preview_shows_a_real_source_record_and_writes_nothing(admin_client: Any
     assert email_row.target_value == (email_row.source_value or "").strip().lower() or email_row.source_value is None
     assert not SyncRun.objects.exists()
     assert not RecordHistory.objects.exists()
+    # People read labels: the field written, where it comes from, and every source value.
+    assert (email_row.target_label, email_row.source_description) == ("Email", "Source field: Email")
+    first = next(row for row in preview.rows if row.target_field == "first_name")
+    assert (first.target_label, first.source_description) == ("First name", "Source field: First name")
+    html = response.content.decode()
+    assert "First name <span" in html
+    assert "Source field: firstName" not in html
 
 
 def test_sync_now_button_queues_a_run_and_refuses_a_second(admin_client: Any, live_server: Any) -> None:

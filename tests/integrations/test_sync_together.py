@@ -302,13 +302,13 @@ def test_an_edited_mapping_reaches_synced_records_through_a_resync(world: World)
     world.mapping.refresh_from_db()
     execute(world.mapping)
     linked = RecordLink.objects.filter(object_type="contact").count()
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
     rule = FieldMapping.objects.get(mapping=world.mapping, target_field="first_name")
     rule.transforms = [{"name": "trim", "params": {}}, {"name": "upper", "params": {}}]
     rule.save()
 
     summary = mapping_resync_summary(mapping=world.mapping)
-    assert (summary.linked, summary.outdated) == (linked, linked)
+    assert (summary.linked.value, summary.outdated.value) == (linked, linked)
     changes = execute(world.mapping)
     assert (changes.processed, changes.updated) == (0, 0)  # nothing changed on GHL: the change feed is empty
     dry = execute(world.mapping, scope=SyncRun.Scope.LINKED, dry_run=True)
@@ -326,7 +326,7 @@ def test_an_edited_mapping_reaches_synced_records_through_a_resync(world: World)
         if contacts("streettext")[i].get("first_name")
     )
     assert names
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
 
 
 # -- progress and history -------------------------------------------------------------------------------------

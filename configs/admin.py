@@ -175,9 +175,13 @@ class ConfigVersionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/configs/configversion/import.html", context)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        if not (request.user.has_perm("mappings.view_mapping") or request.user.has_perm("automations.view_automation")):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         form = ExportForm(request.POST or None, initial=_initial_choice(request))
+        # Only what this person may read is offered.
+        for name, perm in (("mappings", "mappings.view_mapping"), ("automations", "automations.view_automation")):
+            if not request.user.has_perm(perm):
+                form.fields[name].queryset = form.fields[name].queryset.none()
         if request.method == "POST" and form.is_valid():
             fmt = form.cleaned_data["fmt"]
             text = services.config_export(

@@ -180,8 +180,9 @@ class ConfigVersionAdmin(admin.ModelAdmin):
         form = ExportForm(request.POST or None, initial=_initial_choice(request))
         # Only what this person may read is offered.
         for name, perm in (("mappings", "mappings.view_mapping"), ("automations", "automations.view_automation")):
-            if not request.user.has_perm(perm):
-                form.fields[name].queryset = form.fields[name].queryset.none()
+            field = form.fields[name]
+            if not request.user.has_perm(perm) and isinstance(field, forms.ModelMultipleChoiceField):
+                field.queryset = field.queryset.none()
         if request.method == "POST" and form.is_valid():
             fmt = form.cleaned_data["fmt"]
             text = services.config_export(

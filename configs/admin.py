@@ -182,7 +182,7 @@ class ConfigVersionAdmin(admin.ModelAdmin):
         for name, perm in (("mappings", "mappings.view_mapping"), ("automations", "automations.view_automation")):
             field = form.fields[name]
             if not request.user.has_perm(perm) and isinstance(field, forms.ModelMultipleChoiceField):
-                field.queryset = field.queryset.none()
+                field.queryset = field.queryset.none() if field.queryset is not None else None
         if request.method == "POST" and form.is_valid():
             fmt = form.cleaned_data["fmt"]
             text = services.config_export(

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from integrations.catalog.loader import BODY, BODY_JSON, INPUT, PATH, QUERY, CatalogOperation, Field
+from integrations.clients.addresses import request_path_problem
 from integrations.models import Connection, System
 
 GROUP_TITLES = {
@@ -213,6 +214,9 @@ class RawRequestForm(forms.Form):
         path = str(self.cleaned_data["path"]).strip()
         if not path.startswith("/") or path.startswith("//"):
             raise forms.ValidationError(MSG_RAW_PATH)
+        problem = request_path_problem(path)
+        if problem:
+            raise forms.ValidationError(problem)
         return path
 
     def clean_body(self) -> Any:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from integrations.custom_fields import CustomFieldList
+from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
 from integrations.object_types import (
     GHL_CUSTOM_PREFIX,
@@ -122,8 +123,8 @@ class FieldMappingForm(forms.ModelForm):
             if text.lstrip().startswith("["):
                 # The step editor sends the chain as JSON steps; checked like typed text.
                 try:
-                    steps = json.loads(text)
-                except ValueError:
+                    steps = json_parse(text)
+                except InputRefused:
                     raise ValidationError(MSG_CHAIN_EDITOR, code="syntax") from None
                 return validate_chain(steps)
             return validate_chain(parse_chain(text))

@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Text no page can store (NUL, lone surrogates) in any parameter, form value or path: a 400 naming the field.
+    "integrations.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -242,6 +244,8 @@ WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
 # Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
 WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Delivery records (the replay guard and audit list) are deleted after this many days.
+# Deepest JSON any form or raw request takes (integrations/input_checks.py); webhooks have their own limit.
+INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=32)
 WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
 
 # ------------------------------------------------------------------------------

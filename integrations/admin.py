@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -24,6 +25,7 @@ from integrations import selectors
 from integrations.admin_lists import CappedCountPaginator
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
+from integrations.input_checks import row_id
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
 from integrations.object_types import OBJECT_TYPES
 from integrations.record_selectors import history_search_condition, link_search_condition
@@ -631,7 +633,13 @@ class _ConnectionFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Connection.objects.filter(system=self.system).values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(**{f"{self.field}_id": self.value()}) if self.value() else queryset
+        if not self.value():
+            return queryset
+        pk = row_id(self.value())
+        if pk is None:
+            # The admin answers this as any bad filter (the list, unfiltered, with a note): not a 500.
+            raise IncorrectLookupParameters(f"{self.parameter_name} is not a connection id")
+        return queryset.filter(**{f"{self.field}_id": pk})
 
 
 class GhlConnectionFilter(_ConnectionFilter):

@@ -12,6 +12,6 @@ class StreetSyncAdminConfig(AdminConfig):
         super().ready()  # discovers every app's admin
         from django.contrib import admin
 
-        from integrations import beat_admin
+        from integrations.admin_hardening import admin_site_harden
 
-        beat_admin.register(admin.site)
+        admin_site_harden(admin.site)

@@ -6,7 +6,7 @@ PostgreSQL CI would notice. Python's JSON parser gives up at about 1,000 levels 
 `ValueError`), and code that recurses over a parsed value (repr, logging, the JSON encoder, jsonb) fails far earlier
 than that on some platforms. So:
 
-- `text_problem()` names what is wrong with one piece of text;
+- `text_problem()` names what is wrong with one piece of text; `row_id()` reads an id typed in a parameter;
 - `json_parse()` / `json_problem()` parse and walk JSON without recursion, refusing depth beyond
   `INPUT_MAX_JSON_DEPTH` and any key or string with a character that cannot be stored;
 
@@ -45,6 +45,15 @@ def text_problem(text: str, *, where: str = "The text") -> str | None:
         if "\ud800" <= char <= "\udfff":
             return MSG_SURROGATE.format(where=where, code=f"\\u{ord(char):04x}")
     return None
+
+
+def row_id(value: Any) -> int | None:
+    """A primary key typed in a URL or a form, or None: ASCII digits only (int() also reads '١٢٣' and '²'-free
+    Unicode digits, which no link of ours carries) and within a bigint (a longer number is a DataError)."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
 
 
 def json_problem(value: Any, *, where: str = "The JSON", max_depth: int | None = None) -> str | None:

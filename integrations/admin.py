@@ -88,6 +88,11 @@ def _record_url(system: str, record_id: str) -> str:
     return reverse("admin:record", args=[system]) + "?" + urlencode({"id": record_id})
 
 
+HISTORY_QUIET_NOTE = (
+    '{} <span class="ss-small">of {} record(s) looked at; {} unchanged ones are counted, not kept</span>'
+)
+
+
 def _failed_records_url(run: SyncRun) -> str:
     return reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={run.pk}&action__exact=failed"
 
@@ -344,8 +349,16 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Record history")
     def history_link(self, obj: SyncRun) -> str:
+        # The link's figure is what the link opens: the rows kept. Unchanged records are counted on the run, not
+        # written (SYNC_HISTORY_KEEP_UNCHANGED), so "300 record(s)" opened 78 rows.
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} record(s)</a>', url, obj.processed)
+        kept = selectors.sync_run_history_count(run=obj)
+        shown = f"{kept.count}+" if kept.capped else str(kept.count)
+        link = format_html('<a href="{}">{} row(s)</a>', url, shown)
+        quiet = obj.processed - kept.count
+        if quiet > 0 and not kept.capped:
+            return format_html(HISTORY_QUIET_NOTE, link, obj.processed, quiet)
+        return link
 
     @admin.display(description="Error or note")
     def error_display(self, obj: SyncRun) -> str:

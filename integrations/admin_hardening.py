@@ -121,5 +121,7 @@ def admin_site_harden(site: admin.AdminSite) -> None:
     _safe_crontab(site)
     _safe_periodic_task(site)
     for model_admin in site._registry.values():
-        model_admin.formfield_overrides.setdefault(models.JSONField, {}).setdefault("form_class", CheckedJSONField)
+        # An instance's own dict (ModelAdmin.__init__ merges the defaults into a copy): safe to extend in place.
+        overrides: dict[Any, dict[str, Any]] = model_admin.formfield_overrides  # type: ignore[assignment]
+        overrides.setdefault(models.JSONField, {}).setdefault("form_class", CheckedJSONField)
         _safe_changelist(model_admin)

@@ -314,6 +314,38 @@ def test_every_admin_form_with_each_hostile_value_in_every_field(world: dict[str
 
 
 @live
+def test_every_json_field_of_the_catalog_and_the_raw_body_refuse_deep_and_unstorable_json(
+    world: dict[str, Any], fuzz_client: Client
+) -> None:
+    catalog = get_catalog()
+    ghl = world["ghl"]
+    targets = [
+        (reverse("admin:catalog_raw"), {"method": "POST", "path": "/contacts/", "version": "2021-07-28"}, ["body"]),
+        *(
+            (
+                reverse("admin:catalog_operation", args=[op.key]),
+                {},
+                [f.form_name for f in op.fields if f.kind == "json"],
+            )
+            for op in catalog.operations
+            if any(f.kind == "json" for f in op.fields)
+        ),
+    ]
+    assert len(targets) > 10
+    for url, base, names in targets:
+        for value in (SWEEP[1], SWEEP[2]):
+            body = [("connection", str(ghl.pk)), *base.items(), *((name, value) for name in names)]
+            before = _row_counts()
+            response = fuzz_client.generic(
+                "POST", url, _form_body(body), content_type="application/x-www-form-urlencoded"
+            )
+            _no_500(response, f"POST {url} {value[:30]!r}", record=False)
+            assert response.status_code == 200, url  # the form again, with the JSON field's error
+            assert _row_counts() == before
+            assert CatalogExecution.objects.filter(path="/contacts/", method="POST").count() == 0
+
+
+@live
 def test_every_catalog_form_and_the_raw_request_refuse_hostile_values(
     world: dict[str, Any], fuzz_client: Client
 ) -> None:

@@ -18,6 +18,7 @@ value and URL path of the admin (integrations/middleware.py).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,7 @@ MSG_SURROGATE = "{where} contains an unpaired surrogate ({code}), which is not v
 MSG_TOO_DEEP = "{where} is nested more than {limit} levels deep"
 MSG_BAD_JSON = "Not valid JSON: {error}"
 DEFAULT_MAX_JSON_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InputRefused(ValueError):
@@ -41,15 +43,15 @@ def text_problem(text: str, *, where: str = "The text") -> str | None:
     """Why `text` cannot be stored (a message for the user), or None."""
     if "\x00" in text:
         return MSG_NUL.format(where=where)
-    for char in text:
-        if "\ud800" <= char <= "\udfff":
-            return MSG_SURROGATE.format(where=where, code=f"\\u{ord(char):04x}")
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        return MSG_SURROGATE.format(where=where, code=f"\\u{ord(surrogate.group()):04x}")
     return None
 
 
 def row_id(value: Any) -> int | None:
-    """A primary key typed in a URL or a form, or None: ASCII digits only (int() also reads '١٢٣' and '²'-free
-    Unicode digits, which no link of ours carries) and within a bigint (a longer number is a DataError)."""
+    """A primary key typed in a URL or a form, or None: ASCII digits only (int() also reads other scripts' digits
+    such as '١٢٣', which no link of ours carries) and within a bigint (a longer number is a DataError)."""
     text = str(value or "").strip()
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         return None

@@ -28,6 +28,7 @@ from django.urls import NoReverseMatch, reverse
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from integrations import input_checks
 from integrations.catalog.loader import get_catalog
 from integrations.catalog.models import CatalogExecution
 from integrations.models import Connection, RateLimitWindow, RecordHistory, RecordLink, SyncRun, WebhookDelivery
@@ -657,3 +658,29 @@ def test_a_nul_in_any_ghl_webhook_field_is_refused_with_a_message(
     assert {path: status for path, (status, _) in statuses.items()} == dict.fromkeys(statuses, 400)
     assert all("NUL" in error for _, error in statuses.values()), statuses
     assert WebhookDelivery.objects.count() == 0
+
+
+# -- the shared checks themselves --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": "\\u0000"}', "The JSON.a contains a NUL character"),
+        ('{"\\u0000": 1}', "A key in The JSON contains a NUL character"),
+        ('["\\ud800"]', "The JSON contains an unpaired surrogate (\\ud800)"),
+        ("[" * 33 + "]" * 33, "The JSON is nested more than 32 levels deep"),
+        ("[" * DEEP + "]" * DEEP, "The JSON is nested more than 32 levels deep"),
+        ("{", "Not valid JSON"),
+    ],
+)
+def test_the_shared_json_parser_refuses_with_a_message(text: str, message: str) -> None:
+    with pytest.raises(input_checks.InputRefused, match=re.escape(message)):
+        input_checks.json_parse(text)
+
+
+def test_the_shared_json_parser_keeps_what_is_fine() -> None:
+    # A surrogate pair is an emoji, not a lone surrogate; 32 levels are allowed.
+    assert input_checks.json_parse('{"a": "\\ud83d\\ude00"}') == {"a": "😀"}
+    assert input_checks.json_parse("[" * 32 + "]" * 32) is not None
+    assert [input_checks.row_id(v) for v in ("12", "١٢٣", "½", "9" * 25, " 7 ", "")] == [12, None, None, None, 7, None]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -27,6 +28,7 @@ from integrations.admin_lists import CappedCountPaginator
 from integrations.agency_admin import GhlAgencyAdmin  # noqa: F401 - registers the GoHighLevel agency admin
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
+from integrations.input_checks import row_id
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
 from integrations.object_types import OBJECT_TYPES
 from integrations.record_selectors import history_search_condition, link_search_condition
@@ -87,6 +89,11 @@ def _run_link(run_id: int) -> str:
 
 def _record_url(system: str, record_id: str) -> str:
     return reverse("admin:record", args=[system]) + "?" + urlencode({"id": record_id})
+
+
+HISTORY_QUIET_NOTE = (
+    '{} <span class="ss-small">of {} record(s) looked at; {} unchanged ones are counted, not kept</span>'
+)
 
 
 def _failed_records_url(run: SyncRun) -> str:
@@ -366,8 +373,16 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Record history")
     def history_link(self, obj: SyncRun) -> str:
+        # The link's figure is what the link opens: the rows kept. Unchanged records are counted on the run, not
+        # written (SYNC_HISTORY_KEEP_UNCHANGED), so "300 record(s)" opened 78 rows.
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} record(s)</a>', url, obj.processed)
+        kept = selectors.sync_run_history_count(run=obj)
+        shown = f"{kept.count}+" if kept.capped else str(kept.count)
+        link = format_html('<a href="{}">{} row(s)</a>', url, shown)
+        quiet = obj.processed - kept.count
+        if quiet > 0 and not kept.capped:
+            return format_html(HISTORY_QUIET_NOTE, link, obj.processed, quiet)
+        return link
 
     @admin.display(description="Error or note")
     def error_display(self, obj: SyncRun) -> str:
@@ -672,7 +687,13 @@ class _ConnectionFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Connection.objects.filter(system=self.system).values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(**{f"{self.field}_id": self.value()}) if self.value() else queryset
+        if not self.value():
+            return queryset
+        pk = row_id(self.value())
+        if pk is None:
+            # The admin answers this as any bad filter (the list, unfiltered, with a note): not a 500.
+            raise IncorrectLookupParameters(f"{self.parameter_name} is not a connection id")
+        return queryset.filter(**{f"{self.field}_id": pk})
 
 
 class GhlConnectionFilter(_ConnectionFilter):

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 
-from integrations import selectors
+from integrations import failure_selectors, selectors
 
 # Order and headings of the screens; apps not named here follow in alphabetical order.
 APP_ORDER = ["mappings", "automations", "alerts", "integrations", "catalog", "auth", "django_celery_beat"]
@@ -148,7 +148,8 @@ class StreetSyncAdminSite(admin.AdminSite):
             "days": days,
             "totals": totals,
             "chart": selectors.chart_data(days) if days else None,
-            "failures": selectors.record_failure_latest_list() if can["history"] else [],
+            "failure_causes": failure_selectors.record_failure_cause_list() if can["history"] else [],
+            "failure_days": failure_selectors.FAILURE_DAYS,
             "active_runs": list(selectors.sync_run_recent_active()) if can["runs"] else [],
             "setup_steps": steps,
             "setup_done": all(step.done for step in steps),

@@ -20,6 +20,7 @@ from configs.models import ConfigVersion
 from configs.services import config_version_baseline, config_version_record
 from integrations.custom_fields import CustomFieldList, FieldUse, custom_field_drift, custom_fields_for
 from integrations.models import Connection, SyncRun, System
+from integrations.selectors import mapping_state_runs
 from integrations.services import runs as run_services
 from integrations.templatetags.streetsync import run_status_badge
 from mappings import services
@@ -148,8 +149,9 @@ class MappingAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Mapping]:
-        # The last run's id and status in the same query: no per-row lookups, however many runs there are.
-        last = SyncRun.objects.filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
+        # The last run's id and status in the same query: no per-row lookups, however many runs there are. The run that
+        # gives the mapping's state, as on the start page: a one-record retry does not repaint it.
+        last = mapping_state_runs().filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
         return (
             super()
             .get_queryset(request)

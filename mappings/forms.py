@@ -15,6 +15,7 @@ from django.forms.models import BaseInlineFormSet
 
 from integrations.custom_fields import CustomFieldList
 from integrations.docs_admin import docs_linked
+from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
 from integrations.object_types import (
     GHL_CUSTOM_PREFIX,
@@ -123,8 +124,8 @@ class FieldMappingForm(forms.ModelForm):
             if text.lstrip().startswith("["):
                 # The step editor sends the chain as JSON steps; checked like typed text.
                 try:
-                    steps = json.loads(text)
-                except ValueError:
+                    steps = json_parse(text)
+                except InputRefused:
                     raise ValidationError(MSG_CHAIN_EDITOR, code="syntax") from None
                 return validate_chain(steps)
             return validate_chain(parse_chain(text))

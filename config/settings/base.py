@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Text no page can store (NUL, lone surrogates) in any parameter, form value or path: a 400 naming the field.
+    "integrations.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -249,12 +251,28 @@ WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
 # Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
 WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Delivery records (the replay guard and audit list) are deleted after this many days.
+# Deepest JSON any form or raw request takes (integrations/input_checks.py); webhooks have their own limit.
+INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=32)
 WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
 
 # ------------------------------------------------------------------------------
 # Built-in sandbox of both APIs (demo and tests only)
 # ------------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# This app's own address(es) as host:port: only a /sandbox/ URL on one of these is "the built-in sandbox" that may be
+# reached over http on a loopback address (integrations/clients/addresses.py). The web server's HOST and PORT (as
+# scripts/run and the Procfile use them) by default.
+_SANDBOX_PORT = env("PORT", default="8000")
+SANDBOX_HOSTS: list[str] = env.list(
+    "SANDBOX_HOSTS",
+    default=sorted(
+        {
+            f"{env('HOST', default='127.0.0.1')}:{_SANDBOX_PORT}",
+            f"127.0.0.1:{_SANDBOX_PORT}",
+            f"localhost:{_SANDBOX_PORT}",
+        }
+    ),
+)
 SANDBOX_RATE_LIMIT = env.int("SANDBOX_RATE_LIMIT", default=100)
 SANDBOX_RATE_WINDOW_SECONDS = env.float("SANDBOX_RATE_WINDOW_SECONDS", default=10.0)
 

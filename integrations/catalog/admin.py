@@ -28,6 +28,7 @@ from integrations.catalog.services import (
     catalog_raw_request,
     raw_request_split,
 )
+from integrations.input_checks import row_id
 from integrations.templatetags.streetsync import badge
 
 PERM_VIEW = "integrations.view_catalogexecution"
@@ -252,7 +253,7 @@ def picker_view(request: HttpRequest, site: admin.AdminSite, key: str) -> JsonRe
     """The choices of one picker on one connection, as JSON ({options: [{value, text}], error})."""
     if not may_run(request):
         raise PermissionDenied
-    connection = get_object_or_404(ghl_connections(), pk=request.GET.get("connection") or 0)
+    connection = get_object_or_404(ghl_connections(), pk=row_id(request.GET.get("connection")) or 0)
     result = catalog_picker_options(connection=connection, key=key, search=request.GET.get("search", ""))
     if result.picker is None:
         raise Http404(result.error)

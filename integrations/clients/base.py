@@ -17,7 +17,7 @@ from urllib3.util.retry import Retry
 
 from integrations import ratelimit
 from integrations.clients import exceptions as exc
-from integrations.clients.addresses import base_url_problem
+from integrations.clients.addresses import base_url_problem, request_path_problem
 from integrations.logging import remember_secret
 
 logger = logging.getLogger(__name__)
@@ -310,6 +310,10 @@ class BaseClient:
         problem = base_url_problem(self.base_url)
         if problem:
             raise exc.ApiAddressRefused(f"{self.service_name}: {problem}", url=self.base_url)
+        # Every client, not only the raw request: a path that climbs out of the base URL never carries the key.
+        path_problem = request_path_problem(path)
+        if path_problem:
+            raise exc.ApiAddressRefused(f"{self.service_name}: {path_problem}", url=self.base_url)
         for attempt in (1, 2):
             auth = self.auth_headers()
             for value in auth.values():

@@ -19,6 +19,7 @@ from django.conf import settings
 
 import ghl_spec
 from integrations.clients import exceptions as exc
+from integrations.clients.addresses import request_path_problem
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
 
@@ -657,6 +658,10 @@ class GhlClient(BaseClient):
         refused unsent if it does not conform); a route the spec does not have is sent as it is."""
         if not path.startswith("/") or path.startswith("//") or any(c.isspace() or c == "\\" for c in path):
             raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
+        # Judged before the spec is asked or the path joined to the base URL: `/../_control/stats` never leaves.
+        problem = request_path_problem(path)
+        if problem:
+            raise GhlRequestInvalid(problem, details=[problem])
         return self._send_checked(method.upper(), path, query, body, None, version, expected=None)
 
     def _send_checked(

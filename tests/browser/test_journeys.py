@@ -159,7 +159,7 @@ def test_a_viewer_reads_but_cannot_write(page: Any, live_server: Any, viewer_use
     log_in(page, "viewer", VIEWER_PASSWORD)
 
     start = page.locator("#content-main").inner_text()
-    assert "Latest failures" in start
+    assert "Failures by cause" in start
     assert "bad phone" in start
     for hidden in ("Connections", "Mappings", "Get started"):
         assert page.locator("h2", has_text=hidden).count() == 0, hidden

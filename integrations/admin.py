@@ -6,8 +6,8 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_field
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet

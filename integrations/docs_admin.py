@@ -57,7 +57,10 @@ def _render(name: str, text: str) -> str:
     md = _renderer()
     tokens = md.parse(text)
     for token in tokens:
+        in_repository_link = False
         for child in token.children or []:
+            if child.type == "link_close" and in_repository_link:
+                child.tag, in_repository_link = "span", False
             if child.type != "link_open":
                 continue
             href = str(child.attrGet("href") or "")
@@ -65,6 +68,11 @@ def _render(name: str, text: str) -> str:
             sibling = re.fullmatch(r"(?:\./|docs/)?([a-z0-9][a-z0-9-]*)\.md(#[\w-]+)?", href)
             if sibling:
                 child.attrSet("href", docs_url(sibling.group(1)) + (sibling.group(2) or ""))
+            elif href and not re.match(r"[a-z][a-z0-9+.-]*:|#|/", href):
+                # A file of the repository outside docs/ (../sandbox/README.md): no page to open, so its path is
+                # said, not linked.
+                path = re.sub(r"^(\.\./)+", "", href)
+                child.tag, child.attrs, in_repository_link = "span", {"title": f"In the repository: {path}"}, True
     return str(md.renderer.render(tokens, md.options, {}))
 
 

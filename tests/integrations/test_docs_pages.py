@@ -50,3 +50,9 @@ def test_help_texts_link_to_their_guide(admin_client: Client, live_server: Any) 
     Connection.objects.filter(pk=world.ghl.pk).update(status="ok")
     ghl_page = admin_client.get(reverse("admin:integrations_connection_change", args=[world.ghl.pk])).content.decode()
     assert f'<a href="{reverse("admin:docs_page", args=["webhooks"])}">docs/webhooks.md</a>' in ghl_page
+
+
+def test_a_file_outside_the_guides_is_named_not_linked(admin_client: Client) -> None:
+    html = admin_client.get(reverse("admin:docs_page", args=["ghl-facts"])).content.decode()
+    assert '<span title="In the repository: sandbox/README.md' in html
+    assert 'href="../sandbox/README.md' not in html

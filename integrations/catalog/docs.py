@@ -62,8 +62,8 @@ def operations_markdown(catalog: Catalog) -> str:
     spec_total = offered + len(catalog.excluded) + len(catalog.uncovered)
     lines.append(
         f"In all: {total} operations ({triggers} triggers, {total - triggers} actions) covering {offered} of the "
-        f"{spec_total} operations of GoHighLevel's spec ({len(catalog.excluded)} excluded by name, listed under *Excluded*; "
-        f"{len(catalog.uncovered)} missing)."
+        f"{spec_total} operations of GoHighLevel's spec ({len(catalog.excluded)} excluded by name, listed under "
+        f"*Excluded*; {len(catalog.uncovered)} missing)."
     )
     return "\n".join(lines)
 

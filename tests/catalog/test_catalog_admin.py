@@ -111,7 +111,7 @@ def test_send_a_message_runs_from_its_form_with_the_specs_required_blanks_filled
     assert '<option value="WhatsApp">WhatsApp</option>' in form
     assert re.search(r'name="body__contactId"[^>]*data-picker="contacts"', form)
     assert 'data-result="outcome"><span class="ss-badge ss-ok">Succeeded</span>' in response.content.decode()
-    sent = json.loads(mocked.calls[0].request.body)
+    sent = json.loads(mocked.calls[0].request.body or "")
     assert sent == {"type": "SMS", "contactId": "c1", "message": "Hi there", "subType": {}, "status": "pending"}
     assert CatalogExecution.objects.get().operation_key == "send-message"
 

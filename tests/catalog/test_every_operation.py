@@ -705,3 +705,18 @@ def test_every_catalog_operation_runs_against_the_sandbox(key: str, world: World
         assert execution.items, f"{key}: no item found in {str(execution.data)[:300]}"
         if operation.items and operation.items.id_field:
             assert execution.items[0].get(operation.items.id_field), execution.items[0]
+
+
+def test_every_picker_lists_choices_from_the_sandbox(world: World) -> None:
+    from integrations.catalog.services import catalog_picker_options
+
+    world.get("opportunity")  # the demo has none of its own in this location
+    world.get("business")
+    world.get("custom_value")
+    empty = {}
+    for key in get_catalog().pickers:
+        choices = catalog_picker_options(connection=world.connection, key=key)
+        if choices.error or not choices.options or not all(text for _, text in choices.options):
+            empty[key] = (choices.error, choices.options[:2])
+
+    assert empty == {}

@@ -48,7 +48,8 @@ def _ghl_json_body(request: HttpRequest) -> tuple[Any, bool]:
     """Like _json_body, but a JSON array is a body too (create-event-notification takes one), and so are multipart
     uploads (their fields, files by name); GHL's spec judges whether the operation wants them."""
     if request.content_type == "multipart/form-data" and request.method in _BODY_METHODS and request.body:
-        fields: dict[str, Any] = request.POST.dict()
+        # A field sent more than once (attachmentUrls, one part per URL) is a list, as GHL's multer reads it.
+        fields: dict[str, Any] = {k: v if len(v) > 1 else v[0] for k, v in request.POST.lists()}
         fields.update({name: str(getattr(upload, "name", "")) for name, upload in request.FILES.items()})
         return fields, True
     body, ok = _json_body(request)

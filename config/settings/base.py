@@ -358,6 +358,17 @@ GHL_OAUTH_SCOPES: list[str] = env.list(
         "blogs/author.readonly",
         "blogs/category.readonly",
         "blogs/check-slug.readonly",
+        # The rest of the spec's operations in the catalog (issue 21).
+        "conversations.write",
+        "locations/customFields.write",
+        "locations/customValues.readonly",
+        "locations/customValues.write",
+        "locations/templates.readonly",
+        "objects/schema.readonly",
+        "objects/schema.write",
+        "objects/record.readonly",
+        "objects/record.write",
+        "oauth.readonly",
     ],
 )
 # Refresh an access token this many seconds before it expires.

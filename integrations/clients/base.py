@@ -303,9 +303,11 @@ class BaseClient:
         headers: dict[str, str] | None = None,
         expected: tuple[int, ...] = (200, 201),
         raw_response: bool = False,
+        files: list[tuple[str, Any]] | None = None,
     ) -> Any:
         """One call: the parsed JSON answer (or {} when empty), or with `raw_response` the `requests.Response` of a
-        successful call, unread (for answers that are files). Failures raise the typed errors either way."""
+        successful call, unread (for answers that are files). Failures raise the typed errors either way. `files`
+        sends a multipart/form-data body instead of JSON (requests' parts: (name, (filename or None, value)))."""
         url = f"{self.base_url}{path}"
         problem = base_url_problem(self.base_url)
         if problem:
@@ -328,7 +330,7 @@ class BaseClient:
             try:
                 self.request_count += 1
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=all_headers, timeout=self.timeout
+                    method, url, params=params, json=json, files=files, headers=all_headers, timeout=self.timeout
                 )
             except requests.exceptions.Timeout as e:
                 raise exc.ApiTimeout(f"{self.service_name} did not answer in time", url=url) from e

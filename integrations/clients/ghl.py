@@ -6,6 +6,7 @@ see docs/ghl-facts.md. Nothing outside this module knows GHL's wire format.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -79,6 +80,9 @@ MSG_NO_LOCATION_ACCESS = (
     "sub-account (or reconnect OAuth choosing it)."
 )
 MSG_RAW_PATH = "The path must start with a single / (the connection's base URL comes before it)"
+MSG_MULTIPART_FIELDS = "A multipart/form-data body is a set of named fields, not a list or text"
+JSON_MEDIA = "application/json"
+MULTIPART_MEDIA = "multipart/form-data"
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
 
 
@@ -112,6 +116,27 @@ def operation_path(template: str, path_params: Mapping[str, Any]) -> str:
     if dots:
         raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=[MSG_PATH_PARAM_DOTS.format(name=n) for n in dots])
     return _PATH_PARAM.sub(lambda m: quote(str(path_params[m.group(1)]), safe=""), template)
+
+
+def _form_parts(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """A body's fields as multipart form parts without file names (requests encodes (None, text) as a plain field):
+    lists repeat their name, booleans read true/false, objects go as JSON text."""
+    parts: list[tuple[str, Any]] = []
+    for name, value in body.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                text = "true" if item else "false"
+            elif isinstance(item, Mapping | list):
+                text = json.dumps(item)
+            else:
+                text = str(item)
+            parts.append((str(name), (None, text)))
+    if not parts:
+        # requests sends no multipart body for no parts: one empty field keeps the declared content type.
+        parts.append(("_", (None, "")))
+    return parts
 
 
 def _wire_query(query: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -635,14 +660,23 @@ class GhlClient(BaseClient):
         body: Any = None,
         send_body: bool | None = None,
         version: str | None = None,
+        content_type: str = JSON_MEDIA,
     ) -> OperationResponse:
         """Send one operation of GHL's spec, validated against it first: GhlRequestInvalid, with GHL-style messages
         and nothing sent, when it does not conform. `send_body` (default: body is not None) sends `body` or `{}`;
-        `version` replaces the spec's Version value (for the few operations that declare none)."""
+        `version` replaces the spec's Version value (for the few operations that declare none); `content_type`
+        multipart/form-data sends the body's fields as form parts (the spec's two upload operations)."""
         # Reference: ghl_spec (GoHighLevel/highlevel-api-docs apps/*.json); docs/catalog.md
         path = operation_path(operation.path, path_params or {})
         return self._send_checked(
-            operation.method, path, query, body, send_body, version or operation.version, expected=operation
+            operation.method,
+            path,
+            query,
+            body,
+            send_body,
+            version or operation.version,
+            expected=operation,
+            content_type=content_type,
         )
 
     def call_raw(
@@ -674,12 +708,16 @@ class GhlClient(BaseClient):
         version: str | None,
         *,
         expected: ghl_spec.Operation | None,
+        content_type: str = JSON_MEDIA,
     ) -> OperationResponse:
         has_body = body is not None if send_body is None else send_body
         if has_body and body is None:
             body = {}
         headers = {"Version": version} if version else {}
         wire = _wire_query(query)
+        multipart = has_body and content_type == MULTIPART_MEDIA
+        if multipart and not isinstance(body, Mapping):
+            raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=[MSG_MULTIPART_FIELDS])
         verdict = ghl_spec.validate(
             method,
             path,
@@ -687,7 +725,7 @@ class GhlClient(BaseClient):
             headers=headers,
             body=body,
             has_body=has_body,
-            content_type="application/json" if has_body else None,
+            content_type=content_type if has_body else None,
         )
         if expected is not None and verdict.operation is not None and verdict.operation.key != expected.key:
             found = verdict.operation.operation_id
@@ -703,7 +741,13 @@ class GhlClient(BaseClient):
         if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
             raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
         response = self.request(
-            method, path, params=wire or None, json=body if has_body else None, headers=headers, raw_response=True
+            method,
+            path,
+            params=wire or None,
+            json=body if has_body and not multipart else None,
+            files=_form_parts(body) if multipart else None,
+            headers=headers,
+            raw_response=True,
         )
         return self._operation_response(response, url)
 

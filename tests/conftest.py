@@ -48,6 +48,8 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         # Settings a test needs in the worker process (environment variables); see `reconfigured`.
         self.extra_env: dict[str, str] = {}
+        # The execution pool: solo by default; a test of the production setup uses the Procfile's threads pool.
+        self.pool_args = ["--pool=solo"]
 
     def start(self) -> None:
         env = {
@@ -70,7 +72,7 @@ class WorkerProcess:
                 "-A",
                 "config",
                 "worker",
-                "--pool=solo",
+                *self.pool_args,
                 "--loglevel=INFO",
                 "--without-heartbeat",
                 "--without-gossip",

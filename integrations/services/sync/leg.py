@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
+from django.db import transaction
 
 import integrations.services.sync.deletions as deletions
 from integrations.adapters import Record
@@ -40,6 +40,7 @@ from integrations.services.sync.outcomes import (
 )
 from integrations.services.sync.parents import Parents
 from integrations.services.sync.plan import Plan, is_echo, new_digests, new_written, plan_create, plan_update
+from integrations.services.sync.store import store_created
 from integrations.services.sync.values import match_value
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
@@ -216,7 +217,8 @@ class Leg:
     def _load_pending(self, items: list[Item]) -> None:
         """Creates of this leg whose answer was lost, for the records about to be created."""
         ctx = self.ctx
-        creating = [i for i in items if i.outcome is None and i.target is None]
+        # Not linked yet: about to be created, or found by a match rule (possibly what a lost create made).
+        creating = [i for i in items if i.outcome is None and (i.target is None or i.link is None)]
         if not creating:
             return
         if self._has_pending is None:
@@ -245,10 +247,16 @@ class Leg:
 
     def _write(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx = self.ctx
-        if item.target is None and item.pending is not None:
+        if item.pending is not None and (item.target is None or item.link is None):
+            # A create of this record was sent and never answered (a timeout, or a worker killed while it was in
+            # flight): found on the target, it is that create, recorded as one (a match rule may have found it too).
             found = self._find_lost_create(item)
             if found is not None:
                 item.target, item.rule = found, "the earlier create"
+                if not ctx.dry_run:
+                    plan = plan_create(ctx, payload=item.payload)
+                    reason = "; ".join([REASON_IN_DOUBT_FOUND, *item.notes, *plan.notes])
+                    return self._record_created(item, found, plan, reason, result)
                 item.notes.append(REASON_IN_DOUBT_FOUND)
         if item.target is None:
             if not ctx.mapping.create_missing:
@@ -301,31 +309,44 @@ class Leg:
         if item.stale_link is not None:
             item.stale_link.delete()
             self.book.forget(item.stale_link)
+        # Written ahead: a worker killed while the create is in flight leaves it, and the next run finds the record
+        # the create made (`_find_lost_create`) and records it as created instead of as matched.
+        PendingCreate.objects.bulk_create(
+            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id, hints=dict(plan.write))],
+            update_conflicts=True,
+            unique_fields=["mapping", "direction", "source_id"],
+            update_fields=["hints", "started_at", "error"],
+        )
+        pending = PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id)
         try:
             created = ctx.call(ctx.target_connection, ctx.target.create, dict(plan.write))
-        except exc.ApiError as e:
-            if not create_in_doubt(e):
-                raise
-            PendingCreate.objects.update_or_create(
-                mapping=ctx.mapping,
-                direction=ctx.direction,
-                source_id=record.id,
-                defaults={"hints": dict(plan.write), "started_at": timezone.now(), "error": str(e)[:500]},
-            )
+        except Exception as e:
+            if isinstance(e, exc.ApiError) and create_in_doubt(e):
+                pending.update(error=str(e)[:500])
+            else:
+                pending.delete()  # refused or never sent: nothing can land
             raise
-        if item.pending is not None:
-            item.pending.delete()
+        return self._record_created(item, created, plan, reason, result)
+
+    def _record_created(self, item: Item, created: Record, plan: Plan, reason: str, result: PageResult) -> Outcome:
+        ctx, record = self.ctx, item.record
         ctx.state.wrote(ctx.target_system, created.id)
         ids = ctx.ids(record.id, created.id)
         for key in self._match_keys(item):
             self._created_keys.setdefault(key, (created.id, record.id))
-        link = self.book.create(
-            **ids, origin=ctx.source_system, label=label_of(record), email=item.keys.get("email", "")
-        )
-        if link is None:
-            return self._linked_meanwhile(item, created)
-        self._remember(result, link, source=record, target=created, state=None, plan=plan)
-        return Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
+        # The link, its history row, state and the run's counts in one commit (and the create no longer in doubt):
+        # a worker killed later in the page loses none of them.
+        with transaction.atomic():
+            link = self.book.create(
+                **ids, origin=ctx.source_system, label=label_of(record), email=item.keys.get("email", "")
+            )
+            PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id).delete()
+            item.pending = None
+            if link is not None:
+                self._remember(result, link, source=record, target=created, state=None, plan=plan)
+                outcome = Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
+                return store_created(ctx, result, link_pk=link.pk, outcome=outcome)
+        return self._linked_meanwhile(item, created)
 
     def _linked_meanwhile(self, item: Item, created: Record) -> Outcome:
         """Another run linked this source (or the created target) at the same instant: undo our extra copy."""

@@ -53,3 +53,5 @@ class Outcome:
     direction: str = ""
     # Counted on the run but not written as a history row (an unchanged record seen again on a rescan).
     quiet: bool = False
+    # Its history row and counts are stored already, with the record's link (store.store_created).
+    stored: bool = False

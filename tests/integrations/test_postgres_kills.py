@@ -91,7 +91,7 @@ def outcome(cases: dict[str, str], name: str) -> None:
     assert name in cases, cases["_output"][-6000:]
     assert cases[name] == "", cases[name]
     marks = ("FIGURES", "KILLED", "RESTART")
-    figures = [line.lstrip(".F") for line in cases["_output"].splitlines() if any(m in line for m in marks)]
+    figures = [line.lstrip(".") for line in cases["_output"].splitlines() if any(m in line for m in marks)]
     sys.stdout.write("\n".join(figures) + "\n")
 
 

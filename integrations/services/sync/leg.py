@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.utils import timezone
 
 import integrations.services.sync.deletions as deletions
 from integrations.adapters import Record
@@ -27,6 +27,7 @@ from integrations.services.sync.links import LinkBook, link_id
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
     REASON_ALREADY_LINKED,
+    REASON_CREATED_UNSTORED,
     REASON_ECHO,
     REASON_FILTERED,
     REASON_IN_DOUBT_FOUND,
@@ -40,7 +41,6 @@ from integrations.services.sync.outcomes import (
 )
 from integrations.services.sync.parents import Parents
 from integrations.services.sync.plan import Plan, is_echo, new_digests, new_written, plan_create, plan_update
-from integrations.services.sync.store import store_created
 from integrations.services.sync.values import match_value
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
@@ -69,6 +69,9 @@ class Leg:
         # Match keys of the targets this page created: a later record of the same page with the same key must not
         # create a second target (nor take the first one's).
         self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
+        # This page's records created (linked) and creates in doubt: their PendingCreates outlive a failed page.
+        self._created_ids: set[str] = set()
+        self._in_doubt: set[str] = set()
 
     # -- the page ---------------------------------------------------------------------------------------------------
 
@@ -90,9 +93,14 @@ class Leg:
         self._match(live)
         self._check_already_linked(live)
         self._load_pending(live)
-        for item in live:
-            if item.outcome is None:
-                item.outcome = self._write_safely(item, force=force, result=result)
+        self._write_ahead(live, result)
+        try:
+            for item in live:
+                if item.outcome is None:
+                    item.outcome = self._write_safely(item, force=force, result=result)
+        except Exception:
+            self._abandon_write_ahead(result)
+            raise
         for item in items:
             assert item.outcome is not None
             if not item.dropped:
@@ -215,10 +223,9 @@ class Leg:
                 item.link, item.state = other, self.book.state(other)
 
     def _load_pending(self, items: list[Item]) -> None:
-        """Creates of this leg whose answer was lost, for the records about to be created."""
+        """Creates of this leg whose answer was lost, or whose page was never stored, for the records of the page."""
         ctx = self.ctx
-        # Not linked yet: about to be created, or found by a match rule (possibly what a lost create made).
-        creating = [i for i in items if i.outcome is None and (i.target is None or i.link is None)]
+        creating = [i for i in items if i.outcome is None]
         if not creating:
             return
         if self._has_pending is None:
@@ -234,6 +241,31 @@ class Leg:
         for item in creating:
             item.pending = pending.get(item.record.id)
 
+    def _write_ahead(self, items: list[Item], result: PageResult) -> None:
+        """Every create of the page is written ahead as a PendingCreate, in one statement, and the page's store removes
+        them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next attempt recognises the
+        records this page created (linked, no state: their page was never stored) and the create in flight (found on
+        the target), and records both as created."""
+        ctx = self.ctx
+        self._created_ids, self._in_doubt = set(), set()
+        if ctx.dry_run or not ctx.mapping.create_missing:
+            return
+        ids = [i.record.id for i in items if i.outcome is None and i.target is None]
+        if not ids:
+            return
+        PendingCreate.objects.bulk_create(
+            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i) for i in ids],
+            ignore_conflicts=True,
+        )
+        result.written_ahead.extend(ids)
+
+    def _abandon_write_ahead(self, result: PageResult) -> None:
+        """The page ends with an error: creates never sent cannot land; those that landed or may land stay known."""
+        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt
+        if unsent:
+            ctx = self.ctx
+            PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id__in=unsent).delete()
+
     # -- writing ------------------------------------------------------------------------------------------------------
 
     def _write_safely(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
@@ -247,16 +279,26 @@ class Leg:
 
     def _write(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx = self.ctx
-        if item.pending is not None and (item.target is None or item.link is None):
-            # A create of this record was sent and never answered (a timeout, or a worker killed while it was in
-            # flight): found on the target, it is that create, recorded as one (a match rule may have found it too).
-            found = self._find_lost_create(item)
-            if found is not None:
-                item.target, item.rule = found, "the earlier create"
-                if not ctx.dry_run:
+        if item.pending is not None and not ctx.dry_run:
+            if item.link is not None and item.target is not None:
+                if item.state is None and item.link.origin == ctx.source_system:
+                    # Created and linked by an attempt whose page was never stored: its created row is written now.
+                    result.written_ahead.append(item.record.id)
+                    plan = plan_create(ctx, payload=item.payload)
+                    return self._created_row(item, item.link, item.target, plan, REASON_CREATED_UNSTORED, result)
+            else:
+                # A create sent and never answered (a timeout, a worker killed while it was in flight): found on the
+                # target, it is that create, recorded as one (a match rule may have found it too).
+                found = self._find_lost_create(item)
+                if found is not None:
+                    item.target, item.rule = found, "the earlier create"
                     plan = plan_create(ctx, payload=item.payload)
                     reason = "; ".join([REASON_IN_DOUBT_FOUND, *item.notes, *plan.notes])
                     return self._record_created(item, found, plan, reason, result)
+        elif item.target is None and item.pending is not None:
+            found = self._find_lost_create(item)
+            if found is not None:
+                item.target, item.rule = found, "the earlier create"
                 item.notes.append(REASON_IN_DOUBT_FOUND)
         if item.target is None:
             if not ctx.mapping.create_missing:
@@ -309,44 +351,46 @@ class Leg:
         if item.stale_link is not None:
             item.stale_link.delete()
             self.book.forget(item.stale_link)
-        # Written ahead: a worker killed while the create is in flight leaves it, and the next run finds the record
-        # the create made (`_find_lost_create`) and records it as created instead of as matched.
-        PendingCreate.objects.bulk_create(
-            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id, hints=dict(plan.write))],
-            update_conflicts=True,
-            unique_fields=["mapping", "direction", "source_id"],
-            update_fields=["hints", "started_at", "error"],
-        )
-        pending = PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id)
         try:
             created = ctx.call(ctx.target_connection, ctx.target.create, dict(plan.write))
-        except Exception as e:
-            if isinstance(e, exc.ApiError) and create_in_doubt(e):
-                pending.update(error=str(e)[:500])
-            else:
-                pending.delete()  # refused or never sent: nothing can land
+        except exc.ApiError as e:
+            if not create_in_doubt(e):
+                raise
+            self._in_doubt.add(record.id)
+            PendingCreate.objects.update_or_create(
+                mapping=ctx.mapping,
+                direction=ctx.direction,
+                source_id=record.id,
+                defaults={"hints": dict(plan.write), "started_at": timezone.now(), "error": str(e)[:500]},
+            )
             raise
         return self._record_created(item, created, plan, reason, result)
 
     def _record_created(self, item: Item, created: Record, plan: Plan, reason: str, result: PageResult) -> Outcome:
         ctx, record = self.ctx, item.record
         ctx.state.wrote(ctx.target_system, created.id)
-        ids = ctx.ids(record.id, created.id)
         for key in self._match_keys(item):
             self._created_keys.setdefault(key, (created.id, record.id))
-        # The link, its history row, state and the run's counts in one commit (and the create no longer in doubt):
-        # a worker killed later in the page loses none of them.
-        with transaction.atomic():
-            link = self.book.create(
-                **ids, origin=ctx.source_system, label=label_of(record), email=item.keys.get("email", "")
-            )
-            PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id=record.id).delete()
-            item.pending = None
-            if link is not None:
-                self._remember(result, link, source=record, target=created, state=None, plan=plan)
-                outcome = Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
-                return store_created(ctx, result, link_pk=link.pk, outcome=outcome)
-        return self._linked_meanwhile(item, created)
+        # Inserted at once: a crash after the create must not lose the pairing. Its PendingCreate stays until the
+        # page is stored, so a page never stored still tells the next attempt this record was created.
+        link = self.book.create(
+            **ctx.ids(record.id, created.id),
+            origin=ctx.source_system,
+            label=label_of(record),
+            email=item.keys.get("email", ""),
+        )
+        if link is None:
+            return self._linked_meanwhile(item, created)
+        self._created_ids.add(record.id)
+        result.written_ahead.append(record.id)
+        return self._created_row(item, link, created, plan, reason, result)
+
+    def _created_row(
+        self, item: Item, link: RecordLink, target: Record, plan: Plan, reason: str, result: PageResult
+    ) -> Outcome:
+        self._remember(result, link, source=item.record, target=target, state=None, plan=plan)
+        ids = self.ctx.ids(item.record.id, target.id)
+        return Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
 
     def _linked_meanwhile(self, item: Item, created: Record) -> Outcome:
         """Another run linked this source (or the created target) at the same instant: undo our extra copy."""

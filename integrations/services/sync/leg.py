@@ -279,22 +279,22 @@ class Leg:
 
     def _write(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx = self.ctx
-        if item.pending is not None and not ctx.dry_run:
-            if item.link is not None and item.target is not None:
-                if item.state is None and item.link.origin == ctx.source_system:
-                    # Created and linked by an attempt whose page was never stored: its created row is written now.
-                    result.written_ahead.append(item.record.id)
-                    plan = plan_create(ctx, payload=item.payload)
-                    return self._created_row(item, item.link, item.target, plan, REASON_CREATED_UNSTORED, result)
-            else:
-                # A create sent and never answered (a timeout, a worker killed while it was in flight): found on the
-                # target, it is that create, recorded as one (a match rule may have found it too).
-                found = self._find_lost_create(item)
-                if found is not None:
-                    item.target, item.rule = found, "the earlier create"
-                    plan = plan_create(ctx, payload=item.payload)
-                    reason = "; ".join([REASON_IN_DOUBT_FOUND, *item.notes, *plan.notes])
-                    return self._record_created(item, found, plan, reason, result)
+        recorded = item.pending is not None and not ctx.dry_run
+        if recorded and item.link is not None and item.target is not None:
+            if item.state is None and item.link.origin == ctx.source_system:
+                # Created and linked by an attempt whose page was never stored: its created row is written now.
+                result.written_ahead.append(item.record.id)
+                plan = plan_create(ctx, payload=item.payload)
+                return self._created_row(item, item.link, item.target, plan, REASON_CREATED_UNSTORED, result)
+        elif recorded and item.link is None:
+            # A create sent and never answered (a timeout, a worker killed while it was in flight): found on the
+            # target, it is that create, recorded as one (a match rule may have found it too).
+            found = self._find_lost_create(item)
+            if found is not None:
+                item.target, item.rule = found, "the earlier create"
+                plan = plan_create(ctx, payload=item.payload)
+                reason = "; ".join([REASON_IN_DOUBT_FOUND, *item.notes, *plan.notes])
+                return self._record_created(item, found, plan, reason, result)
         elif item.target is None and item.pending is not None:
             found = self._find_lost_create(item)
             if found is not None:

@@ -47,6 +47,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
 # No ATOMIC_REQUESTS: some admin pages call the APIs (test connection, preview), and network calls must not run
 # inside a transaction (with SQLite's IMMEDIATE mode that would also hold the write lock). Services open short
 # atomic blocks themselves; the admin's own save views are atomic anyway.
+# A connection is checked before it is reused (after a database restart it may be dead).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # A server that vanished without closing its connections (a crashed host, a dropped network path, a restarted
+    # container) must not leave a worker waiting for an answer for ever: connecting gives up after
+    # DATABASE_CONNECT_TIMEOUT s, and TCP keepalives plus a TCP user timeout end a dead connection after about
+    # DATABASE_DEAD_AFTER_SECONDS s (libpq parameters: https://www.postgresql.org/docs/current/libpq-connect.html).
+    _dead_after = env.int("DATABASE_DEAD_AFTER_SECONDS", default=30)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=10))
+    _options.setdefault("keepalives", 1)
+    _options.setdefault("keepalives_idle", max(1, _dead_after // 3))
+    _options.setdefault("keepalives_interval", max(1, _dead_after // 6))
+    _options.setdefault("keepalives_count", 3)
+    _options.setdefault("tcp_user_timeout", _dead_after * 1000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -198,6 +213,11 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+# Every worker also runs the stale check itself this often, on a thread of its own: beat's message can wait behind the
+# runs a stuck worker holds (integrations/housekeeping.py). 0 = beat's message only.
+SYNC_STALE_CHECK_SECONDS = env.int("SYNC_STALE_CHECK_SECONDS", default=60)
+# A run whose database connection died waits this long for the database to answer again, then its task retries it.
+SYNC_DATABASE_WAIT_SECONDS = env.float("SYNC_DATABASE_WAIT_SECONDS", default=60.0)
 # PostgreSQL: a sync run's session commits asynchronously (synchronous_commit off; a record link is committed right
 # after each create). A worker crash loses nothing committed; a database server crash may lose its last ~0.6 s of
 # commits (docs/reliability.md). False: every commit waits for the disk.

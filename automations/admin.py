@@ -40,6 +40,9 @@ from automations.models import (
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
 from automations.services import polls
+from configs.models import ConfigVersion
+from configs.services import config_version_baseline, config_version_record
+from integrations.admin_export import CsvExportMixin
 from integrations.catalog.services import catalog_picker_options
 from integrations.templatetags.streetsync import badge, run_status_badge
 
@@ -121,7 +124,16 @@ class AutomationAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "enabled"]}),
         (
             "Trigger",
-            {"fields": ["ghl_connection", "streettext_connection", "trigger_key", "trigger_params", "trigger_body"]},
+            {
+                "fields": [
+                    "ghl_connection",
+                    "streettext_connection",
+                    "trigger_key",
+                    "trigger_params",
+                    "trigger_body",
+                    "each_message",
+                ]
+            },
         ),
         (
             "Which items",
@@ -130,8 +142,49 @@ class AutomationAdmin(admin.ModelAdmin):
         ("Schedule", {"fields": ["schedule_minutes", "phone_region"]}),
     ]
 
+    # What a reader without the right to edit sees instead of the raw fields: names, not links to connection pages
+    # they may not open, and the trigger's name, not the catalog's key.
+    READER_FIELDS = {
+        "ghl_connection": "ghl_connection_name",
+        "streettext_connection": "streettext_connection_name",
+        "trigger_key": "trigger",
+    }
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Automation]:
         return selectors.automation_list_with_last_poll()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [self.READER_FIELDS.get(f, f) if isinstance(f, str) else f for f in options["fields"]],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            readonly += list(self.READER_FIELDS.values())
+        return readonly
+
+    @admin.display(description="GHL connection")
+    def ghl_connection_name(self, obj: Automation) -> str:
+        return obj.ghl_connection.name if obj.ghl_connection is not None else "—"
+
+    @admin.display(description="StreetText connection")
+    def streettext_connection_name(self, obj: Automation) -> str:
+        return obj.streettext_connection.name if obj.streettext_connection is not None else "—"
+
+    @admin.display(description="Trigger")
+    def trigger(self, obj: Automation) -> str:
+        return selectors.trigger_label(obj)
 
     @admin.display(description="Automation", ordering="name")
     def name_and_trigger(self, obj: Automation) -> str:
@@ -168,7 +221,13 @@ class AutomationAdmin(admin.ModelAdmin):
 
     # Saving goes through the service so the beat schedule follows the automation.
     def save_model(self, request: HttpRequest, obj: Automation, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.AUTOMATION, object_id=obj.pk)
         services.automation_save(automation=obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # With its actions and their fields saved: the version history keeps the automation as it is now.
+        config_version_record(obj=form.instance, author=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Automation) -> None:
         services.automation_delete(automation=obj)
@@ -359,6 +418,15 @@ class AutomationActionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[AutomationAction]:
         return super().get_queryset(request).select_related("automation")
 
+    def save_model(self, request: HttpRequest, obj: AutomationAction, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.AUTOMATION, object_id=obj.automation_id)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # An action's fields are part of its automation's configuration: a new version of the automation.
+        config_version_record(obj=form.instance.automation, author=request.user)
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -485,7 +553,22 @@ ITEM_FIELDS = ("automation_link", "poll_link", "item_label", "change_badge", "st
 
 
 @admin.register(AutomationItem)
-class AutomationItemAdmin(ReadOnly, admin.ModelAdmin):
+class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
+    csv_filename = "automation-items"
+    csv_columns = (
+        ("when", "created_at"),
+        ("automation", "automation__name"),
+        ("item_id", "item_id"),
+        ("version", "version"),
+        ("label", "label"),
+        ("change", "change"),
+        ("status", "status"),
+        ("reason", "reason"),
+        ("error", "error"),
+        ("finished_at", "finished_at"),
+        ("changes", "changes"),
+    )
+    change_list_template = "admin/automations/automationitem/change_list.html"
     list_display = ["when", "item_column", "change_badge", "status_badge", "actions_column", "diff"]
     list_display_links = ["when"]
     list_filter = [HandledFilter, "status", "change", "automation"]

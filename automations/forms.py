@@ -18,6 +18,7 @@ from automations.presets import PRESETS, AutomationPreset
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
 from integrations.catalog.loader import INPUT, PATH, QUERY, UnknownCatalogOperation
 from integrations.catalog.selectors import catalog_categories, catalog_operation, catalog_operations
+from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
 from mappings.models import FieldMapping
 from mappings.pipeline import ChainError, ChainSyntaxError, parse_chain, validate_chain
@@ -67,9 +68,9 @@ class JSONTextField(forms.CharField):
         if not text:
             return self.empty
         try:
-            return json.loads(text)
-        except ValueError as e:
-            raise ValidationError(f"Not valid JSON: {e}") from e
+            return json_parse(text)
+        except InputRefused as e:
+            raise ValidationError(str(e)) from None
 
 
 def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -113,6 +114,7 @@ class AutomationForm(forms.ModelForm):
             "trigger_key",
             "trigger_params",
             "trigger_body",
+            "each_message",
             "on_new",
             "on_updated",
             "watch_fields",
@@ -302,8 +304,8 @@ class FieldRowForm(forms.ModelForm):
         try:
             if text.lstrip().startswith("["):
                 try:
-                    steps = json.loads(text)
-                except ValueError:
+                    steps = json_parse(text)
+                except InputRefused:
                     raise ValidationError(MSG_CHAIN_EDITOR) from None
                 return validate_chain(steps)
             return validate_chain(parse_chain(text))

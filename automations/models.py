@@ -13,6 +13,12 @@ from django.utils import timezone
 from integrations.models import BaseModel, System
 from mappings.models import FieldMapping
 
+# The trigger whose items can be expanded into their messages (automations/messages.py).
+EACH_MESSAGE_TRIGGER = "search-conversations"
+# A poll's error when its trigger was read but every item failed (an items problem, not the trigger's).
+POLL_EVERY_ITEM_FAILED = "Every item failed; see the items history."
+MSG_EACH_MESSAGE_TRIGGER = "“Each new message” works with the Search Conversations trigger only."
+
 
 class Automation(BaseModel):
     """A trigger polled every few minutes; each new or updated item it reads runs the actions once."""
@@ -62,6 +68,12 @@ class Automation(BaseModel):
         null=True,
         blank=True,
         help_text='For triggers with a body (Search Contacts): e.g. {"pageLimit": 100, "filters": [...]}.',
+    )
+    each_message = models.BooleanField(
+        "each new message",
+        default=False,
+        help_text="Search Conversations only: the items are the messages of each conversation that changed, every "
+        "one since the last handled (not only the conversation's newest), instead of the conversations.",
     )
     on_new = models.BooleanField(
         "new items", default=True, help_text="Run the actions for items seen for the first time."
@@ -124,6 +136,12 @@ class Automation(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.each_message and (self.trigger_system != System.GHL or self.trigger_key != EACH_MESSAGE_TRIGGER):
+            raise ValidationError({"each_message": MSG_EACH_MESSAGE_TRIGGER})
 
 
 class AutomationAction(models.Model):

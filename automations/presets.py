@@ -56,6 +56,7 @@ class Spec:
     body: Any = None
     on_new: bool = True
     on_updated: bool = True
+    each_message: bool = False
     watch_fields: list[str] = field(default_factory=list)
     record_filter: dict[str, Any] = field(default_factory=dict)
     filter_entered: bool = False
@@ -162,12 +163,13 @@ def _inbound_message_activity(inputs: dict[str, str]) -> Spec:
     return Spec(
         name="New inbound message → StreetText contact activity",
         trigger_key="search-conversations",
-        params={"lastMessageDirection": "inbound", "sortBy": "last_message_date", "sort": "desc", "limit": 100},
-        # A conversation carries no updated time: it counts as changed when its last message does.
-        watch_fields=["lastMessageBody", "lastMessageDate", "lastMessageId"],
-        record_filter={"field": "lastMessageDirection", "op": "ne", "value": "outbound"},
-        description="Each inbound message (the newest of its conversation at each poll) is recorded on the "
-        "StreetText contact's timeline, once.",
+        # Every conversation whose last message moved (whichever way: a reply answered before the poll still
+        # counts), newest first; its messages since the last one handled are the items (automations/messages.py).
+        params={"sortBy": "last_message_date", "sort": "desc", "limit": 100},
+        each_message=True,
+        record_filter={"field": "direction", "op": "eq", "value": "inbound"},
+        description="Each inbound message (every one between two polls, not only a conversation's newest) is "
+        "recorded on the StreetText contact's timeline, once.",
         actions=[
             (
                 System.STREETTEXT,
@@ -176,11 +178,11 @@ def _inbound_message_activity(inputs: dict[str, str]) -> Spec:
                 [
                     _field("ghl_contact_id", "contactId"),
                     _constant("type", "message"),
-                    _template("text", "{lastMessageBody}"),
-                    _field("occurred_at", "lastMessageDate"),
+                    _template("text", "{body}"),
+                    _field("occurred_at", "dateAdded"),
                     _constant("source", "gohighlevel"),
                     # Recorded once per message even if the action is sent again (the contract's source_id).
-                    _template("source_id", "{id}:{trigger.version}"),
+                    _template("source_id", "{id}"),
                 ],
             ),
         ],
@@ -254,7 +256,7 @@ PRESETS: dict[str, AutomationPreset] = {
             "A message comes in on GoHighLevel: an activity on the StreetText contact's timeline.",
             (),
             _inbound_message_activity,
-            ("search-conversations",),
+            ("search-conversations", "get-messages-by-conversation"),
         ),
         AutomationPreset(
             "tag_to_workflow",
@@ -309,12 +311,13 @@ def automation_create_from_preset(
         trigger_key=spec.trigger_key,
         trigger_params=spec.params,
         trigger_body=spec.body,
+        each_message=spec.each_message,
         on_new=spec.on_new,
         on_updated=spec.on_updated,
         watch_fields=spec.watch_fields,
         record_filter=spec.record_filter,
         filter_entered=spec.filter_entered,
-        start_from=start_from or timezone.now(),
+        start_from=start_from or timezone.now().replace(microsecond=0),  # as the page shows it
         schedule_minutes=spec.schedule_minutes,
         enabled=enabled,
     )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from django.views.generic import RedirectView
 
 from integrations.oauth_views import ghl_oauth_callback
+from integrations.ops_views import healthz, metrics
 
 FAVICON = Path(__file__).resolve().parent.parent / "integrations" / "static" / "integrations" / "favicon.ico"
 
@@ -28,6 +29,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("integrations.webhooks.urls")),
     path("oauth/ghl/callback", ghl_oauth_callback, name="ghl-oauth-callback"),
+    # Answered by HealthCheckMiddleware first; the route names it (reverse) and serves it if the middleware is left out.
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]
 if settings.SANDBOX_ENABLED:
     urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -6,6 +6,8 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
@@ -14,16 +16,19 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from integrations import selectors
+from integrations.admin_export import CsvExportMixin
 from integrations.admin_lists import CappedCountPaginator
+from integrations.agency_admin import GhlAgencyAdmin  # noqa: F401 - registers the GoHighLevel agency admin
 from integrations.catalog import admin as catalog_admin  # noqa: F401 - registers the catalog's log admin
 from integrations.forms import ConnectionForm
+from integrations.input_checks import row_id
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
 from integrations.object_types import OBJECT_TYPES
 from integrations.record_selectors import history_search_condition, link_search_condition
@@ -84,6 +89,11 @@ def _run_link(run_id: int) -> str:
 
 def _record_url(system: str, record_id: str) -> str:
     return reverse("admin:record", args=[system]) + "?" + urlencode({"id": record_id})
+
+
+HISTORY_QUIET_NOTE = (
+    '{} <span class="ss-small">of {} record(s) looked at; {} unchanged ones are counted, not kept</span>'
+)
 
 
 def _failed_records_url(run: SyncRun) -> str:
@@ -150,6 +160,11 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:  # nothing to report before the first save and test
             return [fs for fs in fieldsets if fs[0] != "Status"]
+        if obj.system == System.GHL:  # GHL signs its webhooks with its own key: no shared secret to enter
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "webhook_secret"]})
+                for name, opts in fieldsets
+            ]
         if obj.auth_type == Connection.AuthType.OAUTH:
             return [
                 (name, {**opts, "fields": [*opts["fields"], "oauth_expiry"]}) if name == "Status" else (name, opts)
@@ -205,7 +220,7 @@ RUN_FIELDS = (
     "mapping_link",
     "trigger",
     "scope",
-    "dry_run",
+    "dry_run_display",
     "requested_by",
     "rerun_of",
     "only_records",
@@ -340,10 +355,34 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 parts.append(f"{label}: {', '.join(map(str, ids[:ONLY_IDS_SHOWN]))}{more}")
         return "; ".join(parts) or "—"
 
+    @admin.display(description="Dry run")
+    def dry_run_display(self, obj: SyncRun) -> str:
+        # Words, not the admin's red ✕ for False: a real run is not an error.
+        return "Yes: writes nothing, records what it would do" if obj.dry_run else "No: writes as it goes"
+
+    # Fields below the live box that change while the run goes: the progress answer carries them for the page.
+    LIVE_FIELDS = ("started_at", "heartbeat_at", "finished_at")
+
+    def live_fields(self, run: SyncRun) -> dict[str, str]:
+        values = {}
+        for name in self.LIVE_FIELDS:
+            model_field: Any = SyncRun._meta.get_field(name)
+            values[name] = str(conditional_escape(display_for_field(getattr(run, name), model_field, "-")))
+        values["history_link"] = str(self.history_link(run))
+        return values
+
     @admin.display(description="Record history")
     def history_link(self, obj: SyncRun) -> str:
+        # The link's figure is what the link opens: the rows kept. Unchanged records are counted on the run, not
+        # written (SYNC_HISTORY_KEEP_UNCHANGED), so "300 record(s)" opened 78 rows.
         url = reverse("admin:integrations_recordhistory_changelist") + f"?run__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} record(s)</a>', url, obj.processed)
+        kept = selectors.sync_run_history_count(run=obj)
+        shown = f"{kept.count}+" if kept.capped else str(kept.count)
+        link = format_html('<a href="{}">{} row(s)</a>', url, shown)
+        quiet = obj.processed - kept.count
+        if quiet > 0 and not kept.capped:
+            return format_html(HISTORY_QUIET_NOTE, link, obj.processed, quiet)
+        return link
 
     @admin.display(description="Error or note")
     def error_display(self, obj: SyncRun) -> str:
@@ -396,6 +435,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "skipped": run.skipped,
                 "failed": run.failed,
                 "deleted": run.deleted,
+                "fields": self.live_fields(run),
             }
         )
 
@@ -482,7 +522,23 @@ class DirectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(RecordHistory)
-class RecordHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RecordHistoryAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    csv_filename = "record-history"
+    csv_columns = (
+        ("when", "created_at"),
+        ("run", "run_id"),
+        ("mapping", "mapping__name"),
+        ("direction", "direction"),
+        ("action", "action"),
+        ("dry_run", "dry_run"),
+        ("ghl_id", "ghl_id"),
+        ("streettext_id", "streettext_id"),
+        ("email", "email"),
+        ("phone", "phone"),
+        ("reason", "reason"),
+        ("error", "error"),
+        ("changes", "changes"),
+    )
     # The record and the reason come before the diff, so they stay on screen however long the diff is.
     list_display = ["when", "run_link", "action_badge", "direction_arrow", "record", "note", "diff"]
     list_display_links = ["when"]
@@ -631,7 +687,13 @@ class _ConnectionFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Connection.objects.filter(system=self.system).values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(**{f"{self.field}_id": self.value()}) if self.value() else queryset
+        if not self.value():
+            return queryset
+        pk = row_id(self.value())
+        if pk is None:
+            # The admin answers this as any bad filter (the list, unfiltered, with a note): not a 500.
+            raise IncorrectLookupParameters(f"{self.parameter_name} is not a connection id")
+        return queryset.filter(**{f"{self.field}_id": pk})
 
 
 class GhlConnectionFilter(_ConnectionFilter):
@@ -650,7 +712,7 @@ class StreetTextConnectionFilter(_ConnectionFilter):
 class RecordLinkAdmin(admin.ModelAdmin):
     # Sortable only where an index serves the sort (label, either id): a million links sorted by anything else would
     # be sorted whole for each page.
-    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "ghl_account", "synced"]
+    list_display = ["type_label", "record_page", "email_shown", "ghl_id", "streettext_id", "connections", "synced"]
     list_filter = [LinkTypeFilter, GhlConnectionFilter, StreetTextConnectionFilter]
     list_select_related = ["ghl_connection", "streettext_connection"]
     # Searched by get_search_results (indexed lookups); listed here so the search box shows.
@@ -699,9 +761,18 @@ class RecordLinkAdmin(admin.ModelAdmin):
     def email_shown(self, obj: RecordLink) -> str:
         return obj.email
 
+    @admin.display(description="Connections")
+    def connections(self, obj: RecordLink) -> str:
+        # One narrow column for the pair (as on the mapping list): the last columns stay on screen at 1,400 px.
+        return format_html(
+            '<span class="ss-small">{}<br>{}</span>', obj.ghl_connection.name, obj.streettext_connection.name
+        )
+
     @admin.display(description="Last synced")
     def synced(self, obj: RecordLink) -> Any:
-        return obj.last_synced_at
+        if obj.last_synced_at is None:
+            return "—"
+        return f"{timezone.localtime(obj.last_synced_at):%d %b %Y %H:%M}"
 
     @admin.display(description="GoHighLevel connection")
     def ghl_connection_link(self, obj: RecordLink) -> str:

@@ -7,3 +7,11 @@ from django.contrib.admin.apps import AdminConfig
 
 class StreetSyncAdminConfig(AdminConfig):
     default_site = "integrations.admin_site.StreetSyncAdminSite"
+
+    def ready(self) -> None:
+        super().ready()  # discovers every app's admin
+        from django.contrib import admin
+
+        from integrations.admin_hardening import admin_site_harden
+
+        admin_site_harden(admin.site)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, URLResolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 
-from integrations import selectors
+from integrations import failure_selectors, selectors
 
 # Order and headings of the screens; apps not named here follow in alphabetical order.
-APP_ORDER = ["mappings", "automations", "integrations", "catalog", "auth", "django_celery_beat"]
+APP_ORDER = ["mappings", "automations", "alerts", "integrations", "catalog", "auth", "django_celery_beat"]
 APP_NAMES = {
     "automations": "Automations",
     "integrations": "Connections and runs",
@@ -24,6 +24,7 @@ ADVANCED_APPS = {"django_celery_beat"}
 MODEL_ORDER = {
     "integrations": ["Connection", "SyncRun", "RecordHistory", "RecordLink", "WebhookDelivery"],
     "automations": ["Automation", "AutomationPoll", "AutomationItem"],
+    "alerts": ["Alert", "AlertSettings", "AlertRule"],
 }
 # The operations catalog's group: its pages (integrations/catalog/admin.py) and its log, a model of `integrations`.
 CATALOG_GROUP = "Catalog"
@@ -56,7 +57,13 @@ class StreetSyncAdminSite(admin.AdminSite):
         from integrations.catalog.admin import catalog_urls
         from integrations.records_admin import RecordPages
 
-        return [*RecordPages(self).urls(), *catalog_urls(self), *super().get_urls()]
+        docs = path("docs/<str:name>/", self.admin_view(self.docs_page), name="docs_page")
+        return [docs, *RecordPages(self).urls(), *catalog_urls(self), *super().get_urls()]
+
+    def docs_page(self, request: HttpRequest, name: str) -> HttpResponse:
+        from integrations.docs_admin import docs_view
+
+        return docs_view(request, name, self.each_context(request))
 
     def catalog_group(self, request: HttpRequest, log_models: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The "Catalog" group of the app list: browse and run, the raw request, the execution log — as permitted."""
@@ -141,7 +148,8 @@ class StreetSyncAdminSite(admin.AdminSite):
             "days": days,
             "totals": totals,
             "chart": selectors.chart_data(days) if days else None,
-            "failures": selectors.record_failure_latest_list() if can["history"] else [],
+            "failure_causes": failure_selectors.record_failure_cause_list() if can["history"] else [],
+            "failure_days": failure_selectors.FAILURE_DAYS,
             "active_runs": list(selectors.sync_run_recent_active()) if can["runs"] else [],
             "setup_steps": steps,
             "setup_done": all(step.done for step in steps),

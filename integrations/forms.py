@@ -22,6 +22,8 @@ WEBHOOK_SECRET_HELP = (
     "leave blank to keep the stored one."
 )
 
+AGENCY_FIELD_HELP = "Set by the GoHighLevel agency this location was connected through."
+
 ALLOWED_AUTH = {
     System.GHL: {Connection.AuthType.PRIVATE_TOKEN, Connection.AuthType.OAUTH},
     System.STREETTEXT: {Connection.AuthType.API_KEY},
@@ -56,6 +58,11 @@ class ConnectionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         has_secret = bool(self.instance.pk and self.instance.api_secret_encrypted)
         self.fields["secret"].help_text = SECRET_HELP_KEEP if has_secret else SECRET_HELP_NEW
+        if self.instance.agency_id is not None:
+            # A location of an agency install: where it points and how it signs in come from the agency.
+            for name in ("system", "base_url", "location_id", "auth_type", "secret"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = AGENCY_FIELD_HELP
 
     def clean_base_url(self) -> str:
         value = str(self.cleaned_data.get("base_url") or "")

@@ -7,10 +7,13 @@ client sends is remembered here, and any text that contains it, as written or as
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
 
 # Bearer tokens, API-key headers, OAuth token fields, and anything that looks like key=value for a secret name.
 _PATTERNS = [
@@ -83,3 +86,32 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+# gunicorn's access log passes its atoms as the record's args: these become fields of the JSON line.
+_ACCESS_FIELDS = {"h": "remote", "r": "request", "s": "status", "b": "bytes", "L": "duration_seconds", "a": "agent"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (LOG_FORMAT=json): time, level, logger, message, and the traceback when there is one.
+
+    Runs after RedactingFilter (a handler's filters come first), so what it writes is already cleaned.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            entry.update({name: record.args.get(atom) for atom, name in _ACCESS_FIELDS.items()})
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)

@@ -31,6 +31,56 @@ class System(models.TextChoices):
     STREETTEXT = "streettext", "StreetText"
 
 
+class GhlAgency(BaseModel):
+    """A GoHighLevel agency (Company) that installed the Marketplace app: its own OAuth tokens, from which each of its
+    chosen locations gets a location token (`POST /oauth/locationToken`) for a Connection of its own (docs/oauth.md)."""
+
+    class Status(models.TextChoices):
+        UNTESTED = "untested", "Not connected yet"
+        OK = "ok", "OK"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authentication"
+
+    name = models.CharField(max_length=120, help_text="A name you recognise, e.g. 'Acme Marketing (agency)'.")
+    base_url = models.URLField(
+        "base URL",
+        validators=[validate_base_url],
+        help_text="API root: https://services.leadconnectorhq.com unless you use a proxy or the sandbox.",
+    )
+    company_id = models.CharField("company id", max_length=64, blank=True, editable=False)
+    oauth_access_token_encrypted = models.TextField(blank=True, editable=False)
+    oauth_refresh_token_encrypted = models.TextField(blank=True, editable=False)
+    oauth_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    oauth_scopes = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNTESTED, editable=False)
+    status_detail = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "GoHighLevel agency"
+        verbose_name_plural = "GoHighLevel agencies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def oauth_access_token(self) -> str:
+        return crypto.decrypt(self.oauth_access_token_encrypted) if self.oauth_access_token_encrypted else ""
+
+    @oauth_access_token.setter
+    def oauth_access_token(self, value: str) -> None:
+        self.oauth_access_token_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def oauth_refresh_token(self) -> str:
+        return crypto.decrypt(self.oauth_refresh_token_encrypted) if self.oauth_refresh_token_encrypted else ""
+
+    @oauth_refresh_token.setter
+    def oauth_refresh_token(self, value: str) -> None:
+        self.oauth_refresh_token_encrypted = crypto.encrypt(value) if value else ""
+
+    ENCRYPTED_FIELDS = ("oauth_access_token_encrypted", "oauth_refresh_token_encrypted")
+
+
 class Connection(BaseModel):
     """One authenticated account on one system: a GHL sub-account or a StreetText workspace."""
 
@@ -73,6 +123,17 @@ class Connection(BaseModel):
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     # The public id in this connection's webhook URL (/webhooks/<system>/<token>/); never the numeric pk.
     webhook_token = models.CharField(max_length=64, unique=True, default=new_webhook_token, editable=False)
+    # A location of an agency install: its access token comes from the agency's token (POST /oauth/locationToken)
+    # and is renewed that way, one location at a time (integrations/services/oauth.py).
+    agency = models.ForeignKey(
+        GhlAgency,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="connections",
+        editable=False,
+        help_text="The GoHighLevel agency whose install gives this location its token.",
+    )
     # Set when the API's daily request quota is used up; runs are refused until then (integrations/ratelimit.py).
     paused_until = models.DateTimeField(
         "paused until",
@@ -88,6 +149,12 @@ class Connection(BaseModel):
             models.CheckConstraint(
                 condition=~models.Q(system=System.GHL) | ~models.Q(location_id=""),
                 name="ghl_connection_has_location",
+            ),
+            # One connection per location of an agency: choosing a location twice finds the first one.
+            models.UniqueConstraint(
+                fields=["agency", "location_id"],
+                condition=models.Q(agency__isnull=False),
+                name="agency_location_unique",
             ),
         ]
 
@@ -347,6 +414,9 @@ class MappingRecordState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["mapping", "link"], name="one_state_per_mapping_link")]
+        # The mapping page counts the states synced with another configuration as ranges of this index
+        # (mappings/selectors.py): a few index entries read, however many states the mapping has.
+        indexes = [models.Index(fields=["mapping", "config"], name="state_mapping_config")]
 
     def __str__(self) -> str:
         return f"{self.mapping_id} / {self.link_id}"
@@ -470,6 +540,30 @@ class RateLimitWindow(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ProcessHeartbeat(models.Model):
+    """A Celery worker or beat process saying it is alive (integrations/heartbeats.py), read by /healthz and /metrics.
+
+    A worker writes its row every HEARTBEAT_INTERVAL_SECONDS from a thread and deletes it on a clean stop; beat
+    writes its row from its scheduling loop. A row not seen for HEALTH_*_MAX_AGE_SECONDS is a process that died.
+    """
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The worker's node name (celery@host) or beat's host:pid.
+    name = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="process_heartbeat_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
 
 
 # The operations catalog's execution log lives in its own package (integrations/catalog/).

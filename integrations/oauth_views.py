@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.models import Connection
+from integrations.docs_admin import docs_linked
+from integrations.models import Connection, GhlAgency
 from integrations.services import oauth as oauth_services
 
 CHANGE_PERMISSION = "integrations.change_connection"
@@ -35,7 +36,7 @@ def ghl_oauth_connect(request: HttpRequest, pk: int) -> HttpResponse:
             connection=connection, request_or_redirect_uri=request, user_type=user_type
         )
     except oauth_services.OAuthError as e:
-        messages.error(request, e.message)
+        messages.error(request, docs_linked(e.message))  # "see docs/oauth.md" opens the guide
         return HttpResponseRedirect(_change_url(pk))
     return HttpResponseRedirect(url)
 
@@ -48,17 +49,26 @@ def ghl_oauth_callback(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(CHANGE_PERMISSION):
         raise PermissionDenied
     state = request.GET.get("state", "")
-    pk = oauth_services.oauth_state_connection_id(state=state)
+    target = oauth_services.oauth_state_target(state=state)
+    back = _agency_url(target[1]) if target and target[0] == "agency" else _change_url(target[1] if target else None)
     error = request.GET.get("error", "")
     if error:
         messages.error(request, oauth_services.OAUTH_DENIED.format(error=error[:100]))
-        return HttpResponseRedirect(_change_url(pk))
+        return HttpResponseRedirect(back)
+    complete = (
+        oauth_services.oauth_agency_complete if target and target[0] == "agency" else oauth_services.oauth_complete
+    )
     try:
-        connection = oauth_services.oauth_complete(
-            state=state, code=request.GET.get("code", ""), session=request.session
-        )
+        done: Connection | GhlAgency = complete(state=state, code=request.GET.get("code", ""), session=request.session)
     except oauth_services.OAuthError as e:
         messages.error(request, e.message)
-        return HttpResponseRedirect(_change_url(pk))
-    messages.success(request, f"{connection.name}: {connection.status_detail}")
-    return HttpResponseRedirect(_change_url(connection.pk))
+        return HttpResponseRedirect(back)
+    messages.success(request, f"{done.name}: {done.status_detail}")
+    if isinstance(done, GhlAgency):
+        # On to the agency's locations, to choose which to connect.
+        return HttpResponseRedirect(reverse("admin:integrations_ghlagency_locations", args=[done.pk]))
+    return HttpResponseRedirect(_change_url(done.pk))
+
+
+def _agency_url(pk: int) -> str:
+    return reverse("admin:integrations_ghlagency_change", args=[pk])

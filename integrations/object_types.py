@@ -51,6 +51,8 @@ CONTACT = ObjectType(
         FieldSpec("lastName", "Last name"),
         FieldSpec("name", "Full name"),
         FieldSpec("email", "Email", "email"),
+        # Read from live GHL's answers; GHL refuses it on writes (docs/ghl-facts.md, #262): never sent, said per record.
+        FieldSpec("additionalEmails", "Additional emails", "list"),
         FieldSpec("phone", "Phone", "phone"),
         FieldSpec("companyName", "Company name"),
         FieldSpec("address1", "Address"),

@@ -453,7 +453,7 @@ def acquire_for(policy: RatePolicy) -> None:
 
 
 # ------------------------------------------------------------------------------
-# Reading X-RateLimit-* headers (GHL's names; FACTS §3)
+# Reading X-RateLimit-* headers (GHL's names; docs/ghl-facts.md#rate-limits)
 # ------------------------------------------------------------------------------
 def _int_header(headers: Mapping[str, Any], name: str) -> int | None:
     value = headers.get(name)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.db.models.functions import Lower
 
-from integrations.models import RecordHistory, RecordLink, System
+from integrations.models import MappingRecordState, RecordHistory, RecordLink, System
 from mappings.models import Mapping
 
 SEARCH_LIMIT = 50
@@ -205,6 +206,8 @@ class Story:
     mappings: list[Mapping] = field(default_factory=list)
     # Per mapping, its latest row when that row failed: what "Retry" re-runs.
     failed: list[RecordHistory] = field(default_factory=list)
+    # When a run last wrote or checked this record (its link's state under any mapping, or a real history row).
+    last_synced_at: datetime | None = None
 
     @property
     def link(self) -> RecordLink | None:
@@ -260,6 +263,10 @@ def record_story(*, system: str, record_id: str, page: Any = 1) -> Story:
         story.ghl_ids.add(link.ghl_id)
         story.streettext_ids.add(link.streettext_id)
     history = record_history_for(ghl_ids=story.ghl_ids, streettext_ids=story.streettext_ids)
+    if story.link is not None:
+        # Only the rows of mappings of this record's type: a follow-up enrolling a contact (a notes mapping) names
+        # the contact's id too, but its run and its Retry are the notes mapping's, not this contact's.
+        history = history.filter(mapping__object_type=story.link.object_type)
     paginator = Paginator(history.select_related("run", "mapping"), TIMELINE_PAGE_SIZE)
     story.timeline = paginator.get_page(page)
     rows = list(story.timeline.object_list)
@@ -273,7 +280,27 @@ def record_story(*, system: str, record_id: str, page: Any = 1) -> Story:
         if other:
             (story.streettext_ids if system == System.GHL else story.ghl_ids).add(other)
     story.mappings, story.failed = _actions(story, history)
+    story.last_synced_at = _last_synced(story, history)
     return story
+
+
+def _last_synced(story: Story, history: QuerySet[RecordHistory]) -> datetime | None:
+    """The link's creation time is only where it starts: every run that writes or checks the record updates its
+    state under that mapping, and each real history row is a run that looked at it (two indexed queries)."""
+    times = [link.last_synced_at for link in story.links if link.last_synced_at]
+    if story.links:
+        state = MappingRecordState.objects.filter(link__in=story.links).aggregate(newest=Max("synced_at"))["newest"]
+        if state:
+            times.append(state)
+    row = (
+        history.filter(dry_run=False)
+        .exclude(action=RecordHistory.Action.FAILED)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if row:
+        times.append(row)
+    return max(times) if times else None
 
 
 def _actions(story: Story, history: QuerySet[RecordHistory]) -> tuple[list[Mapping], list[RecordHistory]]:
@@ -283,6 +310,8 @@ def _actions(story: Story, history: QuerySet[RecordHistory]) -> tuple[list[Mappi
         latest_per_mapping.setdefault(row.mapping_id, row)
     failed = [row for row in latest_per_mapping.values() if row.action == RecordHistory.Action.FAILED]
     candidates = Q(pk__in=list(latest_per_mapping))
+    if story.link is not None:
+        candidates = Q(pk__in=list(latest_per_mapping), object_type=story.link.object_type)
     for link in story.links:
         candidates |= Q(
             ghl_connection_id=link.ghl_connection_id,

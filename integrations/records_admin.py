@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -20,6 +19,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from integrations.admin import ACTION_TONES, DIRECTION_LABELS, LINK_TYPE_LABELS
+from integrations.middleware import bad_input_response
 from integrations.models import RecordHistory, System
 from integrations.record_selectors import SYSTEM_LABELS, record_search, record_story
 from integrations.services.records import record_retry_request, record_sync_request
@@ -33,6 +33,7 @@ RUN_QUEUED = (
     "nothing new is counted as skipped on the run."
 )
 RETRY_QUEUED = "Retry queued as run #{run_id} ({mapping}); its row appears below once it has run."
+MSG_NO_SUCH_FAILURE = "There is no such failed row for this record to retry; reload the record page"
 SEARCH_HELP = "An email, a phone number, a name (its first letters) or a GoHighLevel or StreetText id."
 
 
@@ -161,8 +162,12 @@ class RecordPages:
         back = HttpResponseRedirect(record_url(system, record_id))
         story = record_story(system=system, record_id=record_id)
         try:
-            if request.POST.get("retry"):
-                failed = get_object_or_404(RecordHistory, pk=request.POST["retry"], pk__in=[r.pk for r in story.failed])
+            retry = request.POST.get("retry", "").strip()
+            if retry:
+                # Matched as text among this record's failures: no query with what was typed (a non-number was a 500).
+                failed = next((r for r in story.failed if str(r.pk) == retry), None)
+                if failed is None:
+                    return bad_input_response(request, MSG_NO_SUCH_FAILURE)
                 run = record_retry_request(failed=failed, requested_by=user_name(request))
                 text = RETRY_QUEUED
             else:

@@ -88,9 +88,20 @@ def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHea
 # ------------------------------------------------------------------------------
 # Mappings and automations
 # ------------------------------------------------------------------------------
+# The runs that say how a mapping is doing: its scheduled and manual runs over its records. A run of one record
+# ("Sync this record now", Retry, a webhook's), a re-run of failed records and a dry run never repaint it: one bad
+# record retried must not show a healthy mapping as "Failed".
+STATE_TRIGGERS = (SyncRun.Trigger.MANUAL, SyncRun.Trigger.SCHEDULE)
+
+
+def mapping_state_runs() -> QuerySet[SyncRun]:
+    return SyncRun.objects.filter(trigger__in=STATE_TRIGGERS, dry_run=False).exclude(scope=SyncRun.Scope.IDS)
+
+
 def mapping_list_with_last_run() -> QuerySet[Mapping]:
-    """Mappings annotated with their last run's id, status, time and failed count (one query)."""
-    last = SyncRun.objects.filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
+    """Mappings annotated with the id, status, time and failed count of the last run that gives their state
+    (`mapping_state_runs`; one query)."""
+    last = mapping_state_runs().filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
     return (
         Mapping.objects.select_related("ghl_connection", "streettext_connection")
         .annotate(
@@ -218,6 +229,22 @@ def chart_data(days: list[DayStats]) -> dict[str, list[Any]]:
     }
 
 
+# Rows of one run counted at most (an index-only count on history_run_recent); beyond, "N+".
+RUN_HISTORY_COUNT_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class CappedCount:
+    count: int
+    capped: bool
+
+
+def sync_run_history_count(*, run: SyncRun, cap: int = RUN_HISTORY_COUNT_CAP) -> CappedCount:
+    """How many history rows a run kept: the figure beside the link that lists them (one query)."""
+    count = RecordHistory.objects.filter(run=run).order_by()[: cap + 1].count()
+    return CappedCount(count=min(count, cap), capped=count > cap)
+
+
 def record_failure_latest_list(*, limit: int = LATEST_FAILURES) -> list[RecordHistory]:
     """The latest failed records, newest first (one query)."""
     return list(
@@ -244,8 +271,13 @@ def setup_steps(
 ) -> list[SetupStep]:
     """The four steps with what is done; built from data the start page has already read (no query).
     `urls`: connection_add, presets, preview (of the first mapping, if any) and mappings."""
-    # Connected: one account on each side whose last test or run did not fail (a new one is tested on save).
-    usable = {h.connection.system for h in connections if h.tone != "bad"}
+    # Connected: one account on each side that passed a test (not merely one that has not failed yet: an untested
+    # connection is not done), or, once runs have read and written through them, one whose runs did not fail on it.
+    usable = {
+        h.connection.system
+        for h in connections
+        if h.connection.status == Connection.Status.OK or (has_runs and h.tone != "bad")
+    }
     has_both = {System.GHL, System.STREETTEXT} <= usable
     return [
         SetupStep(

@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 
-from automations.services import polls as automation_polls
+from integrations import heartbeats  # noqa: F401 - connects the worker heartbeat to the worker's signals
 from integrations.clients.base import requests_stopped, stop_requests
 from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
+from integrations.housekeeping import housekeeping_start, housekeeping_stop, stale_check
 from integrations.models import SyncRun
 from integrations.services import runs, sync
 from mappings.models import Mapping
@@ -28,12 +30,20 @@ def _hand_back_runs_on_shutdown(**kwargs: Any) -> None:
     prefork children do not see it, and a warm shutdown of theirs waits for their runs to finish.
     """
     stop_requests()
+    housekeeping_stop()
+
+
+@worker_ready.connect
+def _start_housekeeping(**kwargs: Any) -> None:
+    """Every worker runs the stale check on a thread of its own: it cannot wait behind the work it checks."""
+    housekeeping_start()
 
 
 class SyncRunTask(Task):
     """When the task gives up (retries exhausted, or a bug), the run ends failed with the reason."""
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        close_old_connections()  # a connection that failed in the task is not used again
         run_id = args[0] if args else kwargs.get("run_id")
         if run_id is not None:
             runs.sync_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
@@ -78,6 +88,14 @@ def run_sync_task(self: Any, run_id: int) -> dict[str, Any]:
         # The engine has released the run (PENDING, cursor at the last stored page): send it on for the next worker.
         runs.sync_run_hand_over(run_id=run_id, retries=self.request.retries)
         return {"run": run_id, "status": "handed over"}
+    except (InterfaceError, OperationalError) as e:
+        # The database went away mid-run (a restart, a failover): once it answers again the run is given back and
+        # this task retries it, resuming from the cursor, in this worker. Never again through the dead connection.
+        if not runs.sync_run_release_after_database_error(
+            run_id=run_id, error=e, wait_seconds=settings.SYNC_DATABASE_WAIT_SECONDS
+        ):
+            raise
+        raise self.retry(exc=e, countdown=1) from e
     if run is None:
         return {"run": run_id, "status": "not claimed"}
     return {"run": run.pk, "status": run.status, "processed": run.processed, "failed": run.failed}
@@ -101,8 +119,7 @@ def scheduled_sync_task(mapping_id: int) -> dict[str, Any]:
 def mark_stale_runs_task() -> dict[str, int]:
     """Beat entry point (every minute): running runs whose worker died are marked stale; pending runs whose task was
     lost are sent again (or, after a few tries, marked stale) so the mapping can run again."""
-    automation_polls.automation_polls_recover()  # the same for automation polls (automations/services/polls.py)
-    return {"stale": runs.sync_run_mark_stale(), **runs.sync_run_recover_pending()}
+    return stale_check()  # also run by every worker on a thread of its own (integrations/housekeeping.py)
 
 
 @shared_task

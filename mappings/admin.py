@@ -12,11 +12,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from configs.models import ConfigVersion
+from configs.services import config_version_baseline, config_version_record
 from integrations.custom_fields import CustomFieldList, FieldUse, custom_field_drift, custom_fields_for
 from integrations.models import Connection, SyncRun, System
+from integrations.selectors import mapping_state_runs
 from integrations.services import runs as run_services
 from integrations.templatetags.streetsync import run_status_badge
 from mappings import services
@@ -28,10 +32,14 @@ from mappings.selectors import mapping_resync_summary, mapping_scan_summary
 from mappings.widgets import mapping_catalog
 
 MSG_OUTDATED = (
-    "{outdated} of {linked} linked records were synced with an earlier version of this mapping. Sync now only reads "
-    "records that changed since the last run, so these keep the old values until they change: use “Re-sync linked "
-    "records” (a dry run first if you like) to bring them up to date."
+    "{outdated} records were synced by this mapping before its last change. Sync now only reads records that changed "
+    "since the last run, so these keep the old values until they change: use “Re-sync linked records” (a dry run "
+    "first if you like) to bring them up to date."
 )
+
+
+def outdated_message(outdated: Any) -> str:
+    return capfirst(MSG_OUTDATED.format(outdated=outdated))
 
 
 class FieldMappingInline(admin.TabularInline):
@@ -141,8 +149,9 @@ class MappingAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Mapping]:
-        # The last run's id and status in the same query: no per-row lookups, however many runs there are.
-        last = SyncRun.objects.filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
+        # The last run's id and status in the same query: no per-row lookups, however many runs there are. The run that
+        # gives the mapping's state, as on the start page: a one-record retry does not repaint it.
+        last = mapping_state_runs().filter(mapping=OuterRef("pk")).order_by("-created_at", "-pk")
         return (
             super()
             .get_queryset(request)
@@ -169,16 +178,18 @@ class MappingAdmin(admin.ModelAdmin):
 
     # Saving goes through the service so the beat schedule follows the mapping.
     def save_model(self, request: HttpRequest, obj: Mapping, form: Any, change: bool) -> None:
+        config_version_baseline(kind=ConfigVersion.Kind.MAPPING, object_id=obj.pk)
         services.mapping_save(mapping=obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
+        # With its field mappings saved: the version history keeps the mapping as it is now.
+        config_version_record(obj=form.instance, author=request.user)
         if change:
             summary = mapping_resync_summary(mapping=form.instance)
-            if summary.outdated:
-                self.message_user(
-                    request, MSG_OUTDATED.format(outdated=summary.outdated, linked=summary.linked), messages.WARNING
-                )
+            # "Save and continue editing" lands on the page, which shows the notice with its buttons already.
+            if summary.outdated and "_continue" not in request.POST:
+                self.message_user(request, outdated_message(summary.outdated), messages.WARNING)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Mapping | None:
         # The page reads the mapping with its connections once (the pickers and the drift notices need them).
@@ -233,7 +244,8 @@ class MappingAdmin(admin.ModelAdmin):
         context = dict(extra_context or {})
         if mapping is not None:
             request._ss_mapping = mapping  # type: ignore[attr-defined]
-            context["resync"] = mapping_resync_summary(mapping=mapping)
+            context["resync"] = resync = mapping_resync_summary(mapping=mapping)
+            context["resync_notice"] = outdated_message(resync.outdated) if resync.outdated else ""
             context["scan_summary"] = mapping_scan_summary(mapping=mapping)
             context.update(self._picker_context(request, mapping))
         return super().change_view(request, object_id, form_url, extra_context=context)

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from integrations.custom_fields import CustomFieldList
+from integrations.docs_admin import docs_linked
+from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
 from integrations.object_types import (
     GHL_CUSTOM_PREFIX,
@@ -122,8 +124,8 @@ class FieldMappingForm(forms.ModelForm):
             if text.lstrip().startswith("["):
                 # The step editor sends the chain as JSON steps; checked like typed text.
                 try:
-                    steps = json.loads(text)
-                except ValueError:
+                    steps = json_parse(text)
+                except InputRefused:
                     raise ValidationError(MSG_CHAIN_EDITOR, code="syntax") from None
                 return validate_chain(steps)
             return validate_chain(parse_chain(text))
@@ -304,6 +306,9 @@ class MappingForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for form_field in self.fields.values():
+            if "docs/" in str(form_field.help_text):  # the guide it names opens in the browser
+                form_field.help_text = docs_linked(str(form_field.help_text))
         rules = self.initial.get("match_rules")
         if rules is None and self.instance.pk is None:
             rules = default_match_rules()  # a new mapping starts with the usual rules, not an empty box

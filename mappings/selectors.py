@@ -4,10 +4,12 @@ what a per-contact scan (GHL notes, appointments) costs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
-from integrations.models import MappingRecordState, SyncRun
+from integrations.models import MappingRecordState
 from integrations.services.sync.context import mapping_config_digest
 from integrations.services.sync.links import pair_links
 from integrations.services.sync.reading import scan_cost
@@ -16,21 +18,51 @@ from mappings.models import Mapping
 NAME_MAX = 120
 
 
+# Counts on the mapping page stop here: past it the page says "more than" (a count of 1M rows costs ~0.3 s a view).
+RESYNC_COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int
+    capped: bool  # there are more than `value`
+
+    def __bool__(self) -> bool:
+        return self.value > 0
+
+    def __str__(self) -> str:
+        return f"more than {self.value:,}" if self.capped else f"{self.value:,}"
+
+
 @dataclass(frozen=True)
 class ResyncSummary:
-    linked: int  # records a re-sync run reads again (per direction it runs)
-    outdated: int  # linked records last synced with another version of the mapping (or never by this one)
-    has_run: bool
+    linked: Count  # record links of the mapping's pair of connections: what a re-sync run reads again
+    outdated: Count  # records THIS mapping synced with an earlier version of ITS configuration
 
 
-def mapping_resync_summary(*, mapping: Mapping) -> ResyncSummary:
-    """What "Re-sync linked records" would touch, and whether the mapping changed since those records were synced."""
-    linked = pair_links(mapping).count()
-    # Up to date: synced with the current configuration in every direction the mapping runs.
+def _capped(queryset: QuerySet[Any], cap: int) -> Count:
+    found = queryset.values("pk")[: cap + 1].count()
+    return Count(value=min(found, cap), capped=found > cap)
+
+
+def states_synced_with_other_config(mapping: Mapping) -> list[QuerySet[MappingRecordState]]:
+    """This mapping's record states written with a configuration other than its current one.
+
+    The one place that compares a state's `config` with the mapping's: each part is a range of the
+    (mapping, config) index, so finding few or none among a million states reads few index entries, never the table
+    (`config != current` would read every entry). A state with no config was never synced by a configuration."""
     current = mapping_config_digest(mapping, list(mapping.field_mappings.all()))
-    up_to_date = MappingRecordState.objects.filter(mapping=mapping, config=current).count()
-    has_run = SyncRun.objects.filter(mapping=mapping).exists()
-    return ResyncSummary(linked=linked, outdated=max(linked - up_to_date, 0) if has_run else 0, has_run=has_run)
+    states = MappingRecordState.objects.filter(mapping=mapping)
+    return [states.filter(config__gt="", config__lt=current), states.filter(config__gt=current)]
+
+
+def mapping_resync_summary(*, mapping: Mapping, cap: int = RESYNC_COUNT_CAP) -> ResyncSummary:
+    """What "Re-sync linked records" would touch, and how many records this mapping synced with an earlier version
+    of its configuration (0 for a new or unedited mapping). Both counts stop at `cap`."""
+    older = [_capped(part, cap) for part in states_synced_with_other_config(mapping)]
+    total = sum(c.value for c in older)
+    outdated = Count(value=min(total, cap), capped=total > cap or any(c.capped for c in older))
+    return ResyncSummary(linked=_capped(pair_links(mapping), cap), outdated=outdated)
 
 
 def mapping_free_name(*, name: str, exclude_pk: int | None = None) -> str:

@@ -12,6 +12,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from integrations.adapters import Record, adapter_for
 from integrations.clients import exceptions as exc
 from integrations.models import System
+from integrations.object_types import OBJECT_TYPES
 from mappings.models import Direction, FieldMapping, Mapping, source_system, target_system
 from mappings.pipeline import apply_field_mapping, build_payload
 
@@ -121,6 +122,12 @@ class PreviewRow:
     source_value: Any
     target_value: Any
     error: str = ""
+    target_label: str = ""  # the field's name as people read it ("First name"); "" when it has none
+
+
+def _field_labels(object_type: str, system: str) -> dict[str, str]:
+    spec = OBJECT_TYPES.get(object_type)
+    return {f.name: f.label for f in spec.fields_for(system)} if spec else {}
 
 
 @dataclass
@@ -131,6 +138,13 @@ class Preview:
     record: Record | None = None
     rows: list[PreviewRow] = field(default_factory=list)
     error: str = ""
+    source_labels: dict[str, str] = field(default_factory=dict)  # source field name -> label
+
+    @property
+    def source_values(self) -> list[tuple[str, str, Any]]:
+        """(label, name, value) of every source value, for "All source values"."""
+        values = self.record.values if self.record else {}
+        return [(self.source_labels.get(name, ""), name, value) for name, value in values.items()]
 
 
 def mapping_preview(*, mapping: Mapping, direction: str | None = None, record_id: str = "") -> Preview:
@@ -151,6 +165,10 @@ def mapping_preview(*, mapping: Mapping, direction: str | None = None, record_id
     preview.record = record
     rules = [fm for fm in mapping.field_mappings.all() if fm.direction == direction]
     payload, errors = build_payload(rules, record.values, default_region=mapping.phone_region)
+    target_labels = _field_labels(mapping.object_type, dst)
+    preview.source_labels = _field_labels(mapping.object_type, src)
+    # Custom fields carry the label they had when picked.
+    preview.source_labels.update({fm.source: fm.source_label for fm in rules if fm.source_label})
     for fm in rules:
         if fm.source_kind == FieldMapping.SourceKind.FIELD:
             source_value = record.values.get(fm.source)
@@ -161,7 +179,12 @@ def mapping_preview(*, mapping: Mapping, direction: str | None = None, record_id
         preview.rows.append(
             PreviewRow(
                 target_field=fm.target_field,
-                source_description=f"{fm.get_source_kind_display()}: {fm.source}",
+                target_label=fm.target_label or target_labels.get(fm.target_field, ""),
+                source_description=(
+                    f"{fm.get_source_kind_display()}: {preview.source_labels.get(fm.source) or fm.source}"
+                    if fm.source_kind == FieldMapping.SourceKind.FIELD
+                    else f"{fm.get_source_kind_display()}: {fm.source}"
+                ),
                 source_value=source_value,
                 target_value=payload.get(fm.target_field),
                 error=errors.get(fm.target_field, ""),

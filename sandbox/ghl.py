@@ -1,6 +1,6 @@
 """The fake GoHighLevel contacts API (v2, Version 2021-07-28): validation, storage and response shapes.
 
-Shapes and messages follow /work/shared/ghl-api/FACTS.md (§1 errors, §4 pagination, §5 objects, §6 duplicates/tags).
+Shapes and messages follow GHL's spec (ghl_spec/) and docs/ghl-facts.md (errors, paging, objects, duplicates, tags).
 The view layer (views.py) does auth, Version, rate limiting and fault injection, then calls one handler here.
 """
 
@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 
-from sandbox import services
+from sandbox import live, services
 from sandbox.models import SandboxAccount, SandboxRecord, SandboxSystem
 
 CONTACT = "contact"
@@ -54,7 +54,8 @@ STRING_FIELDS = (
     "companyName",
     "assignedTo",
 )
-# CreateContactDto / UpsertContactDto / UpdateContactDto (FACTS §5); GHL's spec itself is enforced in views.py first.
+# CreateContactDto / UpsertContactDto / UpdateContactDto (docs/ghl-facts.md#objects); GHL's spec itself is enforced
+# in views.py first.
 CREATE_FIELDS = frozenset(
     {
         "locationId",
@@ -125,7 +126,7 @@ def ghl_error(status: int, message: str | list[str], error: str | None = None, *
 
 
 def unprocessable(messages: list[str]) -> GhlError:
-    # 422 bodies carry an array of messages (FACTS §1).
+    # 422 bodies carry an array of messages (docs/ghl-facts.md#requests-and-errors).
     return ghl_error(422, messages, "Unprocessable Entity")
 
 
@@ -288,13 +289,19 @@ def _lower(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
 
-def contact_render(record: SandboxRecord, location_id: str) -> dict[str, Any]:
-    """The contact as GET /contacts/{id} returns it (GetContectByIdSchema, FACTS §5)."""
+def live_mode(account: SandboxAccount) -> live.LiveMode | None:
+    """The location's live mode (sandbox/live.py); None for the spec-ideal GHL."""
+    return live.live_mode_of(getattr(account, "live", None))
+
+
+def contact_render(record: SandboxRecord, location_id: str, *, mode: live.LiveMode | None = None) -> dict[str, Any]:
+    """The contact as GET /contacts/{id} returns it (GetContectByIdSchema, docs/ghl-facts.md); a location in live mode
+    adds what live GHL adds (`mode`)."""
     data = record.data if isinstance(record.data, dict) else {}
     first, last = data.get("firstName"), data.get("lastName")
     full = " ".join(part for part in (first, last) if isinstance(part, str) and part) or data.get("name") or None
     email = data.get("email")
-    return {
+    rendered = {
         "id": record.record_id,
         "locationId": location_id,
         "name": full,
@@ -321,12 +328,29 @@ def contact_render(record: SandboxRecord, location_id: str) -> dict[str, Any]:
         "dndSettings": data.get("dndSettings") or {},
         "assignedTo": data.get("assignedTo"),
         "customFields": list(data.get("customFields") or []),
-        # Set only through POST /contacts/bulk/business (UpdateContactDto has no businessId, FACTS §5).
+        # Set only through POST /contacts/bulk/business (UpdateContactDto has no businessId: docs/ghl-facts.md#objects).
         "businessId": data.get("businessId"),
         "type": "lead",
         "dateAdded": services.to_iso(record.created_at),
         "dateUpdated": services.to_iso(record.updated_at),
     }
+    if mode is not None and mode.has(live.ADDITIONAL_EMAILS):
+        rendered["additionalEmails"] = [
+            item for item in data.get("additionalEmails") or [] if isinstance(item, dict) and item.get("email")
+        ]
+    return rendered
+
+
+def contact_search_shape(contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact as live GHL's POST /contacts/search answers it (GoHighLevel/highlevel-api-docs#314): the street line
+    as `address`, the date of birth as epoch milliseconds."""
+    shaped = {key: value for key, value in contact.items() if key != "address1"}
+    shaped["address"] = contact.get("address1")
+    dob = contact.get("dateOfBirth")
+    if isinstance(dob, str) and dob:
+        parsed = services.parse_time(_parse_dob(dob) or dob)
+        shaped["dateOfBirth"] = services.to_epoch_ms(parsed) if parsed is not None else dob
+    return shaped
 
 
 # ------------------------------------------------------------------------------
@@ -337,8 +361,8 @@ def find_duplicate(
 ) -> tuple[SandboxRecord, str] | None:
     """The contact sharing the email (first priority) or the phone (second), with the matching field name.
 
-    The same order whether the location allows duplicates or not (FACTS §6); when several contacts share the value
-    (a location that allows duplicates), the oldest one is the match.
+    The same order whether the location allows duplicates or not (docs/ghl-facts.md); when several contacts share the
+    value (a location that allows duplicates), the oldest one is the match.
     """
     email_key = email.strip().lower() if isinstance(email, str) and email.strip() else ""
     phone_key = services.phone_lookup_key(phone)
@@ -394,7 +418,7 @@ def location_get(req: GhlRequest, location_id: str) -> Result:
 
 def contact_get(req: GhlRequest, contact_id: str) -> Result:
     record = req.contact(contact_id)
-    return 200, {"contact": contact_render(record, record.account.account_id)}
+    return 200, {"contact": contact_render(record, record.account.account_id, mode=live_mode(record.account))}
 
 
 def contact_create(req: GhlRequest) -> Result:
@@ -402,7 +426,11 @@ def contact_create(req: GhlRequest) -> Result:
     account = req.location(req.body.get("locationId"))
     _reject_duplicates(account=account, cleaned=cleaned)
     record = services.sandbox_record_put(account=account, object_type=CONTACT, data=_merge({}, cleaned))
-    return 201, {"contact": contact_render(record, account.account_id)}
+    mode = live_mode(account)
+    if mode is not None and mode.has(live.CREATE_422_CREATED):
+        # Answered, not raised: the view's transaction must keep the contact this answer denies.
+        return 422, unprocessable([live.MSG_CREATED_YET_422]).body
+    return 201, {"contact": contact_render(record, account.account_id, mode=mode)}
 
 
 def contact_update(req: GhlRequest, contact_id: str) -> Result:
@@ -416,7 +444,8 @@ def contact_update(req: GhlRequest, contact_id: str) -> Result:
         data=_merge(record.data, cleaned),
         existing=record,
     )
-    return 200, {"succeded": True, "contact": contact_render(record, record.account.account_id)}
+    contact = contact_render(record, record.account.account_id, mode=live_mode(record.account))
+    return 200, {"succeded": True, "contact": contact}
 
 
 def contact_delete(req: GhlRequest, contact_id: str) -> Result:
@@ -430,6 +459,9 @@ def contact_delete(req: GhlRequest, contact_id: str) -> Result:
 def contact_upsert(req: GhlRequest) -> Result:
     cleaned = validate_contact_body(req.body, allowed=UPSERT_FIELDS)
     account = req.location(req.body.get("locationId"))
+    mode = live_mode(account)
+    if mode is not None and mode.has(live.UPSERT_PHONE_ONLY_422) and cleaned.get("phone") and not cleaned.get("email"):
+        raise unprocessable([live.MSG_UPSERT_PHONE_ONLY])
     duplicate = None
     if not (account.allow_duplicate_contacts and cleaned.get("createNewIfDuplicateAllowed")):
         duplicate = find_duplicate(account=account, email=cleaned.get("email"), phone=cleaned.get("phone"))
@@ -437,7 +469,7 @@ def contact_upsert(req: GhlRequest) -> Result:
         existing, matched_by = duplicate
         if matched_by == "email" and _phone_held_by_another(account=account, cleaned=cleaned, owner=existing):
             # "If one contact matches the email and another the phone, it will update the contact that matches the
-            # first field in the configured sequence, and ignore the second field" (FACTS §6).
+            # first field in the configured sequence, and ignore the second field" (docs/ghl-facts.md).
             cleaned = {key: value for key, value in cleaned.items() if key != "phone"}
         record = services.sandbox_record_put(
             account=account,
@@ -448,9 +480,11 @@ def contact_upsert(req: GhlRequest) -> Result:
         )
     else:
         record = services.sandbox_record_put(account=account, object_type=CONTACT, data=_merge({}, cleaned))
+        if mode is not None and mode.has(live.CREATE_422_CREATED):
+            return 422, unprocessable([live.MSG_CREATED_YET_422]).body  # kept: see contact_create
     return 200, {
         "new": duplicate is None,
-        "contact": contact_render(record, account.account_id),
+        "contact": contact_render(record, account.account_id, mode=mode),
         "traceId": str(uuid.uuid4()),
     }
 
@@ -468,10 +502,11 @@ def contact_duplicate(req: GhlRequest) -> Result:
     email = req.query.get("email") or None
     number = req.query.get("number") or None
     if number and number.startswith(" ") and number.strip()[:1].isdigit():
-        # An un-encoded "+" arrives as a space; GHL asks callers to encode it (FACTS §6). Be lenient.
+        # An un-encoded "+" arrives as a space; GHL asks callers to encode it (docs/ghl-facts.md). Be lenient.
         number = "+" + number.strip()
     duplicate = find_duplicate(account=account, email=email, phone=number)
-    return 200, {"contact": contact_render(duplicate[0], account.account_id) if duplicate else None}
+    mode = live_mode(account)
+    return 200, {"contact": contact_render(duplicate[0], account.account_id, mode=mode) if duplicate else None}
 
 
 def _tags_body(req: GhlRequest) -> list[str]:
@@ -563,7 +598,7 @@ def contact_list(req: GhlRequest) -> Result:
             params["query"] = req.query["query"]
         next_url = f"{req.url}?{urlencode(params)}"
     return 200, {
-        "contacts": [contact_render(row, account.account_id) for row in rows],
+        "contacts": [contact_render(row, account.account_id, mode=live_mode(account)) for row in rows],
         "count": total,
         "meta": {
             "total": total,
@@ -593,7 +628,10 @@ def _filter_value(column: str, value: Any, errors: list[str], label: str) -> Any
     return value
 
 
-def _or_of_equals(children: list[Any]) -> Q | None:
+NOTHING = Q(pk__in=[])
+
+
+def _or_of_equals(children: list[Any], *, phone_blind: bool = False) -> Q | None:
     """`column IN (…)` for an OR group of `eq` filters on plain columns (how a client matches a page of records by
     email, phone or id): what the OR of equalities selects, without compiling one SQL term per value. None when any
     child is anything else (the general path judges it, errors included)."""
@@ -607,13 +645,15 @@ def _or_of_equals(children: list[Any]) -> Q | None:
             return None
         value = _filter_value(column, child["value"], [], "")
         by_column.setdefault(column, []).append(value)
-    combined = Q()
+    combined = NOTHING
     for column, values in by_column.items():
-        combined |= Q(**{f"{column}__in": values})
+        if not (phone_blind and column == "phone"):  # live GHL's blind phone filter (#289) matches nothing
+            combined |= Q(**{f"{column}__in": values})
     return combined
 
 
-def _filter_q(item: Any, errors: list[str], label: str) -> Q:
+def _filter_q(item: Any, errors: list[str], label: str, *, phone_blind: bool = False) -> Q:
+    """The Q of one search filter; `phone_blind`: a phone `eq` matches nothing (live mode, #289)."""
     if not isinstance(item, dict):
         errors.append(f"{label} must be an object")
         return Q()
@@ -624,12 +664,12 @@ def _filter_q(item: Any, errors: list[str], label: str) -> Q:
             errors.append(f"{label}.group must be AND or OR with a filters array")
             return Q()
         if group == "OR" and children:
-            same = _or_of_equals(children)
+            same = _or_of_equals(children, phone_blind=phone_blind)
             if same is not None:
                 return same
         combined = Q()
         for index, child in enumerate(children):
-            child_q = _filter_q(child, errors, f"{label}.filters.{index}")
+            child_q = _filter_q(child, errors, f"{label}.filters.{index}", phone_blind=phone_blind)
             combined = combined & child_q if group == "AND" else combined | child_q
         return combined
     field_name, operator, value = item.get("field"), item.get("operator"), item.get("value")
@@ -663,6 +703,8 @@ def _filter_q(item: Any, errors: list[str], label: str) -> Q:
                 if limit is not None:
                     bounds &= Q(**{f"{column}__{bound}": limit})
         return bounds
+    if phone_blind and column == "phone" and operator == "eq":
+        return NOTHING
     if operator in ("contains", "not_contains"):
         if is_date:
             errors.append(f"{label}: contains is not supported for dates")
@@ -714,6 +756,8 @@ def contact_search(req: GhlRequest) -> Result:
         sort_field, direction = first["field"], first.get("direction", "asc")
     column = SORT_COLUMNS[sort_field]
     descending = direction == "desc"
+    mode = live_mode(account)
+    phone_blind = mode is not None and mode.has(live.PHONE_FILTER_EMPTY)
 
     contacts = _query_filter(services.live_records(account=account, object_type=CONTACT), body.get("query"))
     filters = body.get("filters") or []
@@ -721,7 +765,7 @@ def contact_search(req: GhlRequest) -> Result:
         raise unprocessable(["filters must be an array"])
     filter_errors: list[str] = []
     for index, item in enumerate(filters):
-        contacts = contacts.filter(_filter_q(item, filter_errors, f"filters.{index}"))
+        contacts = contacts.filter(_filter_q(item, filter_errors, f"filters.{index}", phone_blind=phone_blind))
     if filter_errors:
         raise unprocessable(filter_errors)
     total = contacts.count()
@@ -738,7 +782,9 @@ def contact_search(req: GhlRequest) -> Result:
         rows = list(ordered[offset : offset + page_limit])
     results = []
     for row in rows:
-        contact = contact_render(row, account.account_id)
+        contact = contact_render(row, account.account_id, mode=mode)
+        if mode is not None and mode.has(live.SEARCH_SHAPE):
+            contact = contact_search_shape(contact)
         contact["searchAfter"] = [services.to_epoch_ms(getattr(row, column)), row.record_id]
         results.append(contact)
     return 200, {"contacts": results, "total": total}

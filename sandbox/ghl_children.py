@@ -1,4 +1,4 @@
-"""The fake GoHighLevel tasks, notes, appointments and businesses (FACTS §4, §5, §8, §9).
+"""The fake GoHighLevel tasks, notes, appointments and businesses (docs/ghl-facts.md).
 
 Contacts API (Version 2021-07-28): tasks, notes, a contact's appointments, `POST /locations/{id}/tasks/search`,
 `POST /contacts/bulk/business`, `GET /contacts/business/{id}`. Businesses API (2021-07-28): `/businesses/`.
@@ -234,7 +234,7 @@ def _optional_int(cleaned: Mapping[str, Any], key: str, default: int, *, maximum
 # Tasks
 # ------------------------------------------------------------------------------
 def task_render(record: SandboxRecord) -> dict[str, Any]:
-    """TaskSchema (FACTS §5) plus dateAdded, which GHL's task webhooks carry."""
+    """TaskSchema (docs/ghl-facts.md#objects) plus dateAdded, which GHL's task webhooks carry."""
     data = record.data
     return {
         "id": record.record_id,
@@ -291,7 +291,7 @@ def task_completed(req: GhlRequest, contact_id: str, task_id: str) -> Result:
 
 def task_delete(req: GhlRequest, contact_id: str, task_id: str) -> Result:
     services.sandbox_record_delete(record=_child(req.contact(contact_id), TASK, task_id, MSG_TASK_NOT_FOUND))
-    return 200, {"succeded": True}  # sic (FACTS §9.3)
+    return 200, {"succeded": True}  # sic (docs/ghl-facts.md#spec-defects)
 
 
 def task_search(req: GhlRequest, location_id: str) -> Result:
@@ -323,7 +323,7 @@ def task_search(req: GhlRequest, location_id: str) -> Result:
 # Notes
 # ------------------------------------------------------------------------------
 def note_render(record: SandboxRecord) -> dict[str, Any]:
-    """GetNoteSchema (FACTS §5); no dateUpdated."""
+    """GetNoteSchema (docs/ghl-facts.md#objects); no dateUpdated."""
     data = record.data
     return {
         "id": record.record_id,
@@ -366,7 +366,7 @@ def note_update(req: GhlRequest, contact_id: str, note_id: str) -> Result:
 
 def note_delete(req: GhlRequest, contact_id: str, note_id: str) -> Result:
     services.sandbox_record_delete(record=_child(req.contact(contact_id), NOTE, note_id, MSG_NOTE_NOT_FOUND))
-    return 200, {"succeded": True}  # sic (FACTS §9.3)
+    return 200, {"succeded": True}  # sic (docs/ghl-facts.md#spec-defects)
 
 
 # ------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ def appointment_calendar_render(record: SandboxRecord) -> dict[str, Any]:
 
 
 def appointment_write_render(record: SandboxRecord) -> dict[str, Any]:
-    """The un-enveloped answer of create/edit appointment (FACTS §8)."""
+    """The un-enveloped answer of create/edit appointment (docs/ghl-facts.md#objects)."""
     data = record.data
     return {
         **_appointment_common(record),
@@ -542,7 +542,7 @@ def calendar_events(req: GhlRequest) -> Result:
 # Businesses and the contact link
 # ------------------------------------------------------------------------------
 def business_render(record: SandboxRecord) -> dict[str, Any]:
-    """BusinessDto (FACTS §5)."""
+    """BusinessDto (docs/ghl-facts.md#objects)."""
     data = record.data
     return {
         "id": record.record_id,
@@ -584,7 +584,7 @@ def business_create(req: GhlRequest) -> Result:
     data = {key: None for key in BUSINESS_UPDATE_FIELDS} | cleaned
     data |= {"createdBy": SANDBOX_USER, "updatedBy": SANDBOX_USER}
     record = _save(account=account, object_type=BUSINESS, data=data)
-    return 201, {"success": True, "buiseness": business_render(record)}  # sic (FACTS §9.3)
+    return 201, {"success": True, "buiseness": business_render(record)}  # sic (docs/ghl-facts.md#spec-defects)
 
 
 def business_update(req: GhlRequest, business_id: str) -> Result:
@@ -594,7 +594,7 @@ def business_update(req: GhlRequest, business_id: str) -> Result:
         raise unprocessable(["name should not be empty"])
     data = {**record.data, **cleaned, "updatedBy": SANDBOX_USER}
     record = _save(account=record.account, object_type=BUSINESS, record_id=record.record_id, data=data)
-    return 200, {"success": True, "buiseness": business_render(record)}  # sic (FACTS §9.3)
+    return 200, {"success": True, "buiseness": business_render(record)}  # sic (docs/ghl-facts.md#spec-defects)
 
 
 def business_delete(req: GhlRequest, business_id: str) -> Result:

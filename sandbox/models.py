@@ -23,6 +23,11 @@ class SandboxAccount(models.Model):
     allow_duplicate_contacts = models.BooleanField(
         default=False, help_text="GHL 'Allow Duplicate Contact' setting: when off, email/phone must be unique."
     )
+    # None: the spec-ideal GHL. Otherwise the location behaves like live GHL (sandbox/live.py): {"latency": [lo, hi]
+    # seconds, "deviations": [names], "daily_limit": n}. Set through services.sandbox_set_live.
+    live = models.JSONField(
+        null=True, blank=True, default=None, help_text="Live mode of a GHL location (sandbox/live.py); empty = ideal."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -1,12 +1,14 @@
 """The fake GoHighLevel OAuth 2.0 server: consent page, token endpoint, agency -> location tokens.
 
-Follows /work/shared/ghl-api/FACTS.md §2. Like the real one it rotates refresh tokens; unlike the docs' wording
+Follows docs/ghl-facts.md#authentication. Like the real one it rotates refresh tokens; unlike the docs' wording
 ("valid for a year unless they are used") it is strict on purpose: a used refresh token is rejected with
 `invalid_grant`, so a client that refreshes twice with the same token fails loudly in tests.
 
 Routes (urls.py): GET /sandbox/ghl-oauth/authorize, POST /sandbox/ghl/oauth/token,
 POST /sandbox/ghl/oauth/locationToken, POST /sandbox/_control/oauth/expire.
 Sandbox-only authorize parameters: `location_id` (which sub-account "the user chose") and `deny=1`.
+Agency installs: a code exchanged with `user_type=Company` gives an agency token (`approvedLocations`: every GHL
+account), which opens `GET /locations/search` and trades for each location's token at `/oauth/locationToken`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ Kind = SandboxOAuthToken.Kind
 COMPANY_ID = "sandbox-company"  # what GET /locations/{id} reports as companyId
 USER_ID = "sandbox-user"
 CODE_SECONDS = 600
-DEFAULT_ACCESS_SECONDS = 86399  # FACTS §2: "expires_in (example 86399)"
+DEFAULT_ACCESS_SECONDS = 86399  # the spec's example of expires_in (docs/ghl-facts.md#authentication)
 REFRESH_SECONDS = 365 * 24 * 3600
 USER_TYPES = ("Location", "Company")
 _PREFIX = {Kind.CODE: "sbx-code-", Kind.ACCESS: "sbx-at-", Kind.REFRESH: "sbx-rt-"}
@@ -85,19 +87,35 @@ def sandbox_oauth_issue_code(
     )
 
 
-def sandbox_oauth_accounts_for_token(*, token: str) -> list[SandboxAccount]:
-    """The location an unexpired OAuth (Location) access token opens, as a list like sandbox_accounts_for_secret."""
+# Agency (Company) tokens open these GHL routes only (the agency's operations the app uses); location APIs want a
+# location token, as on GHL.
+AGENCY_PATHS = ("/locations/search",)
+
+
+def sandbox_oauth_accounts_for_token(*, token: str, path: str = "") -> list[SandboxAccount]:
+    """The location an unexpired OAuth (Location) access token opens, as a list like sandbox_accounts_for_secret.
+
+    An unexpired agency (Company) token opens every location of its company (the sandbox has one company: all its
+    GHL accounts) on the agency routes (AGENCY_PATHS, e.g. `GET /locations/search?companyId=…`), and nothing else.
+    """
     if not token:
         return []
-    return list(
+    now = timezone.now()
+    accounts = list(
         SandboxAccount.objects.filter(
             system=SandboxSystem.GHL,
             oauth_tokens__token=token,
             oauth_tokens__kind=Kind.ACCESS,
             oauth_tokens__user_type="Location",
-            oauth_tokens__expires_at__gt=timezone.now(),
+            oauth_tokens__expires_at__gt=now,
         )
     )
+    if accounts or not path.rstrip("/").endswith(AGENCY_PATHS):
+        return accounts
+    agency = SandboxOAuthToken.objects.filter(
+        kind=Kind.ACCESS, token=token, user_type="Company", expires_at__gt=now
+    ).exists()
+    return list(SandboxAccount.objects.filter(system=SandboxSystem.GHL).order_by("id")) if agency else []
 
 
 def sandbox_oauth_expire_access_tokens(*, location_id: str | None = None) -> int:
@@ -277,7 +295,7 @@ def _token_view(request: HttpRequest, grant: str, handle: Any, form: dict[str, s
 @csrf_exempt
 @transaction.non_atomic_requests
 def token(request: HttpRequest) -> HttpResponse:
-    """POST /oauth/token, form-encoded (FACTS §2)."""
+    """POST /oauth/token, form-encoded (docs/ghl-facts.md#authentication)."""
     form = {key: request.POST.get(key, "") for key in request.POST}
     grant = form.get("grant_type") or "unknown"
     return _token_view(request, grant, lambda: sandbox_oauth_token(form=form), form)
@@ -286,7 +304,7 @@ def token(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @transaction.non_atomic_requests
 def location_token(request: HttpRequest) -> HttpResponse:
-    """POST /oauth/locationToken, form-encoded, Agency bearer token, Version 2021-07-28 (FACTS §2)."""
+    """POST /oauth/locationToken, form-encoded, Agency bearer token, Version 2021-07-28 (docs/ghl-facts.md)."""
     authorization = request.headers.get("Authorization", "")
     agency_token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     form = {key: request.POST.get(key, "") for key in request.POST}

@@ -29,16 +29,25 @@ class RateLimitDecision:
     window_seconds: float
     retry_after: int  # whole seconds until a slot frees; 0 when allowed
     daily_remaining: int
+    daily_limit: int = DAILY_LIMIT
 
 
 def rate_limit_hit(
-    *, namespace: str, key: str, limit: int, window_seconds: float, arrived: float | None = None
+    *,
+    namespace: str,
+    key: str,
+    limit: int,
+    window_seconds: float,
+    arrived: float | None = None,
+    daily_limit: int | None = None,
 ) -> RateLimitDecision:
     """Record one request for (namespace, key) unless the window is full; rejected requests are not counted.
 
     `arrived` (time.monotonic() when the request came in) places the request in the window where an API's edge would
-    count it, whatever this process did before asking (fault look-up, spec check, authentication)."""
+    count it, whatever this process did before asking (fault look-up, spec check, authentication). `daily_limit`: the
+    requests a key may make per UTC day (a live-mode location may set a smaller one to reach it in a test)."""
     now = time.monotonic() if arrived is None else arrived
+    daily_limit = DAILY_LIMIT if daily_limit is None else daily_limit  # read now: tests patch DAILY_LIMIT
     day = int(time.time() // _DAY_SECONDS)
     with _lock:
         window = _windows.setdefault((namespace, key), deque())
@@ -47,7 +56,7 @@ def rate_limit_hit(
         day_seen, day_count = _daily.get((namespace, key), (day, 0))
         if day_seen != day:
             day_count = 0
-        if len(window) >= limit or day_count >= DAILY_LIMIT:
+        if len(window) >= limit or day_count >= daily_limit:
             wait = window[0] + window_seconds - now if window else window_seconds
             return RateLimitDecision(
                 allowed=False,
@@ -55,7 +64,8 @@ def rate_limit_hit(
                 remaining=0,
                 window_seconds=window_seconds,
                 retry_after=max(1, math.ceil(wait)),
-                daily_remaining=max(0, DAILY_LIMIT - day_count),
+                daily_remaining=max(0, daily_limit - day_count),
+                daily_limit=daily_limit,
             )
         if window and now < window[-1]:
             bisect.insort(window, now)  # a request that came in earlier than one counted before it (threads)
@@ -68,7 +78,8 @@ def rate_limit_hit(
             remaining=max(0, limit - len(window)),
             window_seconds=window_seconds,
             retry_after=0,
-            daily_remaining=max(0, DAILY_LIMIT - day_count - 1),
+            daily_remaining=max(0, daily_limit - day_count - 1),
+            daily_limit=daily_limit,
         )
 
 

@@ -18,7 +18,7 @@ import phonenumbers
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
-from sandbox import ratelimit
+from sandbox import live, ratelimit
 from sandbox.models import (
     SandboxAccount,
     SandboxCounter,
@@ -153,6 +153,29 @@ def sandbox_account_create(
     )
     sandbox_request_cache_clear()
     return account
+
+
+def sandbox_set_live(
+    *,
+    location: str,
+    latency: tuple[float, float] | None = None,
+    deviations: Iterable[str] | None = None,
+    daily_limit: int | None = None,
+    enabled: bool = True,
+) -> live.LiveMode | None:
+    """Switch a GHL location to live mode (sandbox/live.py) or, with enabled=False, back to the spec-ideal GHL.
+
+    latency: (low, high) seconds, each answer waits a uniform draw (default 150–600 ms; tests pass e.g. (0.005,
+    0.02)); deviations: names from live.DEVIATIONS (default: every deviation but no_location_access); daily_limit:
+    requests per UTC day (default GHL's 200,000). The rate limit is GHL's own (100 / 10 s) in live mode."""
+    mode = live.live_mode_build(latency=latency, deviations=deviations, daily_limit=daily_limit) if enabled else None
+    updated = SandboxAccount.objects.filter(system=SandboxSystem.GHL, account_id=location).update(
+        live=mode.as_json() if mode is not None else None
+    )
+    if not updated:
+        raise SandboxInputError(f"no sandbox GHL location {location!r}")
+    sandbox_request_cache_clear()
+    return mode
 
 
 def sandbox_accounts_for_secret(*, system: str, secret: str) -> list[SandboxAccount]:

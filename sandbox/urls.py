@@ -1,57 +1,28 @@
 """Sandbox routes, mounted at /sandbox/ when SANDBOX_ENABLED.
 
-GHL paths mirror https://services.leadconnectorhq.com (FACTS §8) under ghl/; like GHL's Express router they
-match with or without a trailing slash. StreetText paths follow docs/streettext-api.md under streettext/.
+GHL paths mirror https://services.leadconnectorhq.com under ghl/, one pattern per path template of GHL's spec
+(sandbox/catalog/urls.py; like GHL's Express router they match with or without a trailing slash); OAuth's form
+endpoints and the catch-all follow. StreetText paths follow docs/streettext-api.md under streettext/. Every route is
+reachable (tests/sandbox/test_sandbox_routes.py): Django takes the first match, so a pattern behind an earlier one
+that matches all its paths would only look served.
 """
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path, re_path
 
-from sandbox import ghl, oauth, streettext, urls_children, views, webhooks
+from sandbox import oauth, streettext, urls_children, views, webhooks
 from sandbox.catalog import urls as catalog_urls
 
 app_name = "sandbox"
 
-_ID = r"(?P<contact_id>[^/]+)"
-
 urlpatterns: list[URLPattern] = [
     # Every operation of GHL's spec, routed like GHL (sandbox/catalog/urls.py): first, so they win.
     *catalog_urls.urlpatterns,
-    # GoHighLevel
-    re_path(
-        r"^ghl/locations/(?P<location_id>[^/]+)/?$",
-        views.ghl_view({"GET": ghl.location_get}),
-        name="ghl-location",
-    ),
-    re_path(
-        r"^ghl/contacts/?$",
-        views.ghl_view({"GET": ghl.contact_list, "POST": ghl.contact_create}),
-        name="ghl-contacts",
-    ),
-    re_path(r"^ghl/contacts/upsert/?$", views.ghl_view({"POST": ghl.contact_upsert}), name="ghl-contacts-upsert"),
-    re_path(r"^ghl/contacts/search/?$", views.ghl_view({"POST": ghl.contact_search}), name="ghl-contacts-search"),
-    re_path(
-        r"^ghl/contacts/search/duplicate/?$",
-        views.ghl_view({"GET": ghl.contact_duplicate}),
-        name="ghl-contacts-duplicate",
-    ),
-    re_path(
-        rf"^ghl/contacts/{_ID}/tags/?$",
-        views.ghl_view({"POST": ghl.contact_tags_add, "DELETE": ghl.contact_tags_remove}),
-        name="ghl-contact-tags",
-    ),
-    re_path(
-        rf"^ghl/contacts/{_ID}/?$",
-        views.ghl_view({"GET": ghl.contact_get, "PUT": ghl.contact_update, "DELETE": ghl.contact_delete}),
-        name="ghl-contact",
-    ),
     # OAuth 2.0 (sandbox/oauth.py): token endpoints on the API host, consent page outside ghl/.
     re_path(r"^ghl/oauth/token/?$", oauth.token, name="ghl-oauth-token"),
     re_path(r"^ghl/oauth/locationToken/?$", oauth.location_token, name="ghl-oauth-location-token"),
     path("ghl-oauth/authorize", oauth.authorize, name="ghl-oauth-authorize"),
-    # Tasks, notes, appointments, businesses (sandbox/urls_children.py)
-    *urls_children.ghl_patterns,
     # Anything else under ghl/ answers like GHL (NestJS) does, and keeps APPEND_SLASH from redirecting.
     re_path(r"^ghl/", views.ghl_view({}), name="ghl-not-found"),
     # StreetText
@@ -82,6 +53,7 @@ urlpatterns: list[URLPattern] = [
     path("_control/spec-rejections", views.control_spec_rejections, name="control-spec-rejections"),
     path("_control/rate-limit/reset", views.control_rate_limit_reset, name="control-rate-limit-reset"),
     path("_control/accounts", views.control_accounts, name="control-accounts"),
+    path("_control/live", views.control_live, name="control-live"),
     path("_control/seed", views.control_seed, name="control-seed"),
     path("_control/webhooks/keys", webhooks.control_webhook_keys, name="control-webhook-keys"),
     path("_control/webhooks/send", webhooks.control_webhook_send, name="control-webhook-send"),

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import demo, ghl, oauth, ratelimit, services, streettext
+from sandbox import demo, ghl, live, oauth, ratelimit, services, streettext
 from sandbox.models import SandboxFault, SandboxSystem
 from sandbox.spec_check import ghl_spec_check, ghl_spec_rejected
 
@@ -48,7 +48,8 @@ def _ghl_json_body(request: HttpRequest) -> tuple[Any, bool]:
     """Like _json_body, but a JSON array is a body too (create-event-notification takes one), and so are multipart
     uploads (their fields, files by name); GHL's spec judges whether the operation wants them."""
     if request.content_type == "multipart/form-data" and request.method in _BODY_METHODS and request.body:
-        fields: dict[str, Any] = request.POST.dict()
+        # A field sent more than once (attachmentUrls, one part per URL) is a list, as GHL's multer reads it.
+        fields: dict[str, Any] = {k: v if len(v) > 1 else v[0] for k, v in request.POST.lists()}
         fields.update({name: str(getattr(upload, "name", "")) for name, upload in request.FILES.items()})
         return fields, True
     body, ok = _json_body(request)
@@ -90,7 +91,7 @@ def _unprocessable(messages: list[str]) -> dict[str, Any]:
 
 def _ghl_rate_headers(decision: ratelimit.RateLimitDecision) -> dict[str, str]:
     return {
-        "X-RateLimit-Limit-Daily": str(ratelimit.DAILY_LIMIT),
+        "X-RateLimit-Limit-Daily": str(decision.daily_limit),
         "X-RateLimit-Daily-Remaining": str(decision.daily_remaining),
         "X-RateLimit-Interval-Milliseconds": str(round(decision.window_seconds * 1000)),
         "X-RateLimit-Max": str(decision.limit),
@@ -131,28 +132,44 @@ def _ghl_handle(
     token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
     accounts = services.sandbox_accounts_for_secret(system=SandboxSystem.GHL, secret=token)
     if not accounts:  # OAuth access tokens from sandbox/oauth.py; expired ones get the 401 below
-        accounts = oauth.sandbox_oauth_accounts_for_token(token=token)
+        accounts = oauth.sandbox_oauth_accounts_for_token(token=token, path=request.path)
     if not accounts:
         return _json(401, {"statusCode": 401, "message": ghl.MSG_UNAUTHORIZED, "error": "Unauthorized"})
 
     location_key = request.GET.get("locationId") or (body.get("locationId") if isinstance(body, dict) else None)
     if not isinstance(location_key, str) or not location_key:
         location_key = accounts[0].account_id
-    decision = ratelimit.rate_limit_hit(
-        namespace="ghl",
-        key=location_key,
-        limit=getattr(settings, "SANDBOX_RATE_LIMIT", 100),
-        window_seconds=getattr(settings, "SANDBOX_RATE_WINDOW_SECONDS", 10.0),
-        arrived=arrived,
-    )
+    account = next((a for a in accounts if a.account_id == location_key), None)
+    mode = ghl.live_mode(account) if account is not None else None
+    if mode is not None:
+        # Live GHL: every answer takes its time, and GHL's own limits hold whatever the sandbox's settings say.
+        live.live_latency_wait(mode)
+        decision = ratelimit.rate_limit_hit(
+            namespace="ghl",
+            key=location_key,
+            limit=live.LIVE_RATE_LIMIT,
+            window_seconds=live.LIVE_RATE_WINDOW_SECONDS,
+            arrived=arrived,
+            daily_limit=mode.daily_limit,
+        )
+    else:
+        decision = ratelimit.rate_limit_hit(
+            namespace="ghl",
+            key=location_key,
+            limit=getattr(settings, "SANDBOX_RATE_LIMIT", 100),
+            window_seconds=getattr(settings, "SANDBOX_RATE_WINDOW_SECONDS", 10.0),
+            arrived=arrived,
+        )
     headers = _ghl_rate_headers(decision)
     if not decision.allowed:
         counters.append("rate_limited")
         headers["Retry-After"] = str(decision.retry_after)
         return _json(429, {"statusCode": 429, "message": ghl.MSG_TOO_MANY}, headers)
+    if mode is not None and mode.has(live.NO_LOCATION_ACCESS):
+        return _json(403, {"statusCode": 403, "message": ghl.MSG_FORBIDDEN_LOCATION}, headers)
     if check.version_error:
-        # Every v2 operation requires the one Version value its spec declares (FACTS §1); the sandbox has always
-        # answered a missing or wrong one with 400 {statusCode, message} (BadRequestDTO).
+        # Every v2 operation requires the one Version value its spec declares (docs/ghl-facts.md); the sandbox has
+        # always answered a missing or wrong one with 400 {statusCode, message} (BadRequestDTO).
         ghl_spec_rejected(request, check, 400, counters)
         return _json(400, {"statusCode": 400, "message": ghl.MSG_VERSION}, headers)
     if not body_ok:
@@ -410,3 +427,40 @@ def control_seed(request: HttpRequest) -> HttpResponse:
     except services.SandboxInputError as error:
         return _control_error(str(error))
     return _json(200, {"counts": counts})
+
+
+@csrf_exempt
+def control_live(request: HttpRequest) -> HttpResponse:
+    """POST {location, enabled?, latency?: [low, high] seconds, deviations?: [names], daily_limit?}: switch a GHL
+    location to live mode (services.sandbox_set_live), or back with enabled=false. GET lists the known deviations."""
+    if request.method == "GET":
+        known = [
+            {"name": d.name, "source": d.source, "behaviour": d.behaviour, "default": d.name in live.DEFAULT_DEVIATIONS}
+            for d in live.DEVIATIONS.values()
+        ]
+        return _json(200, {"deviations": known, "latency": list(live.DEFAULT_LATENCY)})
+    if request.method != "POST":
+        return _control_error("method not allowed", 405)
+    body, ok = _json_body(request)
+    if not ok:
+        return _control_error("body must be a JSON object")
+    deviations = body.get("deviations")
+    if deviations is not None and not (
+        isinstance(deviations, list) and all(isinstance(name, str) for name in deviations)
+    ):
+        return _control_error("deviations must be a list of names")
+    latency = body.get("latency")
+    if latency is not None and not (isinstance(latency, list) and len(latency) == 2):
+        return _control_error("latency must be [low, high] seconds")
+    daily_limit = body.get("daily_limit")
+    try:
+        mode = services.sandbox_set_live(
+            location=str(body.get("location") or ""),
+            latency=(latency[0], latency[1]) if latency is not None else None,
+            deviations=deviations,
+            daily_limit=daily_limit if daily_limit is None else _int_arg(body, "daily_limit", 0),
+            enabled=bool(body.get("enabled", True)),
+        )
+    except (services.SandboxInputError, live.LiveModeError) as error:
+        return _control_error(str(error))
+    return _json(200, {"location": body.get("location"), "live": mode.as_json() if mode is not None else None})

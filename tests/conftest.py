@@ -48,6 +48,9 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         # Settings a test needs in the worker process (environment variables); see `reconfigured`.
         self.extra_env: dict[str, str] = {}
+        # The execution pool: solo by default; TEST_WORKER_POOL_ARGS="--pool=threads --concurrency=2" runs the
+        # Procfile's (tests/integrations/test_postgres_kills.py).
+        self.pool_args = os.environ.get("TEST_WORKER_POOL_ARGS", "--pool=solo").split()
 
     def start(self) -> None:
         env = {
@@ -70,7 +73,7 @@ class WorkerProcess:
                 "-A",
                 "config",
                 "worker",
-                "--pool=solo",
+                *self.pool_args,
                 "--loglevel=INFO",
                 "--without-heartbeat",
                 "--without-gossip",

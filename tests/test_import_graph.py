@@ -8,10 +8,10 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("config", "integrations", "mappings", "automations", "ghl_spec", "sandbox")
+PACKAGES = ("config", "integrations", "mappings", "automations", "alerts", "configs", "ghl_spec", "sandbox")
 # The product: what an install runs. The sandbox (both APIs played locally, demo data, benchmarks) is development
 # tooling on top of it and never imported by it.
-PRODUCT = ("config", "integrations", "mappings", "automations", "ghl_spec")
+PRODUCT = ("config", "integrations", "mappings", "automations", "alerts", "configs", "ghl_spec")
 
 
 def _module_name(path: Path) -> str:

@@ -64,6 +64,7 @@ TRIGGER_FIELDS = (
     "trigger_key",
     "trigger_params",
     "trigger_body",
+    "each_message",
     "ghl_connection_id",
     "streettext_connection_id",
 )

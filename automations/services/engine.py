@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from automations import values as v
 from automations.classify import Decision, ItemShape, Known, Rules, classify, identify
+from automations.messages import ConversationMessages, Expanded
 from automations.models import Automation, AutomationCursor, AutomationItem, AutomationPoll
 from automations.services import polls
 from automations.services.polls import PollLost
@@ -80,8 +81,11 @@ class PollEngine:
         if position is None:
             position = trigger.start(watermark=cursor.watermark)
             AutomationCursor.objects.filter(pk=cursor.pk).update(scan_started_at=timezone.now())
+        messages = ConversationMessages(self.automation, self.rules) if self.automation.each_message else None
         for pages, page in enumerate(self._pages(trigger, position), start=1):
-            pending = self._store_page(trigger, cursor, page, first_scan=first_scan)
+            # Each new message of the page's changed conversations (HTTP, before the page's transaction).
+            expanded = messages.expand(page.items) if messages is not None else None
+            pending = self._store_page(trigger, cursor, page, first_scan=first_scan, expanded=expanded)
             self._run_items(pending)
             if page.done:
                 return
@@ -114,15 +118,27 @@ class PollEngine:
         return known
 
     def _store_page(
-        self, trigger: Trigger, cursor: AutomationCursor, page: Page, *, first_scan: bool
+        self,
+        trigger: Trigger,
+        cursor: AutomationCursor,
+        page: Page,
+        *,
+        first_scan: bool,
+        expanded: Expanded | None = None,
     ) -> list[AutomationItem]:
         info = trigger.info
         shape = ItemShape(info.id_field, info.updated_field, info.many)
-        known = self._known(shape, page.items)
         decisions: dict[tuple[str, str], Decision] = {}
         newest = v.parse_time(cursor.watermark) if cursor.watermark else None
         newest_ids = set(cursor.watermark_ids or [])
-        for item in page.items:
+        markers: list[Decision] = []
+        if expanded is not None:
+            # The items are the conversations' messages; each conversation's row is bookkeeping, not counted.
+            markers = expanded.conversations
+            for message in expanded.messages:
+                decisions.setdefault((message.item_id, message.version), message)
+        known = self._known(shape, page.items) if expanded is None else {}
+        for item in page.items if expanded is None else []:
             decision = classify(
                 item, shape=shape, known=known.get(identify(item, shape)[0]), rules=self.rules, first_scan=first_scan
             )
@@ -150,11 +166,11 @@ class PollEngine:
                 item_time=d.item_time,
                 finished_at=None if d.pending else timezone.now(),
             )
-            for d in decisions.values()
+            for d in [*decisions.values(), *markers]
         ]
         counts = {
             "pages": 1,
-            "seen": len(page.items),
+            "seen": len(page.items) + (expanded.read if expanded is not None else 0),
             "new": sum(1 for d in decisions.values() if d.change == AutomationItem.Change.NEW),
             "updated": sum(1 for d in decisions.values() if d.change == AutomationItem.Change.UPDATED),
             "skipped": sum(1 for d in decisions.values() if not d.pending),

@@ -16,7 +16,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from automations import enqueue
-from automations.models import Automation, AutomationActionRun, AutomationItem, AutomationPoll
+from automations.models import (
+    POLL_EVERY_ITEM_FAILED,
+    Automation,
+    AutomationActionRun,
+    AutomationItem,
+    AutomationPoll,
+)
 from integrations.models import Connection
 
 logger = logging.getLogger(__name__)
@@ -32,7 +38,7 @@ LOST_ERROR = (
     "{times} time(s); the next poll resumes."
 )
 REQUEUED_NOTE = "Its task was lost (a worker stopped while holding it); sent again."
-EVERY_ITEM_FAILED = "Every item failed; see the items history."
+EVERY_ITEM_FAILED = POLL_EVERY_ITEM_FAILED
 
 
 class PollRefused(Exception):
@@ -144,18 +150,32 @@ def automation_poll_finish(*, poll: AutomationPoll, error: str = "", note: str =
         error = EVERY_ITEM_FAILED
     else:
         status = AutomationPoll.Status.SUCCEEDED
-    AutomationPoll.objects.filter(pk=poll.pk, status=AutomationPoll.Status.RUNNING).update(
+    ended = AutomationPoll.objects.filter(pk=poll.pk, status=AutomationPoll.Status.RUNNING).update(
         status=status, error=error[:2000], note=note[:2000], finished_at=timezone.now()
     )
     poll.refresh_from_db()
+    if ended:
+        _raise_alerts(poll.pk)
     return poll
+
+
+def _raise_alerts(poll_id: int) -> None:
+    """The automation's alerts after a poll ended (failing polls, failing items); an alert that cannot be raised
+    never fails the poll."""
+    from alerts.services import alerts_for_poll
+
+    try:
+        alerts_for_poll(poll_id=poll_id)
+    except Exception:
+        logger.exception("Alerts for poll %s could not be raised", poll_id)
 
 
 def automation_poll_fail(*, poll_id: int, error: str) -> None:
     """The task's failure hook: whatever state the poll is in, it ends failed with the reason."""
-    AutomationPoll.objects.filter(pk=poll_id, status__in=AutomationPoll.ACTIVE_STATUSES).update(
+    if AutomationPoll.objects.filter(pk=poll_id, status__in=AutomationPoll.ACTIVE_STATUSES).update(
         status=AutomationPoll.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    ):
+        _raise_alerts(poll_id)
 
 
 HANDOVER_COUNTDOWN_SECONDS = 10

@@ -47,6 +47,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
 # No ATOMIC_REQUESTS: some admin pages call the APIs (test connection, preview), and network calls must not run
 # inside a transaction (with SQLite's IMMEDIATE mode that would also hold the write lock). Services open short
 # atomic blocks themselves; the admin's own save views are atomic anyway.
+# A connection is checked before it is reused (after a database restart it may be dead).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # A server that vanished without closing its connections (a crashed host, a dropped network path, a restarted
+    # container) must not leave a worker waiting for an answer for ever: connecting gives up after
+    # DATABASE_CONNECT_TIMEOUT s, and TCP keepalives plus a TCP user timeout end a dead connection after about
+    # DATABASE_DEAD_AFTER_SECONDS s (libpq parameters: https://www.postgresql.org/docs/current/libpq-connect.html).
+    _dead_after = env.int("DATABASE_DEAD_AFTER_SECONDS", default=30)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=10))
+    _options.setdefault("keepalives", 1)
+    _options.setdefault("keepalives_idle", max(1, _dead_after // 3))
+    _options.setdefault("keepalives_interval", max(1, _dead_after // 6))
+    _options.setdefault("keepalives_count", 3)
+    _options.setdefault("tcp_user_timeout", _dead_after * 1000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -73,10 +88,14 @@ INSTALLED_APPS = [
     "integrations",
     "mappings",
     "automations",
+    "configs",
+    "alerts",
     "sandbox",
 ]
 
 MIDDLEWARE = [
+    # /healthz, answered before host validation and the HTTPS redirect (integrations/ops_views.py).
+    "integrations.ops_views.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Text no page can store (NUL, lone surrogates) in any parameter, form value or path: a 400 naming the field.
+    "integrations.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,7 +126,8 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where `manage.py collectstatic` puts the files that WhiteNoise serves in production (docs/deploy.md).
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -162,7 +184,8 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, which also writes beat's heartbeat for /healthz (integrations/heartbeats.py).
+CELERY_BEAT_SCHEDULER = "integrations.heartbeats:HeartbeatScheduler"
 # Task modules outside an app package (autodiscover_tasks only looks at INSTALLED_APPS).
 CELERY_IMPORTS = ["integrations.webhooks.tasks", "integrations.catalog.tasks"]
 
@@ -190,6 +213,11 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
+# Every worker also runs the stale check itself this often, on a thread of its own: beat's message can wait behind the
+# runs a stuck worker holds (integrations/housekeeping.py). 0 = beat's message only.
+SYNC_STALE_CHECK_SECONDS = env.int("SYNC_STALE_CHECK_SECONDS", default=60)
+# A run whose database connection died waits this long for the database to answer again, then its task retries it.
+SYNC_DATABASE_WAIT_SECONDS = env.float("SYNC_DATABASE_WAIT_SECONDS", default=60.0)
 # PostgreSQL: a sync run's session commits asynchronously (synchronous_commit off; a record link is committed right
 # after each create). A worker crash loses nothing committed; a database server crash may lose its last ~0.6 s of
 # commits (docs/reliability.md). False: every commit waits for the disk.
@@ -228,7 +256,8 @@ AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default
 # GHL x-ghl-signature key, shown in the Marketplace app settings: PEM, or base64 of the 32 raw bytes. Empty = only
 # x-wh-signature (RSA) deliveries are accepted.
 GHL_WEBHOOK_ED25519_PUBLIC_KEY = env("GHL_WEBHOOK_ED25519_PUBLIC_KEY", default="")
-# GHL x-wh-signature key (PEM). Empty = the key GHL publishes, shipped in integrations/webhooks/keys/ (FACTS §11);
+# GHL x-wh-signature key (PEM). Empty = the key GHL publishes, shipped in integrations/webhooks/keys/
+# (docs/ghl-facts.md);
 # set this when GHL announces a rotation.
 GHL_WEBHOOK_RSA_PUBLIC_KEY = env("GHL_WEBHOOK_RSA_PUBLIC_KEY", default="")
 # Deliveries whose signed timestamp is older (or further in the future) than this are refused.
@@ -242,31 +271,58 @@ WEBHOOK_MAX_JSON_DEPTH = env.int("WEBHOOK_MAX_JSON_DEPTH", default=32)
 # Public address shown in the admin's webhook URLs (e.g. https://sync.example.com). Empty = the admin's own address.
 WEBHOOK_PUBLIC_BASE_URL = env("WEBHOOK_PUBLIC_BASE_URL", default="")
 # Delivery records (the replay guard and audit list) are deleted after this many days.
+# Deepest JSON any form or raw request takes (integrations/input_checks.py); webhooks have their own limit.
+INPUT_MAX_JSON_DEPTH = env.int("INPUT_MAX_JSON_DEPTH", default=32)
 WEBHOOK_DELIVERY_KEEP_DAYS = env.int("WEBHOOK_DELIVERY_KEEP_DAYS", default=30)
 
 # ------------------------------------------------------------------------------
 # Built-in sandbox of both APIs (demo and tests only)
 # ------------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+# This app's own address(es) as host:port: only a /sandbox/ URL on one of these is "the built-in sandbox" that may be
+# reached over http on a loopback address (integrations/clients/addresses.py). The web server's HOST and PORT (as
+# scripts/run and the Procfile use them) by default.
+_SANDBOX_PORT = env("PORT", default="8000")
+SANDBOX_HOSTS: list[str] = env.list(
+    "SANDBOX_HOSTS",
+    default=sorted(
+        {
+            f"{env('HOST', default='127.0.0.1')}:{_SANDBOX_PORT}",
+            f"127.0.0.1:{_SANDBOX_PORT}",
+            f"localhost:{_SANDBOX_PORT}",
+        }
+    ),
+)
 SANDBOX_RATE_LIMIT = env.int("SANDBOX_RATE_LIMIT", default=100)
 SANDBOX_RATE_WINDOW_SECONDS = env.float("SANDBOX_RATE_WINDOW_SECONDS", default=10.0)
 
 # ------------------------------------------------------------------------------
 # Logging: secrets are scrubbed by integrations.logging.RedactingFilter
 # ------------------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, exception) for a log collector.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "integrations.logging.RedactingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "integrations.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
 # ------------------------------------------------------------------------------
 # GoHighLevel OAuth: one Marketplace app per deployment, installed on many locations.
-# https://marketplace.gohighlevel.com/docs/Authorization/OAuth2.0 (FACTS §2)
+# https://marketplace.gohighlevel.com/docs/Authorization/OAuth2.0 (docs/ghl-facts.md#authentication)
 # ------------------------------------------------------------------------------
 GHL_OAUTH_CLIENT_ID = env("GHL_OAUTH_CLIENT_ID", default="")
 GHL_OAUTH_CLIENT_SECRET = env("GHL_OAUTH_CLIENT_SECRET", default="")
@@ -322,6 +378,17 @@ GHL_OAUTH_SCOPES: list[str] = env.list(
         "blogs/author.readonly",
         "blogs/category.readonly",
         "blogs/check-slug.readonly",
+        # The rest of the spec's operations in the catalog (issue 21).
+        "conversations.write",
+        "locations/customFields.write",
+        "locations/customValues.readonly",
+        "locations/customValues.write",
+        "locations/templates.readonly",
+        "objects/schema.readonly",
+        "objects/schema.write",
+        "objects/record.readonly",
+        "objects/record.write",
+        "oauth.readonly",
     ],
 )
 # Refresh an access token this many seconds before it expires.
@@ -342,7 +409,7 @@ RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", default="streetsync:rl:")
 RATE_LIMIT_MAX_WAIT_SECONDS = env.float("RATE_LIMIT_MAX_WAIT_SECONDS", default=300.0)
 # Upper bound of one transport-level 429 wait (Retry-After / X-RateLimit-Interval-Milliseconds + 0-20 % jitter).
 API_RATE_LIMIT_MAX_RETRY_WAIT = env.float("API_RATE_LIMIT_MAX_RETRY_WAIT", default=60.0)
-# GHL: 100 requests / 10 s per location (FACTS §3); limits announced in X-RateLimit-Max / -Interval-Milliseconds
+# GHL: 100 requests / 10 s per location (docs/ghl-facts.md); X-RateLimit-Max / -Interval-Milliseconds announcements
 # replace these. The governor keeps a margin for the skew between our window (opened when a request is sent) and
 # GHL's (when it arrives; latency varies): `MARGIN_REQUESTS` fewer per window and a window `MARGIN_SECONDS` longer,
 # i.e. 99 per 10.1 s (98 % of the limit, 0 × 429 in `manage.py benchmark --only rate`). HEADROOM (< 1) takes a share
@@ -356,3 +423,16 @@ GHL_RATE_LIMIT_HEADROOM = env.float("GHL_RATE_LIMIT_HEADROOM", default=1.0)
 STREETTEXT_RATE_LIMIT_MAX = env.int("STREETTEXT_RATE_LIMIT_MAX", default=120)
 STREETTEXT_RATE_LIMIT_WINDOW_SECONDS = env.float("STREETTEXT_RATE_LIMIT_WINDOW_SECONDS", default=10.0)
 STREETTEXT_RATE_LIMIT_HEADROOM = env.float("STREETTEXT_RATE_LIMIT_HEADROOM", default=0.95)
+
+# ------------------------------------------------------------------------------
+# Operations: /healthz and /metrics (integrations/ops_views.py, docs/deploy.md)
+# ------------------------------------------------------------------------------
+# Workers and beat write a heartbeat this often (integrations/heartbeats.py) ...
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=15.0)
+# ... and /healthz reports them down when the newest is older than this.
+HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=60)
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# Seconds /healthz waits for the broker before reporting it down.
+HEALTH_BROKER_TIMEOUT_SECONDS = env.float("HEALTH_BROKER_TIMEOUT_SECONDS", default=2.0)
+# Bearer token Prometheus sends to /metrics (a logged-in staff user may read it too). Empty: staff only, 404 to others.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")

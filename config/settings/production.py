@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import MIDDLEWARE, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -25,3 +25,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+
+# ---- Static files (the admin's CSS and JavaScript): `manage.py collectstatic` copies them into STATIC_ROOT with a
+# content hash in each name and a compressed copy beside it; WhiteNoise serves them from the WSGI process with
+# far-future cache headers (https://whitenoise.readthedocs.io/en/stable/django.html). No web server setup needed.
+MIDDLEWARE = [*MIDDLEWARE]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

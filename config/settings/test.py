@@ -20,6 +20,8 @@ BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "test-broker"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 DEBUG = False
+# Test workers run the stale check only when a test sends it (or asks for the worker's own, see postgres_cases.py).
+SYNC_STALE_CHECK_SECONDS = env.int("SYNC_STALE_CHECK_SECONDS", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a real Celery worker process sees the same test database.
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-db.sqlite3"))}

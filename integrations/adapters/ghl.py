@@ -78,12 +78,52 @@ def normalize_phone(value: Any, *, like: str = "") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def iso_ms(moment: datetime) -> str:
+    """2021-07-02T05:18:26.704Z, the form of GHL's timestamps."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
+
+
+def date_of_birth(value: Any) -> Any:
+    """A contact's date of birth as YYYY-MM-DD, however GHL wrote it: the text a create or GET answers
+    ("1990-09-25", or "1990-09-25T00:00:00.000Z" like CreateContactSchema), or the epoch milliseconds live search
+    answers (GoHighLevel/highlevel-api-docs#314, read as a UTC date). What is none of these is kept as it is."""
+    if isinstance(value, bool) or value is None or value == "":
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, int | float):
+        moment = parse_timestamp(value)
+        return moment.date().isoformat() if moment is not None else value
+    if isinstance(value, str):
+        match = _ISO_DATE.match(value.strip())
+        if match:
+            return match.group(1)
+    return value
+
+
+def additional_emails(value: Any) -> list[str] | None:
+    """The addresses of live GHL's `additionalEmails` ([{email}], GoHighLevel/highlevel-api-docs#262); None when the
+    answer has none."""
+    if not isinstance(value, list):
+        return None
+    emails = [item.get("email") if isinstance(item, dict) else item for item in value]
+    return [str(email).strip() for email in emails if isinstance(email, str) and email.strip()]
+
+
 def contact_to_record(contact: dict[str, Any]) -> Record:
-    """Flatten a GHL contact: standard fields by name, custom fields as "customFields.<id>"."""
+    """Flatten a GHL contact: standard fields by name, custom fields as "customFields.<id>".
+
+    Every answer that carries a contact reads into the same values: live search's shape (`address`, epoch
+    `dateOfBirth`, docs/ghl-facts.md) is read like GET's, so a two-way mapping sees no change where there is none."""
     values: dict[str, Any] = {name: contact.get(name) for name in FIELD_NAMES}
     # Search results (ContactsSearchSchema / search Contact) call the street line `address`, not `address1`.
     if values["address1"] is None and contact.get("address") is not None:
         values["address1"] = contact.get("address")
+    values["dateOfBirth"] = date_of_birth(values["dateOfBirth"])
+    values["additionalEmails"] = additional_emails(contact.get("additionalEmails"))
     if values["tags"] is None:
         values["tags"] = []
     for field_id, value in custom_fields_from_read(contact.get("customFields")).items():
@@ -103,6 +143,11 @@ TEXT_KINDS = frozenset({"string", "email", "phone"})
 REASON_NOT_WRITTEN = "{field} not written: {why}"
 REASON_NOT_CLEARED = "{field} not cleared: {why}"
 MSG_CREATE_NEEDS = "GoHighLevel needs {fields} to create {article} {object_type}"
+# Fields live GHL refuses on every write although it shows them on reads (docs/ghl-facts.md): left out with this reason
+# instead of failing the whole record with GHL's 422.
+REFUSED_ON_WRITES = {
+    "additionalEmails": 'GoHighLevel refuses it on every write (#262: "property additionalEmails should not exist")',
+}
 
 
 def is_empty(value: Any) -> bool:
@@ -159,9 +204,10 @@ class GhlWriteShape:
             if name in self.passthrough:
                 written[name] = value
                 continue
-            target = self.target(name, create=create)
+            target = self.target(name, create=create) if name not in REFUSED_ON_WRITES else None
             if target is None:
-                reasons[name] = REASON_NOT_WRITTEN.format(field=name, why=ghl_spec.REASON_NOT_ACCEPTED)
+                why = REFUSED_ON_WRITES.get(name, ghl_spec.REASON_NOT_ACCEPTED)
+                reasons[name] = REASON_NOT_WRITTEN.format(field=name, why=why)
                 continue
             if not is_empty(value):
                 written[name] = value
@@ -263,6 +309,10 @@ def search_after_of(contact: dict[str, Any]) -> list[Any] | None:
 SEARCH_BATCH = 100
 # A lost create's contact is looked for among contacts added this long before it was sent (clock skew).
 CREATED_SKEW = timedelta(minutes=2)
+# Contacts read to find one with a phone, to try the search's phone filter on.
+PHONE_PROBE_PAGE = 100
+# What identifies a contact created without an email or a phone, when looking for it.
+NAME_FIELDS = ("firstName", "lastName", "companyName")
 
 
 def _chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -285,6 +335,7 @@ class GhlContactAdapter(BaseAdapter):
         # False: tag changes go through add/remove-tag calls, so tags added in GHL by others survive.
         # True: `tags` is sent in the PUT and replaces the contact's tags (the mapping's explicit choice).
         self.overwrite_tags = overwrite_tags
+        self._phone_filter_ok: bool | None = None  # see _phone_search_works
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """Pages of contacts by dateUpdated ascending; cursor = {"search_after": [epochMs, id]}."""
@@ -335,7 +386,7 @@ class GhlContactAdapter(BaseAdapter):
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """Contacts by id through the search (SEARCH_BATCH per request); the few it does not show yet are read one by
-        one (GHL's search index trails writes by a few seconds, FACTS §4)."""
+        one (GHL's search index trails writes by a few seconds, docs/ghl-facts.md)."""
         wanted = set(record_ids)
         found: dict[str, Record] = {}
         for contact in self._search_any("id", list(record_ids)):
@@ -364,7 +415,32 @@ class GhlContactAdapter(BaseAdapter):
             key = normalize_phone(contact.get("phone"), like=next(iter(phones), ""))
             if key in phones and phones[key] not in found:
                 found[phones[key]] = contact_to_record(contact)
+        missing = [v for v in dict.fromkeys(phones.values()) if v not in found]
+        if missing and not self._phone_search_works():
+            # Live GHL's phone filter was seen to find nothing (GoHighLevel/highlevel-api-docs#289): "no match" would
+            # create a second contact for a phone GHL already holds. Its duplicate search reads the phone reliably.
+            for value in missing:
+                record = self.find_by("phone", value)
+                if record is not None:
+                    found[value] = record
         return found
+
+    def _phone_search_works(self) -> bool:
+        """Whether the search's phone filter finds a contact known to have that phone (asked once per adapter: two
+        searches). When the first page of the location's contacts has none with a phone, the search's "no match" is
+        believed (a location without phones is the usual reason, and trying each phone costs a request per record)."""
+        if self._phone_filter_ok is None:
+            page = self.client.search_contacts(page_limit=PHONE_PROBE_PAGE, sort_field="dateUpdated")
+            probe = next((c for c in page["contacts"] if c.get("id") and c.get("phone")), None)
+            if probe is None:
+                self._phone_filter_ok = True
+                return True
+            group = {"group": "OR", "filters": [{"field": "phone", "operator": "eq", "value": str(probe["phone"])}]}
+            hits = self.client.search_contacts(page_limit=SEARCH_BATCH, filters=[group])["contacts"]
+            self._phone_filter_ok = any(str(c.get("id")) == str(probe["id"]) for c in hits)
+            if not self._phone_filter_ok:
+                logger.warning("GHL location %s: the search's phone filter finds nothing", self.client.location_id)
+        return self._phone_filter_ok
 
     def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
         """One listing of the location's contacts (SEARCH_MAX_PAGE_LIMIT per request), kept to `record_ids`."""
@@ -375,18 +451,35 @@ class GhlContactAdapter(BaseAdapter):
         return present
 
     def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
-        """The contact a lost create made, by GHL's duplicate search on its email or phone (read from the database,
-        not the search index), added no earlier than shortly before `since`."""
+        """The contact a lost (or denied yet carried out) create made, added no earlier than shortly before `since`:
+        by GHL's duplicate search on its email or phone (read from the database, not the search index); without
+        either, by a search of contacts added since then with the same names."""
+        looked = False
         for name, key in (("email", "email"), ("phone", "phone")):
             value = str(values.get(name) or "").strip()
             if not value:
                 continue
+            looked = True
             contact = self.client.find_duplicate(**{key: value})
             if contact is None:
                 continue
             added = parse_timestamp(contact.get("dateAdded"))
             if added is None or added >= since - CREATED_SKEW:
                 return self.get(str(contact.get("id")))
+        return None if looked else self._find_created_by_names(values, since=since)
+
+    def _find_created_by_names(self, values: dict[str, Any], *, since: datetime) -> Record | None:
+        names = {key: str(values[key]).strip() for key in NAME_FIELDS if str(values.get(key) or "").strip()}
+        if not names:
+            return None
+        filters: list[dict[str, Any]] = [
+            {"field": "dateAdded", "operator": "range", "value": {"gte": iso_ms(since - CREATED_SKEW)}},
+            *({"field": key, "operator": "eq", "value": value} for key, value in names.items()),
+        ]
+        page = self.client.search_contacts(page_limit=SEARCH_BATCH, filters=filters, sort_field="dateAdded")
+        for contact in reversed(page["contacts"]):  # the newest first
+            if all(str(contact.get(key) or "").strip().lower() == value.lower() for key, value in names.items()):
+                return contact_to_record(contact)
         return None
 
     def find_by(self, field_name: str, value: str) -> Record | None:
@@ -421,11 +514,7 @@ class GhlContactAdapter(BaseAdapter):
         values, _ = self.prepare_write(values, create=True)
         business_id = values.pop("businessId", None) or None
         body = values_to_contact(values)
-        if body.get("email") or body.get("phone"):
-            _, contact = self.client.upsert_contact(body)
-        else:
-            contact = self.client.create_contact(body)
-        record = contact_to_record(contact)
+        record = self._create_contact(body)
         if business_id:
             try:
                 self.client.link_contacts_to_business([record.id], str(business_id))
@@ -437,6 +526,42 @@ class GhlContactAdapter(BaseAdapter):
                 record.values["businessId"] = str(business_id)
                 record.raw = {**record.raw, "businessId": str(business_id)}
         return record
+
+    def _create_contact(self, body: dict[str, Any]) -> Record:
+        """Send the create (an upsert with an email or a phone); a 422 is believed only once the contact is known not
+        to exist: live GHL may answer 422 and create the contact all the same (GoHighLevel/highlevel-api-docs#64), and
+        a second create would then make a duplicate or fail on GHL's duplicate check."""
+        sent_at = datetime.now(tz=UTC)
+        upsert = bool(body.get("email") or body.get("phone"))
+        try:
+            if upsert:
+                _, contact = self.client.upsert_contact(body)
+            else:
+                contact = self.client.create_contact(body)
+        except exc.ApiValidationError as e:
+            if e.status_code != 422:
+                raise
+            found = self.find_created(body, since=sent_at)
+            if found is not None:
+                logger.warning("GHL answered 422 to a contact create, yet created contact %s: %s", found.id, e)
+                return found
+            if upsert and body.get("phone") and not body.get("email"):
+                # Live GHL refused an upsert carrying only a phone (n8n-io/n8n#11353): nothing was created or
+                # matched, so the plain create is not a duplicate.
+                return self._create_contact_plain(body)
+            raise
+        return contact_to_record(contact)
+
+    def _create_contact_plain(self, body: dict[str, Any]) -> Record:
+        """POST /contacts/, its 422 believed only once the contact is known not to exist (as in _create_contact)."""
+        sent_at = datetime.now(tz=UTC)
+        try:
+            return contact_to_record(self.client.create_contact(body))
+        except exc.ApiValidationError as e:
+            found = self.find_created(body, since=sent_at) if e.status_code == 422 else None
+            if found is None:
+                raise
+            return found
 
     def update(self, record_id: str, values: dict[str, Any], current: Record | None = None) -> Record:
         """PUT only the given fields. `tags` is applied as add/remove-tag calls diffed against `current` (unless

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from integrations.admin_export import CsvExportMixin
 from integrations.catalog import selectors
 from integrations.catalog.forms import OperationForm, RawRequestForm, ghl_connections
 from integrations.catalog.loader import KINDS, CatalogOperation, UnknownCatalogOperation, get_catalog
@@ -27,6 +28,7 @@ from integrations.catalog.services import (
     catalog_raw_request,
     raw_request_split,
 )
+from integrations.input_checks import row_id
 from integrations.templatetags.streetsync import badge
 
 PERM_VIEW = "integrations.view_catalogexecution"
@@ -251,7 +253,7 @@ def picker_view(request: HttpRequest, site: admin.AdminSite, key: str) -> JsonRe
     """The choices of one picker on one connection, as JSON ({options: [{value, text}], error})."""
     if not may_run(request):
         raise PermissionDenied
-    connection = get_object_or_404(ghl_connections(), pk=request.GET.get("connection") or 0)
+    connection = get_object_or_404(ghl_connections(), pk=row_id(request.GET.get("connection")) or 0)
     result = catalog_picker_options(connection=connection, key=key, search=request.GET.get("search", ""))
     if result.picker is None:
         raise Http404(result.error)
@@ -290,7 +292,7 @@ LOG_FIELDS = (
     "operation_display",
     "origin",
     "connection_display",
-    "user",
+    "who",
     "started_at",
     "duration_ms",
     "outcome_display",
@@ -304,7 +306,22 @@ LOG_FIELDS = (
 
 
 @admin.register(CatalogExecution)
-class CatalogExecutionAdmin(admin.ModelAdmin):
+class CatalogExecutionAdmin(CsvExportMixin, admin.ModelAdmin):
+    csv_filename = "execution-log"
+    csv_columns = (
+        ("started_at", "started_at"),
+        ("operation", "operation_key"),
+        ("operation_name", "operation_name"),
+        ("connection", "connection_name"),
+        ("user", "user__username"),
+        ("origin", "origin"),
+        ("outcome", "outcome"),
+        ("status_code", "status_code"),
+        ("duration_ms", "duration_ms"),
+        ("method", "method"),
+        ("path", "path"),
+        ("error", "error"),
+    )
     list_display = ["when", "operation_name", "connection_name", "user", "outcome_column", "status_code", "duration"]
     list_display_links = ["when", "operation_name"]
     list_filter = ["outcome", "origin", "operation_name", "connection_name"]
@@ -354,6 +371,11 @@ class CatalogExecutionAdmin(admin.ModelAdmin):
         if obj.connection_id:
             url += f"?connection={obj.connection_id}"
         return format_html('<a href="{}">{}</a> <span class="ss-small">(run it again)</span>', url, obj.operation_name)
+
+    @admin.display(description="Who")
+    def who(self, obj: CatalogExecution) -> str:
+        # The name only: a link would open the user's page, which only user admins may see.
+        return obj.user.get_username() if obj.user is not None else "—"
 
     @admin.display(description="Connection")
     def connection_display(self, obj: CatalogExecution) -> str:

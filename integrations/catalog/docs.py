@@ -14,7 +14,7 @@ from pathlib import Path
 from integrations.catalog.loader import Catalog, CatalogOperation, get_catalog
 
 DOCS_FILE = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
-SECTIONS = ("operations", "triggers")
+SECTIONS = ("operations", "triggers", "excluded")
 
 
 def _status(op: CatalogOperation) -> str:
@@ -35,11 +35,15 @@ def operations_markdown(catalog: Catalog) -> str:
         ops = [op for op in catalog.operations if op.category == category.key]
         triggers = sum(1 for op in ops if op.is_trigger)
         missing = [nb for nb in catalog.not_built if nb.category == category.key]
+        seed = (
+            f"the seed counts {category.seed_triggers} and {category.seed_actions}"
+            if category.seed_triggers or category.seed_actions
+            else "beyond the seed, which names none"
+        )
         lines += [
             f"### {category.label}",
             "",
-            f"{triggers} triggers and {len(ops) - triggers} actions (the seed counts {category.seed_triggers} and "
-            f"{category.seed_actions}).",
+            f"{triggers} triggers and {len(ops) - triggers} actions ({seed}).",
             "",
             "| operation | kind | request | GHL spec | status |",
             "|---|---|---|---|---|",
@@ -54,10 +58,21 @@ def operations_markdown(catalog: Catalog) -> str:
         lines.append("")
     total = len(catalog.operations)
     triggers = sum(1 for op in catalog.operations if op.is_trigger)
+    offered = len({op.spec.key for op in catalog.operations})
+    spec_total = offered + len(catalog.excluded) + len(catalog.uncovered)
     lines.append(
-        f"In all: {total} operations ({triggers} triggers, {total - triggers} actions) of the seed's "
-        f"{total + len(catalog.not_built)} named ones."
+        f"In all: {total} operations ({triggers} triggers, {total - triggers} actions) covering {offered} of the "
+        f"{spec_total} operations of GoHighLevel's spec ({len(catalog.excluded)} excluded by name, listed under "
+        f"*Excluded*; {len(catalog.uncovered)} missing)."
     )
+    return "\n".join(lines)
+
+
+def excluded_markdown(catalog: Catalog) -> str:
+    """The spec operations the catalog leaves out on purpose, each with its reason."""
+    lines = ["| spec operation | request | why not in the catalog |", "|---|---|---|"]
+    for item in catalog.excluded:
+        lines.append(f"| `{item.spec_ref}` | `{item.spec.method} {item.spec.path}` | {_cell(item.why)} |")
     return "\n".join(lines)
 
 
@@ -81,7 +96,11 @@ def triggers_markdown(catalog: Catalog) -> str:
 
 
 def generated(catalog: Catalog) -> dict[str, str]:
-    return {"operations": operations_markdown(catalog), "triggers": triggers_markdown(catalog)}
+    return {
+        "operations": operations_markdown(catalog),
+        "triggers": triggers_markdown(catalog),
+        "excluded": excluded_markdown(catalog),
+    }
 
 
 def _replacer(body: str) -> Callable[[re.Match[str]], str]:

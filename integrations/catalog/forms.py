@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 
 from integrations.catalog.loader import BODY, BODY_JSON, INPUT, PATH, QUERY, CatalogOperation, Field
+from integrations.clients.addresses import request_path_problem
+from integrations.input_checks import MSG_BAD_JSON, InputRefused, json_parse
 from integrations.models import Connection, System
 
 GROUP_TITLES = {
@@ -21,7 +23,7 @@ GROUP_ORDER = (INPUT, PATH, QUERY, BODY, BODY_JSON)
 # Text fields that hold paragraphs get a text area.
 LONG_TEXT = frozenset({"body", "rawHTML", "html", "message", "description", "notes", "formSubmitThanksMessage"})
 BLANK_CHOICE = ("", "—")
-MSG_JSON = "Not valid JSON: {error}"
+MSG_JSON = MSG_BAD_JSON
 MSG_RAW_PATH = "Start with / (the part after the connection's base URL), e.g. /contacts/?locationId=…"
 HELP_LIST = "One per line."
 HELP_JSON = "JSON."
@@ -39,10 +41,11 @@ def ghl_connections() -> Any:
 
 
 def _json(text: str) -> Any:
+    # Depth, NUL and lone surrogates are refused as well (a deep body crashed the page with RecursionError).
     try:
-        return json.loads(text)
-    except ValueError as e:
-        raise forms.ValidationError(MSG_JSON.format(error=e)) from e
+        return json_parse(text, where="The JSON")
+    except InputRefused as e:
+        raise forms.ValidationError(str(e)) from None
 
 
 def _help(field: Field) -> str:
@@ -213,6 +216,9 @@ class RawRequestForm(forms.Form):
         path = str(self.cleaned_data["path"]).strip()
         if not path.startswith("/") or path.startswith("//"):
             raise forms.ValidationError(MSG_RAW_PATH)
+        problem = request_path_problem(path)
+        if problem:
+            raise forms.ValidationError(problem)
         return path
 
     def clean_body(self) -> Any:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import ghl_spec
 from ghl_spec import GhlSpec, Operation, UnknownOperation
-from ghl_spec.spec import JSON
+from ghl_spec.spec import JSON, MULTIPART
 
 CATALOG_FILE = Path(__file__).resolve().with_name("operations.toml")
 
@@ -94,6 +94,18 @@ class NotBuilt:
     category: str
     kind: str
     why: str
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A spec operation the catalog deliberately does not offer, and why (listed in docs/catalog.md)."""
+
+    spec: Operation
+    why: str
+
+    @property
+    def spec_ref(self) -> str:
+        return f"{self.spec.app}/{self.spec.operation_id}"
 
 
 @dataclass(frozen=True)
@@ -253,6 +265,14 @@ class CatalogOperation:
     def body_is_json(self) -> bool:
         return any(f.location == BODY_JSON for f in self.fields)
 
+    @property
+    def content_type(self) -> str | None:
+        """How the body is sent: application/json, or multipart/form-data for the spec's two upload operations."""
+        body = self.spec.request_body
+        if body is None:
+            return None
+        return JSON if JSON in body.content_types else body.content_type
+
     def field(self, name: str, location: str | None = None) -> Field | None:
         return next((f for f in self.fields if f.name == name and location in (None, f.location)), None)
 
@@ -266,6 +286,10 @@ class Catalog:
     operations: tuple[CatalogOperation, ...]
     pickers: Mapping[str, Picker]
     not_built: tuple[NotBuilt, ...]
+    excluded: tuple[Excluded, ...] = ()
+    # Spec operations neither offered nor excluded by name (a test keeps this empty: a new spec operation cannot be
+    # silently missing).
+    uncovered: tuple[Operation, ...] = ()
 
     def operation(self, key: str) -> CatalogOperation:
         for op in self.operations:
@@ -422,8 +446,12 @@ def _fields(
         add(parameter.name, QUERY, parameter.required, parameter.schema, parameter.description)
     body = op.request_body
     if body is not None:
-        if JSON not in body.content_types:
-            raise CatalogError(f"{where}: the catalog sends JSON bodies; {op.operation_id} takes {body.content_type}")
+        if JSON not in body.content_types and MULTIPART not in body.content_types:
+            raise CatalogError(
+                f"{where}: the catalog sends JSON or multipart bodies; {op.operation_id} takes {body.content_type}"
+            )
+        if JSON not in body.content_types and not _properties(body.schema):
+            raise CatalogError(f"{where}: a multipart body needs declared fields ({op.operation_id} has none)")
         properties = _properties(body.schema)
         if body.schema.get("type") in (None, "object") and properties:
             required = set(body.schema.get("required") or ())
@@ -486,7 +514,7 @@ def load_catalog(path: Path = CATALOG_FILE, spec: GhlSpec | None = None) -> Cata
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise CatalogError(f"{path.name} is not valid TOML: {e}") from e
-    _unknown(data, frozenset({"categories", "pickers", "picker_for", "not_built", "operation"}), path.name)
+    _unknown(data, frozenset({"categories", "pickers", "picker_for", "not_built", "excluded", "operation"}), path.name)
 
     categories = tuple(
         Category(
@@ -520,8 +548,8 @@ def load_catalog(path: Path = CATALOG_FILE, spec: GhlSpec | None = None) -> Cata
         fields = _fields(op, entry, picker_for, where)
         stated = entry.get("items")
         items = _stated_items(stated, f"{where}.items") if stated is not None else derive_items(op.response_schema)
-        if entry["kind"] == TRIGGER and items is None:
-            raise CatalogError(f"{where}: a trigger needs items (the response schema does not say where they are)")
+        if entry["kind"] == TRIGGER:
+            _check_trigger_answer(op, items, where)
         require_one_of = tuple(entry.get("require_one_of") or ())
         for name in require_one_of:
             if not any(f.name == name for f in fields):
@@ -570,7 +598,58 @@ def load_catalog(path: Path = CATALOG_FILE, spec: GhlSpec | None = None) -> Cata
         )
         for item in data.get("not_built") or []
     )
-    return Catalog(categories=categories, operations=tuple(operations), pickers=pickers, not_built=not_built)
+    excluded = _excluded(spec, data.get("excluded"))
+    offered = {op.spec.key for op in operations}
+    overlap = sorted(e.spec_ref for e in excluded if e.spec.key in offered)
+    if overlap:
+        raise CatalogError(f"excluded, yet in the catalog: {', '.join(overlap)}")
+    covered = offered | {e.spec.key for e in excluded}
+    return Catalog(
+        categories=categories,
+        operations=tuple(operations),
+        pickers=pickers,
+        not_built=not_built,
+        excluded=excluded,
+        uncovered=tuple(op for op in spec.operations if op.key not in covered),
+    )
+
+
+def _excluded(spec: GhlSpec, data: Any) -> tuple[Excluded, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise CatalogError("excluded must be a list of tables ([[excluded]])")
+    found: list[Excluded] = []
+    for index, item in enumerate(data):
+        where = f"excluded {index + 1}"
+        item = _table(item, where)
+        _unknown(item, frozenset({"spec", "why"}), where)
+        why = str(item.get("why") or "").strip()
+        if not why:
+            raise CatalogError(f"{where}: why is missing (an exclusion says its reason)")
+        found.append(Excluded(spec=_spec_operation(spec, item.get("spec"), where), why=why))
+    refs = [e.spec_ref for e in found]
+    duplicates = sorted({r for r in refs if refs.count(r) > 1})
+    if duplicates:
+        raise CatalogError(f"excluded twice: {', '.join(duplicates)}")
+    return tuple(found)
+
+
+MSG_TRIGGER_NO_ITEMS = "{where}: a trigger needs items (the response schema does not say where they are)"
+MSG_TRIGGER_NOT_JSON = (
+    "{where}: a trigger must answer JSON with items, and the spec declares no JSON answer for {operation} (a file or "
+    "an empty answer?): make it an action, or state where its items are with a path"
+)
+
+
+def _check_trigger_answer(op: Operation, items: Items | None, where: str) -> None:
+    """A trigger polls items: its answer must be JSON holding them. When the spec declares a JSON answer, the items are
+    read from it or stated; when it declares none (recordings, transcription files, answers GHL does not document),
+    the entry must state a path to items under a key, which only a JSON object can have."""
+    if items is None:
+        raise CatalogError(MSG_TRIGGER_NO_ITEMS.format(where=where))
+    if op.response_schema is None and not items.path:
+        raise CatalogError(MSG_TRIGGER_NOT_JSON.format(where=where, operation=op.operation_id))
 
 
 _lock = threading.Lock()

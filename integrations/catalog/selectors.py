@@ -81,9 +81,16 @@ def catalog_categories() -> list[CategoryCount]:
     ]
 
 
+# Scopes the spec names that a Marketplace app cannot ask for: Delete Location's is GHL's own ("internal access
+# only"), so "Connect with GoHighLevel" does not request it and GHL refuses that operation to apps.
+UNREQUESTABLE_SCOPES = frozenset({"locations.internal-access-only"})
+
+
 def catalog_required_scopes() -> tuple[str, ...]:
-    """Every OAuth scope the spec's security requirements name for the catalog's operations, sorted."""
-    return tuple(sorted({scope for op in get_catalog().operations for scope in op.scopes}))
+    """Every OAuth scope the spec's security requirements name for the catalog's operations that an app can
+    request, sorted."""
+    scopes = {scope for op in get_catalog().operations for scope in op.scopes}
+    return tuple(sorted(scopes - UNREQUESTABLE_SCOPES))
 
 
 def catalog_trigger_items(key: str) -> Items:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from django.utils import timezone
 
 import ghl_spec
+from ghl_spec.spec import JSON
 from integrations import crypto
 from integrations.catalog.loader import (
     BODY,
@@ -193,7 +194,9 @@ def catalog_prepare(
         for f in operation.fields_at(BODY):
             if f.name not in given and f.default is not None:
                 rendered = render(f.default, context)
-                if rendered is not DROP and not _blank(rendered):
+                # A template that rendered to nothing is left out; a default that is blank on purpose ("" or [] for
+                # a field the spec requires, like the advanced searches' query and searchAfter) is sent.
+                if rendered is not DROP and (not _blank(rendered) or _blank(f.default)):
                     given[f.name] = rendered
         body = given
 
@@ -311,6 +314,7 @@ def catalog_execute(
             body=plan.body,
             send_body=plan.send_body,
             version=operation.version,
+            content_type=operation.content_type or JSON,
         )
 
     _send(execution, call)

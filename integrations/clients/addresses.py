@@ -2,8 +2,12 @@
 
 https only; http only for the built-in sandbox or hosts in CONNECTION_ALLOW_HTTP_HOSTS. No user:password in the URL.
 Never a link-local or cloud-metadata address; loopback and private addresses only for the built-in sandbox or hosts in
-CONNECTION_ALLOW_PRIVATE_HOSTS. The "built-in sandbox" is a path under /sandbox/ while SANDBOX_ENABLED is on (demo and
-tests; a deploy check refuses it in production).
+CONNECTION_ALLOW_PRIVATE_HOSTS. The "built-in sandbox" is a path under /sandbox/ on this app's own address (a
+host:port in SANDBOX_HOSTS) while SANDBOX_ENABLED is on (demo and tests; a deploy check refuses it in production): the
+/sandbox/ prefix alone opens nothing, or any loopback or private service could be handed the key by naming its path so.
+
+A request path (what a client appends to the base URL) must stay under the base URL: `request_path_problem()` refuses
+`.`/`..` segments in any spelling (`%2e%2e`, `%252e`, a backslash), checked by every client before it sends.
 
 Checked on input (the admin form and the model field's validator, with a DNS lookup) and again by every client before
 it sends anything (without DNS), so a row edited behind the admin's back cannot point a client elsewhere.
@@ -13,7 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,8 +37,16 @@ MSG_PRIVATE = (
     "{host} is a loopback or private network address. If the API really is there (a proxy on your network), list "
     "the host in CONNECTION_ALLOW_PRIVATE_HOSTS."
 )
+MSG_PATH_START = "The path must start with a single / (the connection's base URL comes before it)"
+MSG_PATH_DOTS = (
+    "The path must not contain . or .. segments (in any spelling, such as %2e%2e) or backslashes: it stays under the "
+    "connection's base URL."
+)
+MSG_PATH_CONTROL = "The path must not contain control characters."
 
 SANDBOX_PATH = "/sandbox/"
+# Percent-decoding rounds a path gets before its segments are judged ("%252e" is "%2e" is "."); more is refused.
+MAX_DECODE_ROUNDS = 4
 # Cloud metadata services by name (AWS, GCP, Azure, Alibaba, Oracle, DigitalOcean use the link-local addresses below).
 METADATA_HOSTS = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
@@ -88,6 +101,19 @@ def _listed(host: str, setting: str) -> bool:
     return host in {name.strip().lower().rstrip(".") for name in getattr(settings, setting, [])}
 
 
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _own_sandbox(parts: Any, host: str) -> bool:
+    """The built-in sandbox: SANDBOX_ENABLED, a path under /sandbox/, and this app's own host:port (SANDBOX_HOSTS)."""
+    if not settings.SANDBOX_ENABLED or not (parts.path.rstrip("/") + "/").startswith(SANDBOX_PATH):
+        return False
+    own = f"{host}:{parts.port or _default_port(parts.scheme)}"
+    listed = {str(entry).strip().lower().rstrip(".") for entry in getattr(settings, "SANDBOX_HOSTS", [])}
+    return own in listed
+
+
 def base_url_problem(url: str, *, resolve: bool = False) -> str | None:
     """Why credentials must not be sent to `url` (a message for the user), or None when the address is acceptable.
 
@@ -105,7 +131,7 @@ def base_url_problem(url: str, *, resolve: bool = False) -> str | None:
         return MSG_CREDENTIALS
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         return MSG_QUERY
-    sandbox = bool(settings.SANDBOX_ENABLED) and (parts.path.rstrip("/") + "/").startswith(SANDBOX_PATH)
+    sandbox = _own_sandbox(parts, host)
     if parts.scheme == "http" and not (sandbox or _listed(host, "CONNECTION_ALLOW_HTTP_HOSTS")):
         return MSG_SCHEME
     if host in METADATA_HOSTS:
@@ -127,3 +153,26 @@ def validate_base_url(value: str) -> None:
     problem = base_url_problem(value, resolve=True)
     if problem:
         raise ValidationError(problem, code="base_url")
+
+
+def request_path_problem(path: str) -> str | None:
+    """Why `path` must not be appended to a base URL (a message for the user), or None.
+
+    The path is percent-decoded until it no longer changes (a server or proxy may decode it once more than we do)
+    and must then have no `.`/`..` segment and no backslash (which some servers read as /), so it cannot climb out
+    of the base URL's path (`/../_control/stats` from `/sandbox/ghl`). The query string is not judged."""
+    if not path.startswith("/") or path.startswith("//"):
+        return MSG_PATH_START
+    decoded = path.split("?", 1)[0]
+    for _ in range(MAX_DECODE_ROUNDS):
+        once = unquote(decoded, errors="replace")
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        return MSG_PATH_DOTS
+    if any(ord(c) < 32 or ord(c) == 127 for c in decoded):
+        return MSG_PATH_CONTROL
+    if "\\" in decoded or any(segment in (".", "..") for segment in decoded.split("/")):
+        return MSG_PATH_DOTS
+    return None

@@ -17,7 +17,7 @@ from urllib3.util.retry import Retry
 
 from integrations import ratelimit
 from integrations.clients import exceptions as exc
-from integrations.clients.addresses import base_url_problem
+from integrations.clients.addresses import base_url_problem, request_path_problem
 from integrations.logging import remember_secret
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,10 @@ class BaseClient:
         """(message, details) from an error body; subclasses know their API's error shape."""
         return "", []
 
+    def auth_error(self, status: int, message: str, kwargs: dict[str, Any]) -> exc.ApiAuthError:
+        """The error a 401/403 raises; subclasses tell their API's particular refusals apart."""
+        return exc.ApiAuthError(f"{self.service_name} rejected the credentials ({status}): {message}", **kwargs)
+
     def on_auth_error(self) -> bool:
         """Called on 401; return True if credentials were refreshed and the call should be repeated once."""
         return False
@@ -299,13 +303,19 @@ class BaseClient:
         headers: dict[str, str] | None = None,
         expected: tuple[int, ...] = (200, 201),
         raw_response: bool = False,
+        files: list[tuple[str, Any]] | None = None,
     ) -> Any:
         """One call: the parsed JSON answer (or {} when empty), or with `raw_response` the `requests.Response` of a
-        successful call, unread (for answers that are files). Failures raise the typed errors either way."""
+        successful call, unread (for answers that are files). Failures raise the typed errors either way. `files`
+        sends a multipart/form-data body instead of JSON (requests' parts: (name, (filename or None, value)))."""
         url = f"{self.base_url}{path}"
         problem = base_url_problem(self.base_url)
         if problem:
             raise exc.ApiAddressRefused(f"{self.service_name}: {problem}", url=self.base_url)
+        # Every client, not only the raw request: a path that climbs out of the base URL never carries the key.
+        path_problem = request_path_problem(path)
+        if path_problem:
+            raise exc.ApiAddressRefused(f"{self.service_name}: {path_problem}", url=self.base_url)
         for attempt in (1, 2):
             auth = self.auth_headers()
             for value in auth.values():
@@ -320,7 +330,7 @@ class BaseClient:
             try:
                 self.request_count += 1
                 response = self.session.request(
-                    method, url, params=params, json=json, headers=all_headers, timeout=self.timeout
+                    method, url, params=params, json=json, files=files, headers=all_headers, timeout=self.timeout
                 )
             except requests.exceptions.Timeout as e:
                 raise exc.ApiTimeout(f"{self.service_name} did not answer in time", url=url) from e
@@ -371,7 +381,7 @@ class BaseClient:
         message = message or response.reason or f"HTTP {status}"
         kwargs: dict[str, Any] = {"status_code": status, "url": url, "details": details}
         if status in (401, 403):
-            raise exc.ApiAuthError(f"{self.service_name} rejected the credentials ({status}): {message}", **kwargs)
+            raise self.auth_error(status, message, kwargs)
         if status == 404:
             raise exc.ApiNotFound(f"{self.service_name} found nothing at this address (404): {message}", **kwargs)
         if status in (400, 409, 422):

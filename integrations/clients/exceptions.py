@@ -36,6 +36,11 @@ class ApiAuthError(PermanentApiError):
     """401/403: the token or key is rejected, expired or lacks a scope."""
 
 
+class ApiLocationForbidden(ApiAuthError):
+    """403: the token is valid but may not act in this location (GHL: "The token does not have access to this
+    location"); a new token for that location, or the right location id, is the fix, not a retry."""
+
+
 class ApiCredentialsUnusable(ApiAuthError):
     """The stored token or key holds characters no HTTP header can carry (a pasted zero-width space, curly quotes)."""
 

@@ -1,11 +1,12 @@
 """GoHighLevel (LeadConnector) API v2 client: contacts and location, one method per endpoint.
 
 Facts come from the official OpenAPI specs in GitHub `GoHighLevel/highlevel-api-docs` (`apps/<name>.json`);
-see /work/shared/ghl-api/FACTS.md. Nothing outside this module knows GHL's wire format.
+see docs/ghl-facts.md. Nothing outside this module knows GHL's wire format.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -19,6 +20,7 @@ from django.conf import settings
 
 import ghl_spec
 from integrations.clients import exceptions as exc
+from integrations.clients.addresses import request_path_problem
 from integrations.clients.base import BaseClient
 from integrations.ratelimit import RatePolicy
 
@@ -70,7 +72,17 @@ MSG_NOT_CONFORMING = "Not sent: GoHighLevel's API specification refuses this req
 MSG_PATH_PARAM_MISSING = "{name} should not be empty"
 MSG_PATH_PARAM_DOTS = "{name} cannot be . or .."
 MSG_OTHER_OPERATION = "These path values lead to {found}, not {expected}"
+# GHL's 403 for a valid token used for a location it was not issued for (docs/ghl-facts.md), and what the user reads.
+GHL_NO_LOCATION_ACCESS = "does not have access to this location"
+MSG_NO_LOCATION_ACCESS = (
+    'GoHighLevel answered 403 "The token does not have access to this location": the token is valid, but not for '
+    "location {location}. Check the connection's location id, or use a Private Integration Token created in that "
+    "sub-account (or reconnect OAuth choosing it)."
+)
 MSG_RAW_PATH = "The path must start with a single / (the connection's base URL comes before it)"
+MSG_MULTIPART_FIELDS = "A multipart/form-data body is a set of named fields, not a list or text"
+JSON_MEDIA = "application/json"
+MULTIPART_MEDIA = "multipart/form-data"
 _PATH_PARAM = re.compile(r"\{([^{}/]+)\}")
 
 
@@ -104,6 +116,27 @@ def operation_path(template: str, path_params: Mapping[str, Any]) -> str:
     if dots:
         raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=[MSG_PATH_PARAM_DOTS.format(name=n) for n in dots])
     return _PATH_PARAM.sub(lambda m: quote(str(path_params[m.group(1)]), safe=""), template)
+
+
+def _form_parts(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """A body's fields as multipart form parts without file names (requests encodes (None, text) as a plain field):
+    lists repeat their name, booleans read true/false, objects go as JSON text."""
+    parts: list[tuple[str, Any]] = []
+    for name, value in body.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                text = "true" if item else "false"
+            elif isinstance(item, Mapping | list):
+                text = json.dumps(item)
+            else:
+                text = str(item)
+            parts.append((str(name), (None, text)))
+    if not parts:
+        # requests sends no multipart body for no parts: one empty field keeps the declared content type.
+        parts.append(("_", (None, "")))
+    return parts
 
 
 def _wire_query(query: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -189,6 +222,11 @@ class GhlClient(BaseClient):
             text = f"{text} (traceId {payload['traceId']})"
         return text, details
 
+    def auth_error(self, status: int, message: str, kwargs: dict[str, Any]) -> exc.ApiAuthError:
+        if status == 403 and GHL_NO_LOCATION_ACCESS in message.lower():
+            return exc.ApiLocationForbidden(MSG_NO_LOCATION_ACCESS.format(location=self.location_id), **kwargs)
+        return super().auth_error(status, message, kwargs)
+
     def on_auth_error(self) -> bool:
         """Ask the token provider for a fresh OAuth token once; PIT connections have none."""
         if self.token_provider is None:
@@ -200,7 +238,7 @@ class GhlClient(BaseClient):
         return True
 
     def rate_limit_key(self) -> str | None:
-        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (FACTS §3)."""
+        """GHL counts 100 requests / 10 s and 200,000 / day per app per location (docs/ghl-facts.md)."""
         return f"ghl:{self.location_id}"
 
     def rate_limit_policy(self) -> RatePolicy | None:
@@ -324,8 +362,8 @@ class GhlClient(BaseClient):
     ) -> ContactSearchPage:
         """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id].
 
-        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (FACTS §4), ANDed with the
-        updated-since filter."""
+        `filters` are the search's `{field, operator, value}` / `{group, filters}` items (docs/ghl-facts.md), ANDed with
+        the updated-since filter."""
         # Reference: github.com/GoHighLevel/highlevel-api-docs apps/contacts.json, operationId search-contacts-advanced
         body: dict[str, Any] = {
             "locationId": self.location_id,
@@ -622,14 +660,23 @@ class GhlClient(BaseClient):
         body: Any = None,
         send_body: bool | None = None,
         version: str | None = None,
+        content_type: str = JSON_MEDIA,
     ) -> OperationResponse:
         """Send one operation of GHL's spec, validated against it first: GhlRequestInvalid, with GHL-style messages
         and nothing sent, when it does not conform. `send_body` (default: body is not None) sends `body` or `{}`;
-        `version` replaces the spec's Version value (for the few operations that declare none)."""
+        `version` replaces the spec's Version value (for the few operations that declare none); `content_type`
+        multipart/form-data sends the body's fields as form parts (the spec's two upload operations)."""
         # Reference: ghl_spec (GoHighLevel/highlevel-api-docs apps/*.json); docs/catalog.md
         path = operation_path(operation.path, path_params or {})
         return self._send_checked(
-            operation.method, path, query, body, send_body, version or operation.version, expected=operation
+            operation.method,
+            path,
+            query,
+            body,
+            send_body,
+            version or operation.version,
+            expected=operation,
+            content_type=content_type,
         )
 
     def call_raw(
@@ -645,6 +692,10 @@ class GhlClient(BaseClient):
         refused unsent if it does not conform); a route the spec does not have is sent as it is."""
         if not path.startswith("/") or path.startswith("//") or any(c.isspace() or c == "\\" for c in path):
             raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
+        # Judged before the spec is asked or the path joined to the base URL: `/../_control/stats` never leaves.
+        problem = request_path_problem(path)
+        if problem:
+            raise GhlRequestInvalid(problem, details=[problem])
         return self._send_checked(method.upper(), path, query, body, None, version, expected=None)
 
     def _send_checked(
@@ -657,12 +708,16 @@ class GhlClient(BaseClient):
         version: str | None,
         *,
         expected: ghl_spec.Operation | None,
+        content_type: str = JSON_MEDIA,
     ) -> OperationResponse:
         has_body = body is not None if send_body is None else send_body
         if has_body and body is None:
             body = {}
         headers = {"Version": version} if version else {}
         wire = _wire_query(query)
+        multipart = has_body and content_type == MULTIPART_MEDIA
+        if multipart and not isinstance(body, Mapping):
+            raise GhlRequestInvalid(MSG_NOT_CONFORMING, details=[MSG_MULTIPART_FIELDS])
         verdict = ghl_spec.validate(
             method,
             path,
@@ -670,7 +725,7 @@ class GhlClient(BaseClient):
             headers=headers,
             body=body,
             has_body=has_body,
-            content_type="application/json" if has_body else None,
+            content_type=content_type if has_body else None,
         )
         if expected is not None and verdict.operation is not None and verdict.operation.key != expected.key:
             found = verdict.operation.operation_id
@@ -686,7 +741,13 @@ class GhlClient(BaseClient):
         if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
             raise GhlRequestInvalid(MSG_RAW_PATH, details=[MSG_RAW_PATH])
         response = self.request(
-            method, path, params=wire or None, json=body if has_body else None, headers=headers, raw_response=True
+            method,
+            path,
+            params=wire or None,
+            json=body if has_body and not multipart else None,
+            files=_form_parts(body) if multipart else None,
+            headers=headers,
+            raw_response=True,
         )
         return self._operation_response(response, url)
 

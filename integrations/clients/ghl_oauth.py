@@ -1,6 +1,6 @@
 """GoHighLevel OAuth 2.0 token endpoints: code exchange, refresh, agency -> location token.
 
-Facts: /work/shared/ghl-api/FACTS.md §2 (`docs/oauth/Authorization.md` and `apps/oauth.json` in
+Facts: docs/ghl-facts.md#authentication (`docs/oauth/Authorization.md` and `apps/oauth.json` in
 GoHighLevel/highlevel-api-docs).
 Tokens never appear in a log line, an exception message or a repr.
 """

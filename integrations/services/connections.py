@@ -11,7 +11,8 @@ from django.db import transaction
 
 from integrations import crypto
 from integrations.clients import exceptions as exc
-from integrations.models import Connection, System
+from integrations.clients.ghl import GHL_NO_LOCATION_ACCESS
+from integrations.models import Connection, GhlAgency, System
 from integrations.services.connection_status import connection_mark, connection_needs_reauth
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
             )
     except exc.ApiCredentialsUnusable:
         result = ConnectionTestResult(False, TEST_CREDENTIALS_UNUSABLE)
+    except exc.ApiLocationForbidden as e:
+        result = ConnectionTestResult(False, str(e))
     except exc.ApiAuthError as e:
         if connection.system == System.GHL:
             message = (
@@ -121,6 +124,7 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
         connection_mark(connection=connection, status=Connection.Status.OK, detail=result.message)
     elif (
         "rejected" in result.message
+        or GHL_NO_LOCATION_ACCESS in result.message
         or "Location not found" in result.message
         or result.message == (TEST_CREDENTIALS_UNUSABLE)
     ):
@@ -134,14 +138,16 @@ def connection_test(*, connection: Connection) -> ConnectionTestResult:
 def connection_rotate_secrets() -> int:
     """Re-encrypt every stored secret with the first FIELD_ENCRYPTION_KEYS key. Returns the number of rows changed."""
     changed = 0
-    for connection in Connection.objects.select_for_update().all():
-        dirty = []
-        for name in Connection.ENCRYPTED_FIELDS:
-            value = getattr(connection, name)
-            if value:
-                setattr(connection, name, crypto.rotate(value))
-                dirty.append(name)
-        if dirty:
-            connection.save(update_fields=dirty)
-            changed += 1
+    # Connections, and the agencies whose tokens give their locations theirs.
+    for model in (Connection, GhlAgency):
+        for row in model.objects.select_for_update().all():
+            dirty = []
+            for name in model.ENCRYPTED_FIELDS:
+                value = getattr(row, name)
+                if value:
+                    setattr(row, name, crypto.rotate(value))
+                    dirty.append(name)
+            if dirty:
+                row.save(update_fields=dirty)
+                changed += 1
     return changed

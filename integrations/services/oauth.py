@@ -1,8 +1,8 @@
 """GoHighLevel OAuth 2.0: the authorization-code flow and a single-flight token refresh.
 
 GHL rotates refresh tokens: every refresh returns a new refresh token and the old one must not be used again
-(FACTS §2; the official SDK serialises refreshes per resource for this reason). Several Celery workers may find
-the same connection's access token expired at the same moment, so a refresh is done by one of them only, under a
+(docs/ghl-facts.md; the official SDK serialises refreshes per resource for this reason). Several Celery workers may
+find the same connection's access token expired at the same moment, so a refresh is done by one of them only, under a
 per-connection lock, and the others pick up the token it stored. See docs/oauth.md.
 """
 
@@ -31,7 +31,7 @@ from django.utils import timezone
 from integrations.clients import exceptions as exc
 from integrations.clients.ghl import TokenProvider
 from integrations.clients.ghl_oauth import GhlOAuthClient, OAuthTokenRejected, TokenGrant, ghl_oauth_client
-from integrations.models import Connection, System
+from integrations.models import Connection, GhlAgency, System
 from integrations.services.connection_status import connection_needs_reauth
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 USER_TYPE_LOCATION = "Location"
 USER_TYPE_COMPANY = "Company"
 USER_TYPES = (USER_TYPE_LOCATION, USER_TYPE_COMPANY)
+# What an agency install needs besides the sync's scopes: location tokens (POST /oauth/locationToken, oauth.write)
+# and the installed locations (oauth.readonly); the agency's locations come from GET /locations/search
+# (locations.readonly, already in GHL_OAUTH_SCOPES).
+AGENCY_SCOPES = ("oauth.readonly", "oauth.write", "locations.readonly")
 STATE_SALT = "integrations.services.oauth.state"
 STATE_MAX_AGE_SECONDS = 15 * 60
 SESSION_KEY = "ghl_oauth_nonces"
@@ -67,6 +71,21 @@ OAUTH_LOCATION_NOT_APPROVED = (
 OAUTH_LOCATION_GRANT_FAILED = "GoHighLevel did not give a location token for {want}: {error}"
 OAUTH_CONNECTED = "Connected with OAuth ({user_type} token) for location {location}."
 OAUTH_NOT_CONNECTED = "Not connected to GoHighLevel yet: use 'Connect with GoHighLevel' on the connection."
+OAUTH_AGENCY_LOCATION = (
+    "This connection's token comes from the agency “{agency}”: reconnect the agency instead (GoHighLevel agencies)."
+)
+OAUTH_NOT_AGENCY = (
+    "GoHighLevel did not give an agency (Company) token: install the app at agency level. Nothing was changed."
+)
+OAUTH_WRONG_AGENCY = (
+    "GoHighLevel authorised agency {got}, but this install is for agency {want}. Nothing was changed; log in to the "
+    "right agency."
+)
+OAUTH_AGENCY_CONNECTED = "Connected with OAuth (agency token) for company {company}."
+OAUTH_AGENCY_NOT_CONNECTED = "The agency is not connected to GoHighLevel yet: press “Connect with GoHighLevel”."
+OAUTH_AGENCY_REFRESH_REJECTED = (
+    "GoHighLevel refused the agency's token refresh: {error}. Reconnect the agency with “Connect with GoHighLevel”."
+)
 OAUTH_REFRESH_REJECTED = "GoHighLevel refused the token refresh: {error}. Reconnect with 'Connect with GoHighLevel'."
 
 
@@ -96,12 +115,29 @@ def oauth_authorize_url(*, connection: Connection, request_or_redirect_uri: Http
     With an HttpRequest a one-time nonce is kept in its session and must come back in the state; with a plain
     redirect URI (scripts, tests) the state is only signed and time-limited.
     """
-    if not settings.GHL_OAUTH_CLIENT_ID or not settings.GHL_OAUTH_CLIENT_SECRET:
-        raise OAuthError(OAUTH_NOT_CONFIGURED)
+    _check_configured()
     if connection.system != System.GHL or connection.auth_type != Connection.AuthType.OAUTH:
         raise OAuthError(OAUTH_NOT_OAUTH)
+    if connection.agency_id is not None:
+        raise OAuthError(OAUTH_AGENCY_LOCATION.format(agency=connection.agency))
     if user_type not in USER_TYPES:
         raise OAuthError(OAUTH_BAD_USER_TYPE)
+    return _authorize_url({"c": connection.pk, "u": user_type}, request_or_redirect_uri, settings.GHL_OAUTH_SCOPES)
+
+
+def oauth_agency_authorize_url(*, agency: GhlAgency, request_or_redirect_uri: HttpRequest | str) -> str:
+    """The GHL consent URL that installs the app on an agency (Company token), with the agency scopes added."""
+    _check_configured()
+    scopes = [*settings.GHL_OAUTH_SCOPES, *(s for s in AGENCY_SCOPES if s not in settings.GHL_OAUTH_SCOPES)]
+    return _authorize_url({"a": agency.pk, "u": USER_TYPE_COMPANY}, request_or_redirect_uri, scopes)
+
+
+def _check_configured() -> None:
+    if not settings.GHL_OAUTH_CLIENT_ID or not settings.GHL_OAUTH_CLIENT_SECRET:
+        raise OAuthError(OAUTH_NOT_CONFIGURED)
+
+
+def _authorize_url(target: dict[str, Any], request_or_redirect_uri: HttpRequest | str, scopes: list[str]) -> str:
     nonce = ""
     if isinstance(request_or_redirect_uri, str):
         redirect_uri = request_or_redirect_uri
@@ -111,14 +147,12 @@ def oauth_authorize_url(*, connection: Connection, request_or_redirect_uri: Http
         session = request_or_redirect_uri.session
         pending = [n for n in session.get(SESSION_KEY, []) if isinstance(n, str)]
         session[SESSION_KEY] = [*pending[-(SESSION_MAX_PENDING - 1) :], nonce]
-    state = signing.dumps(
-        {"c": connection.pk, "u": user_type, "r": redirect_uri, "n": nonce}, salt=STATE_SALT, compress=True
-    )
+    state = signing.dumps({**target, "r": redirect_uri, "n": nonce}, salt=STATE_SALT, compress=True)
     params = {
         "response_type": "code",
         "redirect_uri": redirect_uri,
         "client_id": settings.GHL_OAUTH_CLIENT_ID,
-        "scope": " ".join(settings.GHL_OAUTH_SCOPES),
+        "scope": " ".join(scopes),
         "state": state,
     }
     base = settings.GHL_OAUTH_AUTHORIZE_URL
@@ -127,12 +161,22 @@ def oauth_authorize_url(*, connection: Connection, request_or_redirect_uri: Http
 
 def oauth_state_connection_id(*, state: str) -> int | None:
     """The connection a (valid, unexpired) state is for, without consuming it: where to send the user back."""
+    target = oauth_state_target(state=state)
+    return target[1] if target is not None and target[0] == "connection" else None
+
+
+def oauth_state_target(*, state: str) -> tuple[str, int] | None:
+    """("connection", pk) or ("agency", pk) of a valid, unexpired state, without consuming it."""
     try:
         data = signing.loads(state, salt=STATE_SALT, max_age=STATE_MAX_AGE_SECONDS)
     except signing.BadSignature:
         return None
-    pk = data.get("c") if isinstance(data, dict) else None
-    return pk if isinstance(pk, int) else None
+    if not isinstance(data, dict):
+        return None
+    for key, kind in (("c", "connection"), ("a", "agency")):
+        if isinstance(data.get(key), int):
+            return kind, data[key]
+    return None
 
 
 def _state_consume(*, state: str, session: MutableMapping[str, Any] | None) -> dict[str, Any]:
@@ -140,7 +184,9 @@ def _state_consume(*, state: str, session: MutableMapping[str, Any] | None) -> d
         data = signing.loads(state, salt=STATE_SALT, max_age=STATE_MAX_AGE_SECONDS)
     except signing.BadSignature as e:  # SignatureExpired is a BadSignature
         raise OAuthStateError(OAUTH_STATE_INVALID) from e
-    if not isinstance(data, dict) or not isinstance(data.get("c"), int) or data.get("u") not in USER_TYPES:
+    if not isinstance(data, dict) or data.get("u") not in USER_TYPES:
+        raise OAuthStateError(OAUTH_STATE_INVALID)
+    if not isinstance(data.get("c"), int) and not (isinstance(data.get("a"), int) and data["u"] == USER_TYPE_COMPANY):
         raise OAuthStateError(OAUTH_STATE_INVALID)
     nonce = data.get("n") or ""
     if nonce:
@@ -156,6 +202,8 @@ def _state_consume(*, state: str, session: MutableMapping[str, Any] | None) -> d
 def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> Connection:
     """Check the state, exchange the code, store the tokens (encrypted) and mark the connection OK."""
     data = _state_consume(state=state, session=session)
+    if not isinstance(data.get("c"), int):
+        raise OAuthStateError(OAUTH_STATE_INVALID)
     if not code:
         raise OAuthError(OAUTH_NO_CODE)
     connection = Connection.objects.filter(pk=data["c"]).first()
@@ -197,6 +245,39 @@ def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] |
     return row
 
 
+def oauth_agency_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> GhlAgency:
+    """An agency install's callback: check the state, exchange the code for the agency (Company) token, store it."""
+    data = _state_consume(state=state, session=session)
+    if not isinstance(data.get("a"), int):
+        raise OAuthStateError(OAUTH_STATE_INVALID)
+    if not code:
+        raise OAuthError(OAUTH_NO_CODE)
+    agency = GhlAgency.objects.filter(pk=data["a"]).first()
+    if agency is None:
+        raise OAuthStateError(OAUTH_STATE_INVALID)
+    client = ghl_oauth_client(base_url=agency.base_url)
+    try:
+        grant = client.exchange_code(code=code, user_type=USER_TYPE_COMPANY, redirect_uri=str(data["r"]))
+    except exc.ApiError as e:
+        raise OAuthError(OAUTH_EXCHANGE_FAILED.format(error=e)) from e
+    if (grant.user_type and grant.user_type != USER_TYPE_COMPANY) or not grant.company_id:
+        raise OAuthError(OAUTH_NOT_AGENCY)
+    if agency.company_id and grant.company_id != agency.company_id:
+        raise OAuthError(OAUTH_WRONG_AGENCY.format(got=grant.company_id, want=agency.company_id))
+    with transaction.atomic():
+        row = GhlAgency.objects.select_for_update().get(pk=agency.pk)
+        row.company_id = grant.company_id
+        row.oauth_scopes = grant.scope
+        row.oauth_refresh_token = grant.refresh_token
+        _set_access(row, grant)
+        row.status = GhlAgency.Status.OK
+        row.status_detail = OAUTH_AGENCY_CONNECTED.format(company=grant.company_id)
+        row.full_clean()
+        row.save()
+    logger.info("Agency %s connected with OAuth (company %s)", row.pk, row.company_id)
+    return row
+
+
 def _location_grant(
     client: GhlOAuthClient, *, connection: Connection, agency: TokenGrant, location_id: str
 ) -> TokenGrant:
@@ -212,7 +293,7 @@ def _location_grant(
         raise OAuthError(OAUTH_LOCATION_GRANT_FAILED.format(want=location_id, error=e)) from e
 
 
-def _set_access(row: Connection, grant: TokenGrant) -> None:
+def _set_access(row: Connection | GhlAgency, grant: TokenGrant) -> None:
     row.oauth_access_token = grant.access_token
     row.oauth_expires_at = timezone.now() + timedelta(seconds=grant.expires_in) if grant.expires_in > 0 else None
 
@@ -247,7 +328,10 @@ def oauth_access_token(*, connection: Connection, force: bool = False) -> str:
         return seen
     if connection.pk is None:
         raise exc.ApiAuthError(OAUTH_NOT_CONNECTED)
-    outcome = _refresh_single_flight(pk=connection.pk, seen_token=seen, force=force)
+    if connection.agency_id is not None:
+        outcome = _location_refresh(connection=connection, seen_token=seen, force=force)
+    else:
+        outcome = _refresh_single_flight(pk=connection.pk, seen_token=seen, force=force)
     for name in ("oauth_access_token_encrypted", "oauth_refresh_token_encrypted", "oauth_expires_at", "oauth_scopes"):
         setattr(connection, name, getattr(outcome.row, name))
     if outcome.error is not None:
@@ -294,6 +378,127 @@ def _refresh_single_flight(*, pk: int, seen_token: str, force: bool) -> _Outcome
         return _Outcome(row, refreshed=True)
 
 
+def _location_refresh(*, connection: Connection, seen_token: str, force: bool) -> _Outcome:
+    """A location of an agency install: a new location token from the agency's token, for this location only.
+
+    The agency's own token is made fresh first (its own single-flight refresh, committed before this one starts), then
+    this connection's lock is taken as for any refresh: another worker that already renewed this location's token is
+    followed, not repeated. The other locations of the agency keep their tokens. If GHL answers 401 to the agency
+    token (revoked early, or expired before its stated time), the agency token is refreshed once and the call made
+    again.
+    """
+    assert connection.pk is not None
+    assert connection.agency_id is not None
+    agency = GhlAgency.objects.get(pk=connection.agency_id)
+    for attempt in (1, 2):
+        try:
+            agency_token = agency_access_token(agency=agency, force=attempt == 2)
+        except exc.ApiError as e:
+            return _Outcome(Connection.objects.get(pk=connection.pk), error=e)
+        with _connection_lock(connection.pk) as row:
+            current = row.oauth_access_token
+            fresh = bool(current) and not _expiring(row.oauth_expires_at)
+            if fresh and (current != seen_token or not force):
+                return _Outcome(row)
+            client = ghl_oauth_client(base_url=agency.base_url)
+            try:
+                grant = client.location_token(
+                    base_url=agency.base_url,
+                    agency_token=agency_token,
+                    company_id=agency.company_id,
+                    location_id=row.location_id,
+                )
+            except OAuthTokenRejected as e:
+                if e.status_code == 401 and attempt == 1:
+                    continue  # the agency token itself was refused: refresh it, then once more
+                return _Outcome(row, error=e)
+            except exc.ApiError as e:
+                return _Outcome(row, error=e)
+            row.oauth_scopes = grant.scope or row.oauth_scopes
+            _set_access(row, grant)
+            _save_tokens(row)
+            return _Outcome(row, refreshed=True)
+    return _Outcome(Connection.objects.get(pk=connection.pk), error=exc.ApiAuthError(OAUTH_AGENCY_NOT_CONNECTED))
+
+
+def oauth_location_grant(*, agency: GhlAgency, location_id: str) -> TokenGrant:
+    """A location token for one of the agency's locations (refreshing the agency's token first when due, and once
+    more if GHL refuses it with 401). Raises ApiError subclasses."""
+    client = ghl_oauth_client(base_url=agency.base_url)
+    for attempt in (1, 2):
+        token = agency_access_token(agency=agency, force=attempt == 2)
+        try:
+            return client.location_token(
+                base_url=agency.base_url, agency_token=token, company_id=agency.company_id, location_id=location_id
+            )
+        except OAuthTokenRejected as e:
+            if e.status_code != 401 or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def oauth_store_access(row: Connection | GhlAgency, grant: TokenGrant) -> None:
+    """Put a grant's access token and expiry on the (unsaved) row."""
+    _set_access(row, grant)
+    row.oauth_scopes = grant.scope or row.oauth_scopes
+
+
+def agency_access_token(*, agency: GhlAgency, force: bool = False) -> str:
+    """A usable agency (Company) access token: the stored one, or one refreshed under the agency's own lock (its
+    refresh token rotates like a location's). A refused refresh marks the agency NEEDS_REAUTH and raises ApiAuthError.
+    """
+    seen = agency.oauth_access_token
+    if seen and not force and not _expiring(agency.oauth_expires_at):
+        return seen
+    error: exc.ApiError | None = None
+    refreshed = False
+    with _row_lock(GhlAgency, agency.pk) as row:
+        current = row.oauth_access_token
+        fresh = bool(current) and not _expiring(row.oauth_expires_at)
+        if not (fresh and (current != seen or not force)):
+            refresh_token = row.oauth_refresh_token
+            if not refresh_token:
+                error = exc.ApiAuthError(OAUTH_AGENCY_NOT_CONNECTED)
+            else:
+                try:
+                    grant = ghl_oauth_client(base_url=row.base_url).refresh(
+                        refresh_token=refresh_token, user_type=USER_TYPE_COMPANY
+                    )
+                except exc.ApiError as e:
+                    error = e
+                else:
+                    # The old refresh token is spent: store the new one at once.
+                    row.oauth_refresh_token = grant.refresh_token or refresh_token
+                    row.oauth_scopes = grant.scope or row.oauth_scopes
+                    _set_access(row, grant)
+                    with transaction.atomic():
+                        row.save(
+                            update_fields=[
+                                "oauth_access_token_encrypted",
+                                "oauth_refresh_token_encrypted",
+                                "oauth_expires_at",
+                                "oauth_scopes",
+                                "updated_at",
+                            ]
+                        )
+                    refreshed = True
+    for name in ("oauth_access_token_encrypted", "oauth_refresh_token_encrypted", "oauth_expires_at", "oauth_scopes"):
+        setattr(agency, name, getattr(row, name))
+    if error is not None:
+        if isinstance(error, exc.ApiAuthError):
+            detail = error.message
+            if isinstance(error, OAuthTokenRejected):
+                detail = OAUTH_AGENCY_REFRESH_REJECTED.format(error=error.message)
+            GhlAgency.objects.filter(pk=agency.pk).update(
+                status=GhlAgency.Status.NEEDS_REAUTH, status_detail=detail, updated_at=timezone.now()
+            )
+            raise exc.ApiAuthError(detail, status_code=error.status_code, url=error.url) from error
+        raise error
+    if refreshed:
+        logger.info("Agency %s: OAuth access token refreshed (expires %s)", agency.pk, agency.oauth_expires_at)
+    return agency.oauth_access_token
+
+
 def _refresh(row: Connection, refresh_token: str) -> None:
     """POST grant_type=refresh_token and store both new tokens. Runs with the connection's lock held."""
     client = ghl_oauth_client(base_url=row.base_url)
@@ -336,27 +541,35 @@ def _connection_lock(pk: int) -> Iterator[Connection]:
     the already-rotated token and get invalid_grant. Nothing else happens while it is held, and the token
     endpoint has a short timeout (clients/ghl_oauth.py), so other workers wait at most that long.
     """
-    alias = router.db_for_write(Connection)
+    with _row_lock(Connection, pk) as row:
+        yield row
+
+
+@contextmanager
+def _row_lock(model: type[Any], pk: int) -> Iterator[Any]:
+    """The refresh lock of one row (a connection, or an agency whose token its locations' tokens come from)."""
+    alias = router.db_for_write(model)
     db = connections[alias]
     if db.features.has_select_for_update:
-        # PostgreSQL: a row lock on the connection, released when this transaction ends.
+        # PostgreSQL: a row lock, released when this transaction ends.
         with transaction.atomic(using=alias):
-            yield Connection.objects.using(alias).select_for_update().get(pk=pk)
+            yield model.objects.using(alias).select_for_update().get(pk=pk)
         return
     # SQLite has no row locks (select_for_update is a no-op). Its IMMEDIATE transactions would serialise us too,
     # but they lock the whole database for the HTTP round-trip: every other writer would stall, and a token
     # endpoint writing to the same database (the built-in sandbox) would deadlock. SQLite is single-host, so an
     # OS file lock next to the database file gives the same single-flight guarantee; the writes stay short.
-    with _file_lock(_lock_path(db.settings_dict.get("NAME"), pk)):
-        yield Connection.objects.using(alias).get(pk=pk)
+    prefix = "" if model is Connection else f"{model._meta.model_name}-"
+    with _file_lock(_lock_path(db.settings_dict.get("NAME"), pk, prefix=prefix)):
+        yield model.objects.using(alias).get(pk=pk)
 
 
-def _lock_path(db_name: Any, pk: int) -> Path:
+def _lock_path(db_name: Any, pk: int, *, prefix: str = "") -> Path:
     name = str(db_name or "")
     if name and name != ":memory:" and "mode=memory" not in name:
-        return Path(f"{name}.oauth-{pk}.lock")
+        return Path(f"{name}.oauth-{prefix}{pk}.lock")
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"streetsync-oauth-{digest}-{pk}.lock"
+    return Path(tempfile.gettempdir()) / f"streetsync-oauth-{digest}-{prefix}{pk}.lock"
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Built-in roles. "Viewer": reads sync runs, record history and links, the operations catalog with its execution
-log, and automations with their polls and items history; sees no connection, secret or setting, and runs nothing."""
+log, automations with their polls and items history, and alerts; sees no connection, secret or setting, and runs
+nothing (acknowledging an alert is a change)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ VIEWER_PERMISSIONS = (
     ("automations", "view_automationfieldmapping"),
     ("automations", "view_automationpoll"),
     ("automations", "view_automationitem"),
+    ("alerts", "view_alert"),
 )
 # Where people are told to go; Authentication → Groups only edits a group's permissions, not its members.
 HOW_TO_ADD_VIEWER = (

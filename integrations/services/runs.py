@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -39,6 +41,7 @@ LOST_ERROR = (
     "cursor."
 )
 REQUEUED_NOTE = "Its task was lost (a worker stopped while holding it); sent again."
+DATABASE_LOST = "The database connection was lost ({error}); resumed from the cursor once it was back."
 
 
 class SyncRequestRefused(Exception):
@@ -219,35 +222,27 @@ def sync_run_finish(*, run: SyncRun, error: str = "") -> SyncRun:
         status = SyncRun.Status.SUCCEEDED
     SyncRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
     run.refresh_from_db()
-    if status == SyncRun.Status.FAILED:
-        _alert_if_failing_streak(run)
+    _raise_alerts(run.pk)
     return run
 
 
-def _alert_if_failing_streak(run: SyncRun) -> None:
-    """Email once when a mapping's runs have failed ALERT_FAILED_RUNS times in a row (on exactly that run)."""
-    from integrations.services.alerts import SUBJECT_FAILING, alert_send
+def _raise_alerts(run_id: int) -> None:
+    """The mapping's alerts after a run ended (failing runs, records that keep failing); an alert that cannot be
+    raised never fails the run."""
+    from alerts.services import alerts_for_sync_run
 
-    streak = settings.ALERT_FAILED_RUNS
-    recent = list(
-        SyncRun.objects.filter(mapping_id=run.mapping_id, dry_run=False)
-        .exclude(status__in=SyncRun.ACTIVE_STATUSES)
-        .order_by("-created_at", "-pk")
-        .values_list("status", flat=True)[: streak + 1]
-    )
-    failed = [status == SyncRun.Status.FAILED for status in recent]
-    if len(failed) >= streak and all(failed[:streak]) and (len(failed) == streak or not failed[streak]):
-        alert_send(
-            subject=SUBJECT_FAILING.format(name=run.mapping.name, count=streak),
-            body=f"The last error: {run.error}\n\nSee the mapping's runs in the admin.",
-        )
+    try:
+        alerts_for_sync_run(run_id=run_id)
+    except Exception:
+        logger.exception("Alerts for run %s could not be raised", run_id)
 
 
 def sync_run_fail(*, run_id: int, error: str) -> None:
     """Used by the task's failure hook: whatever state the run is in, it ends failed with the reason."""
-    SyncRun.objects.filter(pk=run_id, status__in=SyncRun.ACTIVE_STATUSES).update(
+    if SyncRun.objects.filter(pk=run_id, status__in=SyncRun.ACTIVE_STATUSES).update(
         status=SyncRun.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    ):
+        _raise_alerts(run_id)
 
 
 def sync_run_mark_stale(*, older_than: timedelta | None = None) -> int:
@@ -324,3 +319,30 @@ def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
     if requeued or lost:
         logger.warning("Pending sync runs whose task was lost: %s sent again, %s ended stale", requeued, lost)
     return {"requeued": requeued, "lost": lost}
+
+
+def sync_run_release_after_database_error(*, run_id: int, error: Exception, wait_seconds: float) -> bool:
+    """The run's database connection died (the server restarted): drop it, and give the run back (if it is still
+    running) for the task's retry as soon as the database answers again, trying for up to `wait_seconds`. False if it
+    never answered (the stale check recovers the run later).
+
+    Django never reconnects a connection that failed in the middle of a task; used again, it fails the same way. So
+    it is closed here, and every attempt below opens a fresh one (`connect_timeout` bounds each)."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        db_connection.close()
+        try:
+            released = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.RUNNING).update(
+                status=SyncRun.Status.PENDING,
+                error=DATABASE_LOST.format(error=str(error).strip()[:300]),
+                next_attempt_at=timezone.now(),
+            )
+            logger.warning("Run %s: database connection lost (%s); given back for a retry: %s", run_id, error, released)
+            return True
+        except (InterfaceError, OperationalError):
+            if time.monotonic() + delay > deadline:
+                db_connection.close()
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from integrations.docs_admin import docs_linked
 from integrations.models import Connection, System, WebhookDelivery
 from integrations.webhooks.services import webhook_url
 
@@ -40,7 +41,7 @@ def webhook_url_html(connection: Connection) -> str:
         connection.pk,
         webhook_url(connection, base_url=base),
         connection.pk,
-        URL_HINTS.get(System(connection.system), ""),
+        docs_linked(URL_HINTS.get(System(connection.system), "")),
     )
 
 

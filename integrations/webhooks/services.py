@@ -78,7 +78,7 @@ _NOTE_EVENT = EventObject("note", "id", "contactId", under_contact=True)
 _APPOINTMENT_EVENT = EventObject("appointment", "appointment.id", "appointment.contactId")
 _OPPORTUNITY_EVENT = EventObject("opportunity", "id", "contactId")
 
-# GHL event names (FACTS §7, docs/webhook-events/*.md) and StreetText's (docs/streettext-api.md).
+# GHL event names (docs/ghl-facts.md#webhooks) and StreetText's (docs/streettext-api.md).
 EVENT_OBJECT: dict[str, dict[str, EventObject]] = {
     System.GHL: {
         "ContactCreate": _CONTACT_EVENT,

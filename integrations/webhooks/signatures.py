@@ -1,6 +1,7 @@
 """Webhook signatures and freshness: pure functions over bytes, strings and keys, with typed errors.
 
-GoHighLevel (FACTS §7, §11): `x-ghl-signature` = base64 Ed25519 signature of the raw body (preferred; the key is shown
+GoHighLevel (docs/ghl-facts.md):
+`x-ghl-signature` = base64 Ed25519 signature of the raw body (preferred; the key is shown
 per app in the Marketplace settings), else `x-wh-signature` = base64 RSA PKCS#1 v1.5 SHA-256 signature of the raw body
 (GHL publishes the key; it ships in keys/). The body carries `timestamp` and `webhookId`.
 StreetText (docs/streettext-api.md "Webhooks"): `X-StreetText-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`.
@@ -114,7 +115,7 @@ def load_rsa_public_key(text: str) -> RSAPublicKey:
 
 @lru_cache(maxsize=1)
 def published_ghl_rsa_key() -> str:
-    """The RSA key GoHighLevel publishes in docs/oauth/WebhookAuthentication.md (FACTS §11), shipped in keys/."""
+    """The RSA key GoHighLevel publishes in its docs/oauth/WebhookAuthentication.md (docs/ghl-facts.md), in keys/."""
     return PUBLISHED_GHL_RSA_KEY_PATH.read_text()
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from integrations import input_checks
 from integrations.crypto import SecretDecryptionError
 from integrations.models import Connection, System, WebhookDelivery
 from integrations.webhooks import services, signatures
@@ -67,17 +68,6 @@ def _read_body(request: HttpRequest) -> bytes:
     return body
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value, without recursion (the value may be as deep as the parser allowed)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     limit = settings.WEBHOOK_MAX_JSON_DEPTH
     try:
@@ -89,9 +79,12 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise _Refused(400, MSG_BAD_JSON) from None
     if not isinstance(payload, dict):
         raise _Refused(400, MSG_NOT_OBJECT)
-    # Anything deeper than a real event is refused before code that recurses (repr, str, logging) meets it.
-    if _depth(payload) > limit:
-        raise _Refused(400, MSG_TOO_DEEP.format(limit=limit))
+    # One check of the whole body before any field is read: anything deeper than a real event is refused before code
+    # that recurses (repr, str, logging) meets it, and a NUL or a lone surrogate in any key or string (which
+    # PostgreSQL cannot store: ids, types and locations end up in queries and rows) is refused before it reaches one.
+    problem = input_checks.json_problem(payload, where="body", max_depth=limit)
+    if problem:
+        raise _Refused(400, problem)
     return payload
 
 

@@ -457,6 +457,7 @@ def uploaded(call: Call) -> Result:
     """Upload endpoints: the files are not kept; the answer names them as GHL's storage would."""
     body = call.body if isinstance(call.body, dict) else {}
     urls = body.get("attachmentUrls") or ([body["filePath"]] if body.get("filePath") else [])
+    urls = [urls] if isinstance(urls, str) else urls  # one multipart part is one text, not a list
     files = {str(url).rsplit("/", 1)[-1] or f"file{n}": str(url) for n, url in enumerate(urls)}
     values = {"uploadedFiles": files, "metadata": {"filename": body.get("filename")}, "meta": []}
     return call.answer(values=values)

@@ -8,8 +8,8 @@ like ghl_spec's matcher (`/calendars/events` before `/calendars/{calendarId}`). 
 too: a request whose method the matched template lacks goes to the operation the spec matcher would choose
 (`GET /contacts/search` is get-contact with contactId "search", as in GHL's Express router).
 
-Spliced at the top of sandbox/urls.py, these patterns answer every GHL path the spec declares; the older GHL
-patterns there stay for their names (reverse()) and the paths the spec does not declare.
+Spliced at the top of sandbox/urls.py, these patterns answer every GHL path the spec declares (the hand-written GHL
+patterns that once stood behind them, never reached, are gone; tests/sandbox/test_sandbox_routes.py keeps it so).
 """
 
 from __future__ import annotations
@@ -167,8 +167,16 @@ def ghl_patterns() -> list[URLPattern]:
         if op.key not in _ELSEWHERE:
             templates.setdefault(op.segments, []).append(op)
     patterns = []
+    served: dict[tuple[str, ...], set[str]] = {}  # shape (parameters unnamed) -> methods its pattern answers
     for segments in sorted(templates, key=lambda s: (_rank(s), s)):
         ops = templates[segments]
+        shape = tuple("{}" if _is_param(segment) else segment for segment in segments)
+        if shape in served:
+            # Same shape, other parameter names (/associations/relations/{recordId} and …/{relationId}): the earlier
+            # pattern matches every path of this one, and already answers its methods through the rerouting below.
+            missing = {op.method for op in ops} - served[shape]
+            assert not missing, f"{'/'.join(segments)}: {sorted(missing)} would be unreachable"
+            continue
         handlers = {op.method: _handler(op) for op in ops}
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             if method in handlers:
@@ -188,6 +196,7 @@ def ghl_patterns() -> list[URLPattern]:
         if any(op.key in _RAW_OPERATIONS for op in ops):
             view = _raw(view)
         name = "ghl-catalog-" + "-".join(s.strip("{}") for s in segments)
+        served[shape] = set(handlers)
         patterns.append(re_path(_regex(segments), view, name=name))
     return patterns
 

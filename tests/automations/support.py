@@ -62,7 +62,7 @@ def ghl_run(world: World, key: str, *, params: dict[str, Any] | None = None, bod
 
 
 def ghl_http(world: World, method: str, path: str, *, body: Any = None, version: str = "2021-04-15") -> Any:
-    """One request to the sandbox's GHL API (for operations the catalog does not list: sending a message)."""
+    """One request to the sandbox's GHL API, as GoHighLevel's own app would send it (a person sending a message)."""
     answer = requests.request(
         method,
         f"{world.ghl.base_url}{path}",

@@ -234,35 +234,44 @@ def _inbound(world: World, contact_id: str, text: str) -> dict[str, Any]:
     return dict(sandbox_control(world, "POST", "inbound-message", json={"contactId": contact_id, "message": text}))
 
 
+def _activity_texts(st_id: str | None = None) -> list[str]:
+    return sorted(a["text"] for a in records("streettext", "activity") if st_id is None or a["contact_id"] == st_id)
+
+
+def _message_items(automation: Any, status: str = "done") -> list[str]:
+    """The message ids handled (the items of an each-message automation that are not conversation rows)."""
+    return sorted(
+        i.item_id
+        for i in AutomationItem.objects.filter(automation=automation, status=status).exclude(
+            reason__startswith="Its messages were read"
+        )
+    )
+
+
 def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) -> None:
     made = _new_people(world, "talk", 3, in_ghl=3)
     ghl_ids = [str(ghl_id) for ghl_id, _ in made]
     st_ids = [person["id"] for _, person in made]
-    c1 = _inbound(world, ghl_ids[0], "Hi")["conversationId"]
+    _inbound(world, ghl_ids[0], "Hi")
     automation = automation_create_from_preset(
         key="inbound_message_activity", ghl=world.ghl, streettext=world.streettext
     )
+    assert automation.each_message
     # Pages of three: the scan goes on by each page's last sort value (startAfterDate), newest message first.
     automation.trigger_params = {**automation.trigger_params, "limit": 3}
     automation_save(automation=automation)
-    inbound_last = [c for c in records("ghl", "conversations") if c["lastMessageDirection"] == "inbound"]
+    conversations = records("ghl", "conversations")
     first = poll_here(automation)
     assert first.pages > 2
-    assert (first.status, first.seen, first.skipped, first.handled) == (
-        "succeeded",
-        len(inbound_last),
-        len(inbound_last),
-        0,
-    )
+    # Every conversation's last message is older than the start: recorded as such, no message read.
+    assert (first.status, first.seen, first.new, first.handled) == ("succeeded", len(conversations), 0, 0)
 
     _inbound(world, ghl_ids[0], "Are you open on Sunday?")
-    c2 = _inbound(world, ghl_ids[1], "Hello")["conversationId"]
+    _inbound(world, ghl_ids[1], "Hello")
     body = {"type": "SMS", "subType": {}, "contactId": ghl_ids[2], "message": "Our offer", "status": "delivered"}
-    c3 = ghl_http(world, "POST", "/conversations/messages", body=body)["conversationId"]  # outbound: not read
+    ghl_http(world, "POST", "/conversations/messages", body=body)  # outbound: recorded, not handled
     second = poll_here(automation)
-    assert (second.updated, second.new, second.handled, second.skipped) == (1, 1, 2, 0), second.error
-    assert not AutomationItem.objects.filter(item_id=c3).exists()
-    assert {i.item_id for i in AutomationItem.objects.filter(status="done")} == {c1, c2}
+    assert (second.new, second.handled, second.skipped) == (3, 2, 1), second.error
     activities = records("streettext", "activity")
     assert sorted((a["contact_id"], a["text"], a["type"]) for a in activities) == sorted(
         [(st_ids[0], "Are you open on Sunday?", "message"), (st_ids[1], "Hello", "message")]
@@ -271,19 +280,19 @@ def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) 
     assert all(a["occurred_at"].startswith(timezone.now().strftime("%Y-%m-%d")) for a in activities)
     assert poll_here(automation).handled == 0
 
-    # Read in GoHighLevel (the conversation changes, its last message does not): nothing. Answered: it leaves the
-    # inbound search; the customer writes again: recorded again.
+    # Read in GoHighLevel (the conversation changes, its last message does not): nothing. Answered: nothing new
+    # inbound; the customer writes again: recorded.
+    c1 = next(c["id"] for c in records("ghl", "conversations") if c["contactId"] == ghl_ids[0])
     ghl_http(world, "PUT", f"/conversations/{c1}", body={"locationId": LOCATION, "unreadCount": 0})
     reply = {"type": "SMS", "subType": {}, "contactId": ghl_ids[1], "message": "Thanks!", "status": "delivered"}
     ghl_http(world, "POST", "/conversations/messages", body=reply)
     read = poll_here(automation)
-    assert (read.updated, read.handled, read.skipped) == (1, 0, 1), read.error
+    assert (read.new, read.handled, read.skipped) == (1, 0, 1), read.error
     _inbound(world, ghl_ids[1], "One more question")
     again = poll_here(automation)
-    assert (again.updated, again.handled) == (1, 1), again.error
+    assert (again.new, again.handled) == (1, 1), again.error
     assert poll_here(automation).handled == 0
-    texts = sorted(a["text"] for a in records("streettext", "activity"))
-    assert texts == ["Are you open on Sunday?", "Hello", "One more question"]
+    assert _activity_texts() == ["Are you open on Sunday?", "Hello", "One more question"]
 
     # The action sent again (a lost answer): the contract records it once per source event.
     run = AutomationActionRun.objects.filter(state="done").first()
@@ -293,6 +302,75 @@ def test_a_new_inbound_message_becomes_a_streettext_activity_once(world: World) 
     _, created = client.create_activity(run.payload["contact_id"], body)
     assert not created
     assert len(records("streettext", "activity")) == 3
+
+
+def test_every_reply_between_two_polls_becomes_its_own_activity(world: World) -> None:
+    """Two, then three replies in one conversation between polls (and an answer from the business after them, which
+    takes the conversation out of an inbound-only search): each reply is one activity, once."""
+    made = _new_people(world, "many", 2, in_ghl=2)
+    ghl_ids = [str(ghl_id) for ghl_id, _ in made]
+    st_ids = [person["id"] for _, person in made]
+    automation = automation_create_from_preset(
+        key="inbound_message_activity", ghl=world.ghl, streettext=world.streettext
+    )
+    assert poll_here(automation).handled == 0
+
+    _inbound(world, ghl_ids[0], "First question")
+    _inbound(world, ghl_ids[0], "Second question")
+    assert poll_here(automation).handled == 2
+    assert _activity_texts(st_ids[0]) == ["First question", "Second question"]
+
+    for text in ("One", "Two", "Three"):
+        _inbound(world, ghl_ids[0], text)
+    _inbound(world, ghl_ids[1], "Other customer")
+    answer = {"type": "SMS", "subType": {}, "contactId": ghl_ids[0], "message": "We reply", "status": "delivered"}
+    ghl_http(world, "POST", "/conversations/messages", body=answer)
+    third = poll_here(automation)
+    assert (third.handled, third.status) == (4, "succeeded"), third.error
+    assert _activity_texts(st_ids[0]) == ["First question", "One", "Second question", "Three", "Two"]
+    assert _activity_texts(st_ids[1]) == ["Other customer"]
+    # In the order they came.
+    order = [a["text"] for a in records("streettext", "activity") if a["contact_id"] == st_ids[0]]
+    assert order == ["First question", "Second question", "One", "Two", "Three"]
+    assert poll_here(automation).handled == 0
+    assert len(_message_items(automation)) == 6
+
+
+def test_a_reply_while_a_poll_pages_is_recorded_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The customer writes while the poll is reading the conversation's messages (pages of two): the reply is not on
+    the pages after the one read (they run older), so the next poll reads it, once; nothing is read twice."""
+    from automations import messages
+
+    monkeypatch.setattr(messages, "MESSAGES_PAGE_SIZE", 2)
+    made = _new_people(world, "paging", 1, in_ghl=1)
+    ghl_id, st_id = str(made[0][0]), made[0][1]["id"]
+    automation = automation_create_from_preset(
+        key="inbound_message_activity", ghl=world.ghl, streettext=world.streettext
+    )
+    poll_here(automation)
+    for n in range(5):
+        _inbound(world, ghl_id, f"Message {n}")
+
+    real_page = messages.ConversationMessages._page
+    calls: list[str] = []
+
+    def page_then_reply(self: Any, conversation_id: str, values: Any) -> Any:
+        answer = real_page(self, conversation_id, values)
+        calls.append(conversation_id)
+        if len(calls) == 1:
+            _inbound(world, ghl_id, "Written while the poll pages")
+        return answer
+
+    monkeypatch.setattr(messages.ConversationMessages, "_page", page_then_reply)
+    first = poll_here(automation)
+    assert len(calls) == 3  # five messages, pages of two
+    assert (first.handled, first.status) == (5, "succeeded"), first.error
+    assert _activity_texts(st_id) == [f"Message {n}" for n in range(5)]
+    second = poll_here(automation)
+    assert second.handled == 1, second.error
+    assert _activity_texts(st_id) == [*(f"Message {n}" for n in range(5)), "Written while the poll pages"]
+    assert poll_here(automation).handled == 0
+    assert len(_message_items(automation)) == 6
 
 
 def test_a_streettext_tag_adds_the_contact_to_a_ghl_workflow_once(world: World) -> None:

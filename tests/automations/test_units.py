@@ -122,7 +122,7 @@ def test_every_catalog_trigger_has_a_paging_style() -> None:
         paging.START_AFTER_DATE,
         paging.NONE,
     }
-    assert len(styles) == 54
+    assert len(styles) == 72
 
 
 def _items(n: int, start: int = 0) -> list[dict[str, Any]]:

@@ -87,7 +87,7 @@ def test_build_a_mapping_with_pickers_including_a_custom_field_by_name_preview_a
     page.get_by_role("link", name="Preview").click()
     preview = page.locator("#preview")
     assert "custom.budget" in preview.inner_text()
-    assert "customFields.cf_budget" in preview.inner_text()
+    assert "Source field: Budget" in preview.inner_text()  # the GHL custom field by its name, not its id
     shot(page, "21-mapping-preview")
 
     page.goto(reverse("admin:mappings_mapping_change", args=[mapping.pk]))

@@ -3,6 +3,7 @@ endpoint, the read-only log, and what a viewer may do."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,10 +16,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from integrations.catalog.admin import MSG_CANNOT_RUN
+from integrations.catalog.loader import get_catalog
 from integrations.catalog.models import CatalogExecution
 from integrations.models import Connection
 from integrations.services.roles import role_viewer_grant
 from tests.catalog.conftest import MOCK_GHL
+from tests.catalog.test_catalog_data import SEED
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +46,11 @@ def test_the_catalog_lists_every_operation_by_category_and_finds_by_words(admin_
     found = _page(admin_client, "admin:catalog_index", query="?q=free+slots")
     calendars = _page(admin_client, "admin:catalog_index", query="?category=calendars&kind=action")
 
-    assert len(re.findall(r'<tr data-key="', everything)) == 123
+    assert len(re.findall(r'<tr data-key="', everything)) == 194
     assert "List Snapshots" in everything  # named by the seed, listed as not available
     assert re.findall(r'<tr data-key="([^"]+)"', found) == ["get-free-slots"]
     keys = re.findall(r'<tr data-key="([^"]+)"', calendars)
-    assert len(keys) == 22
+    assert len(keys) == 27
     assert "create-calendar-group" in keys
     assert "list-calendars" not in keys
 
@@ -91,6 +94,38 @@ def test_run_shows_the_answer_readably_and_logs_who_ran_it(
     log = CatalogExecution.objects.get()
     assert (str(log.user), log.origin, log.outcome) == ("admin", "admin", "succeeded")
     assert reverse("admin:integrations_catalogexecution_change", args=[log.pk]) in html
+
+
+def test_send_a_message_runs_from_its_form_with_the_specs_required_blanks_filled(
+    admin_client: Client, mock_connection: Connection, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{MOCK_GHL}/conversations/messages", json={"conversationId": "cv1", "messageId": "m1"})
+    url = reverse("admin:catalog_operation", args=["send-message"])
+    form = _page(admin_client, "admin:catalog_operation", "send-message")
+
+    response = admin_client.post(
+        url,
+        {"connection": mock_connection.pk, "body__type": "SMS", "body__contactId": "c1", "body__message": "Hi there"},
+    )
+
+    assert '<option value="WhatsApp">WhatsApp</option>' in form
+    assert re.search(r'name="body__contactId"[^>]*data-picker="contacts"', form)
+    assert 'data-result="outcome"><span class="ss-badge ss-ok">Succeeded</span>' in response.content.decode()
+    sent = json.loads(mocked.calls[0].request.body or "")
+    assert sent == {"type": "SMS", "contactId": "c1", "message": "Hi there", "subType": {}, "status": "pending"}
+    assert CatalogExecution.objects.get().operation_key == "send-message"
+
+
+def test_every_operations_page_beyond_the_seed_renders_its_form(
+    admin_client: Client, mock_connection: Connection
+) -> None:
+    seed_names = {name for _, _, name, _ in SEED}
+    beyond_seed = [op for op in get_catalog().operations if op.name not in seed_names]
+    assert len(beyond_seed) == 71
+    for operation in beyond_seed:
+        response = admin_client.get(reverse("admin:catalog_operation", args=[operation.key]))
+        assert response.status_code == 200, operation.key
+        assert 'id="ss-run-button"' in response.content.decode(), operation.key
 
 
 def test_bad_input_is_shown_next_to_its_field_and_nothing_is_sent(

@@ -188,3 +188,33 @@ def test_a_query_boolean_goes_out_as_ghl_reads_it(client: GhlClient, mocked: res
     client.call_operation(spec("list-calendars"), query={"locationId": "loc1", "showDrafted": True})
 
     assert str(mocked.calls[0].request.url).endswith("showDrafted=true")
+
+
+def test_a_multipart_operation_sends_its_fields_as_form_parts_lists_repeated(
+    client: GhlClient, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(f"{MOCK_GHL}/conversations/messages/upload", json={"uploadedFiles": {}})
+    urls = ["https://example.com/a.pdf", "https://example.com/b.pdf"]
+
+    client.call_operation(
+        spec("upload-message-attachments"),
+        body={"conversationId": "cv1", "contactId": "c1", "locationId": "loc1", "attachmentUrls": urls},
+        content_type="multipart/form-data",
+    )
+
+    request = mocked.calls[0].request
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+    assert body.count('name="attachmentUrls"') == 2
+    assert all(url in body for url in urls)
+    assert 'name="conversationId"\r\n\r\ncv1\r\n' in body
+    assert "application/json" not in body
+
+
+def test_a_multipart_body_must_be_named_fields(client: GhlClient, mocked: responses.RequestsMock) -> None:
+    with pytest.raises(GhlRequestInvalid):
+        client.call_operation(
+            spec("upload-message-attachments"), body=["not", "fields"], content_type="multipart/form-data"
+        )
+
+    assert len(mocked.calls) == 0

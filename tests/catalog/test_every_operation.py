@@ -246,6 +246,122 @@ SAMPLES: dict[str, Sample] = {
     "delete-relation": S({"relationId": "{relation}"}),
     "create-blog-post": S(body="{blog_post_body}"),
     "update-blog-post": S({"postId": "{blog_post}"}, "{blog_post_body}"),
+    # -- Beyond the seed: every other operation of GHL's spec ------------------------------------------------------
+    "list-availability-schedules": S({"userId": "{user}"}),
+    "get-availability-schedule": S({"id": "{schedule}"}, at_least_one_item=True),
+    "create-availability-schedule": S(body={"name": "Weekend cover", "userId": "{user}", "timezone": "Europe/Paris"}),
+    "update-availability-schedule": S({"id": "{schedule}"}, {"name": "Weekday cover"}),
+    "delete-availability-schedule": S({"id": "{schedule}"}),
+    "apply-schedule-to-calendar": S({"id": "{schedule}", "calendarId": "{calendar}"}),
+    "remove-schedule-from-calendar": S({"id": "{schedule_with_calendar}", "calendarId": "{calendar}"}),
+    "list-lost-reasons": S(at_least_one_item=True),
+    "search-opportunities-advanced": S(body={"limit": 5}),
+    "send-message": S(body={"type": "SMS", "contactId": "{contact}", "message": "Hello from the catalog"}),
+    "create-conversation": S(body={"contactId": "{contact}"}),
+    "update-conversation": S({"conversationId": "{conversation}"}, {"starred": True, "unreadCount": 0}),
+    "delete-conversation": S({"conversationId": "{conversation}"}),
+    "add-inbound-message": S(
+        body={
+            "type": "SMS",
+            "conversationId": "{conversation}",
+            "contactId": "{conversation_contact}",
+            "conversationProviderId": "provider-demo",
+            "message": "Is anyone there?",
+        }
+    ),
+    "add-outbound-call": S(
+        body={"type": "Call", "conversationId": "{conversation}", "conversationProviderId": "provider-demo"}
+    ),
+    "send-review-reply": S(body={"conversationId": "{conversation}", "message": "Thank you for the review!"}),
+    "cancel-scheduled-message": S({"messageId": "{scheduled_message}"}),
+    "cancel-scheduled-email": S({"emailMessageId": "{scheduled_message}"}),
+    "export-messages": S(at_least_one_item=True),
+    "upload-message-attachments": S(
+        body={
+            "conversationId": "{conversation}",
+            "contactId": "{conversation_contact}",
+            "attachmentUrls": ["https://example.com/files/price-list.pdf"],
+        }
+    ),
+    "initiate-file-upload": S(
+        body={
+            "conversationId": "{conversation}",
+            "filename": "price-list.pdf",
+            "contentType": "application/pdf",
+            "channel": "SMS",
+        }
+    ),
+    "complete-file-upload": S(
+        body={
+            "uploadId": "{upload_id}",
+            "filePath": "{upload_path}",
+            "conversationId": "{conversation}",
+            "filename": "price-list.pdf",
+        }
+    ),
+    "add-message-attachments": S({"messageId": "{message}"}, {"attachments": ["https://example.com/files/a.pdf"]}),
+    "list-custom-subtypes": S(),
+    "create-custom-subtype": S(body={"name": "Newsletter", "channel": "email", "language": "en"}),
+    "update-custom-subtype": S({"id": "{custom_subtype}"}, {"name": "Monthly newsletter"}),
+    "get-unsubscription-status": S({"contactId": "{contact}"}),
+    "change-subscription": S(
+        body={
+            "contactId": "{contact}",
+            "email": "{contact_email}",
+            "subscription_action": {"type": "default", "subtype_name": "One on One", "subtype_status": "unsubscribed"},
+        }
+    ),
+    "update-location": S(body={"companyId": "{company}", "name": "Renamed location"}),
+    "delete-location": S({"locationId": "{new_location}", "deleteTwilioAccount": False}),
+    "list-installed-locations": S({"companyId": "{company}", "appId": "app-catalog"}, at_least_one_item=True),
+    "list-location-tags": S(at_least_one_item=True),
+    "get-location-tag": S({"tagId": "{tag}"}, at_least_one_item=True),
+    "create-location-tag": S(body={"name": "{slug}"}),
+    "update-location-tag": S({"tagId": "{tag}"}, {"name": "{slug}"}),
+    "delete-location-tag": S({"tagId": "{tag}"}),
+    "search-location-tasks": S(body={"contactId": ["{contact}"]}),
+    "get-recurring-task": S({"id": "{recurring_task}"}, at_least_one_item=True),
+    "create-recurring-task": S(body="{recurring_task_body}"),
+    "update-recurring-task": S({"id": "{recurring_task}"}, {"title": "Weekly check-in call"}),
+    "delete-recurring-task": S({"id": "{recurring_task}"}),
+    "list-custom-values": S(at_least_one_item=True),
+    "get-custom-value": S({"id": "{custom_value}"}, at_least_one_item=True),
+    "create-custom-value": S(body={"name": "Office address", "value": "1 Main St"}),
+    "update-custom-value": S({"id": "{custom_value}"}, {"name": "Office address", "value": "2 Main St"}),
+    "delete-custom-value": S({"id": "{custom_value}"}),
+    "list-timezones": S(),
+    "list-templates": S({"originId": "{company}"}, at_least_one_item=True),
+    "delete-template": S({"id": "{template}"}),
+    "get-location-custom-field": S({"id": "{location_custom_field}"}, at_least_one_item=True),
+    "create-location-custom-field": S(body={"name": "Shoe size", "dataType": "NUMERICAL", "model": "contact"}),
+    "update-location-custom-field": S({"id": "{location_custom_field}"}, {"name": "Shoe size (EU)"}),
+    "delete-location-custom-field": S({"id": "{location_custom_field}"}),
+    "upload-custom-field-file": S(body={"id": "{location_custom_field}", "maxFiles": "1"}),
+    "list-object-custom-fields": S({"objectKey": "{object_key}"}, at_least_one_item=True),
+    "get-object-custom-field": S({"id": "{object_field}"}, at_least_one_item=True),
+    "create-object-custom-field": S(body="{object_field_body}"),
+    "update-object-custom-field": S({"id": "{object_field}"}, {"name": "Colour (renamed)"}),
+    "delete-object-custom-field": S({"id": "{object_field}"}),
+    "create-custom-field-folder": S(body={"objectKey": "{object_key}", "name": "More details"}),
+    "update-custom-field-folder": S({"id": "{field_folder}"}, {"name": "Renamed folder"}),
+    "delete-custom-field-folder": S({"id": "{field_folder}"}),
+    "list-custom-objects": S(at_least_one_item=True),
+    "get-custom-object": S({"key": "{object_key}"}, at_least_one_item=True),
+    "create-custom-object": S(
+        body={
+            "key": "custom_objects.boats",
+            "labels": {"singular": "Boat", "plural": "Boats"},
+            "primaryDisplayPropertyDetails": {"key": "custom_objects.boats.name", "name": "Name", "dataType": "TEXT"},
+        }
+    ),
+    "update-custom-object": S(
+        {"key": "{object_key}"}, {"searchableProperties": ["custom_objects.pets.name"], "description": "Our pets"}
+    ),
+    "search-object-records": S({"schemaKey": "{object_key}"}, {"pageLimit": 5}, at_least_one_item=True),
+    "get-object-record": S({"schemaKey": "{object_key}", "id": "{object_record}"}, at_least_one_item=True),
+    "create-object-record": S({"schemaKey": "{object_key}"}, {"properties": {"name": "Nemo", "species": "fish"}}),
+    "update-object-record": S({"schemaKey": "{object_key}", "id": "{object_record}"}, {"properties": {"name": "Rexy"}}),
+    "delete-object-record": S({"schemaKey": "{object_key}", "id": "{object_record}"}),
 }
 
 
@@ -340,6 +456,71 @@ class World:
                     "secondRecordId": self.get("contact2"),
                 },
             )["id"],
+            "schedule": lambda: self.made_id(
+                "create-availability-schedule",
+                body={"name": "World hours", "userId": self.get("user"), "timezone": "Europe/London"},
+            ),
+            "schedule_with_calendar": lambda: self.made_id(
+                "create-availability-schedule",
+                body={
+                    "name": "World hours",
+                    "userId": self.get("user"),
+                    "timezone": "Europe/London",
+                    "calendarIds": [self.get("calendar")],
+                },
+            ),
+            "conversation_contact": lambda: self.read("get-conversation", {"conversationId": self.get("conversation")})[
+                "contactId"
+            ],
+            "scheduled_message": lambda: self.made(
+                "send-message",
+                body={
+                    "type": "SMS",
+                    "contactId": self.get("contact"),
+                    "message": "Later",
+                    "scheduledTimestamp": int((self.start + timedelta(days=1)).timestamp()),
+                },
+            )["messageId"],
+            "upload_id": lambda: self.upload()["uploadId"],
+            "upload_path": lambda: self.upload()["filePath"],
+            "custom_subtype": lambda: str(self.made("list-custom-subtypes")["customSubtypes"][0]["id"]),
+            "new_location": lambda: self.made_id(
+                "create-location", body={"name": "Short-lived branch", "companyId": self.get("company")}
+            ),
+            "tag": lambda: self.made_id("create-location-tag", body={"name": self.get("slug")}),
+            "recurring_task": lambda: self.made_id("create-recurring-task", body=self.get("recurring_task_body")),
+            "recurring_task_body": lambda: {
+                "title": "Monthly check-in",
+                "contactIds": [self.get("contact")],
+                "rruleOptions": {
+                    "intervalType": "monthly",
+                    "interval": 1,
+                    "startDate": self.get("start_iso"),
+                    "dueAfterSeconds": 3600,
+                },
+            },
+            "custom_value": lambda: self.made_id("create-custom-value", body={"name": "Hours", "value": "9-5"}),
+            "template": lambda: self.first("list-templates", {"originId": self.get("company")}),
+            "location_custom_field": lambda: self.made_id(
+                "create-location-custom-field", body={"name": f"Field {next(_unique)}", "dataType": "TEXT"}
+            ),
+            "object_key": lambda: next(
+                o["key"] for o in self.run("list-custom-objects").items if str(o["key"]).startswith("custom_objects.")
+            ),
+            "field_folder": lambda: self.made_id(
+                "create-custom-field-folder", body={"objectKey": self.get("object_key"), "name": "World folder"}
+            ),
+            "object_field": lambda: self.made_id("create-object-custom-field", body=self.get("object_field_body")),
+            "object_field_body": lambda: {
+                "name": "Colour",
+                "dataType": "TEXT",
+                "fieldKey": f"{self.get('object_key')}.colour_{next(_unique)}",
+                "objectKey": self.get("object_key"),
+                "parentId": self.get("field_folder"),
+            },
+            "object_record": lambda: self.made_id(
+                "create-object-record", {"schemaKey": self.get("object_key")}, {"properties": {"name": "Bolt"}}
+            ),
             "blog": lambda: self.first("get-blogs-by-location"),
             "blog_post": lambda: self.first("get-blog-posts", {"blogId": self.get("blog")}),
             "blog_author": lambda: self.first("get-blog-authors"),
@@ -438,6 +619,29 @@ class World:
                 return str(chosen[0]["id"])
         raise AssertionError(f"setting up: no demo conversation has a {message_type or 'message'}")
 
+    def made_id(self, key: str, params: dict[str, Any] | None = None, body: Any = None) -> str:
+        """The id of what an action made: its item where the answer's schema says, else the first id found."""
+        execution = self.run(key, params, body)
+        for item in execution.items:
+            if item.get("id") or item.get("_id"):
+                return str(item.get("id") or item.get("_id"))
+        found = _first_id(execution.data)
+        assert found, f"setting up with {key}: no id in {str(execution.data)[:300]}"
+        return found
+
+    def upload(self) -> dict[str, Any]:
+        if "_upload" not in self.values:
+            self.values["_upload"] = self.made(
+                "initiate-file-upload",
+                body={
+                    "conversationId": self.get("conversation"),
+                    "filename": "price-list.pdf",
+                    "contentType": "application/pdf",
+                    "channel": "SMS",
+                },
+            )
+        return dict(self.values["_upload"])
+
     def association(self) -> dict[str, Any]:
         if "_association" not in self.values:
             self.values["_association"] = self.made(
@@ -451,6 +655,17 @@ class World:
                 },
             )
         return dict(self.values["_association"])
+
+
+def _first_id(data: Any) -> str | None:
+    """The first id in an answer, breadth first ({"tag": {"id": ...}}, {"id": ...})."""
+    level = [data]
+    while level:
+        for node in level:
+            if isinstance(node, dict) and (node.get("id") or node.get("_id")):
+                return str(node.get("id") or node.get("_id"))
+        level = [v for node in level if isinstance(node, dict) for v in node.values() if isinstance(v, dict)]
+    return None
 
 
 def explain(execution: Execution) -> str:
@@ -471,7 +686,7 @@ def world(sandbox_connection: Connection) -> World:
 def test_every_catalog_operation_runs_against_the_sandbox(key: str, world: World) -> None:
     # The samples cover the catalog exactly: a new entry without a sample (or a sample of a removed one) fails here.
     catalog_keys = [op.key for op in get_catalog().operations]
-    assert len(SAMPLES) == len(catalog_keys) == 123
+    assert len(SAMPLES) == len(catalog_keys) == 194
     assert set(SAMPLES) == set(catalog_keys)
 
     sample = SAMPLES[key]
@@ -490,3 +705,18 @@ def test_every_catalog_operation_runs_against_the_sandbox(key: str, world: World
         assert execution.items, f"{key}: no item found in {str(execution.data)[:300]}"
         if operation.items and operation.items.id_field:
             assert execution.items[0].get(operation.items.id_field), execution.items[0]
+
+
+def test_every_picker_lists_choices_from_the_sandbox(world: World) -> None:
+    from integrations.catalog.services import catalog_picker_options
+
+    world.get("opportunity")  # the demo has none of its own in this location
+    world.get("business")
+    world.get("custom_value")
+    empty = {}
+    for key in get_catalog().pickers:
+        choices = catalog_picker_options(connection=world.connection, key=key)
+        if choices.error or not choices.options or not all(text for _, text in choices.options):
+            empty[key] = (choices.error, choices.options[:2])
+
+    assert empty == {}

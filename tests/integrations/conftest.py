@@ -41,3 +41,16 @@ def st_connection(no_transport_retries: None) -> Connection:
     connection.api_secret = "key"
     connection.save()
     return connection
+
+
+@pytest.fixture(params=["ideal", "live"])
+def sandbox_mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test against the spec-ideal GHL and against GHL in live mode (latency, GHL's limits, its documented
+    deviations: sandbox/live.py); worlds built by tests.integrations.support.build_world follow it."""
+    from tests.integrations.support import sandbox_mode_set
+
+    sandbox_mode_set(live=request.param == "live")
+    try:
+        yield request.param
+    finally:
+        sandbox_mode_set(live=False)

@@ -19,6 +19,20 @@ from tests.conftest import wait_for
 LOCATION = "loc-e2e"
 GHL_TOKEN = "ghl-token-e2e"
 ST_KEY = "st-key-e2e"
+# Live mode in tests: GHL's latency, small (sandbox/live.py's default is 150–600 ms), and every ordinary deviation.
+TEST_LIVE_LATENCY = (0.005, 0.02)
+# Set by the `sandbox_mode` fixture (tests/integrations/conftest.py): build_world then puts its location in live mode.
+_SANDBOX_MODE = {"live": False}
+
+
+def sandbox_mode_set(*, live: bool) -> None:
+    """Whether worlds built from now on have their GHL location in live mode (the `sandbox_mode` fixture's switch)."""
+    _SANDBOX_MODE["live"] = live
+
+
+def sandbox_live(location: str = LOCATION, *deviations: str) -> None:
+    """The location in live mode with the tests' small latency: the given deviations, or every ordinary one."""
+    sandbox_services.sandbox_set_live(location=location, latency=TEST_LIVE_LATENCY, deviations=deviations or None)
 
 
 @dataclass
@@ -45,6 +59,8 @@ def build_world(
     ratelimit.rate_limit_reset()
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=GHL_TOKEN, streettext_api_key=ST_KEY, size=size)
     sandbox_location_allow_duplicates(LOCATION, allow=allow_duplicate_contacts)
+    if _SANDBOX_MODE["live"]:
+        sandbox_live(LOCATION)
     ghl = sandbox_ghl_connection(live_url, name="GHL e2e")
     st = sandbox_streettext_connection(live_url, name="StreetText e2e")
     mapping = mapping_create_with_defaults(
@@ -54,7 +70,7 @@ def build_world(
 
 
 def sandbox_location_allow_duplicates(location_id: str, *, allow: bool = True) -> None:
-    """GHL's per-location "Allow Duplicate Contact" setting, in the sandbox (FACTS §6)."""
+    """GHL's per-location "Allow Duplicate Contact" setting, in the sandbox (docs/ghl-facts.md)."""
     updated = SandboxAccount.objects.filter(system="ghl", account_id=location_id).update(allow_duplicate_contacts=allow)
     assert updated == 1, f"no sandbox GHL location {location_id!r}"
 

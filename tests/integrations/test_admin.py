@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from integrations.clients.ghl import MSG_NO_LOCATION_ACCESS
 from integrations.models import Connection, RecordHistory, SyncRun, System
 from integrations.services.connections import (
-    TEST_LOCATION_FORBIDDEN,
     TEST_TOKEN_REJECTED,
     TEST_UNREACHABLE,
 )
@@ -69,6 +69,21 @@ def test_connection_secret_is_write_only_and_encrypted(admin_client: Any, settin
     assert connection.api_secret == "pit-super-secret-value"
 
 
+def test_only_a_streettext_connection_asks_for_a_webhook_secret(admin_client: Any) -> None:
+    ghl = Connection(name="G", system="ghl", base_url=CLOSED_PORT_URL, location_id="loc-1", auth_type="pit")
+    ghl.api_secret = "t"
+    ghl.save()
+    st = Connection(name="S", system="streettext", base_url=CLOSED_PORT_URL, auth_type="api_key")
+    st.api_secret = "k"
+    st.save()
+
+    def asks(connection: Connection) -> bool:
+        page = admin_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+        return b'name="webhook_secret"' in page.content
+
+    assert (asks(ghl), asks(st)) == (False, True)
+
+
 def test_connection_form_rejects_missing_location_and_secret(admin_client: Any) -> None:
     response = admin_client.post(
         reverse("admin:integrations_connection_add"),
@@ -103,7 +118,9 @@ def test_test_connection_reports_each_outcome(admin_client: Any, live_server: An
     world.ghl.api_secret = GHL_TOKEN
     world.ghl.location_id = "someone-elses-location"
     world.ghl.save()
-    assert TEST_LOCATION_FORBIDDEN.format(status=403) in _test_connection(admin_client, world.ghl)[0]
+    # GHL's 403 names the cause: the token is valid, not for this location (docs/ghl-facts.md#live-deviations).
+    no_access = MSG_NO_LOCATION_ACCESS.format(location="someone-elses-location")
+    assert no_access in _test_connection(admin_client, world.ghl)[0]
 
     world.ghl.base_url = "http://127.0.0.1:9/sandbox/ghl"
     world.ghl.save()
@@ -122,6 +139,13 @@ def test_preview_shows_a_real_source_record_and_writes_nothing(admin_client: Any
     assert email_row.target_value == (email_row.source_value or "").strip().lower() or email_row.source_value is None
     assert not SyncRun.objects.exists()
     assert not RecordHistory.objects.exists()
+    # People read labels: the field written, where it comes from, and every source value.
+    assert (email_row.target_label, email_row.source_description) == ("Email", "Source field: Email")
+    first = next(row for row in preview.rows if row.target_field == "first_name")
+    assert (first.target_label, first.source_description) == ("First name", "Source field: First name")
+    html = response.content.decode()
+    assert "First name <span" in html
+    assert "Source field: firstName" not in html
 
 
 def test_sync_now_button_queues_a_run_and_refuses_a_second(admin_client: Any, live_server: Any) -> None:

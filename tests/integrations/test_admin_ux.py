@@ -17,8 +17,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from automations.presets import automation_create_from_preset
 from integrations import ratelimit, selectors
 from integrations.admin import CANCEL_ASKED, CANCELLED_AT_ONCE, SAVED_AND_TESTED
+from integrations.catalog.models import CatalogExecution
 from integrations.models import Connection, RateLimitWindow, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.connections import TEST_OK_GHL, TEST_TOKEN_REJECTED
 from integrations.services.roles import HOW_TO_ADD_VIEWER, VIEWER_GROUP, role_viewer_grant
@@ -66,6 +68,24 @@ def test_a_fresh_install_gets_the_four_step_guide_and_beat_under_advanced(admin_
     assert "Django administration" not in html
 
 
+def test_the_guide_calls_connect_done_only_once_both_sides_passed_a_test(admin_client: Client) -> None:
+    ghl = Connection(name="G", system=System.GHL, base_url="https://services.leadconnectorhq.com", location_id="l")
+    ghl.api_secret = "t"
+    ghl.save()
+    st = Connection(name="S", system=System.STREETTEXT, base_url="https://api.streettext.example")
+    st.api_secret = "k"
+    st.save()
+
+    def connect_done() -> bool:
+        return bool(admin_client.get(reverse("admin:index")).context["setup_steps"][0].done)
+
+    assert not connect_done()  # both added, neither tested
+    Connection.objects.filter(pk=ghl.pk).update(status=Connection.Status.OK)
+    assert not connect_done()
+    Connection.objects.filter(pk=st.pk).update(status=Connection.Status.OK)
+    assert connect_done()
+
+
 def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures(
     admin_client: Client, live_server: Any, settings: Any
 ) -> None:
@@ -82,7 +102,10 @@ def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures
         email="ann@example.com",
         error="bad phone",
     )
-    Connection.objects.filter(pk=world.streettext.pk).update(paused_until=timezone.now() + timedelta(hours=3))
+    # StreetText worked (as its runs would record), then its daily quota ran out.
+    Connection.objects.filter(pk=world.streettext.pk).update(
+        status=Connection.Status.OK, paused_until=timezone.now() + timedelta(hours=3)
+    )
     # A real answer from the (sandbox) GHL API carries the daily budget headers.
     assert admin_client.post(reverse("admin:integrations_connection_test", args=[world.ghl.pk])).status_code == 302
 
@@ -200,6 +223,18 @@ def test_the_progress_endpoint_reports_the_counters(admin_client: Client, live_s
     page = admin_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).content.decode()
     assert 'data-progress-url="' in page
     assert "Cancel run" in page
+    # The fields below the box that move while the run goes come with the counters (run_progress.js puts each in
+    # its `.field-<name> .readonly` cell), rendered as the page renders them.
+    SyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), processed=31)
+    fields = admin_client.get(reverse("admin:integrations_syncrun_progress", args=[run.pk])).json()["fields"]
+    assert fields["started_at"] != "-"
+    assert fields["heartbeat_at"] != "-"
+    assert ">31 record(s)</a>" in fields["history_link"]
+    for name in fields:
+        assert f'class="form-row field-{name}' in page or f"field-{name}" in page, name
+    # "Dry run: No" is a word, not the admin's red ✕.
+    assert "icon-no.svg" not in page
+    assert "No: writes as it goes" in page
 
 
 def test_cancel_ends_a_pending_run_at_once_and_asks_a_running_one_to_stop(
@@ -413,11 +448,27 @@ def test_a_viewer_sees_no_link_that_answers_403(live_server: Any) -> None:
         ghl_id="g",
         streettext_id="s",
     )
+    # An automation (with its connections and a trigger key) and an execution-log entry with its "Who".
+    automation = automation_create_from_preset(
+        key="new_appointment_note", ghl=world.ghl, streettext=world.streettext, inputs={"calendar_id": "cal-1"}
+    )
+    admin_user = get_user_model().objects.create_superuser(username="boss", password="pw-boss-123")
+    execution = CatalogExecution.objects.create(
+        operation_key="get-contact", connection=world.ghl, user=admin_user, outcome="succeeded", method="GET"
+    )
     viewer = _viewer_client()
+    automation_page = viewer.get(reverse("admin:automations_automation_change", args=[automation.pk]))
+    assert automation.trigger_key not in automation_page.content.decode()  # its name, not the catalog's raw key
     status_of: dict[str, int] = {}
     crawled: list[str] = []
     variants: dict[str, int] = {}  # pages per path: sort and filter links vary only the query string
-    queue = deque([reverse("admin:index")])
+    queue = deque(
+        [
+            reverse("admin:index"),
+            reverse("admin:automations_automation_change", args=[automation.pk]),
+            reverse("admin:integrations_catalogexecution_change", args=[execution.pk]),
+        ]
+    )
     refused: list[tuple[str, str]] = []
     while queue and len(crawled) < 80:
         url = queue.popleft()
@@ -441,7 +492,7 @@ def test_a_viewer_sees_no_link_that_answers_403(live_server: Any) -> None:
     assert refused == []
     assert {code for code in status_of.values()} <= {200, 302}
     # The crawl reached the run, history and link pages (and their links were all checked).
-    for name in ("syncrun", "recordhistory", "recordlink"):
+    for name in ("syncrun", "recordhistory", "recordlink", "automation", "catalogexecution"):
         assert any(re.search(rf"/{name}/\d+/change/", u) for u in crawled), name
 
 

@@ -10,8 +10,9 @@ from integrations.models import Connection, SyncRun
 from integrations.services.connections import connection_needs_reauth, connection_set_secret
 from integrations.services.runs import SyncRequestRefused, sync_run_finish, sync_run_request
 from mappings.models import Mapping
+from tests.alerts.support import alert_tasks  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -46,6 +47,7 @@ def test_needs_reauth_emails_once_and_pauses_the_mappings(mapping: Mapping, mail
     assert len(mailoutbox) == 2
 
 
+@pytest.mark.usefixtures("alert_tasks")
 def test_failing_runs_alert_once_per_streak(mapping: Mapping, mailoutbox: list[Any]) -> None:
     def failed_run() -> None:
         run = SyncRun.objects.create(mapping=mapping, trigger="schedule", status="running")
@@ -56,7 +58,7 @@ def test_failing_runs_alert_once_per_streak(mapping: Mapping, mailoutbox: list[A
     assert mailoutbox == []
     failed_run()
     assert len(mailoutbox) == 1
-    assert "failed 3 runs in a row" in mailoutbox[0].subject
+    assert "3 runs in a row failed" in mailoutbox[0].subject
     failed_run()
     failed_run()
     assert len(mailoutbox) == 1

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db.models import F
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from config.celery import app
 from integrations.models import RecordLink, SyncRun
 from integrations.services.runs import sync_run_request
 from mappings.models import Direction
+from mappings.services import mapping_create_with_defaults
 from sandbox import services as sandbox
 from tests.conftest import WorkerProcess, wait_for
 from tests.integrations.support import build_world, run_via_worker, sandbox_contacts, wait_finished
@@ -171,3 +173,34 @@ def test_a_run_whose_task_never_arrives_is_sent_again_then_ends_stale(
     finished = wait_finished(lost, timeout=120)
     assert finished.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), finished.error
     assert finished.requeued == 1
+
+
+def test_the_stale_check_does_not_wait_behind_the_run_a_worker_holds(
+    live_server: Any, worker: WorkerProcess, settings: Any
+) -> None:
+    """A worker busy with a long run (here its only slot: the solo pool) still marks another worker's dead run stale:
+    it runs the check on a thread of its own, while beat's message waits in the queue behind the run."""
+    settings.SANDBOX_STREETTEXT_RATE_LIMIT = 10_000
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=100)
+    other = mapping_create_with_defaults(
+        name="dead worker's", ghl_connection=world.ghl, streettext_connection=world.streettext
+    )
+    # The run of a worker that died: running, its heartbeat long stopped.
+    dead = SyncRun.objects.create(mapping=other, trigger=SyncRun.Trigger.MANUAL, status=SyncRun.Status.RUNNING)
+    SyncRun.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    sandbox.sandbox_fault_add(system="streettext", kind="slow", delay=0.2, count=10_000, method="POST")
+
+    with worker.reconfigured(SYNC_STALE_CHECK_SECONDS="1", SYNC_STALE_AFTER_SECONDS="60"):
+        busy = sync_run_request(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+        wait_for(lambda: SyncRun.objects.get(pk=busy.pk).processed >= 1, timeout=60, message="no progress")
+        send_scheduled(STALE_CHECK)  # waits behind the busy run: the solo pool has one slot
+
+        stale = wait_for(
+            lambda: SyncRun.objects.filter(pk=dead.pk, status=SyncRun.Status.STALE).first(),
+            timeout=20,
+            message="the dead run was not marked stale while the worker was busy",
+        )
+        assert SyncRun.objects.get(pk=busy.pk).status == SyncRun.Status.RUNNING  # marked while the worker was busy
+        assert stale.error.startswith("The worker stopped sending progress")
+        sandbox.sandbox_fault_clear()
+        assert wait_finished(busy).status == SyncRun.Status.PARTIAL

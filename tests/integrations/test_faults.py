@@ -1,7 +1,7 @@
 """Fault injection against the sandbox: 429 storms, 500s, timeouts, malformed JSON and GHL's "422 after creating"
 quirk. Every run must end with every record synced exactly once: lost 0, duplicated 0.
 
-The GHL location runs in both "Allow Duplicate Contact" modes (FACTS §6). Where it refuses duplicates, GHL itself
+The GHL location runs in both "Allow Duplicate Contact" modes (docs/ghl-facts.md). Where it refuses duplicates, GHL
 turns a repeated create into a 400, so "duplicated 0" holds whatever the engine does; only where it allows them can a
 check for duplicates fail. Tests that fail in that mode only because of the engine's create path are marked xfail
 (strict) with ENGINE_CREATE_IN_DOUBT: they flip when the engine makes a create that may have landed unrepeatable."""

@@ -268,16 +268,16 @@ def test_a_title_names_the_record_even_when_its_placeholders_are_blank() -> None
 
 
 def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_date(world: World) -> None:
-    """Migration 0012: a state synced with the mapping as it is stays up to date in each direction, others stale."""
+    """Migration 0014: a state synced with the mapping as it is stays up to date in each direction, others stale."""
     execute(world.mapping)
     states = MappingRecordState.objects.filter(mapping=world.mapping).order_by("pk")
     stale_pk = states.first().pk  # type: ignore[union-attr]
     count = states.count()
-    migration = import_module("integrations.migrations.0012_engine_direction_configs")
+    migration = import_module("integrations.migrations.0014_engine_direction_configs")
     legacy = migration._whole_mapping_digest(world.mapping, list(world.mapping.field_mappings.all()))
-    call_command("migrate", "integrations", "0011", verbosity=0)
+    call_command("migrate", "integrations", "0013", verbosity=0)
     try:
-        with connection.cursor() as cursor:  # what the engine stored before 0012: the whole mapping's digest
+        with connection.cursor() as cursor:  # what the engine stored before 0014: the whole mapping's digest
             cursor.execute("UPDATE integrations_mappingrecordstate SET config = %s", [legacy])
             cursor.execute("UPDATE integrations_mappingrecordstate SET config = 'older' WHERE id = %s", [stale_pk])
     finally:

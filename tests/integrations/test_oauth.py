@@ -28,6 +28,7 @@ from django.utils import timezone
 from integrations import crypto
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
+from integrations.docs_admin import docs_linked
 from integrations.models import Connection, System
 from integrations.services import oauth
 from integrations.services.connections import connection_test
@@ -149,7 +150,8 @@ def test_connect_without_client_credentials_says_what_to_configure(
     )
 
     assert response.headers["Location"] == reverse("admin:integrations_connection_change", args=[connection.pk])
-    assert messages_of(response) == [oauth.OAUTH_NOT_CONFIGURED]
+    assert messages_of(response) == [docs_linked(oauth.OAUTH_NOT_CONFIGURED)]
+    assert 'href="/admin/docs/oauth/"' in messages_of(response)[0]  # the guide it names opens in the browser
 
 
 def test_the_callback_requires_an_admin_login(connection: Connection) -> None:

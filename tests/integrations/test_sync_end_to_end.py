@@ -13,7 +13,7 @@ from mappings.models import Direction
 from sandbox import services as sandbox
 from tests.integrations.support import build_world, run_via_worker, sandbox_contacts, wait_finished
 
-pytestmark = pytest.mark.worker
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("sandbox_mode")]
 
 Action = RecordHistory.Action
 

@@ -19,11 +19,12 @@ from integrations.services.runs import sync_run_rerun_failed
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
+from sandbox import live
 from sandbox.demo import sandbox_seed_demo_children
 from sandbox.models import SandboxRecord
 from tests.integrations.support import GHL_TOKEN, LOCATION, ST_KEY, World, build_world, sandbox_contacts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_mode")]
 Action = RecordHistory.Action
 
 
@@ -53,7 +54,8 @@ def ghl(world: World, method: str, path: str, **body: Any) -> Any:
         headers={"Authorization": f"Bearer {GHL_TOKEN}", "Version": version},
         timeout=10,
     )
-    assert r.status_code in (200, 201), r.text
+    # In live mode a create may answer 422 and create the contact all the same (sandbox/live.py): done, for setup.
+    assert r.status_code in (200, 201) or live.MSG_CREATED_YET_422 in r.text, r.text
     return r.json()
 
 
@@ -300,13 +302,13 @@ def test_an_edited_mapping_reaches_synced_records_through_a_resync(world: World)
     world.mapping.refresh_from_db()
     execute(world.mapping)
     linked = RecordLink.objects.filter(object_type="contact").count()
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
     rule = FieldMapping.objects.get(mapping=world.mapping, target_field="first_name")
     rule.transforms = [{"name": "trim", "params": {}}, {"name": "upper", "params": {}}]
     rule.save()
 
     summary = mapping_resync_summary(mapping=world.mapping)
-    assert (summary.linked, summary.outdated) == (linked, linked)
+    assert (summary.linked.value, summary.outdated.value) == (linked, linked)
     changes = execute(world.mapping)
     assert (changes.processed, changes.updated) == (0, 0)  # nothing changed on GHL: the change feed is empty
     dry = execute(world.mapping, scope=SyncRun.Scope.LINKED, dry_run=True)
@@ -324,7 +326,7 @@ def test_an_edited_mapping_reaches_synced_records_through_a_resync(world: World)
         if contacts("streettext")[i].get("first_name")
     )
     assert names
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
 
 
 # -- progress and history -------------------------------------------------------------------------------------

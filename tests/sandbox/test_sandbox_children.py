@@ -1,4 +1,4 @@
-"""Sandbox tasks, notes, appointments and businesses/organisations (GHL FACTS §5/§8/§9, docs/streettext-api.md)."""
+"""Sandbox tasks, notes, appointments and businesses/organisations (GHL: docs/ghl-facts.md; docs/streettext-api.md)."""
 
 from __future__ import annotations
 

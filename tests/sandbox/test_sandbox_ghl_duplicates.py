@@ -1,4 +1,5 @@
-"""The sandbox's GHL location in both "Allow Duplicate Contact" modes (FACTS §6): create, upsert, duplicate search."""
+"""The sandbox's GHL location in both "Allow Duplicate Contact" modes (docs/ghl-facts.md): create, upsert,
+duplicate search."""
 
 from __future__ import annotations
 

@@ -44,6 +44,8 @@ class PageResult:
     outcomes: list[Outcome] = field(default_factory=list)
     # link pk -> {"digests", "written", "config", "configs"}: this mapping's state to store for the page.
     states: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Source ids whose creates were written ahead (PendingCreate): removed when the page is stored.
+    written_ahead: list[str] = field(default_factory=list)
 
 
 def contact_keys(record: Record) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from integrations.services.sync.links import LinkBook, link_id
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
     REASON_ALREADY_LINKED,
+    REASON_CREATED_UNSTORED,
     REASON_ECHO,
     REASON_FILTERED,
     REASON_IN_DOUBT_FOUND,
@@ -76,6 +77,9 @@ class Leg:
         # Match keys of the targets this page created: a later record of the same page with the same key must not
         # create a second target (nor take the first one's).
         self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
+        # This page's records created (linked) and creates in doubt: their PendingCreates outlive a failed page.
+        self._created_ids: set[str] = set()
+        self._in_doubt: set[str] = set()
 
     # -- the page ---------------------------------------------------------------------------------------------------
 
@@ -98,9 +102,14 @@ class Leg:
         self._check_already_linked(live)
         self._load_pending(live)
         self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
-        for item in live:
-            if item.outcome is None:
-                item.outcome = self._write_safely(item, force=force, result=result)
+        self._write_ahead(live, result)
+        try:
+            for item in live:
+                if item.outcome is None:
+                    item.outcome = self._write_safely(item, force=force, result=result)
+        except Exception:
+            self._abandon_write_ahead(result)
+            raise
         for item in items:
             assert item.outcome is not None
             if not item.dropped:
@@ -223,9 +232,9 @@ class Leg:
                 item.link, item.state = other, self.book.state(other)
 
     def _load_pending(self, items: list[Item]) -> None:
-        """Creates of this leg whose answer was lost, for the records about to be created."""
+        """Creates of this leg whose answer was lost, or whose page was never stored, for the records of the page."""
         ctx = self.ctx
-        creating = [i for i in items if i.outcome is None and i.target is None]
+        creating = [i for i in items if i.outcome is None]
         if not creating:
             return
         if self._has_pending is None:
@@ -241,6 +250,31 @@ class Leg:
         for item in creating:
             item.pending = pending.get(item.record.id)
 
+    def _write_ahead(self, items: list[Item], result: PageResult) -> None:
+        """Every create of the page is written ahead as a PendingCreate, in one statement, and the page's store removes
+        them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next attempt recognises the
+        records this page created (linked, no state: their page was never stored) and the create in flight (found on
+        the target), and records both as created."""
+        ctx = self.ctx
+        self._created_ids, self._in_doubt = set(), set()
+        if ctx.dry_run or not ctx.mapping.create_missing:
+            return
+        ids = [i.record.id for i in items if i.outcome is None and i.target is None]
+        if not ids:
+            return
+        PendingCreate.objects.bulk_create(
+            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i) for i in ids],
+            ignore_conflicts=True,
+        )
+        result.written_ahead.extend(ids)
+
+    def _abandon_write_ahead(self, result: PageResult) -> None:
+        """The page ends with an error: creates never sent cannot land; those that landed or may land stay known."""
+        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt
+        if unsent:
+            ctx = self.ctx
+            PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id__in=unsent).delete()
+
     # -- writing ------------------------------------------------------------------------------------------------------
 
     def _write_safely(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
@@ -254,7 +288,23 @@ class Leg:
 
     def _write(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx = self.ctx
-        if item.target is None and item.pending is not None:
+        recorded = item.pending is not None and not ctx.dry_run
+        if recorded and item.link is not None and item.target is not None:
+            if item.state is None and item.link.origin == ctx.source_system:
+                # Created and linked by an attempt whose page was never stored: its created row is written now.
+                result.written_ahead.append(item.record.id)
+                plan = plan_create(ctx, payload=item.payload)
+                return self._created_row(item, item.link, item.target, plan, REASON_CREATED_UNSTORED, result)
+        elif recorded and item.link is None:
+            # A create sent and never answered (a timeout, a worker killed while it was in flight): found on the
+            # target, it is that create, recorded as one (a match rule may have found it too).
+            found = self._find_lost_create(item)
+            if found is not None:
+                item.target, item.rule = found, "the earlier create"
+                plan = plan_create(ctx, payload=item.payload)
+                reason = "; ".join([REASON_IN_DOUBT_FOUND, *item.notes, *plan.notes])
+                return self._record_created(item, found, plan, reason, result)
+        elif item.target is None and item.pending is not None:
             found = self._find_lost_create(item)
             if found is not None:
                 item.target, item.rule = found, "the earlier create"
@@ -315,6 +365,7 @@ class Leg:
         except exc.ApiError as e:
             if not create_in_doubt(e):
                 raise
+            self._in_doubt.add(record.id)
             PendingCreate.objects.update_or_create(
                 mapping=ctx.mapping,
                 direction=ctx.direction,
@@ -322,18 +373,32 @@ class Leg:
                 defaults={"hints": dict(plan.write), "started_at": timezone.now(), "error": str(e)[:500]},
             )
             raise
-        if item.pending is not None:
-            item.pending.delete()
+        return self._record_created(item, created, plan, reason, result)
+
+    def _record_created(self, item: Item, created: Record, plan: Plan, reason: str, result: PageResult) -> Outcome:
+        ctx, record = self.ctx, item.record
         ctx.state.wrote(ctx.target_system, created.id)
-        ids = ctx.ids(record.id, created.id)
         for key in self._match_keys(item):
             self._created_keys.setdefault(key, (created.id, record.id))
+        # Inserted at once: a crash after the create must not lose the pairing. Its PendingCreate stays until the
+        # page is stored, so a page never stored still tells the next attempt this record was created.
         link = self.book.create(
-            **ids, origin=ctx.source_system, label=label_of(record), email=item.keys.get("email", "")
+            **ctx.ids(record.id, created.id),
+            origin=ctx.source_system,
+            label=label_of(record),
+            email=item.keys.get("email", ""),
         )
         if link is None:
             return self._linked_meanwhile(item, created)
-        self._remember(result, link, source=record, target=created, state=None, plan=plan)
+        self._created_ids.add(record.id)
+        result.written_ahead.append(record.id)
+        return self._created_row(item, link, created, plan, reason, result)
+
+    def _created_row(
+        self, item: Item, link: RecordLink, target: Record, plan: Plan, reason: str, result: PageResult
+    ) -> Outcome:
+        self._remember(result, link, source=item.record, target=target, state=None, plan=plan)
+        ids = self.ctx.ids(item.record.id, target.id)
         return Outcome(Action.CREATED, reason, changes=plan.changes, **ids, **item.keys)
 
     def _linked_meanwhile(self, item: Item, created: Record) -> Outcome:

@@ -38,6 +38,9 @@ REASON_NO_SOURCE_MATCH = "no matching record in {source} to take values from"
 REASON_FOLLOWUP = "follow-up task for contact {contact} (rule: {rule})"
 REASON_FOLLOWUP_ENROL = "follow-up: {what} {value} for contact {contact} (rule: {rule})"
 REASON_IN_DOUBT_FOUND = "an earlier create whose answer was lost had landed; linked to it instead of creating again"
+REASON_CREATED_UNSTORED = (
+    "created by an earlier attempt that stopped before its page was stored (a worker killed, or an error); recorded now"
+)
 REASON_LINKED_MEANWHILE = "another run linked this record at the same time; the extra copy {extra} was removed"
 REASON_NOT_WRITTEN = "{field} not written: {why}"
 MATCHED_BY = "matched by {rule}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.models import RecordHistory, SyncCursor
+from integrations.models import PendingCreate, RecordHistory, SyncCursor
 from integrations.services import runs
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.items import PageResult
@@ -55,6 +55,10 @@ def store_page(
             RecordHistory.objects.bulk_create(rows)
         if not ctx.dry_run:
             states_save(ctx.mapping, result.states)
+            if result.written_ahead:  # the page's creates are stored: none is in doubt any more
+                PendingCreate.objects.filter(
+                    mapping=ctx.mapping, direction=ctx.direction, source_id__in=set(result.written_ahead)
+                ).delete()
             # A dry run must not move the cursor: the real run still has to see these records.
             if cursor is not None and next_position is not None:
                 cursor.position = next_position

@@ -17,6 +17,11 @@
     set("eta", p.eta);
     set("elapsed", p.elapsed);
     ["created", "updated", "skipped", "failed", "deleted"].forEach(function (k) { set(k, String(p[k])); });
+    // The fields below the box (started, heartbeat, record history): rendered by the server, as on page load.
+    Object.keys(p.fields || {}).forEach(function (name) {
+      var cell = document.querySelector(".field-" + name + " .readonly");
+      if (cell) { cell.innerHTML = p.fields[name]; }
+    });
     var badge = field("status") && field("status").querySelector(".ss-badge");
     if (badge) { badge.textContent = p.status_label; badge.className = "ss-badge ss-" + p.tone; }
     if (bar && p.percent !== null) {

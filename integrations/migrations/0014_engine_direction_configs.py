@@ -67,7 +67,7 @@ def split_configs(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0011_history_admin_indexes"),
+        ("integrations", "0013_mappingpage_state_config_index"),
         ("mappings", "0008_followup_actions"),
     ]
 

@@ -61,11 +61,11 @@ def test_a_resync_after_editing_one_direction_writes_only_that_direction(world: 
     execute(world.mapping)
     linked = RecordLink.objects.filter(object_type="contact").count()
     ghl_before = {i: c.get("lastName") for i, c in contacts("ghl").items()}
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
     rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_STREETTEXT, target_field="last_name")
     rule.transforms = [*rule.transforms, UPPER]
     rule.save()
-    assert mapping_resync_summary(mapping=world.mapping).outdated == linked
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == linked
 
     resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
 
@@ -79,7 +79,7 @@ def test_a_resync_after_editing_one_direction_writes_only_that_direction(world: 
     # GoHighLevel, whose field mappings did not change, is neither forced nor written.
     assert written(resync, Direction.TO_GHL) == 0
     assert {i: c.get("lastName") for i, c in contacts("ghl").items()} == ghl_before
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 0
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
     again = execute(world.mapping, scope=SyncRun.Scope.LINKED)
     assert (again.created, again.updated) == (0, 0)
 
@@ -290,7 +290,7 @@ def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_d
     assert MappingRecordState.objects.filter(mapping=world.mapping).exclude(pk=stale_pk).count() == count - 1
     combined = mapping_config_digest(world.mapping)
     assert all((s.configs, s.config) == (current, combined) for s in MappingRecordState.objects.exclude(pk=stale_pk))
-    assert mapping_resync_summary(mapping=world.mapping).outdated == 1
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 1
 
 
 def test_a_resync_reads_each_linked_record_once_even_when_it_links_new_ones(live_server: Any) -> None:

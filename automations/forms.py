@@ -186,6 +186,15 @@ class AutomationForm(forms.ModelForm):
             raise ValidationError(MSG_SCHEDULE_RANGE)
         return minutes
 
+    def clean_start_from(self) -> Any:
+        """The page shows whole seconds: posted back unchanged, the stored instant stays as it was (a start a fraction
+        of a second earlier would count an item made just before the automation as new)."""
+        value = self.cleaned_data.get("start_from")
+        stored = self.instance.start_from if self.instance.pk else None
+        if value is not None and stored is not None and value == stored.replace(microsecond=0):
+            return stored
+        return value
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         key = cleaned.get("trigger_key") or ""

@@ -317,7 +317,7 @@ def automation_create_from_preset(
         watch_fields=spec.watch_fields,
         record_filter=spec.record_filter,
         filter_entered=spec.filter_entered,
-        start_from=start_from or timezone.now().replace(microsecond=0),  # as the page shows it
+        start_from=start_from or timezone.now(),
         schedule_minutes=spec.schedule_minutes,
         enabled=enabled,
     )

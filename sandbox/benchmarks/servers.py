@@ -68,6 +68,17 @@ def process_env(*, key_prefix: str = "", **extra: str) -> dict[str, str]:
     return env
 
 
+def sandbox_host_allow(host_port: str) -> None:
+    """This server is the app's own sandbox: connections may reach its /sandbox/ over http on loopback, in this
+    process and in the processes it starts (they inherit the environment). The address policy allows only the app's
+    own host:port (SANDBOX_HOSTS), which a server on a free port is not by default."""
+    hosts = list(getattr(settings, "SANDBOX_HOSTS", []))
+    if host_port not in hosts:
+        hosts.append(host_port)
+    settings.SANDBOX_HOSTS = hosts
+    os.environ["SANDBOX_HOSTS"] = ",".join(hosts)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,6 +98,7 @@ class SandboxServer:
     def __init__(self, log_path: Path, **env: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        sandbox_host_allow(f"127.0.0.1:{self.port}")
         self.log_path = log_path
         self.env = process_env(DJANGO_CONN_MAX_AGE=str(SERVER_CONN_MAX_AGE), **env)
         self.process: subprocess.Popen[bytes] | None = None

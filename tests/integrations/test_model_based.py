@@ -1,0 +1,43 @@
+"""The engine under generated sequences of edits, mapping edits and runs (Hypothesis stateful testing), against the
+sandbox over real HTTP, with the invariants of sandbox/model_check.py checked after every step.
+
+Seeded (derandomize): every run of the suite replays the same sequences; a failure prints its shrunk sequence as
+rule calls with notes saying what each step did. `manage.py model_check` runs thousands more (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from sandbox.model_check import MACHINE_SETTINGS, SyncModelMachine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEQUENCES = 24
+STEPS = 14
+
+
+@pytest.fixture(autouse=True)
+def _machine_settings(settings: Any) -> None:
+    for name, value in MACHINE_SETTINGS.items():
+        setattr(settings, name, value)
+
+
+def test_invariants_hold_over_generated_sequences(live_server: Any) -> None:
+    machine = SyncModelMachine.configure(base_url=live_server.url, mode="plain")
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=SEQUENCES,
+            stateful_step_count=STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            print_blob=False,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

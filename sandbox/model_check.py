@@ -219,15 +219,17 @@ FOCUS = {
     "tasks": frozenset({"task"}),
     "everything": frozenset({"contact", "note", "task", "other"}),
 }
-# "<mapping>: <change>"; transforms come more often than the rest (repeated): they are what a re-sync is for.
-MAPPING_EDITS = (
-    "two_way: upper on to_streettext last_name",
+# "<mapping>: upper on <direction> <target field>": add `upper` to that field mapping's transforms, or take it off.
+TRANSFORM_EDITS = (
     "two_way: upper on to_streettext last_name",
     "two_way: upper on to_streettext first_name",
     "two_way: upper on to_ghl lastName",
     "p1_enrich: upper on to_streettext last_name",
     "p3_notes_to_st: upper on to_streettext title",
     "notes_to_ghl: upper on to_ghl body",
+)
+# "<mapping>: <change>".
+MAPPING_EDITS = (
     "two_way: direction both",
     "two_way: direction to_streettext",
     "two_way: direction to_ghl",
@@ -364,9 +366,20 @@ class SyncModelMachine(RuleBasedStateMachine):
     base_url = ""
     mode: SandboxMode = SANDBOX_MODES["plain"]
 
+    # Invariants only noted, not failed (to look past a known defect); a focus every sequence uses (else drawn).
+    ignored: frozenset[str] = frozenset()
+    forced_focus = ""
+    # Sequences started by this process (the long mode counts with it).
+    sequences = 0
+
     @classmethod
-    def configure(cls, *, base_url: str, mode: str = "plain") -> type[SyncModelMachine]:
-        return type("SyncModel", (cls,), {"base_url": base_url, "mode": SANDBOX_MODES[mode]})
+    def configure(
+        cls, *, base_url: str, mode: str = "plain", ignored: frozenset[str] = frozenset(), focus: str = ""
+    ) -> type[SyncModelMachine]:
+        if focus and focus not in FOCUS:
+            raise ValueError(f"unknown focus {focus!r}; use one of {sorted(FOCUS)}")
+        attributes = {"base_url": base_url, "mode": SANDBOX_MODES[mode], "ignored": ignored, "forced_focus": focus}
+        return type("SyncModel", (cls,), attributes)
 
     def __init__(self) -> None:
         super().__init__()
@@ -379,6 +392,10 @@ class SyncModelMachine(RuleBasedStateMachine):
     def build_world(self, focus: str, warm: bool) -> None:
         """Fresh accounts and mappings. `focus` narrows the rules to one kind of record (or none: everything), so
         short sequences reach deep states; `warm` starts from a first run of the two-way mapping (linked contacts)."""
+        SyncModelMachine.sequences += 1
+        if self.forced_focus and self.forced_focus != focus:
+            note(f"focus {self.forced_focus} (forced; drawn: {focus})")
+            focus = self.forced_focus
         self.focus = FOCUS[focus]
         world_wipe()
         self.ghl_account = sandbox.sandbox_account_create(
@@ -643,7 +660,23 @@ class SyncModelMachine(RuleBasedStateMachine):
         ("notes_to_ghl", Direction.TO_GHL, "title"),
     )
 
-    @rule(change=st.sampled_from(MAPPING_EDITS))
+    @rule(change=st.sampled_from(TRANSFORM_EDITS), dry_run_first=st.booleans())
+    def edit_transform_then_resync(self, change: str, dry_run_first: bool) -> None:
+        """What the mapping page offers after an edit: a dry run of the re-sync, then "Re-sync linked records"."""
+        self.edit_mapping(change)
+        key = change.split(": ", 1)[0]
+        if dry_run_first:
+            self._run(key, "dry_run_resync", 0)
+        self._run(key, "resync", 0)
+
+    @precondition(lambda self: "other" in self.focus)
+    @rule(reverse=st.booleans())
+    def run_every_schedule(self, reverse: bool) -> None:
+        """Every mapping's schedule fires once (what beat does within 15 minutes), in one order or the other."""
+        for key in reversed(MAPPING_KEYS) if reverse else MAPPING_KEYS:
+            self._run(key, "scheduled", 0)
+
+    @rule(change=st.sampled_from(TRANSFORM_EDITS + MAPPING_EDITS))
     def edit_mapping(self, change: str) -> None:
         """A person edits a mapping: "<mapping>: <what>" (see MAPPING_EDITS)."""
         self._step()
@@ -733,7 +766,8 @@ class SyncModelMachine(RuleBasedStateMachine):
             f"deleted {run.deleted}"
         )
         check = RunCheck(self.model, mapping, run, before, after, links_before, links_after)
-        check.all()
+        for violation in check.all(ignored=self.ignored):
+            note(f"  (ignored) {violation}")
         self._remember(mapping, run, after, links_after)
 
     def _request(self, mapping: Mapping, kind: str, pick: int) -> SyncRun | None:
@@ -748,8 +782,8 @@ class SyncModelMachine(RuleBasedStateMachine):
                 if kind in ("scheduled", "manual", "dry_run"):
                     trigger = SyncRun.Trigger.SCHEDULE if kind == "scheduled" else SyncRun.Trigger.MANUAL
                     return sync_run_request(mapping=mapping, trigger=trigger, dry_run=kind == "dry_run")
-                if kind == "resync":
-                    return sync_run_request_resync(mapping=mapping)
+                if kind in ("resync", "dry_run_resync"):
+                    return sync_run_request_resync(mapping=mapping, dry_run=kind == "dry_run_resync")
                 ids = self._ids_for(mapping, pick)
                 if kind == "webhook":
                     # A webhook names the record of the side it came from (GHL's, when the mapping reads GHL).
@@ -807,9 +841,13 @@ class SyncModelMachine(RuleBasedStateMachine):
         if not self.mappings:
             return
         snap, links = snapshot(), pairs()
-        no_duplicate_records(snap)
-        no_lost_pairing(self.model, snap, links)
-        originals_keep_their_timestamps(self.model, snap, links)
+        for check in (no_duplicate_records, no_lost_pairing, originals_keep_their_timestamps):
+            try:
+                check(self.model, snap, links)
+            except InvariantViolation as violation:
+                if violation.name not in self.ignored:
+                    raise
+                note(f"  (ignored) {violation}")
 
 
 EST = timezone(timedelta(hours=-5))
@@ -822,7 +860,7 @@ EMPTY = Rec({}, BASE, BASE, True)
 _TOKEN = re.compile(r"\[([nt]\d+)\]", re.IGNORECASE)
 
 
-def no_duplicate_records(snap: dict[Key, Rec]) -> None:
+def no_duplicate_records(model: Model, snap: dict[Key, Rec], links: dict[tuple[str, str, str], Pair]) -> None:
     """No person appears twice on one side (email, phone), no note or task twice (the token a person gave it)."""
     for system in (GHL, ST):
         seen: dict[tuple[str, str], str] = {}
@@ -907,15 +945,26 @@ class RunCheck:
     links_before: dict[tuple[str, str, str], Pair]
     links_after: dict[tuple[str, str, str], Pair]
 
-    def all(self) -> None:
-        self.run_finished()
-        self.run_counts_match_history()
-        self.dry_run_writes_nothing()
-        self.writes_only_in_its_directions()
-        self.no_format_only_rewrites()
-        self.person_values_kept_unless_source_changed()
-        self.tags_only_one_side_has_are_kept()
-        self.deletions_follow_the_policy()
+    def all(self, *, ignored: frozenset[str] = frozenset()) -> list[InvariantViolation]:
+        """Every invariant of the run; raises the first violation not in `ignored`, returns the ignored ones."""
+        seen = []
+        for check in (
+            self.run_finished,
+            self.run_counts_match_history,
+            self.dry_run_writes_nothing,
+            self.writes_only_in_its_directions,
+            self.no_format_only_rewrites,
+            self.person_values_kept_unless_source_changed,
+            self.tags_only_one_side_has_are_kept,
+            self.deletions_follow_the_policy,
+        ):
+            try:
+                check()
+            except InvariantViolation as violation:
+                if violation.name not in ignored:
+                    raise
+                seen.append(violation)
+        return seen
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def changed(self) -> Iterator[tuple[Key, Rec | None, Rec]]:

@@ -337,8 +337,10 @@ class MappingRecordState(models.Model):
     digests = models.JSONField(default=dict, blank=True)
     # List fields (tags) as this mapping last wrote them, per direction: the base of the add/remove merge.
     written = models.JSONField(default=dict, blank=True)
-    # Digest of the mapping's configuration (field mappings, filter, rules) when this record was last synced.
-    config = models.CharField(max_length=64, blank=True)
+    # Per direction, the digest of that direction's configuration (its field mappings, the filter, the rules) when
+    # this record was last synced in it: {"to_streettext": "…", "to_ghl": "…"}. Editing the field mappings of one
+    # direction makes records stale in that direction only, so a re-sync rewrites only what the edit changed.
+    configs = models.JSONField(default=dict, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

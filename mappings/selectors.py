@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from integrations.models import MappingRecordState, SyncRun
-from integrations.services.sync.context import mapping_config_digest
+from integrations.services.sync.context import mapping_config_digests
 from integrations.services.sync.links import pair_links
 from integrations.services.sync.reading import scan_cost
 from mappings.models import Mapping
@@ -26,8 +26,10 @@ class ResyncSummary:
 def mapping_resync_summary(*, mapping: Mapping) -> ResyncSummary:
     """What "Re-sync linked records" would touch, and whether the mapping changed since those records were synced."""
     linked = pair_links(mapping).count()
-    current = mapping_config_digest(mapping, list(mapping.field_mappings.all()))
-    up_to_date = MappingRecordState.objects.filter(mapping=mapping, config=current).count()
+    # Up to date: synced with the current configuration in every direction the mapping runs.
+    current = mapping_config_digests(mapping)
+    wanted = {f"configs__{direction}": digest for direction, digest in current.items()}
+    up_to_date = MappingRecordState.objects.filter(mapping=mapping, **wanted).count()
     has_run = SyncRun.objects.filter(mapping=mapping).exists()
     return ResyncSummary(linked=linked, outdated=max(linked - up_to_date, 0) if has_run else 0, has_run=has_run)
 

@@ -7,11 +7,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
 
-from integrations.adapters import RecordAdapter, adapter_for
+from integrations.adapters import Record, RecordAdapter, adapter_for
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, SyncRun, System
 from integrations.object_types import ObjectType, get_object_type
@@ -68,12 +69,15 @@ def source_fields(field_mappings: list[FieldMapping]) -> list[str]:
     return sorted(names)
 
 
-def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping]) -> str:
-    """A digest of everything that decides what a mapping writes: when it changes, synced records are stale."""
+def direction_config_digest(mapping: Mapping, rules: list[FieldMapping], direction: str) -> str:
+    """A digest of everything that decides what one direction of a mapping writes: its field mappings and what both
+    directions share (filter, follow-up rules, tag policy, phone region). When it changes, the records synced in
+    that direction are stale; the other direction's are not."""
     data = {
         "fields": sorted(
-            (fm.direction, fm.target_field, fm.source_kind, fm.source, json.dumps(fm.transforms, sort_keys=True))
+            (fm.target_field, fm.source_kind, fm.source, json.dumps(fm.transforms, sort_keys=True))
             for fm in rules
+            if fm.direction == direction
         ),
         "filter": mapping.record_filter,
         "followups": mapping.followup_rules,
@@ -81,6 +85,12 @@ def mapping_config_digest(mapping: Mapping, rules: list[FieldMapping]) -> str:
         "region": mapping.phone_region,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def mapping_config_digests(mapping: Mapping, rules: list[FieldMapping] | None = None) -> dict[str, str]:
+    """Per direction the mapping runs, the digest of its configuration (what MappingRecordState.configs holds)."""
+    all_rules = list(mapping.field_mappings.all()) if rules is None else rules
+    return {direction: direction_config_digest(mapping, all_rules, direction) for direction in mapping.directions}
 
 
 @dataclass
@@ -96,12 +106,24 @@ class RunState:
     # run reads what the first wrote; an enrich leg reads the side it fills). Seen again unchanged, they are this
     # run's own writes: neither processed again nor counted.
     written: dict[str, set[str]] = field(default_factory=lambda: {System.GHL: set(), System.STREETTEXT: set()})
+    # The record's updated time as its write answered, for the records an enrich leg wrote (the leg reads the side
+    # it writes: a record it finds again with that time is its own write, not a change to enrich again).
+    stamps: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
 
-    def wrote(self, system: str, record_id: str) -> None:
+    def wrote(self, system: str, record_id: str, *, record: Record | None = None) -> None:
         self.written[system].add(record_id)
+        if record is not None:
+            self.stamps[(system, record_id)] = record.updated_at
 
     def own_write(self, system: str, record_id: str) -> bool:
         return record_id in self.written[system]
+
+    def untouched_since_written(self, system: str, record: Record) -> bool:
+        """`record` is as this run wrote it: nobody changed it since (same updated time, when both are known)."""
+        if (system, record.id) not in self.stamps:
+            return False
+        stamp = self.stamps[(system, record.id)]
+        return stamp is None or record.updated_at is None or record.updated_at <= stamp
 
 
 class LegContext:
@@ -131,9 +153,20 @@ class LegContext:
         self.two_way = mapping.direction == Direction.BOTH
         all_rules = list(mapping.field_mappings.all()) if rules is None else rules
         self.field_mappings = [fm for fm in all_rules if fm.direction == direction]
-        self.config = mapping_config_digest(mapping, all_rules)
+        self.config = direction_config_digest(mapping, all_rules, direction)
+        # Every direction's: a pair this mapping syncs for the first time is in step in each of them.
+        self.configs = {d: direction_config_digest(mapping, all_rules, d) for d in mapping.directions}
+        self.configs[direction] = self.config
         # Per target field: the source fields it reads (None: a constant).
         self.sources_of: dict[str, set[str] | None] = {fm.target_field: fields_read(fm) for fm in self.field_mappings}
+        # Target fields read from timestamps the source system sets itself (GHL's dateAdded, StreetText's created_at).
+        # On a copy this app made of the target they say when the copy was made: never written over the original's.
+        stamps = {
+            f.name for f in self.object_type.fields_for(self.source_system) if f.kind == "datetime" and not f.writable
+        }
+        self.copy_stamps = frozenset(
+            fm.target_field for fm in self.field_mappings if (fields_read(fm) or set()) & stamps
+        )
         # Fields whose change on the read side makes a record worth processing.
         conditions = [rule.get("when") or {} for rule in mapping.followup_rules or []]
         if mapping.record_filter:

@@ -28,8 +28,13 @@ from mappings.rules import condition_holds
 
 class EnrichLeg(Leg):
     def process(self, records: list[Record], *, force: bool = False) -> PageResult:
-        """A page of changed target records."""
+        """A page of changed target records.
+
+        A record this leg already wrote, found again as it wrote it, is left out altogether (neither processed nor
+        counted): the change feed of the side an enrich leg fills lists each record it writes again, later in the
+        same run, and a record is enriched (and counted) once per run. One changed since the write is processed."""
         ctx = self.ctx
+        records = [r for r in records if not ctx.state.untouched_since_written(ctx.target_system, r)]
         self.book.clear()
         self.book.load(ctx.target_system, [r.id for r in records])
         items: list[Item] = []
@@ -38,7 +43,7 @@ class EnrichLeg(Leg):
             link = self.book.get(ctx.target_system, record.id)
             item.link, item.state = link, self.book.state(link)
             ids = ctx.ids(link_id(link, ctx.source_system), record.id)
-            if record.deleted or is_echo(ctx, record, item.state, force=force):
+            if record.deleted or is_echo(ctx, record, item.state):
                 item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             items.append(item)
         sources = self._find_sources([i for i in items if i.outcome is None])
@@ -131,6 +136,7 @@ class EnrichLeg(Leg):
         ctx = self.ctx
         result = PageResult()
         self.book.load(ctx.source_system, [s.id for s in sources.values()])
+        self.book.load_known(i.link for i in items if i.outcome is None and i.state is None)
         for item in items:
             if item.outcome is None:
                 try:
@@ -168,10 +174,18 @@ class EnrichLeg(Leg):
             return Outcome(Action.FAILED, error=error, **ids, **item.keys)
         item.payload = payload
         self.parents.translate_references([item])
-        plan = plan_update(ctx, payload=item.payload, source=source, target=target, state=item.state, force=force)
+        link = item.link or other
+        plan = plan_update(
+            ctx,
+            payload=item.payload,
+            source=source,
+            target=target,
+            state=item.state,
+            force=force,
+            source_is_copy=link is not None and link.origin == ctx.target_system,
+        )
         self._prepared(plan, create=False)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule or "record link"), *item.notes, *plan.notes])
-        link = item.link or other
         return self._apply(
             item,
             plan,

@@ -34,7 +34,7 @@ class Item:
 @dataclass
 class PageResult:
     outcomes: list[Outcome] = field(default_factory=list)
-    # link pk -> {"digests", "written", "config"}: this mapping's state to store for the page.
+    # link pk -> {"digests", "written", "configs"}: this mapping's state to store for the page.
     states: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -39,7 +39,15 @@ from integrations.services.sync.outcomes import (
     Outcome,
 )
 from integrations.services.sync.parents import Parents
-from integrations.services.sync.plan import Plan, is_echo, new_digests, new_written, plan_create, plan_update
+from integrations.services.sync.plan import (
+    Plan,
+    is_echo,
+    new_configs,
+    new_digests,
+    new_written,
+    plan_create,
+    plan_update,
+)
 from integrations.services.sync.values import match_value
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
@@ -89,6 +97,7 @@ class Leg:
         self._match(live)
         self._check_already_linked(live)
         self._load_pending(live)
+        self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         for item in live:
             if item.outcome is None:
                 item.outcome = self._write_safely(item, force=force, result=result)
@@ -112,7 +121,7 @@ class Leg:
             item.outcome = Outcome(Action.SKIPPED, REASON_FILTERED, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             return
-        if is_echo(ctx, record, item.state, force=force):
+        if is_echo(ctx, record, item.state):
             item.outcome = Outcome(Action.SKIPPED, REASON_ECHO, **ids, **item.keys, quiet=ctx.quiet_unchanged)
             item.unchanged = True
             item.dropped = ctx.state.own_write(ctx.read_system, record.id)
@@ -345,7 +354,15 @@ class Leg:
     def _update(self, item: Item, *, force: bool, result: PageResult) -> Outcome:
         ctx, record, target = self.ctx, item.record, item.target
         assert target is not None
-        plan = plan_update(ctx, payload=item.payload, source=record, target=target, state=item.state, force=force)
+        plan = plan_update(
+            ctx,
+            payload=item.payload,
+            source=record,
+            target=target,
+            state=item.state,
+            force=force,
+            source_is_copy=item.link is not None and item.link.origin == ctx.target_system,
+        )
         self._prepared(plan, create=False)
         ids = ctx.ids(record.id, target.id)
         reason = "; ".join([MATCHED_BY.format(rule=item.rule), *item.notes, *plan.notes])
@@ -371,15 +388,17 @@ class Leg:
                 link = link_for(target)
                 if link is not None:
                     self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
-            # Quiet only when this mapping had synced the pair before: a first link (or a record created just before
-            # a retry of this page) keeps its row.
-            quiet = item.state is not None and not plan.notes and ctx.quiet_unchanged
+            # Quiet only when the pair was synced before, by this mapping or another one (a record another mapping
+            # wrote, unchanged for this one, is counted, not written): a first link (or a record created just before
+            # a retry of this page, which no mapping has synced yet) keeps its row.
+            synced_before = item.state is not None or self.book.synced_before(item.link)
+            quiet = synced_before and not plan.notes and ctx.quiet_unchanged
             item.dropped = quiet and ctx.state.own_write(ctx.read_system, item.record.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
         if ctx.dry_run:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
-        ctx.state.wrote(ctx.target_system, target.id)
+        ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
         link = link_for(written)
         if link is not None:
             self._remember(result, link, source=source, target=written, state=item.state, plan=plan)
@@ -416,7 +435,7 @@ class Leg:
         result.states[link.pk] = {
             "digests": new_digests(ctx, source=source, target=target, state=state, plan=plan),
             "written": new_written(ctx, state=state, plan=plan),
-            "config": ctx.config,
+            "configs": new_configs(ctx, state=state),
         }
 
     def _find_lost_create(self, item: Item) -> Record | None:

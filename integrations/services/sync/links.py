@@ -39,12 +39,15 @@ class LinkBook:
         self.mapping = mapping
         self.by_system: dict[str, dict[str, RecordLink]] = {System.GHL: {}, System.STREETTEXT: {}}
         self.states: dict[int, MappingRecordState] = {}
+        # Links (pks) another mapping has synced: pairs known before this mapping first met them.
+        self.known: set[int] = set()
 
     def clear(self) -> None:
         """Forget the previous page's links: memory stays flat however many pages a leg reads."""
         for index in self.by_system.values():
             index.clear()
         self.states.clear()
+        self.known.clear()
 
     def load(self, system: str, ids: Iterable[str]) -> None:
         """Links whose `system` id is among `ids`, and this mapping's states of them."""
@@ -58,6 +61,18 @@ class LinkBook:
         if missing:
             for state in MappingRecordState.objects.filter(mapping=self.mapping, link_id__in=missing):
                 self.states[state.link_id] = state
+
+    def load_known(self, links: Iterable[RecordLink | None]) -> None:
+        """Which of `links` (without this mapping's state) another mapping has synced, in one query."""
+        wanted = {link.pk for link in links if link is not None and link.pk and link.pk not in self.states}
+        wanted -= self.known
+        if wanted:
+            others = MappingRecordState.objects.filter(link_id__in=wanted).exclude(mapping=self.mapping)
+            self.known.update(others.values_list("link_id", flat=True).distinct())
+
+    def synced_before(self, link: RecordLink | None) -> bool:
+        """The pair was synced before, by this mapping or another one (load_known first): not a new pairing."""
+        return link is not None and bool(link.pk) and (link.pk in self.states or link.pk in self.known)
 
     def _add(self, link: RecordLink) -> None:
         self.by_system[System.GHL][link.ghl_id] = link
@@ -120,7 +135,7 @@ def states_save(mapping: Mapping, rows: dict[int, dict[str, Any]]) -> None:
             link_id=link_pk,
             digests=values["digests"],
             written=values["written"],
-            config=values["config"],
+            configs=values["configs"],
             synced_at=now,
         )
         for link_pk, values in rows.items()
@@ -129,5 +144,5 @@ def states_save(mapping: Mapping, rows: dict[int, dict[str, Any]]) -> None:
         objects,
         update_conflicts=True,
         unique_fields=["mapping", "link"],
-        update_fields=["digests", "written", "config", "synced_at"],
+        update_fields=["digests", "written", "configs", "synced_at"],
     )

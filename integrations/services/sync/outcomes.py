@@ -14,6 +14,9 @@ REASON_ECHO = "no change since this mapping last synced it (its own write coming
 REASON_FILTERED = "left alone: it does not meet the mapping's filter"
 REASON_TARGET_KEPT = "{fields}: changed on {target} since the last sync and not on {source}; kept"
 REASON_CONFLICT = "conflict on {fields}: changed on both sides since the last sync; {winner} wins (conflict policy)"
+REASON_COPY_STAMPS_KEPT = (
+    "{fields}: kept on {target} (the {source} record is a copy this app made of it; {source} set its own timestamps)"
+)
 REASON_FIRST_SYNC_KEPT = "{fields}: empty on {source}, kept on {target} (a first sync never clears data)"
 REASON_SOURCE_GONE = "the source record no longer exists"
 REASON_ALREADY_LINKED = "the matching {target} record {target_id} is already linked to another record ({other_id})"

@@ -12,7 +12,12 @@ from typing import Any
 from integrations.adapters import Record
 from integrations.models import MappingRecordState, System
 from integrations.services.sync.context import LegContext
-from integrations.services.sync.outcomes import REASON_CONFLICT, REASON_FIRST_SYNC_KEPT, REASON_TARGET_KEPT
+from integrations.services.sync.outcomes import (
+    REASON_CONFLICT,
+    REASON_COPY_STAMPS_KEPT,
+    REASON_FIRST_SYNC_KEPT,
+    REASON_TARGET_KEPT,
+)
 from integrations.services.sync.values import digest, digests, list_items, merge_list, normalize, same_list, same_value
 from mappings.models import Mapping
 
@@ -37,9 +42,21 @@ class Plan:
         self.notes.append(note)
 
 
-def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None, *, force: bool) -> bool:
-    """Nothing this mapping reads on the record's side changed since it last synced it (and its config is the same)."""
-    if state is None or force or state.config != ctx.config:
+def config_stale(ctx: LegContext, state: MappingRecordState | None) -> bool:
+    """This direction's configuration changed since the record was last synced in it (or it never was)."""
+    return state is None or state.configs.get(ctx.direction) != ctx.config
+
+
+def forced(ctx: LegContext, state: MappingRecordState | None, *, force: bool) -> bool:
+    """A re-sync forces only the records whose configuration changed in this direction: a direction nobody edited
+    is neither forced nor rewritten (its records are synced as on any run)."""
+    return force and config_stale(ctx, state)
+
+
+def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None) -> bool:
+    """Nothing this mapping reads on the record's side changed since it last synced it (and this direction's config
+    is the same). A re-sync takes echoes for echoes too: it forces only the records whose config is stale."""
+    if state is None or config_stale(ctx, state):
         return False
     old = state.digests.get(ctx.read_system) or {}
     list_fields = ctx.list_fields[ctx.read_system]
@@ -48,8 +65,8 @@ def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None, *
     )
 
 
-def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRecordState | None, force: bool) -> bool:
-    if state is None or force or state.config != ctx.config:
+def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRecordState | None) -> bool:
+    if state is None or config_stale(ctx, state):
         return True
     reads = ctx.sources_of.get(name)
     if not reads:
@@ -78,21 +95,31 @@ def plan_update(
     target: Record,
     state: MappingRecordState | None,
     force: bool,
+    source_is_copy: bool = False,
 ) -> Plan:
+    """`source_is_copy`: the source record is a copy this app made of the target (their link's origin is the
+    target's system): the timestamps its system set on it (ctx.copy_stamps) never replace the original's."""
     plan = Plan()
+    force = forced(ctx, state, force=force)
     target_lists = ctx.list_fields[ctx.target_system]
     old_target = (state.digests.get(ctx.target_system) or {}) if state is not None else {}
     previous_lists = (state.written.get(ctx.direction) or {}) if state is not None else {}
     kept: list[str] = []
     conflicts: dict[str, list[str]] = {}
     first_sync_kept: list[str] = []
+    stamps_kept: list[str] = []
     for name, value in payload.items():
         is_list = name in target_lists
         current = target.values.get(name)
         target_changed = (
             state is not None and name in old_target and old_target[name] != digest(current, as_list=is_list)
         )
-        if not _source_changed(ctx, name, source, state, force):
+        changed = _source_changed(ctx, name, source, state)
+        if changed and source_is_copy and name in ctx.copy_stamps:
+            changed = False
+            if not same_value(current, value):
+                stamps_kept.append(name)
+        if not changed:
             if state is not None and (target_changed or name not in old_target):
                 plan.keep_target.add(name)
                 if target_changed:
@@ -130,6 +157,8 @@ def plan_update(
         plan.notes.append(REASON_CONFLICT.format(fields=", ".join(names), winner=SYSTEM_LABELS[winner]))
     if first_sync_kept:
         plan.notes.append(REASON_FIRST_SYNC_KEPT.format(fields=", ".join(first_sync_kept), **labels))
+    if stamps_kept:
+        plan.notes.append(REASON_COPY_STAMPS_KEPT.format(fields=", ".join(stamps_kept), **labels))
     return plan
 
 
@@ -169,3 +198,12 @@ def new_written(ctx: LegContext, *, state: MappingRecordState | None, plan: Plan
     if plan.lists:
         written[ctx.direction] = {**(written.get(ctx.direction) or {}), **plan.lists}
     return written
+
+
+def new_configs(ctx: LegContext, *, state: MappingRecordState | None) -> dict[str, str]:
+    """This direction's configuration, now applied. A pair synced for the first time is in step in every direction
+    (its values on both sides come from this sync: re-applying the other direction would only write them back); a
+    pair synced before keeps the other direction's as it was, stale or not."""
+    if state is None:
+        return dict(ctx.configs)
+    return {**state.configs, ctx.direction: ctx.config}

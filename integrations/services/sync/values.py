@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
 
+# An ISO 8601 date-time with an explicit offset (Z or ±hh:mm): an instant, whatever its format. Dates and date-times
+# without an offset are not instants and stay text.
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)")
+
+
+def instant(value: str) -> str | None:
+    """The canonical form (UTC, microseconds) of an ISO date-time with an offset; None for any other text.
+
+    `2026-01-05T09:00:00.123Z` and `2026-01-05T10:00:00.123000+01:00` are the same instant: compared and digested
+    alike, so a value re-formatted by a transform or by the other system is neither rewritten nor taken for a change.
+    """
+    if not _INSTANT.fullmatch(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
+
 
 def normalize(value: Any) -> Any:
-    """The form values are compared in: blank is None, strings are stripped, lists keep their order."""
+    """The form values are compared in: blank is None, strings are stripped, date-times with an offset are instants
+    (one canonical UTC form), lists keep their order."""
     if value is None:
         return None
     if isinstance(value, str):
         value = value.strip()
-        return value or None
+        return (instant(value) or value) if value else None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, list | tuple):
         items = [normalize(v) for v in value]
         return [v for v in items if v is not None] or None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from integrations.adapters import Page, Record
@@ -115,7 +116,10 @@ def pages_for_ids(ctx: LegContext, system: str, ids: list[str]) -> Iterator[Batc
 def pages_for_links(ctx: LegContext) -> Iterator[Batch]:
     """Every linked record of the mapping's pair, source side read again (a re-sync after a mapping change)."""
     system = ctx.read_system
-    links = pair_links(ctx.mapping).order_by("pk")
+    # The links as they were when the leg started: a link the re-sync itself stores (a copy made again for a target
+    # that was deleted) must not be read again further on, or its record would be processed twice in one run.
+    ceiling = pair_links(ctx.mapping).aggregate(ceiling=Max("pk"))["ceiling"] or 0
+    links = pair_links(ctx.mapping).filter(pk__lte=ceiling).order_by("pk")
     total = links.count()
     size = settings.SYNC_PAGE_SIZE
     last_pk = 0

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from unittest import mock
 
 from django.conf import settings
-from hypothesis import note
+from hypothesis import note as hypothesis_note
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from integrations.models import (
@@ -80,6 +81,12 @@ class SandboxMode:
 
 
 SANDBOX_MODES: dict[str, SandboxMode] = {"plain": SandboxMode("plain")}
+
+
+def note(text: str) -> None:
+    """A line of the printed replay (outside Hypothesis, e.g. a directed test calling the rules: nothing)."""
+    with suppress(InvalidArgument):
+        hypothesis_note(text)
 
 
 class InvariantViolation(AssertionError):

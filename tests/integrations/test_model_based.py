@@ -41,3 +41,13 @@ def test_invariants_hold_over_generated_sequences(live_server: Any) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+def test_a_resync_after_a_target_was_deleted_writes_one_row_per_record(live_server: Any) -> None:
+    """Found by the machine: a re-sync re-created the copy a person had deleted, stored a new link, then read that
+    link again further on (it iterated the links as they grew) and wrote a second row for the same record."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(focus="contacts", warm=True)
+    machine.person_deletes_contact(side="streettext", pick=0)
+    machine.edit_transform_then_resync(change="two_way: upper on to_streettext last_name", dry_run_first=False)
+    machine.state_invariants()

@@ -28,6 +28,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from sandbox.management.commands.benchmark import throwaway_database
 from sandbox.model_check import FOCUS, SANDBOX_MODES, SyncModelMachine, machine_settings
 
+CHUNK = 50  # sequences per Hypothesis run: progress is printed between them
 SUMMARY = "{sequences} sequences ({steps} steps at most each), {violations} invariant violation(s), {seconds:.0f} s"
 
 
@@ -92,7 +93,7 @@ class Command(BaseCommand):
                     run_state_machine_as_test(
                         machine,
                         settings=hypothesis_settings(
-                            max_examples=left,
+                            max_examples=min(left, CHUNK),
                             stateful_step_count=options["steps"],
                             database=None,
                             deadline=None,
@@ -108,11 +109,10 @@ class Command(BaseCommand):
                     self.stdout.write("".join(traceback.format_exception_only(error)))
                     if options["stop_after"] and violations >= options["stop_after"]:
                         break
-                else:
-                    # Hypothesis stops early when it believes the space is covered: go on with new random sequences.
-                    if SyncModelMachine.sequences < options["sequences"]:
-                        continue
-                self.stdout.write(f"  … {SyncModelMachine.sequences} sequences, {violations} violation(s)")
+                self.stdout.write(
+                    f"  … {SyncModelMachine.sequences} sequences, {violations} violation(s), "
+                    f"{time.monotonic() - started:.0f} s"
+                )
                 self.stdout.flush()
         self.stdout.write(
             SUMMARY.format(

@@ -32,6 +32,13 @@ CHUNK = 50  # sequences per Hypothesis run: progress is printed between them
 SUMMARY = "{sequences} sequences ({steps} steps at most each), {violations} invariant violation(s), {seconds:.0f} s"
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions an exception group holds (a flaky replay's first failure among them), or the exception."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -105,8 +112,12 @@ class Command(BaseCommand):
                 except Exception as error:  # noqa: BLE001 - every failure is a finding to report, then go on
                     violations += 1
                     self.stdout.write(f"\n== violation {violations} (after {SyncModelMachine.sequences} sequences)")
-                    # Hypothesis has printed the failing sequence (its rule calls and notes) above.
-                    self.stdout.write("".join(traceback.format_exception_only(error)))
+                    # Hypothesis has printed the failing sequence (its rule calls and notes) above. When the
+                    # sequence did not fail the same way on replay (flaky), the first failure is inside the group.
+                    for found in _leaves(error):
+                        self.stdout.write("".join(traceback.format_exception_only(found)))
+                        for line in getattr(found, "__notes__", []):
+                            self.stdout.write(f"    {line}")
                     if options["stop_after"] and violations >= options["stop_after"]:
                         break
                 self.stdout.write(

@@ -502,7 +502,7 @@ class SyncModelMachine(RuleBasedStateMachine):
     def _pick(self, system: str, object_type: str, pick: int) -> SandboxRecord | None:
         records = list(
             SandboxRecord.objects.filter(account=self._account(system), object_type=object_type, deleted=False)
-            .order_by("created_at", "record_id")
+            .order_by("pk")  # creation order: the same records on every replay (ids are random)
             .only("record_id", "data", "created_at", "updated_at", "account", "object_type")
         )
         return records[pick % len(records)] if records else None

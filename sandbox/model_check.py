@@ -376,8 +376,9 @@ class SyncModelMachine(RuleBasedStateMachine):
     # Invariants only noted, not failed (to look past a known defect); a focus every sequence uses (else drawn).
     ignored: frozenset[str] = frozenset()
     forced_focus = ""
-    # Sequences started by this process (the long mode counts with it).
+    # Sequences started and steps checked by this process (the long mode and the test report them).
     sequences = 0
+    steps = 0
 
     @classmethod
     def configure(
@@ -847,6 +848,7 @@ class SyncModelMachine(RuleBasedStateMachine):
     def state_invariants(self) -> None:
         if not self.mappings:
             return
+        SyncModelMachine.steps += 1  # after the world is built and after every step
         snap, links = snapshot(), pairs()
         for check in (no_duplicate_records, no_lost_pairing, originals_keep_their_timestamps):
             try:

@@ -29,6 +29,7 @@ def _machine_settings(settings: Any) -> None:
 
 def test_invariants_hold_over_generated_sequences(live_server: Any) -> None:
     machine = SyncModelMachine.configure(base_url=live_server.url, mode="plain")
+    SyncModelMachine.sequences = SyncModelMachine.steps = 0
     run_state_machine_as_test(
         machine,
         settings=settings(
@@ -41,6 +42,8 @@ def test_invariants_hold_over_generated_sequences(live_server: Any) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+    # What the run covered (shown with -s): sequences, and steps after the world was built.
+    print(f"{SyncModelMachine.sequences} sequences, {SyncModelMachine.steps - SyncModelMachine.sequences} steps")
 
 
 def test_a_resync_after_a_target_was_deleted_writes_one_row_per_record(live_server: Any) -> None:

@@ -247,6 +247,47 @@ def render_template(template: str, values: dict[str, Any]) -> str:
     return _SPACES_RE.sub(" ", rendered).strip()
 
 
+_SPACE_BEFORE_PUNCTUATION_RE = re.compile(r" +([,.:;!?)])")
+
+
+def render_title(template: str, values: dict[str, Any], *, fallback: str) -> str:
+    """A one-line title from a template, that never shows an empty placeholder: a run of placeholders separated only
+    by blanks ("{first_name} {last_name}") whose fields are all blank becomes `fallback` (e.g. the contact's email);
+    a blank one beside a filled one is left out, with no space left before the punctuation that follows it."""
+    template = template or ""
+    pieces: list[str] = []
+    run: list[str] = []  # the current run of placeholders: rendered values and the blanks between them
+    run_filled = False
+
+    def close_run() -> None:
+        nonlocal run, run_filled
+        if run:
+            pieces.append("".join(run) if run_filled else fallback)
+        run, run_filled = [], False
+
+    position = 0
+    for match in _TEMPLATE_RE.finditer(template):
+        between = template[position : match.start()]
+        position = match.end()
+        name = match.group(1)
+        if name is None:  # "{{" or "}}": literal text
+            close_run()
+            pieces.append(between + match.group(0)[0])
+            continue
+        if run and not between.strip():
+            run.append(between)
+        else:
+            close_run()
+            pieces.append(between)
+        text = _as_text(values.get(name))
+        run_filled = run_filled or bool(text.strip())
+        run.append(text)
+    close_run()
+    pieces.append(template[position:])
+    rendered = _SPACES_RE.sub(" ", "".join(pieces))
+    return _SPACE_BEFORE_PUNCTUATION_RE.sub(r"\1", rendered).strip()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Applying field mappings
 # ---------------------------------------------------------------------------------------------------------------------

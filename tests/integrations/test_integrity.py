@@ -6,14 +6,19 @@ engine runs in-process against the sandbox over real HTTP (live_server)."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
 
-from integrations.models import RecordHistory, RecordLink, SyncRun, System
+from integrations.models import MappingRecordState, RecordHistory, RecordLink, SyncRun, System
 from integrations.services.sync import digest, normalize, same_value
+from integrations.services.sync.context import mapping_config_digests
 from integrations.services.sync.outcomes import REASON_UNCHANGED
 from mappings.models import Direction, FieldMapping, Mapping
+from mappings.pipeline import render_title
 from mappings.presets import preset_create
 from mappings.selectors import mapping_resync_summary
 from tests.integrations.support import LOCATION, World, build_world
@@ -220,3 +225,119 @@ def test_pairs_another_mapping_synced_are_counted_not_written_when_unchanged(wor
     run = execute(world.mapping)
     row = RecordHistory.objects.get(run=run, ghl_id=ghl_id["contact"]["id"], direction=Direction.TO_STREETTEXT)
     assert "matched by email" in row.reason
+
+
+# -- 6. follow-up titles render from the enriched record ----------------------------------------------------------
+
+
+def test_follow_up_titles_render_after_enrichment_never_with_an_empty_placeholder(world: World) -> None:
+    (pattern,) = preset_create(key="contact_data_sync", ghl=world.ghl, streettext=world.streettext)
+    execute(world.mapping)
+    execute(pattern)
+    # A lead typed into StreetText with an email only; GHL knows the person by name.
+    person = {"firstName": "Nora", "lastName": "Quill", "email": "nora.q@example.com"}
+    ghl(world, "POST", "/contacts/", **person, locationId=LOCATION)
+    named = st(world, "POST", "/v1/contacts", email="nora.q@example.com")["contact"]["id"]
+    # And one nobody knows by name, on either side.
+    ghl(world, "POST", "/contacts/", email="who.is.this@example.com", locationId=LOCATION)
+    nameless = st(world, "POST", "/v1/contacts", email="who.is.this@example.com")["contact"]["id"]
+
+    run = execute(pattern)
+
+    assert contacts("streettext")[named]["first_name"] == "Nora"
+    rows = RecordHistory.objects.filter(run=run, reason__startswith="follow-up task")
+    titles = {row.streettext_id: row.changes["title"]["after"] for row in rows}
+    assert titles[named] == "Follow up with Nora Quill: new StreetText lead"
+    assert titles[nameless] == "Follow up with who.is.this@example.com: new StreetText lead"
+    tasks = {t["title"] for t in records("ghl", "task").values()}
+    assert {titles[named], titles[nameless]} <= tasks
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_title_names_the_record_even_when_its_placeholders_are_blank() -> None:
+    title = "Follow up with {first_name} {last_name}: new StreetText lead"
+    assert render_title(title, {"first_name": "Ann", "last_name": "Lee"}, fallback="x") == (
+        "Follow up with Ann Lee: new StreetText lead"
+    )
+    assert render_title(title, {"first_name": "Ann"}, fallback="x") == "Follow up with Ann: new StreetText lead"
+    assert render_title(title, {"last_name": " "}, fallback="a@b.example") == (
+        "Follow up with a@b.example: new StreetText lead"
+    )
+    assert render_title("Call back {firstName} {lastName}", {}, fallback="+14155550100") == "Call back +14155550100"
+    assert render_title("{{literal}} {a}", {"a": 1}, fallback="x") == "{literal} 1"
+
+
+def test_the_migration_to_per_direction_configs_keeps_up_to_date_records_up_to_date(world: World) -> None:
+    """Migration 0012: a state synced with the mapping as it is stays up to date in each direction, others stale."""
+    execute(world.mapping)
+    states = MappingRecordState.objects.filter(mapping=world.mapping).order_by("pk")
+    stale_pk = states.first().pk  # type: ignore[union-attr]
+    count = states.count()
+    migration = import_module("integrations.migrations.0012_engine_direction_configs")
+    legacy = migration._whole_mapping_digest(world.mapping, list(world.mapping.field_mappings.all()))
+    call_command("migrate", "integrations", "0011", verbosity=0)
+    try:
+        with connection.cursor() as cursor:  # what the engine stored before 0012: the whole mapping's digest
+            cursor.execute("UPDATE integrations_mappingrecordstate SET config = %s", [legacy])
+            cursor.execute("UPDATE integrations_mappingrecordstate SET config = 'older' WHERE id = %s", [stale_pk])
+    finally:
+        call_command("migrate", verbosity=0)
+
+    current = mapping_config_digests(world.mapping)
+    assert set(current) == {Direction.TO_STREETTEXT, Direction.TO_GHL}
+    assert MappingRecordState.objects.get(pk=stale_pk).configs == {}
+    assert MappingRecordState.objects.filter(mapping=world.mapping).exclude(pk=stale_pk).count() == count - 1
+    assert all(s.configs == current for s in MappingRecordState.objects.exclude(pk=stale_pk))
+    assert mapping_resync_summary(mapping=world.mapping).outdated == 1
+
+
+def test_a_resync_reads_each_linked_record_once_even_when_it_links_new_ones(live_server: Any) -> None:
+    """Found by the model-based test: a re-sync that re-creates a record whose linked copy is gone links the new copy
+    during the run; the links it reads are those that existed when it started, so the new pair is not read again."""
+    world = build_world(live_server.url, direction=Direction.BOTH, size=30, delete_policy=Mapping.DeletePolicy.IGNORE)
+    execute(world.mapping)
+    link = RecordLink.objects.filter(object_type="contact").order_by("pk").first()
+    assert link is not None
+    ghl(world, "DELETE", f"/contacts/{link.ghl_id}")
+    rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_GHL, target_field="lastName")
+    rule.transforms = [*rule.transforms, UPPER]
+    rule.save()
+
+    resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
+
+    recreated = RecordHistory.objects.get(run=resync, action=Action.CREATED, streettext_id=link.streettext_id)
+    assert recreated.direction == Direction.TO_GHL
+    rows = RecordHistory.objects.filter(run=resync)
+    per_record: dict[tuple[str, str, str], int] = {}
+    for row in rows:
+        for key in ((row.direction, "ghl", row.ghl_id), (row.direction, "streettext", row.streettext_id)):
+            if key[2]:
+                per_record[key] = per_record.get(key, 0) + 1
+    assert {key: n for key, n in per_record.items() if n > 1} == {}
+    assert resync.total is not None
+    assert resync.processed <= resync.total
+
+
+def test_a_resync_never_clears_a_value_the_source_did_not_change(world: World) -> None:
+    """Found by the model-based test: a StreetText contact's company (mapped GHL -> StreetText only) set by a person,
+    the contact copied to GHL without it; a re-sync after an edit of another GHL -> StreetText field keeps it."""
+    execute(world.mapping)
+    link = RecordLink.objects.filter(object_type="contact", origin=System.STREETTEXT).order_by("pk").first()
+    assert link is not None
+    st(world, "PATCH", f"/v1/contacts/{link.streettext_id}", company="O'Brien & Co")
+    execute(world.mapping)
+    rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_STREETTEXT, target_field="last_name")
+    rule.transforms = [*rule.transforms, UPPER]
+    rule.save()
+
+    resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
+
+    assert contacts("streettext")[link.streettext_id].get("company") == "O'Brien & Co"
+    assert resync.updated > 0
+    # A source that cleared the field since the last sync still clears it.
+    ghl(world, "PUT", f"/contacts/{link.ghl_id}", companyName="Set In GHL")
+    execute(world.mapping)
+    assert contacts("streettext")[link.streettext_id].get("company") == "Set In GHL"
+    ghl(world, "PUT", f"/contacts/{link.ghl_id}", companyName="")
+    execute(world.mapping, scope=SyncRun.Scope.LINKED)
+    assert not contacts("streettext")[link.streettext_id].get("company")

@@ -11,24 +11,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.adapters import adapter_for
+from integrations.adapters import Record, adapter_for
 from integrations.adapters.clients import ghl_client_for
 from integrations.clients import exceptions as exc
 from integrations.models import FollowupMarker, System
 from integrations.services.sync.context import LegContext
+from integrations.services.sync.items import Item, label_of
 from integrations.services.sync.links import LinkBook, link_id
 from integrations.services.sync.outcomes import REASON_FOLLOWUP, REASON_FOLLOWUP_ENROL, Action, Outcome
 from mappings.models import Direction
-from mappings.pipeline import render_template
+from mappings.pipeline import render_template, render_title
 from mappings.rules import condition_holds, rule_key
-
-if TYPE_CHECKING:
-    from integrations.services.sync.items import Item
 
 
 class Followups:
@@ -85,7 +83,7 @@ class Followups:
                 continue
             for rule in self.rules:
                 key = rule_key(rule)
-                if (contact_id, key) in done or not condition_holds(rule["when"], item.record.values):
+                if (contact_id, key) in done or not condition_holds(rule["when"], item.values):
                     continue
                 if rule.get("new_records_only") and self._copy_made_by_us(item, book):
                     continue
@@ -141,9 +139,18 @@ class Followups:
                 mapping=self.ctx.mapping, contact_ghl_id=contact_id, rule=rule_key(rule), task_ghl_id=task_id[:64]
             )
 
+    @staticmethod
+    def _name_of(item: Item, contact_id: str) -> str:
+        """What a title calls the record when its placeholders are blank: a name or title, else an email or phone."""
+        values = item.values
+        label = label_of(Record(id=item.record.id, values=values))
+        return label or str(values.get("phone") or "").strip() or f"contact {contact_id}"
+
     def _create_task(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
         ctx = self.ctx
-        title = render_template(str(rule.get("title") or ""), item.record.values) or str(rule.get("title") or "")
+        # From the record as this run leaves it (an enrich leg has just filled the name), and never with an empty
+        # placeholder: a contact still without a name is named by its email or phone.
+        title = render_title(str(rule.get("title") or ""), item.values, fallback=self._name_of(item, contact_id))
         due = timezone.now() + timedelta(days=float(rule.get("due_in_days", 1)))
         task: dict[str, Any] = {
             "contactId": contact_id,
@@ -151,7 +158,7 @@ class Followups:
             "dueDate": due.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "completed": False,
         }
-        body = render_template(str(rule.get("body") or ""), item.record.values)
+        body = render_template(str(rule.get("body") or ""), item.values)
         if body:
             task["body"] = body
         st_id = self._streettext_id(item, book)

@@ -29,6 +29,14 @@ class Item:
     unchanged: bool = False
     # This run's own write coming back in the change feed: left out of the page's outcomes altogether.
     dropped: bool = False
+    # The read record's values as this run leaves them, when the leg writes the side it reads (enrich fills the
+    # record it read): what follow-up rules see.
+    written: dict[str, Any] | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The read record as it is after this run's writes (as it will be, in a dry run)."""
+        return self.written if self.written is not None else self.record.values
 
 
 @dataclass

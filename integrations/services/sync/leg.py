@@ -395,10 +395,15 @@ class Leg:
             quiet = synced_before and not plan.notes and ctx.quiet_unchanged
             item.dropped = quiet and ctx.state.own_write(ctx.read_system, item.record.id)
             return Outcome(Action.SKIPPED, f"{REASON_UNCHANGED} ({reason})", **ids, **item.keys, quiet=quiet)
+        writes_read_side = ctx.read_system == ctx.target_system
         if ctx.dry_run:
+            if writes_read_side:
+                item.written = {**item.record.values, **plan.write}
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
         ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
+        if writes_read_side:
+            item.written = {**item.record.values, **plan.write, **written.values}
         link = link_for(written)
         if link is not None:
             self._remember(result, link, source=source, target=written, state=item.state, plan=plan)

@@ -17,6 +17,7 @@ REASON_CONFLICT = "conflict on {fields}: changed on both sides since the last sy
 REASON_COPY_STAMPS_KEPT = (
     "{fields}: kept on {target} (the {source} record is a copy this app made of it; {source} set its own timestamps)"
 )
+REASON_RESYNC_KEPT = "{fields}: empty on {source} and not cleared there since the last sync, kept on {target}"
 REASON_FIRST_SYNC_KEPT = "{fields}: empty on {source}, kept on {target} (a first sync never clears data)"
 REASON_SOURCE_GONE = "the source record no longer exists"
 REASON_ALREADY_LINKED = "the matching {target} record {target_id} is already linked to another record ({other_id})"

@@ -16,6 +16,7 @@ from integrations.services.sync.outcomes import (
     REASON_CONFLICT,
     REASON_COPY_STAMPS_KEPT,
     REASON_FIRST_SYNC_KEPT,
+    REASON_RESYNC_KEPT,
     REASON_TARGET_KEPT,
 )
 from integrations.services.sync.values import digest, digests, list_items, merge_list, normalize, same_list, same_value
@@ -76,6 +77,20 @@ def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRe
     return any(old.get(f) != digest(source.values.get(f), as_list=f in list_fields) for f in reads)
 
 
+def _source_cleared(ctx: LegContext, name: str, source: Record, state: MappingRecordState) -> bool:
+    """The source fields `name` reads changed since this mapping last synced the pair (whatever the config): an
+    empty value is the source's own clearing, not a field it never had."""
+    reads = ctx.sources_of.get(name)
+    if not reads:
+        return False
+    old = state.digests.get(ctx.source_system) or {}
+    list_fields = ctx.list_fields[ctx.source_system]
+    return any(
+        old.get(f, digest(None, as_list=f in list_fields)) != digest(source.values.get(f), as_list=f in list_fields)
+        for f in reads
+    )
+
+
 def conflict_winner(ctx: LegContext, source: Record, target: Record) -> str:
     policy = ctx.mapping.conflict_policy
     if policy == Mapping.ConflictPolicy.GHL_WINS:
@@ -107,6 +122,7 @@ def plan_update(
     kept: list[str] = []
     conflicts: dict[str, list[str]] = {}
     first_sync_kept: list[str] = []
+    resync_kept: list[str] = []
     stamps_kept: list[str] = []
     for name, value in payload.items():
         is_list = name in target_lists
@@ -142,10 +158,16 @@ def plan_update(
                 if winner == ctx.target_system:
                     plan.keep_target.add(name)
                     continue
-            if state is None and normalize(value) is None and normalize(current) is not None:
-                first_sync_kept.append(name)
-                plan.keep_target.add(name)
-                continue
+            if normalize(value) is None and normalize(current) is not None:
+                # A first sync, a re-sync and a run after a config edit never clear a value the source did not clear.
+                if state is None:
+                    first_sync_kept.append(name)
+                    plan.keep_target.add(name)
+                    continue
+                if not _source_cleared(ctx, name, source, state):
+                    resync_kept.append(name)
+                    plan.keep_target.add(name)
+                    continue
             if same_list(current, value) if is_list else same_value(current, value):
                 continue
             plan.write[name] = value
@@ -157,6 +179,8 @@ def plan_update(
         plan.notes.append(REASON_CONFLICT.format(fields=", ".join(names), winner=SYSTEM_LABELS[winner]))
     if first_sync_kept:
         plan.notes.append(REASON_FIRST_SYNC_KEPT.format(fields=", ".join(first_sync_kept), **labels))
+    if resync_kept:
+        plan.notes.append(REASON_RESYNC_KEPT.format(fields=", ".join(resync_kept), **labels))
     if stamps_kept:
         plan.notes.append(REASON_COPY_STAMPS_KEPT.format(fields=", ".join(stamps_kept), **labels))
     return plan

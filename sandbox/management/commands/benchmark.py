@@ -26,13 +26,14 @@ SECTIONS: list[Section] = [engine, calls, rate, admin]  # type: ignore[list-item
 
 
 @contextmanager
-def throwaway_database() -> Iterator[None]:
-    """A fresh, migrated database beside the configured one, made default for the benchmark and dropped after it."""
+def throwaway_database(*, name: str = "benchmark") -> Iterator[None]:
+    """A fresh, migrated database beside the configured one, made default for the benchmark (or another command
+    that must not touch the project's data: `name`) and dropped after it."""
     db = connections["default"].settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
-        db["TEST"]["NAME"] = str(settings.VAR_DIR / "benchmark.sqlite3")
+        db["TEST"]["NAME"] = str(settings.VAR_DIR / f"{name}.sqlite3")
     else:
-        db["TEST"]["NAME"] = f"{db['NAME']}_benchmark"
+        db["TEST"]["NAME"] = f"{db['NAME']}_{name}"
     names = setup_databases(verbosity=0, interactive=False, aliases={"default": True})
     try:
         yield

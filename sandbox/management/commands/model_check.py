@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from sandbox.benchmarks.servers import sandbox_host_allow
 from sandbox.management.commands.benchmark import throwaway_database
 from sandbox.model_check import FOCUS, SANDBOX_MODES, SyncModelMachine, machine_settings
 
@@ -51,6 +52,7 @@ def sandbox_server() -> Iterator[str]:
     server.set_app(WSGIHandler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    sandbox_host_allow(f"127.0.0.1:{server.server_address[1]}")
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

@@ -80,7 +80,14 @@ class SandboxMode:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-SANDBOX_MODES: dict[str, SandboxMode] = {"plain": SandboxMode("plain")}
+def _live() -> None:
+    """The location as live GHL behaves (sandbox/live.py): GHL's own limits and every documented deviation (search's
+    `address` and epoch dateOfBirth, a 422 that still created, additionalEmails refused, a blind phone filter), with
+    a short latency so a sequence stays quick."""
+    sandbox.sandbox_set_live(location=LOCATION, latency=(0.002, 0.01))
+
+
+SANDBOX_MODES: dict[str, SandboxMode] = {"plain": SandboxMode("plain"), "live": SandboxMode("live", prepare=_live)}
 
 
 def note(text: str) -> None:

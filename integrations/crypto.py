@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -38,6 +39,21 @@ def decrypt(ciphertext: str) -> str:
         return fernet().decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise SecretDecryptionError(SECRET_UNREADABLE) from exc
+
+
+def encrypted_text(field_name: str) -> Any:
+    """A model property that reads and writes a secret as plain text while the field `field_name` stores it encrypted:
+    reading decrypts, writing encrypts, blank stays blank (the only way in and out of a stored secret). A property,
+    so Django treats it as the hand-written ones it replaces (e.g. as a keyword of the model's constructor)."""
+
+    def read(obj: Any) -> str:
+        stored = getattr(obj, field_name)
+        return decrypt(stored) if stored else ""
+
+    def write(obj: Any, value: str) -> None:
+        setattr(obj, field_name, encrypt(value) if value else "")
+
+    return property(read, write)
 
 
 def rotate(ciphertext: str) -> str:

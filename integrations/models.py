@@ -62,21 +62,8 @@ class GhlAgency(BaseModel):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def oauth_access_token(self) -> str:
-        return crypto.decrypt(self.oauth_access_token_encrypted) if self.oauth_access_token_encrypted else ""
-
-    @oauth_access_token.setter
-    def oauth_access_token(self, value: str) -> None:
-        self.oauth_access_token_encrypted = crypto.encrypt(value) if value else ""
-
-    @property
-    def oauth_refresh_token(self) -> str:
-        return crypto.decrypt(self.oauth_refresh_token_encrypted) if self.oauth_refresh_token_encrypted else ""
-
-    @oauth_refresh_token.setter
-    def oauth_refresh_token(self, value: str) -> None:
-        self.oauth_refresh_token_encrypted = crypto.encrypt(value) if value else ""
+    oauth_access_token: str = crypto.encrypted_text("oauth_access_token_encrypted")
+    oauth_refresh_token: str = crypto.encrypted_text("oauth_refresh_token_encrypted")
 
     ENCRYPTED_FIELDS = ("oauth_access_token_encrypted", "oauth_refresh_token_encrypted")
 
@@ -162,37 +149,10 @@ class Connection(BaseModel):
         return f"{self.name} ({self.get_system_display()})"
 
     # Secrets are stored encrypted; these accessors are the only way in and out.
-    @property
-    def api_secret(self) -> str:
-        return crypto.decrypt(self.api_secret_encrypted) if self.api_secret_encrypted else ""
-
-    @api_secret.setter
-    def api_secret(self, value: str) -> None:
-        self.api_secret_encrypted = crypto.encrypt(value) if value else ""
-
-    @property
-    def oauth_access_token(self) -> str:
-        return crypto.decrypt(self.oauth_access_token_encrypted) if self.oauth_access_token_encrypted else ""
-
-    @oauth_access_token.setter
-    def oauth_access_token(self, value: str) -> None:
-        self.oauth_access_token_encrypted = crypto.encrypt(value) if value else ""
-
-    @property
-    def oauth_refresh_token(self) -> str:
-        return crypto.decrypt(self.oauth_refresh_token_encrypted) if self.oauth_refresh_token_encrypted else ""
-
-    @oauth_refresh_token.setter
-    def oauth_refresh_token(self, value: str) -> None:
-        self.oauth_refresh_token_encrypted = crypto.encrypt(value) if value else ""
-
-    @property
-    def webhook_secret(self) -> str:
-        return crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
-
-    @webhook_secret.setter
-    def webhook_secret(self, value: str) -> None:
-        self.webhook_secret_encrypted = crypto.encrypt(value) if value else ""
+    api_secret: str = crypto.encrypted_text("api_secret_encrypted")
+    oauth_access_token: str = crypto.encrypted_text("oauth_access_token_encrypted")
+    oauth_refresh_token: str = crypto.encrypted_text("oauth_refresh_token_encrypted")
+    webhook_secret: str = crypto.encrypted_text("webhook_secret_encrypted")
 
     @property
     def has_secret(self) -> bool:

@@ -31,6 +31,8 @@ _PARENT = re.compile(
     re.S,
 )
 _FIELD = re.compile(r"^(?P<field>[A-Za-z_][\w.\-]{0,60}): (?P<message>.+)$", re.S)
+# An API's refusal that names a field after its status: "StreetText rejected the record (422): phone: invalid (…)".
+_REFUSAL = re.compile(r"^(?P<refusal>[^:]{1,80}\(\d{3}\)): (?P<detail>.+)$", re.S)
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|“[^”]*”")
 # Tokens with a digit are values (ids, numbers), except a bare HTTP status.
 _VALUE = re.compile(r"(?<!\S)(?!\d{3}(?=[\s:,.;)]|$))\S*\d\S*")
@@ -55,6 +57,10 @@ def failure_cause(error: str) -> tuple[str, str]:
     named = _FIELD.match(first)
     if named and " " not in named.group("field"):
         return _general(named.group("message")), named.group("field")
+    refusal = _REFUSAL.match(first)
+    named = _FIELD.match(refusal.group("detail")) if refusal else None
+    if refusal and named and " " not in named.group("field"):
+        return f"{refusal.group('refusal')}: {_general(named.group('message'))}", named.group("field")
     return _general(text) or "(no message)", ""
 
 

@@ -41,6 +41,16 @@ def _phone_error(value: str) -> str:
             "StreetText answered 422: the contact … is archived",
             "",
         ),
+        (
+            'StreetText rejected the record (422): phone: invalid ("00011")',
+            "StreetText rejected the record (422): invalid (…)",
+            "phone",
+        ),
+        (
+            "GoHighLevel refused the data (422): email: already taken; phone: bad",
+            "GoHighLevel refused the data (422): already taken",
+            "email",
+        ),
         ("", "(no message)", ""),
     ],
 )

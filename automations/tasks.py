@@ -86,3 +86,11 @@ def prune_items_task() -> dict[str, int]:
     from automations.services.history import automation_items_prune
 
     return {"deleted": automation_items_prune()}
+
+
+@shared_task
+def resume_waits_task() -> dict[str, int]:
+    """Beat entry point (every minute): items whose wait has ended go back to their automation's steps."""
+    from automations.services.waits import automation_waits_resume
+
+    return automation_waits_resume()

@@ -404,6 +404,30 @@ class ActionInlineFormSet(forms.BaseInlineFormSet):
                 form.add_error("what", MSG_NEEDS_STREETTEXT_ACTIONS)
 
 
+def path_condition_problem(condition: Any, otherwise: bool) -> str:
+    if otherwise and condition:
+        return MSG_OTHERWISE_CONDITION
+    if not otherwise and not condition:
+        return MSG_PATH_NEEDS_CONDITION
+    return ""
+
+
+def path_problems(path: AutomationPath) -> dict[str, str]:
+    """What is wrong with a path read from a file (its router is the step it is nested in): field → message."""
+    problems: dict[str, str] = {}
+    if not (path.name or "").strip():
+        problems["name"] = "A path needs a name."
+    try:
+        _condition(path.condition)
+    except ValidationError as e:
+        problems["condition"] = " ".join(e.messages)
+        return problems
+    problem = path_condition_problem(path.condition, path.otherwise)
+    if problem:
+        problems["condition"] = problem
+    return problems
+
+
 class PathInlineForm(forms.ModelForm):
     """One path of a router: the router it belongs to, its order, name and condition (or "otherwise")."""
 
@@ -445,10 +469,10 @@ class PathInlineForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if cleaned.get("otherwise") and cleaned.get("condition"):
-            self.add_error("condition", MSG_OTHERWISE_CONDITION)
-        elif not cleaned.get("otherwise") and not cleaned.get("condition") and "condition" not in self.errors:
-            self.add_error("condition", MSG_PATH_NEEDS_CONDITION)
+        if "condition" not in self.errors:
+            problem = path_condition_problem(cleaned.get("condition"), bool(cleaned.get("otherwise")))
+            if problem:
+                self.add_error("condition", problem)
         return cleaned
 
 

@@ -135,7 +135,7 @@ class ActionInline(admin.TabularInline):
     @admin.display(description="Fields")
     def fields_link(self, obj: AutomationAction) -> str:
         if not obj.pk:
-            return "Save first, then map its fields"
+            return "Save first"
         if obj.kind != AutomationAction.Kind.ACTION:
             return "—"
         count = len(obj.field_mappings.all())

@@ -296,6 +296,16 @@ def _small_json(rows: int = 2, cols: int = 30) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows, "cols": cols, "class": "ss-json ss-step-json"})
 
 
+class PathChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.router.name or 'Paths'} → {obj.name}"
+
+
+class RouterChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"#{obj.position} {obj}"
+
+
 class ActionInlineForm(forms.ModelForm):
     """One step of the automation: what it does (a StreetText action, a catalog action, a router or a wait), where it
     is (the main line or a path), its name and the condition it runs under."""
@@ -317,6 +327,7 @@ class ActionInlineForm(forms.ModelForm):
     class Meta:
         model = AutomationAction
         fields = ["position", "path", "what", "name", "condition", "wait", "router_mode", "create_missing_contact"]
+        field_classes = {"path": PathChoiceField}
         widgets = {"position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 99})}
 
     def __init__(self, *args: Any, automation: Automation | None = None, **kwargs: Any) -> None:
@@ -335,7 +346,6 @@ class ActionInlineForm(forms.ModelForm):
             paths = AutomationPath.objects.filter(automation=automation) if automation and automation.pk else None
             path.queryset = paths.select_related("router") if paths is not None else AutomationPath.objects.none()
             path.empty_label = "main line"
-            path.label_from_instance = lambda p: f"{p.router.name or 'Paths'} → {p.name}"  # type: ignore[method-assign]
         if "router_mode" in self.fields:
             self.fields["router_mode"].label = "Paths taken"
 
@@ -441,6 +451,7 @@ class PathInlineForm(forms.ModelForm):
     class Meta:
         model = AutomationPath
         fields = ["router", "position", "name", "condition", "otherwise"]
+        field_classes = {"router": RouterChoiceField}
         widgets = {"position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 99})}
 
     def __init__(self, *args: Any, automation: Automation | None = None, **kwargs: Any) -> None:
@@ -450,7 +461,6 @@ class PathInlineForm(forms.ModelForm):
         if isinstance(router, forms.ModelChoiceField):
             routers = AutomationAction.objects.filter(kind=AutomationAction.Kind.ROUTER)
             router.queryset = routers.filter(automation=automation) if automation and automation.pk else routers.none()
-            router.label_from_instance = lambda a: f"#{a.position} {a}"  # type: ignore[method-assign]
         if "name" in self.fields:
             self.fields["name"].widget.attrs["size"] = 22
 

@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from automations.models import AutomationAction, AutomationActionRun, AutomationItem, AutomationPoll
 from automations.services.engine import automation_poll_execute
-from automations.services.waits import NotWaiting, _claim, automation_item_cancel, automation_waits_resume
+from automations.services.waits import (
+    MSG_NOT_WAITING as NOT_WAITING,
+)
+from automations.services.waits import (
+    NotWaiting,
+    _claim,
+    automation_item_cancel,
+    automation_waits_resume,
+)
 from config.celery import app
 from integrations.models import System
 from tests.automations.support import (
@@ -36,6 +44,7 @@ from tests.automations.support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAY = timedelta(days=1)
+OVER_1000 = {"field": "monetaryValue", "op": "gt", "value": 1000}
 
 
 @pytest.fixture(autouse=True)
@@ -73,8 +82,17 @@ def _opportunities(world: World, values: dict[str, float], avoid: tuple[str, ...
 
 
 def _automation(world: World, **options: Any) -> Any:
+    return _automation_named(world, "Test automation")
+
+
+def _automation_named(world: World, name: str) -> Any:
     automation = make_automation(
-        world, trigger="search-opportunities", params={"limit": 100}, on_updated=False, start_from=timezone.now()
+        world,
+        name=name,
+        trigger="search-opportunities",
+        params={"limit": 100},
+        on_updated=False,
+        start_from=timezone.now(),
     )
     time.sleep(0.01)
     return automation
@@ -136,7 +154,8 @@ def test_if_value_over_1000_workflow_else_wait_a_day_then_task_each_exactly_once
     assert big.action_runs.get(action=router).note == "Took path “High value”."
     # The small one waits: stored, with its resume time a day away; its task not sent.
     assert small.status == AutomationItem.Status.WAITING
-    assert small.resume_at is not None and abs(small.resume_at - (timezone.now() + DAY)) < timedelta(minutes=1)
+    assert small.resume_at is not None
+    assert abs(small.resume_at - (timezone.now() + DAY)) < timedelta(minutes=1)
     assert _history(small) == [("By value", "done"), ("Wait 1d", "waiting"), ("StreetText: task.create", "pending")]
     assert not [t for t in records("streettext", "task") if t["title"].startswith("Follow up")]
 
@@ -235,3 +254,144 @@ def test_a_router_takes_the_first_or_every_matching_path_and_otherwise_when_none
     assert huge.action_runs.filter(label="StreetText: task.create", state="not_met").count() == 1
     assert huge.action_runs.count() == (3 if mode == "first" else 4)
     _once_per_step()
+
+
+def _admin_form(automation: Any, steps: list[dict[str, str]], paths: list[dict[str, str]]) -> dict[str, str]:
+    """The automation's page posted back with these step and path rows (existing rows carry their id)."""
+    data = {
+        "name": automation.name,
+        "enabled": "on",
+        "ghl_connection": str(automation.ghl_connection_id),
+        "streettext_connection": str(automation.streettext_connection_id),
+        "trigger_key": automation.trigger_key,
+        "trigger_params": '{"limit": 100}',
+        "on_new": "on",
+        "start_from_0": "2020-01-01",
+        "start_from_1": "00:00:00",
+        "schedule_minutes": "0",
+        "phone_region": "US",
+    }
+    for prefix, rows, initial in (
+        ("actions", steps, automation.actions.count()),
+        ("paths", paths, automation.paths.count()),
+    ):
+        data.update({f"{prefix}-TOTAL_FORMS": str(len(rows)), f"{prefix}-INITIAL_FORMS": str(initial)})
+        data.update({f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"})
+        for index, row in enumerate(rows):
+            data.update({f"{prefix}-{index}-{key}": value for key, value in row.items()})
+    return data
+
+
+def test_the_admin_refuses_bad_steps_and_paths_clearly_and_stores_nothing(world: World, admin_client: Any) -> None:
+    from django.urls import reverse
+
+    from automations import forms as f
+
+    automation = _automation(world)
+    router = add_step(automation, 1, kind=AutomationAction.Kind.ROUTER, name="Route")
+    other = _automation_named(world, "Another")
+    foreign = add_path(add_step(other, 1, kind=AutomationAction.Kind.ROUTER), 1, "Theirs", condition=OVER_1000)
+    url = reverse("admin:automations_automation_change", args=[automation.pk])
+    router_row = {"id": str(router.pk), "automation": str(automation.pk), "position": "1", "what": "step:router"}
+    bad = admin_client.post(
+        url,
+        _admin_form(
+            automation,
+            [
+                router_row,
+                {"automation": str(automation.pk), "position": "2", "what": "step:wait"},  # how long?
+                {"automation": str(automation.pk), "position": "3", "what": "step:wait", "wait": "1w"},
+                {"automation": str(automation.pk), "position": "4", "what": "step:wait", "wait": "400d"},
+                {"automation": str(automation.pk), "position": "5", "what": "streettext:task.create", "wait": "1d"},
+                {
+                    "automation": str(automation.pk),
+                    "position": "6",
+                    "what": "step:wait",
+                    "wait": "1d",
+                    "path": str(foreign.pk),
+                },
+                {
+                    "automation": str(automation.pk),
+                    "position": "7",
+                    "what": "step:wait",
+                    "wait": "1d",
+                    "condition": "{",
+                },
+            ],
+            [
+                {
+                    "automation": str(automation.pk),
+                    "router": str(router.pk),
+                    "name": "A",
+                    "otherwise": "on",
+                    "condition": '{"field": "x", "op": "exists"}',
+                },
+                {"automation": str(automation.pk), "router": str(router.pk), "name": "B"},
+                {"automation": str(automation.pk), "router": str(router.pk), "name": "C", "otherwise": "on"},
+                {"automation": str(automation.pk), "router": str(router.pk), "name": "D", "otherwise": "on"},
+            ],
+        ),
+    )
+    assert bad.status_code == 200
+    step_errors = [form.errors for form in bad.context["inline_admin_formsets"][0].formset.forms]
+    path_errors = [form.errors for form in bad.context["inline_admin_formsets"][1].formset.forms]
+    assert step_errors[1]["wait"] == [f.MSG_WAIT_NEEDS]
+    assert step_errors[2]["wait"] == [f.MSG_WAIT_TEXT]
+    assert step_errors[3]["wait"] == [f.MSG_WAIT_CAP.format(days=365)]
+    assert step_errors[4]["wait"] == [f.MSG_WAIT_UNUSED]
+    assert "path" in step_errors[5]  # another automation's path is not a choice
+    assert "condition" in step_errors[6]
+    assert path_errors[0]["condition"] == [f.MSG_OTHERWISE_CONDITION]
+    assert path_errors[1]["condition"] == [f.MSG_PATH_NEEDS_CONDITION]
+    assert path_errors[3]["otherwise"] == [f.MSG_ONE_OTHERWISE]
+    assert automation.actions.count() == 1
+    assert not automation.paths.exists()
+
+    good = admin_client.post(
+        url,
+        _admin_form(
+            automation,
+            [router_row],
+            [
+                {
+                    "automation": str(automation.pk),
+                    "router": str(router.pk),
+                    "position": "1",
+                    "name": "Big",
+                    "condition": '{"field": "monetaryValue", "op": "gt", "value": 1000}',
+                }
+            ],
+        ),
+    )
+    assert good.status_code == 302
+    assert automation.paths.get().router == router
+
+
+def test_a_waiting_item_is_cancelled_from_its_page_and_a_viewer_cannot(world: World, admin_client: Any) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    from integrations.services.roles import role_viewer_grant
+
+    automation = _automation(world)
+    add_step(automation, 1, kind=AutomationAction.Kind.WAIT, wait_minutes=60)
+    add_step(automation, 2, action=_task("Never"))
+    _opportunities(world, {"Deal": 10})
+    poll_here(automation)
+    item = _item(automation, "Deal")
+    page = admin_client.get(reverse("admin:automations_automationitem_change", args=[item.pk])).content.decode()
+    assert 'id="ss-cancel-item"' in page
+    assert "Waiting until" in page
+    cancel = reverse("admin:automations_automationitem_cancel", args=[item.pk])
+    viewer = Client()
+    user = get_user_model().objects.create_user(username="viewer", password="pw-viewer-123")
+    role_viewer_grant(user=user)
+    viewer.force_login(user)
+    assert viewer.post(cancel).status_code == 403
+    assert admin_client.get(cancel).status_code == 405
+    assert AutomationItem.objects.get(pk=item.pk).status == AutomationItem.Status.WAITING
+    assert admin_client.post(cancel).status_code == 302
+    assert AutomationItem.objects.get(pk=item.pk).status == AutomationItem.Status.CANCELLED
+    again = admin_client.post(cancel, follow=True)
+    assert any(NOT_WAITING in str(m) for m in again.context["messages"])

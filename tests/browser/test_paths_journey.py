@@ -80,7 +80,8 @@ def _fields(page: Any, step: AutomationAction, rows: list[tuple[str, str, str]])
 
 def _run_poll(page: Any, automation: Automation, trigger: str = AutomationPoll.Trigger.MANUAL) -> AutomationPoll:
     poll = AutomationPoll.objects.filter(automation=automation, trigger=trigger).order_by("-pk").first()
-    assert poll is not None and poll.status == AutomationPoll.Status.PENDING
+    assert poll is not None
+    assert poll.status == AutomationPoll.Status.PENDING
     automation_poll_execute(poll_id=poll.pk)
     poll.refresh_from_db()
     assert poll.status == AutomationPoll.Status.SUCCEEDED, poll.error
@@ -144,7 +145,9 @@ def test_build_paths_and_a_wait_run_them_see_each_path_resume_cancel_export_and_
     # Two new opportunities: one over 1000, one under.
     pipeline = records("ghl", "opportunities.pipelines")[0]["id"]
     contacts = [c["id"] for c in records("ghl", "contact")]
-    for contact, (name, value) in zip(contacts, [("Big deal", 5000), ("Small deal", 200), ("Later deal", 10)]):
+    for contact, (name, value) in zip(
+        contacts, [("Big deal", 5000), ("Small deal", 200), ("Later deal", 10)], strict=False
+    ):
         body = {"pipelineId": pipeline, "name": name, "status": "open", "contactId": contact, "monetaryValue": value}
         ghl_run(world, "create-opportunity", body=body)
 
@@ -170,13 +173,15 @@ def test_build_paths_and_a_wait_run_them_see_each_path_resume_cancel_export_and_
         for row in page.locator("#result_list tbody tr").all()
     }
     assert statuses["Big deal"].startswith("Done"), statuses
-    assert statuses["Small deal"].startswith("Waiting") and "until" in statuses["Small deal"], statuses
+    assert statuses["Small deal"].startswith("Waiting"), statuses
+    assert "until" in statuses["Small deal"], statuses
     _fits(page)
     shot(page, "paths-items-history")
     big = AutomationItem.objects.get(automation=automation, label="Big deal")
     page.goto(reverse("admin:automations_automationitem_change", args=[big.pk]))
     history = page.locator("#ss-item-actions").inner_text()
-    assert "Took path “High value”" in history and "Workflow" in history
+    assert "Took path “High value”" in history
+    assert "Workflow" in history
     assert "Wait" not in history  # the other path's steps have no row
 
     # A waiting item's page: until when, and Cancel (the later deal: it never resumes).
@@ -195,7 +200,9 @@ def test_build_paths_and_a_wait_run_them_see_each_path_resume_cancel_export_and_
     small = AutomationItem.objects.get(automation=automation, label="Small deal")
     page.goto(reverse("admin:automations_automationitem_change", args=[small.pk]))
     history = page.locator("#ss-item-actions").inner_text()
-    assert "Took path “Otherwise”" in history and "resumed" in history and "Follow-up task" in history
+    assert "Took path “Otherwise”" in history
+    assert "resumed" in history
+    assert "Follow-up task" in history
     _fits(page)
     shot(page, "paths-item-resumed")
     titles = [t["title"] for t in records("streettext", "task") if t["title"].startswith("Follow up")]

@@ -371,12 +371,14 @@ def test_paths_and_waits_round_trip_into_an_empty_database(connections: Any, fmt
     assert [s["kind"] for s in paths[1]["actions"]] == ["wait", "wait", "action"]
     text = config_export(mappings=[], automations=[automation], fmt=fmt)
     Automation.objects.all().delete()
-    assert not AutomationAction.objects.exists() and not AutomationPath.objects.exists()
+    assert not AutomationAction.objects.exists()
+    assert not AutomationPath.objects.exists()
     report = config_import(text=text)
     assert report.ok, report.errors
     imported = Automation.objects.get()
     assert config_document(imported) == before
-    assert AutomationAction.objects.count() == 6 and AutomationPath.objects.count() == 2
+    assert AutomationAction.objects.count() == 6
+    assert AutomationPath.objects.count() == 2
     # Every path and every step of a path belongs to the imported automation.
     assert not AutomationPath.objects.exclude(automation=imported, router__automation=imported).exists()
     assert not AutomationAction.objects.exclude(automation=imported).exists()

@@ -20,7 +20,7 @@ PERIODIC_TASKS = {
     "Prune old catalog executions": ("integrations.catalog.tasks.prune_catalog_executions_task", 60),
     # Every hour: automations' item versions as old, except each item's latest (automations/services/history.py).
     "Prune old automation items": ("automations.tasks.prune_items_task", 60),
-    # Every minute: automation items whose wait step has ended run their remaining steps (automations/services/waits.py).
+    # Every minute: automation items whose wait has ended run their remaining steps (automations/services/waits.py).
     "Resume automation waits": ("automations.tasks.resume_waits_task", 1),
 }
 

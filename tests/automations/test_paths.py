@@ -186,17 +186,20 @@ def test_if_value_over_1000_workflow_else_wait_a_day_then_task_each_exactly_once
 
 def test_two_resumers_claim_a_due_item_once_and_a_busy_automation_keeps_it_waiting(world: World) -> None:
     automation = _automation(world)
-    add_step(automation, 1, kind=AutomationAction.Kind.WAIT, wait_minutes=60)
-    add_step(automation, 2, action=_task("After the wait"))
+    add_step(automation, 1, action=_task("Before the wait"))
+    add_step(automation, 2, kind=AutomationAction.Kind.WAIT, wait_minutes=60)
+    add_step(automation, 3, action=_task("After the wait"))
     _opportunities(world, {"Deal": 10})
     poll_here(automation)
     item = _item(automation, "Deal")
     assert item.status == AutomationItem.Status.WAITING
+    assert len([t for t in records("streettext", "task") if t["title"] == "Before the wait Deal"]) == 1
     later = timezone.now() + timedelta(hours=2)
     # Two workers hold the same row: the conditional UPDATE lets exactly one through.
     assert [_claim(item, later), _claim(item, later)] == [True, False]
     AutomationItem.objects.filter(pk=item.pk).update(status="waiting", resume_at=item.resume_at)
     AutomationActionRun.objects.filter(item=item, label="Wait 1h").update(state="waiting")
+    item.refresh_from_db()
     # An active poll refuses the resume: the claim rolls back, the item still waits, and the next minute takes it.
     busy = AutomationPoll.objects.create(automation=automation, trigger=AutomationPoll.Trigger.MANUAL)
     assert automation_waits_resume(now=later) == {"resumed": 0, "refused": 1}
@@ -204,7 +207,10 @@ def test_two_resumers_claim_a_due_item_once_and_a_busy_automation_keeps_it_waiti
     AutomationPoll.objects.filter(pk=busy.pk).update(status="succeeded")
     assert automation_waits_resume(now=later)["resumed"] == 1
     assert _resume_poll(automation).handled == 1
+    # The step before the wait was done before it: not sent again; the one after it, once.
+    assert len([t for t in records("streettext", "task") if t["title"] == "Before the wait Deal"]) == 1
     assert len([t for t in records("streettext", "task") if t["title"] == "After the wait Deal"]) == 1
+    assert AutomationItem.objects.get(pk=item.pk).status == AutomationItem.Status.DONE
     _once_per_step()
 
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -244,10 +245,15 @@ class ItemRunner:
                 state=AutomationActionRun.State.DONE, note=note, poll=self.poll, started_at=now, finished_at=now
             )
             return GO
-        AutomationActionRun.objects.filter(pk=run.pk).update(
-            state=AutomationActionRun.State.WAITING, note=note, poll=self.poll, started_at=now, finished_at=None
-        )
-        walk.until = until
+        # The step and the item together: a crash between them cannot leave a wait that nothing resumes.
+        with transaction.atomic():
+            AutomationActionRun.objects.filter(pk=run.pk).update(
+                state=AutomationActionRun.State.WAITING, note=note, poll=self.poll, started_at=now, finished_at=None
+            )
+            AutomationItem.objects.filter(pk=walk.item.pk).update(
+                status=AutomationItem.Status.WAITING, resume_at=until, finished_at=None, error=""
+            )
+        walk.item.resume_at = walk.until = until
         return WAIT
 
     def _act(self, action: AutomationAction, run: AutomationActionRun, number: int, walk: _Walk) -> str:

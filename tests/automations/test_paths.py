@@ -401,3 +401,43 @@ def test_a_waiting_item_is_cancelled_from_its_page_and_a_viewer_cannot(world: Wo
     assert AutomationItem.objects.get(pk=item.pk).status == AutomationItem.Status.CANCELLED
     again = admin_client.post(cancel, follow=True)
     assert any(NOT_WAITING in str(m) for m in again.context["messages"])
+
+
+def test_two_resumers_at_the_same_moment_resume_a_due_item_once(world: World) -> None:
+    import threading
+
+    from django.db import connection
+
+    automation = _automation(world)
+    add_step(automation, 1, kind=AutomationAction.Kind.WAIT, wait_minutes=60)
+    add_step(automation, 2, action=_task("Once"))
+    _opportunities(world, {"Deal": 10, "Other deal": 20})
+    poll_here(automation)
+    assert AutomationItem.objects.filter(status=AutomationItem.Status.WAITING).count() == 2
+    later = timezone.now() + timedelta(hours=2)
+    barrier = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+
+    def resume() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(automation_waits_resume(now=later))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 2
+    assert sum(r["resumed"] for r in results) == 2  # each item claimed by one of them, never by both
+    resumes = AutomationPoll.objects.filter(automation=automation, trigger=AutomationPoll.Trigger.RESUME)
+    assert sum(len(p.only_items) for p in resumes) == 2
+    for poll in resumes:
+        automation_poll_execute(poll_id=poll.pk)
+    assert sorted(t["title"] for t in records("streettext", "task") if t["title"].startswith("Once")) == [
+        "Once Deal",
+        "Once Other deal",
+    ]
+    _once_per_step()

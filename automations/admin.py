@@ -44,6 +44,7 @@ from automations.models import (
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
 from automations.services import polls, waits
+from automations.steps import StepTree
 from configs.models import ConfigVersion
 from configs.services import config_version_baseline, config_version_record
 from integrations.admin_export import CsvExportMixin
@@ -678,7 +679,7 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
             return format_html("{} until {}", html, _ago(obj.resume_at))
         return html
 
-    @admin.display(description="Actions")
+    @admin.display(description="Steps")
     def actions_column(self, obj: AutomationItem) -> str:
         runs = list(obj.action_runs.all())
         if not runs:
@@ -782,10 +783,21 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
         context = dict(extra_context or {})
         if item is not None:
             runs = list(item.action_runs.all())
+            tree = StepTree.of(item.automation)
+            steps = {step.pk: step for step in tree.walk()}
             context.update(
                 {
                     "item": item,
-                    "runs": [(run, STATE_TONES.get(run.state, "muted")) for run in runs],
+                    "runs": [
+                        (
+                            run,
+                            STATE_TONES.get(run.state, "muted"),
+                            tree.depth(steps[run.action_id]) * 22 if run.action_id in steps else 0,
+                            # A router's row names the paths it took (its note); their ids say nothing more.
+                            {k: v for k, v in (run.result_ids or {}).items() if k not in ("paths", "names")},
+                        )
+                        for run in runs
+                    ],
                     "fields": sorted(selectors.v.flatten(item.item or {}).items()),
                     "changes": sorted((item.changes or {}).items()),
                     "may_retry": item.status == AutomationItem.Status.FAILED and may_run(request),

@@ -130,6 +130,8 @@ def test_build_paths_and_a_wait_run_them_see_each_path_resume_cancel_export_and_
     _step(page, 3, position="2", path="By value → Otherwise", what="streettext:task.create", name="Follow-up task")
     shot(page, "paths-automation-page")
     _fits(page)
+    page.locator("#paths-group").scroll_into_view_if_needed()
+    shot(page, "paths-paths-inline")
     _save(page, "steps")
     flow = AutomationAction.objects.get(automation=automation, name="Workflow")
     task = AutomationAction.objects.get(automation=automation, name="Follow-up task")

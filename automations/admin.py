@@ -128,6 +128,7 @@ class AutomationAdmin(admin.ModelAdmin):
                 "fields": [
                     "ghl_connection",
                     "streettext_connection",
+                    "event",
                     "trigger_key",
                     "trigger_params",
                     "trigger_body",

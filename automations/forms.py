@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from automations.actions import STREETTEXT_ACTIONS, action_fields
 from automations.actions.streettext import CUSTOM_PREFIX
+from automations.events import Event, event_choices, event_get
 from automations.models import Automation, AutomationAction, AutomationFieldMapping
 from automations.presets import PRESETS, AutomationPreset
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
@@ -43,6 +44,11 @@ MSG_UNKNOWN_FIELD = "“{field}” is not a field of this action. Its fields: {k
 MSG_SOURCE_REQUIRED = "Enter the trigger field to read."
 MSG_CHAIN_EDITOR = "The transforms could not be read; open the editor and choose them again."
 MSG_CONNECTION_SYSTEM = "Choose a {system} connection; {name} is not one."
+MSG_UNKNOWN_EVENT = "Choose an event from the list (or none, for a catalog operation)."
+MSG_EVENT_VALUE = "{event}: choose the value in the condition (e.g. {example})."
+MSG_EVENT_WATCH = "{event} does not count updates: leave the watched fields empty."
+MSG_EVENT_PARAMS = "{event} needs {names} in the trigger parameters."
+ADVANCED = "— none: a catalog operation (advanced) —"
 
 
 def _json_text(value: Any) -> str:
@@ -86,7 +92,8 @@ def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 class AutomationForm(forms.ModelForm):
     """The automation's settings; the trigger's system follows from the trigger chosen."""
 
-    trigger_key = forms.ChoiceField(label="Trigger", choices=())
+    event = forms.ChoiceField(label="Event", choices=(), required=False)
+    trigger_key = forms.ChoiceField(label="Trigger", choices=(), required=False)
     trigger_params = JSONTextField(
         label="Trigger parameters",
         empty={},
@@ -111,6 +118,7 @@ class AutomationForm(forms.ModelForm):
             "enabled",
             "ghl_connection",
             "streettext_connection",
+            "event",
             "trigger_key",
             "trigger_params",
             "trigger_body",
@@ -135,7 +143,18 @@ class AutomationForm(forms.ModelForm):
         field = self.fields.get("trigger_key")
         if isinstance(field, forms.ChoiceField):
             field.choices = [("", "— choose a trigger —"), *trigger_choices()]
-            field.help_text = "GoHighLevel: a trigger of the operations catalog; StreetText: its records as changed."
+            field.help_text = (
+                "Advanced, when no event is chosen: a trigger of the operations catalog (GoHighLevel) or a StreetText "
+                "listing. An event sets it for you."
+            )
+        event = self.fields.get("event")
+        if isinstance(event, forms.ChoiceField):
+            event.choices = [("", ADVANCED), *event_choices()]
+            event.help_text = (
+                "What starts the automation. It fires at once when the account's webhook for it arrives, and the "
+                "poll below catches up on anything a webhook missed."
+            )
+            event.widget.attrs.update({"data-sample-url": "../event-sample/", "class": "ss-event-select"})
         if isinstance(self.initial.get("watch_fields"), list):
             self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
         schedule = self.fields.get("schedule_minutes")
@@ -195,8 +214,47 @@ class AutomationForm(forms.ModelForm):
             return stored
         return value
 
+    def clean_event(self) -> str:
+        key = self.cleaned_data.get("event") or ""
+        if key and event_get(key) is None:
+            raise ValidationError(MSG_UNKNOWN_EVENT)
+        return key
+
+    def _apply_event(self, event: Event, cleaned: dict[str, Any]) -> None:
+        """The event sets the trigger and which changes count; the person keeps the parameters, the watched fields
+        and, where the event leaves it to them, the condition's value."""
+        cleaned["trigger_key"] = event.trigger_key
+        cleaned["on_new"], cleaned["on_updated"] = event.on_new, event.on_updated
+        cleaned["each_message"] = event.each_message
+        cleaned["filter_entered"] = event.entered
+        if not cleaned.get("watch_fields"):
+            cleaned["watch_fields"] = list(event.watch_fields)
+        elif not event.on_updated:
+            self.add_error("watch_fields", MSG_EVENT_WATCH.format(event=event.label))
+        params = cleaned.get("trigger_params")
+        if isinstance(params, dict):
+            params = cleaned["trigger_params"] = {**event.params, **params}
+            if event.needs_one_of and not any(params.get(name) for name in event.needs_one_of):
+                names = " or ".join(event.needs_one_of)
+                self.add_error("trigger_params", MSG_EVENT_PARAMS.format(event=event.label, names=names))
+        if event.body is not None and not cleaned.get("trigger_body"):
+            cleaned["trigger_body"] = dict(event.body)
+        condition = cleaned.get("record_filter") or {}
+        if event.condition_editable:
+            condition = condition or dict(event.condition)
+            if condition.get("field") == event.condition.get("field") and condition.get("value") in (None, ""):
+                example = "won" if event.condition.get("field") == "status" else "vip"
+                self.add_error("record_filter", MSG_EVENT_VALUE.format(event=event.label, example=example))
+        elif event.condition and condition != event.condition and event.condition not in (condition.get("all") or []):
+            # The event's own condition always holds; the person's is added to it.
+            condition = {"all": [dict(event.condition), condition]} if condition else dict(event.condition)
+        cleaned["record_filter"] = condition
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        event = event_get(cleaned.get("event") or "")
+        if event is not None:
+            self._apply_event(event, cleaned)
         key = cleaned.get("trigger_key") or ""
         if not (cleaned.get("on_new") or cleaned.get("on_updated")):
             self.add_error("on_new", MSG_NOTHING_HANDLED)

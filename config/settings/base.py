@@ -249,6 +249,11 @@ SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=5)
 # A poll reads at most this many pages of its trigger; the next poll continues from the page after (nothing is missed
 # or read twice: the position is stored with each page).
 AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default=50)
+# A webhook's poll starts this many seconds after the webhook: GoHighLevel's search shows a change a few seconds late.
+AUTOMATION_EVENT_DELAY_SECONDS = env.int("AUTOMATION_EVENT_DELAY_SECONDS", default=5)
+# A webhook that finds its automation's poll already running asks again this often, this many times.
+AUTOMATION_EVENT_RETRY_SECONDS = env.int("AUTOMATION_EVENT_RETRY_SECONDS", default=15)
+AUTOMATION_EVENT_RETRIES = env.int("AUTOMATION_EVENT_RETRIES", default=8)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)

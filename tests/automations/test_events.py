@@ -1,0 +1,260 @@
+"""Events: the catalog's invariants, and real signed webhooks firing them at once through the test client, with the
+poll engine against the sandbox over HTTP (the scheduled poll then finds the item handled)."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+import config.celery
+from automations.events import DELETED, EVENT_LIST, EVENTS, event_fields, events_for_webhook
+from automations.models import Automation, AutomationItem, AutomationPoll
+from automations.services.engine import automation_poll_execute
+from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
+from integrations.catalog.selectors import catalog_operation
+from integrations.models import System, WebhookDelivery
+from integrations.webhooks import services as webhook_services
+from sandbox import webhooks as sandbox_webhooks
+from tests.automations.support import LOCATION, build_world, field, ghl_run, make_automation, poll_here, records
+from tests.integrations.support import sandbox_ghl_connection
+
+# GoHighLevel's webhook event names, as its documentation lists them (docs/ghl-facts.md#webhook-events).
+GHL_DOCUMENTED = {
+    "ContactCreate",
+    "ContactUpdate",
+    "ContactDelete",
+    "ContactTagUpdate",
+    "ContactDndUpdate",
+    "OpportunityCreate",
+    "OpportunityUpdate",
+    "OpportunityDelete",
+    "OpportunityStatusUpdate",
+    "OpportunityStageUpdate",
+    "OpportunityMonetaryValueUpdate",
+    "OpportunityAssignedToUpdate",
+    "InboundMessage",
+    "OutboundMessage",
+    "AppointmentCreate",
+    "AppointmentUpdate",
+    "AppointmentDelete",
+    "TaskCreate",
+    "TaskComplete",
+    "TaskDelete",
+    "NoteCreate",
+    "NoteUpdate",
+    "NoteDelete",
+}
+# StreetText's (docs/streettext-api.md#events).
+ST_DOCUMENTED = {"contact.created", "contact.updated", "contact.deleted"}
+# Operations that answer a file, not items: actions, never triggers (docs/catalog.md).
+FILE_ANSWERS = {"get-message-recording", "download-transcription"}
+
+
+# -- the catalog -----------------------------------------------------------------------------------------------------
+
+
+def test_every_event_reads_a_real_trigger_listens_to_documented_webhooks_and_offers_fields() -> None:
+    """Invariants: an event polls a catalog trigger answering items (or a StreetText listing); its webhook types are
+    documented ones; a deletion has a webhook (nothing else can see it); its items have fields for the pickers."""
+    assert len(EVENTS) == len(EVENT_LIST)
+    for event in EVENT_LIST:
+        if event.system == System.GHL:
+            operation = catalog_operation(event.trigger_key)
+            assert operation.is_trigger and operation.items is not None, event.key
+            assert set(event.webhooks) <= GHL_DOCUMENTED, event.key
+        else:
+            assert event.trigger_key in STREETTEXT_RESOURCES, event.key
+            assert set(event.webhooks) <= ST_DOCUMENTED, event.key
+        if event.kind == DELETED:
+            assert event.webhooks and not event.polled, event.key
+        assert len(event_fields(event)) >= 4, event.key
+    assert {e.key for e in events_for_webhook(System.GHL, "OpportunityStatusUpdate")} >= {
+        "ghl.opportunity.won",
+        "ghl.opportunity.lost",
+        "ghl.opportunity.status",
+    }
+    assert events_for_webhook(System.GHL, "contact.created") == []
+
+
+def test_file_answers_are_offered_as_actions_never_as_triggers_or_events() -> None:
+    offered = {key for _, group in trigger_choices() for key, _ in group}
+    for key in FILE_ANSWERS:
+        assert not catalog_operation(key).is_trigger
+        assert key not in offered
+    assert not FILE_ANSWERS & {event.trigger_key for event in EVENT_LIST}
+
+
+# -- webhooks firing events --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def sandbox_keys(settings: Any) -> None:
+    keys = sandbox_webhooks.sandbox_webhook_public_keys()
+    settings.GHL_WEBHOOK_ED25519_PUBLIC_KEY = keys["ed25519"]
+    settings.GHL_WEBHOOK_RSA_PUBLIC_KEY = keys["rsa"]
+
+
+def post_ghl(connection: Any, event_type: str, **payload: Any) -> Any:
+    body = sandbox_webhooks.sandbox_webhook_body(
+        system="ghl", event_type=event_type, payload={"locationId": LOCATION, **payload}
+    )
+    return Client().post(
+        reverse("webhooks:ghl", kwargs={"token": connection.webhook_token}),
+        data=body,
+        content_type="application/json",
+        headers=sandbox_webhooks.sandbox_webhook_sign_ghl(body=body),
+    )
+
+
+def webhook_polls(automation: Automation) -> list[AutomationPoll]:
+    return list(automation.polls.filter(trigger=AutomationPoll.Trigger.WEBHOOK).order_by("pk"))
+
+
+TASK = [field("ghl_contact_id", "id"), field("title", "Welcome {firstName}", "template")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contact_create_webhook_fires_its_event_at_once_and_the_poll_does_not_run_it_twice(
+    live_server: Any, sandbox_keys: None
+) -> None:
+    world = build_world(live_server.url, size=10)
+    automation = make_automation(
+        world,
+        event="ghl.contact.new",
+        on_updated=False,
+        start_from=timezone.now(),
+        actions=[(System.STREETTEXT, "task.create", TASK)],
+    )
+    assert poll_here(automation).handled == 0  # the demo contacts existed before the start
+    before = len(records("streettext", "task"))
+    contact = ghl_run(
+        world, "create-contact", body={"locationId": LOCATION, "firstName": "Ada", "email": "ada@example.com"}
+    )["contact"]
+
+    with mock.patch.object(config.celery.app, "send_task") as sent:
+        answer = post_ghl(world.ghl, "ContactCreate", id=contact["id"], firstName="Ada")
+    assert answer.status_code == 200, answer.content
+    [poll] = webhook_polls(automation)
+    assert poll.status == AutomationPoll.Status.PENDING
+    assert poll.requested_by.startswith("webhook ContactCreate ")
+    run_poll = [c for c in sent.call_args_list if c.args[0] == "automations.tasks.run_poll_task"]
+    assert [c.kwargs["args"] for c in run_poll] == [(poll.pk,)]
+    delivery = WebhookDelivery.objects.latest("pk")
+    assert "fired 1 automation(s)" in delivery.error
+
+    automation_poll_execute(poll_id=poll.pk)
+    poll.refresh_from_db()
+    assert (poll.status, poll.new, poll.handled) == (AutomationPoll.Status.SUCCEEDED, 1, 1)
+    tasks = records("streettext", "task")
+    assert len(tasks) == before + 1 and tasks[-1]["title"] == "Welcome Ada"
+
+    # The scheduled poll (the reconciliation) finds the item handled: the action does not run again.
+    again = poll_here(automation, trigger=AutomationPoll.Trigger.SCHEDULE)
+    assert (again.new, again.updated, again.handled) == (0, 0, 0)
+    assert len(records("streettext", "task")) == before + 1
+    assert AutomationItem.objects.filter(automation=automation, item_id=contact["id"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_fires_only_the_automations_of_its_location_and_event(live_server: Any, sandbox_keys: None) -> None:
+    world = build_world(live_server.url, size=10)
+    other = sandbox_ghl_connection(live_server.url, name="GHL other", location="loc-other", token="tok-other")
+    automation = make_automation(world, event="ghl.contact.new", on_updated=False)
+    updated = make_automation(world, name="On update", event="ghl.contact.updated", on_new=False)
+    switched_off = make_automation(world, name="Off", event="ghl.contact.new", on_updated=False, enabled=False)
+    with mock.patch.object(config.celery.app, "send_task"):
+        # Another location's contact (one webhook URL serves every location of the app): routed to its connection.
+        assert post_ghl(world.ghl, "ContactCreate", id="c-x", locationId="loc-other").status_code == 200
+        assert webhook_polls(automation) == []
+        assert WebhookDelivery.objects.latest("pk").connection == other
+        # An event type the automation does not listen to.
+        assert post_ghl(world.ghl, "ContactDelete", id="c-x").status_code == 200
+        assert webhook_polls(automation) == [] and webhook_polls(updated) == []
+        # Its own: the automation fires, the switched-off one does not.
+        assert post_ghl(world.ghl, "ContactCreate", id="c-y").status_code == 200
+        assert len(webhook_polls(automation)) == 1
+        assert webhook_polls(updated) == [] and webhook_polls(switched_off) == []
+        # A refused delivery (bad signature) fires nothing.
+        body = sandbox_webhooks.sandbox_webhook_body(
+            system="ghl", event_type="ContactCreate", payload={"locationId": LOCATION, "id": "c-z"}
+        )
+        url = reverse("webhooks:ghl", kwargs={"token": world.ghl.webhook_token})
+        refused = Client().post(url, data=body, content_type="application/json", headers={"x-ghl-signature": "AA=="})
+        assert refused.status_code == 401
+        assert len(webhook_polls(automation)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_that_finds_a_poll_going_asks_again_later(live_server: Any, sandbox_keys: None) -> None:
+    world = build_world(live_server.url, size=10)
+    automation = make_automation(world, event="ghl.contact.new", on_updated=False)
+    running = AutomationPoll.objects.create(
+        automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE, status=AutomationPoll.Status.RUNNING
+    )
+    with mock.patch.object(config.celery.app, "send_task") as sent:
+        assert post_ghl(world.ghl, "ContactCreate", id="c-1").status_code == 200
+    again = [c for c in sent.call_args_list if c.args[0] == "automations.tasks.fire_event_task"]
+    assert len(again) == 1 and again[0].kwargs["args"][0] == automation.pk
+    assert again[0].kwargs["countdown"] > 0
+    assert webhook_polls(automation) == []
+    # Once the poll is over, the task's request goes through.
+    AutomationPoll.objects.filter(pk=running.pk).update(status=AutomationPoll.Status.SUCCEEDED)
+    from automations.tasks import fire_event_task
+
+    with mock.patch.object(config.celery.app, "send_task"):
+        assert fire_event_task(*again[0].kwargs["args"])["fired"] is True
+    assert len(webhook_polls(automation)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deletion_is_fired_by_its_webhook_once_with_what_the_webhook_says(
+    live_server: Any, sandbox_keys: None
+) -> None:
+    world = build_world(live_server.url, size=10)
+    automation = make_automation(
+        world,
+        event="ghl.contact.deleted",
+        actions=[
+            (
+                System.STREETTEXT,
+                "contact.upsert",
+                [field("email", "email"), field("last_name", "Deleted in GHL ({id})", "template")],
+            )
+        ],
+    )
+    with mock.patch.object(config.celery.app, "send_task"):
+        assert post_ghl(world.ghl, "ContactDelete", id="c-gone", email="gone@example.com").status_code == 200
+        # GHL sending the same deletion again (a new delivery id): it is one item.
+        assert post_ghl(world.ghl, "ContactDelete", id="c-gone", email="gone@example.com").status_code == 200
+    item = AutomationItem.objects.get(automation=automation)
+    assert (item.item_id, item.version, item.change) == ("c-gone", "deleted", AutomationItem.Change.DELETED)
+    [poll] = webhook_polls(automation)
+    automation_poll_execute(poll_id=poll.pk)
+    poll.refresh_from_db()
+    # Nothing was read (a deletion cannot be polled); the item's action ran.
+    assert (poll.status, poll.pages, poll.handled) == (AutomationPoll.Status.SUCCEEDED, 0, 1), poll.error
+    item.refresh_from_db()
+    assert item.status == AutomationItem.Status.DONE, item.error
+    [contact] = [c for c in records("streettext", "contact") if c.get("email") == "gone@example.com"]
+    assert contact["last_name"] == "Deleted in GHL (c-gone)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inbound_message_webhook_is_recorded_as_having_fired_automations(live_server: Any, sandbox_keys: None) -> None:
+    """InboundMessage is no sync event: without an automation it is ignored, with one it fired it."""
+    world = build_world(live_server.url, size=10)
+    with mock.patch.object(config.celery.app, "send_task"):
+        assert post_ghl(world.ghl, "InboundMessage", id="m-1", contactId="c-1").status_code == 200
+        assert WebhookDelivery.objects.latest("pk").status == WebhookDelivery.Status.IGNORED
+        automation = make_automation(
+            world, trigger="search-conversations", event="ghl.message.inbound", each_message=True, on_updated=False
+        )
+        assert post_ghl(world.ghl, "InboundMessage", id="m-2", contactId="c-1").status_code == 200
+    delivery = WebhookDelivery.objects.latest("pk")
+    assert delivery.status == WebhookDelivery.Status.PROCESSED
+    assert delivery.error == webhook_services.MSG_LISTENERS.format(count=1)
+    assert len(webhook_polls(automation)) == 1

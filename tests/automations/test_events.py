@@ -65,13 +65,15 @@ def test_every_event_reads_a_real_trigger_listens_to_documented_webhooks_and_off
     for event in EVENT_LIST:
         if event.system == System.GHL:
             operation = catalog_operation(event.trigger_key)
-            assert operation.is_trigger and operation.items is not None, event.key
+            assert operation.is_trigger, event.key
+            assert operation.items is not None, event.key
             assert set(event.webhooks) <= GHL_DOCUMENTED, event.key
         else:
             assert event.trigger_key in STREETTEXT_RESOURCES, event.key
             assert set(event.webhooks) <= ST_DOCUMENTED, event.key
         if event.kind == DELETED:
-            assert event.webhooks and not event.polled, event.key
+            assert event.webhooks, event.key
+            assert not event.polled, event.key
         assert len(event_fields(event)) >= 4, event.key
     assert {e.key for e in events_for_webhook(System.GHL, "OpportunityStatusUpdate")} >= {
         "ghl.opportunity.won",
@@ -90,6 +92,7 @@ def test_file_answers_are_offered_as_actions_never_as_triggers_or_events() -> No
 
 
 # -- webhooks firing events --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def sandbox_keys(settings: Any) -> None:
@@ -150,7 +153,8 @@ def test_a_contact_create_webhook_fires_its_event_at_once_and_the_poll_does_not_
     poll.refresh_from_db()
     assert (poll.status, poll.new, poll.handled) == (AutomationPoll.Status.SUCCEEDED, 1, 1)
     tasks = records("streettext", "task")
-    assert len(tasks) == before + 1 and tasks[-1]["title"] == "Welcome Ada"
+    assert len(tasks) == before + 1
+    assert tasks[-1]["title"] == "Welcome Ada"
 
     # The scheduled poll (the reconciliation) finds the item handled: the action does not run again.
     again = poll_here(automation, trigger=AutomationPoll.Trigger.SCHEDULE)
@@ -173,11 +177,13 @@ def test_a_webhook_fires_only_the_automations_of_its_location_and_event(live_ser
         assert WebhookDelivery.objects.latest("pk").connection == other
         # An event type the automation does not listen to.
         assert post_ghl(world.ghl, "ContactDelete", id="c-x").status_code == 200
-        assert webhook_polls(automation) == [] and webhook_polls(updated) == []
+        assert webhook_polls(automation) == []
+        assert webhook_polls(updated) == []
         # Its own: the automation fires, the switched-off one does not.
         assert post_ghl(world.ghl, "ContactCreate", id="c-y").status_code == 200
         assert len(webhook_polls(automation)) == 1
-        assert webhook_polls(updated) == [] and webhook_polls(switched_off) == []
+        assert webhook_polls(updated) == []
+        assert webhook_polls(switched_off) == []
         # A refused delivery (bad signature) fires nothing.
         body = sandbox_webhooks.sandbox_webhook_body(
             system="ghl", event_type="ContactCreate", payload={"locationId": LOCATION, "id": "c-z"}
@@ -198,7 +204,8 @@ def test_a_webhook_that_finds_a_poll_going_asks_again_later(live_server: Any, sa
     with mock.patch.object(config.celery.app, "send_task") as sent:
         assert post_ghl(world.ghl, "ContactCreate", id="c-1").status_code == 200
     again = [c for c in sent.call_args_list if c.args[0] == "automations.tasks.fire_event_task"]
-    assert len(again) == 1 and again[0].kwargs["args"][0] == automation.pk
+    assert len(again) == 1
+    assert again[0].kwargs["args"][0] == automation.pk
     assert again[0].kwargs["countdown"] > 0
     assert webhook_polls(automation) == []
     # Once the poll is over, the task's request goes through.
@@ -244,7 +251,9 @@ def test_a_deletion_is_fired_by_its_webhook_once_with_what_the_webhook_says(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_inbound_message_webhook_is_recorded_as_having_fired_automations(live_server: Any, sandbox_keys: None) -> None:
+def test_an_inbound_message_webhook_is_recorded_as_having_fired_automations(
+    live_server: Any, sandbox_keys: None
+) -> None:
     """InboundMessage is no sync event: without an automation it is ignored, with one it fired it."""
     world = build_world(live_server.url, size=10)
     with mock.patch.object(config.celery.app, "send_task"):

@@ -17,7 +17,8 @@ from automations.events import Event, event_choices, event_get
 from automations.models import Automation, AutomationAction, AutomationFieldMapping
 from automations.presets import PRESETS, AutomationPreset
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
-from integrations.catalog.loader import INPUT, PATH, QUERY, UnknownCatalogOperation
+from integrations.catalog.forms import form_field as catalog_form_field
+from integrations.catalog.loader import INPUT, PATH, QUERY, CatalogOperation, UnknownCatalogOperation
 from integrations.catalog.selectors import catalog_categories, catalog_operation, catalog_operations
 from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
@@ -89,10 +90,50 @@ def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
+class TriggerParamsForm(forms.Form):
+    """The trigger's path and query parameters as a form built from the spec (integrations/catalog/forms.py), so
+    nobody types JSON for them; values the form cannot hold (relative times in a number field) stay in the JSON
+    box below it."""
+
+    prefix = "tp"
+
+    def __init__(self, *args: Any, operation: CatalogOperation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.operation = operation
+        self.spec_fields = [f for f in operation.fields if f.location in (PATH, QUERY, INPUT)]
+        for spec_field in self.spec_fields:
+            form_field_ = catalog_form_field(spec_field)
+            # The connection's location fills it in; the form leaves it out.
+            if spec_field.default in ("{locationId}", "{companyId}"):
+                continue
+            form_field_.required = False
+            self.fields[spec_field.name] = form_field_
+
+    def names(self) -> list[str]:
+        return list(self.fields)
+
+    def values(self) -> dict[str, Any]:
+        """The parameters filled in (blank ones left out)."""
+        found: dict[str, Any] = {}
+        for spec_field in self.spec_fields:
+            if spec_field.name not in self.fields or spec_field.name not in self.cleaned_data:
+                continue
+            value = self.cleaned_data[spec_field.name]
+            if value is None or value == "":
+                continue
+            if spec_field.kind == "list":
+                value = [line.strip() for line in str(value).splitlines() if line.strip()] or None
+            if value is not None:
+                found[spec_field.name] = value
+        return found
+
+
 class AutomationForm(forms.ModelForm):
     """The automation's settings; the trigger's system follows from the trigger chosen."""
 
-    event = forms.ChoiceField(label="Event", choices=(), required=False)
+    event = forms.ChoiceField(
+        label="Event", choices=(), required=False, error_messages={"invalid_choice": MSG_UNKNOWN_EVENT}
+    )
     trigger_key = forms.ChoiceField(label="Trigger", choices=(), required=False)
     trigger_params = JSONTextField(
         label="Trigger parameters",
@@ -109,6 +150,9 @@ class AutomationForm(forms.ModelForm):
         "pipelineStageId. Empty: any change.",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+
+    # The event asked for in the page's address (?event=…): the form starts from it (admin.get_form sets it).
+    requested_event = ""
 
     class Meta:
         model = Automation
@@ -157,10 +201,44 @@ class AutomationForm(forms.ModelForm):
             event.widget.attrs.update({"data-sample-url": "../event-sample/", "class": "ss-event-select"})
         if isinstance(self.initial.get("watch_fields"), list):
             self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
+        requested = event_get(self.requested_event)
+        if not self.is_bound and requested is not None and "event" in self.fields:
+            self.initial["event"] = requested.key
+            self.initial["trigger_key"] = requested.trigger_key
+            self.initial["trigger_params"] = {**requested.params, **(self.initial.get("trigger_params") or {})}
+        self.params_form = self._params_form()
+        if self.params_form is not None and not self.is_bound:
+            # What the form above shows is not repeated in the JSON box.
+            stored = self.initial.get("trigger_params") or {}
+            if isinstance(stored, dict):
+                self.params_form.initial = {k: v for k, v in stored.items() if k in self.params_form.fields}
+                self.initial["trigger_params"] = {k: v for k, v in stored.items() if k not in self.params_form.fields}
         schedule = self.fields.get("schedule_minutes")
         if schedule is not None:
             schedule.validators = []
             schedule.widget.attrs.update({"min": 0, "max": 15})
+
+    def trigger_operation(self) -> CatalogOperation | None:
+        """The GoHighLevel trigger the form is about: the event's, else the trigger chosen (posted, or stored)."""
+        source = self.data if self.is_bound else self.initial
+        event = event_get(str(source.get("event") or ""))
+        key = event.trigger_key if event is not None else str(source.get("trigger_key") or "")
+        if event is not None and event.system != System.GHL:
+            return None
+        try:
+            operation = catalog_operation(key) if key else None
+        except UnknownCatalogOperation:
+            return None
+        return operation if operation is not None and operation.is_trigger else None
+
+    def _params_form(self) -> TriggerParamsForm | None:
+        if "trigger_params" not in self.fields:
+            return None  # a reader's page: nothing is edited
+        operation = self.trigger_operation()
+        if operation is None:
+            return None
+        form = TriggerParamsForm(self.data if self.is_bound else None, operation=operation)
+        return form if form.fields else None
 
     def clean_name(self) -> str:
         from automations.presets import automation_free_name
@@ -233,10 +311,7 @@ class AutomationForm(forms.ModelForm):
             self.add_error("watch_fields", MSG_EVENT_WATCH.format(event=event.label))
         params = cleaned.get("trigger_params")
         if isinstance(params, dict):
-            params = cleaned["trigger_params"] = {**event.params, **params}
-            if event.needs_one_of and not any(params.get(name) for name in event.needs_one_of):
-                names = " or ".join(event.needs_one_of)
-                self.add_error("trigger_params", MSG_EVENT_PARAMS.format(event=event.label, names=names))
+            cleaned["trigger_params"] = {**event.params, **params}
         if event.body is not None and not cleaned.get("trigger_body"):
             cleaned["trigger_body"] = dict(event.body)
         condition = cleaned.get("record_filter") or {}
@@ -258,7 +333,18 @@ class AutomationForm(forms.ModelForm):
         key = cleaned.get("trigger_key") or ""
         if not (cleaned.get("on_new") or cleaned.get("on_updated")):
             self.add_error("on_new", MSG_NOTHING_HANDLED)
+        if self.params_form is not None:
+            if self.params_form.is_valid():
+                if isinstance(cleaned.get("trigger_params"), dict):
+                    cleaned["trigger_params"] = {**cleaned["trigger_params"], **self.params_form.values()}
+            else:
+                for name, errors in self.params_form.errors.items():
+                    self.add_error("trigger_params", f"{name}: {' '.join(str(e) for e in errors)}")
         params, body = cleaned.get("trigger_params"), cleaned.get("trigger_body")
+        needs = event.needs_one_of if event is not None else ()
+        if needs and isinstance(params, dict) and not any(params.get(name) for name in needs):
+            assert event is not None
+            self.add_error("trigger_params", MSG_EVENT_PARAMS.format(event=event.label, names=" or ".join(needs)))
         if params is not None and not isinstance(params, dict):
             self.add_error("trigger_params", MSG_PARAMS_OBJECT)
             params = None

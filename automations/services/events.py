@@ -14,6 +14,7 @@ version "deleted", once per id by the same unique row, and the poll requested ru
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from automations import values as v
-from automations.events import DELETED, Event, event_get, events_for_webhook
+from automations.events import DELETED, Event, event_fields, event_get, events_for_webhook
 from automations.models import Automation, AutomationItem, AutomationPoll
 from automations.services import polls
 from integrations.models import Connection, System
@@ -156,3 +157,76 @@ def on_webhook_received(sender: Any, **kwargs: Any) -> int:
         webhook_id=kwargs.get("webhook_id", ""),
         payload=kwargs["payload"],
     )
+
+
+# ------------------------------------------------------------------------------
+# Sample items for the form (before anything is saved)
+# ------------------------------------------------------------------------------
+SAMPLE_SIZE = 3
+SAMPLE_FIELDS_SHOWN = 12
+MSG_NO_CONNECTION = "Choose the {system} connection first: the sample is read from it."
+
+
+class SampleRefused(ValueError):
+    """The sample cannot be read with these inputs (a 4xx)."""
+
+
+@dataclass
+class EventSample:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    error: str = ""
+
+
+def event_sample(
+    *, event: Event, ghl: Connection | None, streettext: Connection | None, params: dict[str, Any] | None = None
+) -> EventSample:
+    """Read the event's trigger once (up to SAMPLE_SIZE items; the messages of one conversation for a message event)
+    from the real account: nothing is written. SampleRefused for missing inputs; a refused or failed read is the
+    sample's `error`."""
+    from automations.messages import MESSAGES_OPERATION
+    from automations.triggers import TriggerFailed, trigger_for
+    from integrations.catalog.services import catalog_execute
+    from integrations.clients import exceptions as exc
+
+    needed = ghl if event.system == System.GHL else streettext
+    if needed is None or needed.system != event.system:
+        raise SampleRefused(MSG_NO_CONNECTION.format(system=System(event.system).label))
+    automation = Automation(
+        event=event.key,
+        trigger_system=event.system,
+        trigger_key=event.trigger_key,
+        trigger_params={**event.params, **(params or {})},
+        trigger_body=event.body,
+        ghl_connection=ghl,
+        streettext_connection=streettext,
+    )
+    sample = EventSample(fields=event_fields(event))
+    try:
+        trigger = trigger_for(automation)
+        items = trigger.page(trigger.start(), size=SAMPLE_SIZE).items
+        if event.each_message and items and ghl is not None:
+            answer = catalog_execute(
+                connection=ghl,
+                key=MESSAGES_OPERATION,
+                params={"conversationId": str(items[0].get("id") or ""), "limit": SAMPLE_SIZE},
+                log=False,
+            )
+            if not answer.ok:
+                raise TriggerFailed(answer.error or "; ".join(answer.messages))
+            items = answer.items
+    except (TriggerFailed, exc.ApiError) as e:
+        sample.error = str(e)
+        return sample
+    sample.items = [dict(item) for item in items[:SAMPLE_SIZE]]
+    return sample
+
+
+def sample_rows(sample: EventSample) -> list[dict[str, Any]]:
+    """The sample as the form shows it: a label, the id and the first fields (flattened)."""
+    rows = []
+    for item in sample.items:
+        flat = v.flatten(item)
+        shown = {k: flat[k] for k in list(flat)[:SAMPLE_FIELDS_SHOWN]}
+        rows.append({"label": v.label_of(item), "id": str(item.get("id") or item.get("_id") or ""), "fields": shown})
+    return rows

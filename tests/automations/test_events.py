@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import config.celery
+from automations import forms as automation_forms
 from automations.events import DELETED, EVENT_LIST, EVENTS, event_fields, events_for_webhook
 from automations.models import Automation, AutomationItem, AutomationPoll
 from automations.services.engine import automation_poll_execute
@@ -267,3 +268,132 @@ def test_an_inbound_message_webhook_is_recorded_as_having_fired_automations(
     assert delivery.status == WebhookDelivery.Status.PROCESSED
     assert delivery.error == webhook_services.MSG_LISTENERS.format(count=1)
     assert len(webhook_polls(automation)) == 1
+
+
+# -- the form: events, parameters from the spec, fields and sample items before any save ------------------------------
+
+
+def _event_form(world: Any, event: str, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "name": f"Event {event}",
+        "enabled": "on",
+        "ghl_connection": world.ghl.pk,
+        "streettext_connection": world.streettext.pk,
+        "event": event,
+        "trigger_key": "",
+        "trigger_params": "",
+        "trigger_body": "",
+        "watch_fields": "",
+        "record_filter": "",
+        "start_from_0": "2020-01-01",
+        "start_from_1": "00:00:00",
+        "schedule_minutes": "5",
+        "phone_region": "US",
+        "actions-TOTAL_FORMS": "0",
+        "actions-INITIAL_FORMS": "0",
+        "actions-MIN_NUM_FORMS": "0",
+        "actions-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_choosing_an_event_builds_the_form_from_the_spec_and_saves_what_the_event_means(
+    admin_client: Client, live_server: Any
+) -> None:
+    world = build_world(live_server.url, size=10)
+    add = reverse("admin:automations_automation_add")
+    page = admin_client.get(add, {"event": "ghl.opportunity.won"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    # The events list, grouped per object; the raw catalog operations stay as "advanced".
+    assert '<optgroup label="GoHighLevel: Opportunities">' in html
+    assert "— none: a catalog operation (advanced) —" in html
+    # The trigger's parameters as a form from the spec (a choice list for the spec's enum), not JSON.
+    assert 'name="tp-pipeline_id"' in html
+    assert 'name="tp-status"' in html
+    assert '<option value="won">won</option>' in html
+    # Before any save, the condition builder offers the event's item fields (the spec's item schema).
+    catalog = page.context["catalog"]
+    offered = {entry["value"] for entry in catalog["objectTypes"]["contact"]["trigger"]}
+    assert {"status", "pipelineStageId", "monetaryValue", "contact.email"} <= offered
+
+    made = admin_client.post(
+        add, _event_form(world, "ghl.opportunity.won", **{"tp-pipeline_id": "pipe-1", "tp-limit": "50"})
+    )
+    assert made.status_code == 302, made.context["adminform"].form.errors
+    automation = Automation.objects.get()
+    assert (automation.event, automation.trigger_system, automation.trigger_key) == (
+        "ghl.opportunity.won",
+        System.GHL,
+        "search-opportunities",
+    )
+    assert automation.trigger_params == {"limit": 50, "pipeline_id": "pipe-1"}
+    assert (automation.on_new, automation.on_updated, automation.filter_entered) == (True, True, True)
+    assert automation.record_filter == {"field": "status", "op": "eq", "value": "won"}
+
+    # The stored automation's page shows its parameters in the form, not again in the JSON box.
+    change = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk]))
+    form = change.context["adminform"].form
+    assert form.params_form.initial == {"limit": 50, "pipeline_id": "pipe-1"}
+    assert form.initial["trigger_params"] == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_that_needs_a_choice_says_so_and_saves_nothing(admin_client: Client, live_server: Any) -> None:
+    world = build_world(live_server.url, size=10)
+    add = reverse("admin:automations_automation_add")
+    calendar = admin_client.post(add, _event_form(world, "ghl.appointment.booked"))
+    errors = calendar.context["adminform"].form.errors
+    assert (
+        automation_forms.MSG_EVENT_PARAMS.format(event="Appointment booked", names="calendarId or userId or groupId")
+        in errors["trigger_params"]
+    )
+    status = admin_client.post(add, _event_form(world, "ghl.opportunity.status", record_filter=""))
+    # The default condition's value is there to be chosen ("open"); an empty one is refused.
+    assert status.status_code == 302
+    tagged = admin_client.post(add, _event_form(world, "ghl.contact.tagged", name="Tagged"))
+    assert "choose the value in the condition" in " ".join(tagged.context["adminform"].form.errors["record_filter"])
+    unknown = admin_client.post(add, _event_form(world, "ghl.nope", name="Nope"))
+    assert automation_forms.MSG_UNKNOWN_EVENT in " ".join(unknown.context["adminform"].form.errors["event"])
+    assert list(Automation.objects.values_list("event", flat=True)) == ["ghl.opportunity.status"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sample_endpoint_reads_three_items_from_the_account_and_refuses_bad_input(
+    admin_client: Client, live_server: Any
+) -> None:
+    world = build_world(live_server.url, size=10)
+    url = reverse("admin:automations_automation_event_sample")
+    ghl, st = str(world.ghl.pk), str(world.streettext.pk)
+    answer = admin_client.get(url, {"event": "ghl.contact.new", "ghl_connection": ghl})
+    assert answer.status_code == 200, answer.content
+    data = answer.json()
+    assert data["ok"] is True
+    assert len(data["items"]) == 3
+    ghl_ids = {c["id"] for c in records("ghl", "contact")}
+    assert {item["id"] for item in data["items"]} <= ghl_ids
+    assert "email" in data["fields"]
+    st = admin_client.get(url, {"event": "st.contact.new", "streettext_connection": st}).json()
+    assert len(st["items"]) == 3
+    assert {item["id"] for item in st["items"]} <= {c["id"] for c in records("streettext", "contact")}
+
+    bad_inputs: list[dict[str, str]] = [
+        {},
+        {"event": "nope", "ghl_connection": ghl},
+        {"event": "ghl.contact.new"},
+        {"event": "ghl.contact.new", "ghl_connection": "x"},
+        {"event": "ghl.contact.new", "ghl_connection": st},
+        {"event": "ghl.contact.new", "ghl_connection": "999999"},
+        {"event": "st.contact.new", "ghl_connection": ghl},
+    ]
+    for bad in bad_inputs:
+        refused = admin_client.get(url, bad)
+        assert refused.status_code == 400, (bad, refused.content)
+        assert refused.json()["ok"] is False
+    # A parameter the API refuses: said, not a 500.
+    wrong = admin_client.get(url, {"event": "ghl.appointment.booked", "ghl_connection": ghl, "tp-startTime": "soon"})
+    assert wrong.status_code == 200
+    assert wrong.json()["ok"] is False
+    assert wrong.json()["error"]

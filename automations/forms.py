@@ -90,42 +90,64 @@ def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
-class TriggerParamsForm(forms.Form):
-    """The trigger's path and query parameters as a form built from the spec (integrations/catalog/forms.py), so
-    nobody types JSON for them; values the form cannot hold (relative times in a number field) stay in the JSON
-    box below it."""
+PARAM_PREFIX = "tp-"
 
-    prefix = "tp"
 
-    def __init__(self, *args: Any, operation: CatalogOperation, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class TriggerParams:
+    """The trigger's path and query parameters as form fields built from the spec (integrations/catalog/forms.py),
+    so nobody types JSON for them. They are fields of the automation's form itself, named tp-<parameter>; values the
+    form cannot hold (a relative time in a number field) stay in the JSON box."""
+
+    def __init__(self, operation: CatalogOperation) -> None:
         self.operation = operation
-        self.spec_fields = [f for f in operation.fields if f.location in (PATH, QUERY, INPUT)]
+        # The connection fills in its location or company: those are left out.
+        self.spec_fields = [
+            f
+            for f in operation.fields
+            if f.location in (PATH, QUERY, INPUT) and f.default not in ("{locationId}", "{companyId}")
+        ]
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        found = {}
         for spec_field in self.spec_fields:
-            form_field_ = catalog_form_field(spec_field)
-            # The connection's location fills it in; the form leaves it out.
-            if spec_field.default in ("{locationId}", "{companyId}"):
-                continue
-            form_field_.required = False
-            self.fields[spec_field.name] = form_field_
+            built = catalog_form_field(spec_field)
+            built.required = False
+            found[PARAM_PREFIX + spec_field.name] = built
+        return found
 
     def names(self) -> list[str]:
-        return list(self.fields)
+        return [f.name for f in self.spec_fields]
 
-    def values(self) -> dict[str, Any]:
-        """The parameters filled in (blank ones left out)."""
+    @staticmethod
+    def shown(spec_field: Any, value: Any) -> Any:
+        """A stored value as its field shows it."""
+        if spec_field.kind == "list" and isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        if spec_field.kind == "json" and not isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        if spec_field.kind == "boolean" and isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+    def values(self, cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The parameters filled in (blank ones left out), and the problems found."""
         found: dict[str, Any] = {}
+        problems: dict[str, str] = {}
         for spec_field in self.spec_fields:
-            if spec_field.name not in self.fields or spec_field.name not in self.cleaned_data:
-                continue
-            value = self.cleaned_data[spec_field.name]
+            value = cleaned.get(PARAM_PREFIX + spec_field.name)
             if value is None or value == "":
                 continue
             if spec_field.kind == "list":
-                value = [line.strip() for line in str(value).splitlines() if line.strip()] or None
-            if value is not None:
+                value = [line.strip() for line in str(value).splitlines() if line.strip()]
+            elif spec_field.kind == "json":
+                try:
+                    value = json_parse(str(value))
+                except InputRefused as e:
+                    problems[PARAM_PREFIX + spec_field.name] = str(e)
+                    continue
+            if value not in (None, "", []):
                 found[spec_field.name] = value
-        return found
+        return found, problems
 
 
 class AutomationForm(forms.ModelForm):
@@ -206,13 +228,19 @@ class AutomationForm(forms.ModelForm):
             self.initial["event"] = requested.key
             self.initial["trigger_key"] = requested.trigger_key
             self.initial["trigger_params"] = {**requested.params, **(self.initial.get("trigger_params") or {})}
-        self.params_form = self._params_form()
-        if self.params_form is not None and not self.is_bound:
-            # What the form above shows is not repeated in the JSON box.
+        self.params = self._params()
+        if self.params is not None:
+            self.fields.update(self.params.form_fields())
             stored = self.initial.get("trigger_params") or {}
-            if isinstance(stored, dict):
-                self.params_form.initial = {k: v for k, v in stored.items() if k in self.params_form.fields}
-                self.initial["trigger_params"] = {k: v for k, v in stored.items() if k not in self.params_form.fields}
+            if not self.is_bound and isinstance(stored, dict):
+                # What the fields above show is not repeated in the JSON box.
+                for spec_field in self.params.spec_fields:
+                    if spec_field.name in stored:
+                        self.initial[PARAM_PREFIX + spec_field.name] = self.params.shown(
+                            spec_field, stored[spec_field.name]
+                        )
+                names = set(self.params.names())
+                self.initial["trigger_params"] = {k: v for k, v in stored.items() if k not in names}
         schedule = self.fields.get("schedule_minutes")
         if schedule is not None:
             schedule.validators = []
@@ -231,14 +259,15 @@ class AutomationForm(forms.ModelForm):
             return None
         return operation if operation is not None and operation.is_trigger else None
 
-    def _params_form(self) -> TriggerParamsForm | None:
+    def _params(self) -> TriggerParams | None:
         if "trigger_params" not in self.fields:
             return None  # a reader's page: nothing is edited
         operation = self.trigger_operation()
-        if operation is None:
-            return None
-        form = TriggerParamsForm(self.data if self.is_bound else None, operation=operation)
-        return form if form.fields else None
+        return TriggerParams(operation) if operation is not None else None
+
+    def params_fields(self) -> list[forms.BoundField]:
+        """The parameter fields, for the page (they sit under the trigger, not in a fieldset)."""
+        return [self[name] for name in self.fields if name.startswith(PARAM_PREFIX)]
 
     def clean_name(self) -> str:
         from automations.presets import automation_free_name
@@ -333,13 +362,12 @@ class AutomationForm(forms.ModelForm):
         key = cleaned.get("trigger_key") or ""
         if not (cleaned.get("on_new") or cleaned.get("on_updated")):
             self.add_error("on_new", MSG_NOTHING_HANDLED)
-        if self.params_form is not None:
-            if self.params_form.is_valid():
-                if isinstance(cleaned.get("trigger_params"), dict):
-                    cleaned["trigger_params"] = {**cleaned["trigger_params"], **self.params_form.values()}
-            else:
-                for name, errors in self.params_form.errors.items():
-                    self.add_error("trigger_params", f"{name}: {' '.join(str(e) for e in errors)}")
+        if self.params is not None:
+            values, problems = self.params.values(cleaned)
+            for name, problem in problems.items():
+                self.add_error(name, problem)
+            if isinstance(cleaned.get("trigger_params"), dict):
+                cleaned["trigger_params"] = {**cleaned["trigger_params"], **values}
         params, body = cleaned.get("trigger_params"), cleaned.get("trigger_body")
         needs = event.needs_one_of if event is not None else ()
         if needs and isinstance(params, dict) and not any(params.get(name) for name in needs):

@@ -336,7 +336,7 @@ def test_choosing_an_event_builds_the_form_from_the_spec_and_saves_what_the_even
     # The stored automation's page shows its parameters in the form, not again in the JSON box.
     change = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk]))
     form = change.context["adminform"].form
-    assert form.params_form.initial == {"limit": 50, "pipeline_id": "pipe-1"}
+    assert (form.initial["tp-limit"], form.initial["tp-pipeline_id"]) == (50, "pipe-1")
     assert form.initial["trigger_params"] == {}
 
 

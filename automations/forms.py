@@ -228,6 +228,17 @@ class AutomationForm(forms.ModelForm):
             self.initial["event"] = requested.key
             self.initial["trigger_key"] = requested.trigger_key
             self.initial["trigger_params"] = {**requested.params, **(self.initial.get("trigger_params") or {})}
+            # The page shows what the event means before it is saved (the save sets the same).
+            self.initial.update(
+                on_new=requested.on_new,
+                on_updated=requested.on_updated,
+                each_message=requested.each_message,
+                filter_entered=requested.entered,
+            )
+            if requested.watch_fields:
+                self.initial["watch_fields"] = ", ".join(requested.watch_fields)
+            if requested.condition:
+                self.initial["record_filter"] = dict(requested.condition)
         self.params = self._params()
         if self.params is not None:
             self.fields.update(self.params.form_fields())

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from automations import enqueue
 from automations import values as v
 from automations.events import DELETED, Event, event_fields, event_get, events_for_webhook
 from automations.models import Automation, AutomationItem, AutomationPoll
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 DELETED_VERSION = "deleted"
 REQUESTED_BY = "webhook {event_type} {webhook_id}"
-FIRE_TASK = "automations.tasks.fire_event_task"
 REASON_FILTER = "It does not meet the condition."
 
 
@@ -108,16 +108,15 @@ def automation_event_fire(*, automation: Automation, requested_by: str = "", att
         if not active.exists() or attempt >= settings.AUTOMATION_EVENT_RETRIES:
             logger.info("Event for automation %s not fired: %s", automation.pk, e)
             return False
-        transaction.on_commit(partial(_fire_later, automation.pk, requested_by, attempt + 1))
+        later = partial(
+            enqueue.fire_event,
+            automation.pk,
+            requested_by,
+            attempt + 1,
+            countdown=settings.AUTOMATION_EVENT_RETRY_SECONDS,
+        )
+        transaction.on_commit(later)
     return True
-
-
-def _fire_later(automation_id: int, requested_by: str, attempt: int) -> None:
-    from celery import current_app
-
-    current_app.send_task(
-        FIRE_TASK, args=(automation_id, requested_by, attempt), countdown=settings.AUTOMATION_EVENT_RETRY_SECONDS
-    )
 
 
 def automation_event_fire_again(*, automation_id: int, requested_by: str, attempt: int) -> bool:
@@ -149,14 +148,16 @@ def automations_fire_for_webhook(
 
 
 def on_webhook_received(sender: Any, **kwargs: Any) -> int:
-    """The `webhook_received` receiver (AutomationsConfig.ready)."""
-    return automations_fire_for_webhook(
-        connection=kwargs["connection"],
-        source=kwargs["source"],
-        event_type=kwargs["event_type"],
-        webhook_id=kwargs.get("webhook_id", ""),
-        payload=kwargs["payload"],
-    )
+    """The `webhook_received` receiver (AutomationsConfig.ready). In a savepoint of its own: a failure here is logged
+    by the sender and leaves the delivery's transaction usable."""
+    with transaction.atomic():
+        return automations_fire_for_webhook(
+            connection=kwargs["connection"],
+            source=kwargs["source"],
+            event_type=kwargs["event_type"],
+            webhook_id=kwargs.get("webhook_id", ""),
+            payload=kwargs["payload"],
+        )
 
 
 # ------------------------------------------------------------------------------

@@ -260,6 +260,7 @@ class AutomationAdmin(admin.ModelAdmin):
         return {
             "catalog": selectors.editor_catalog(automation=automation),
             "event_sample_url": reverse("admin:automations_automation_event_sample"),
+            "may_run": may_run(request),
         }
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> Any:

@@ -43,6 +43,8 @@ def test_pick_an_event_see_sample_items_from_the_account_and_save(
     with page.expect_navigation():
         page.select_option("#id_event", label="Opportunity won")
     assert page.locator("select[name='tp-status']").count() == 1
+    # The pipeline from a list read from the account (the catalog's picker), or typed.
+    assert page.locator("select[data-picker-for='tp-pipeline_id']").count() == 1
     page.fill("input[name='tp-pipeline_id']", "pipe-1")
     # No opportunity in this account: the sample says so and still names the fields the condition can use.
     note = page.locator("#ss-event-sample-note")

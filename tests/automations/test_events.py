@@ -397,3 +397,20 @@ def test_the_sample_endpoint_reads_three_items_from_the_account_and_refuses_bad_
     assert wrong.status_code == 200
     assert wrong.json()["ok"] is False
     assert wrong.json()["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_action_page_offers_the_events_fields_before_any_poll(admin_client: Client, live_server: Any) -> None:
+    """The action field pickers come from the event's item schema, not from items a poll recorded."""
+    world = build_world(live_server.url, size=10)
+    for event, expected in (
+        ("ghl.opportunity.won", {"status", "pipelineStageId", "contact.email", "trigger.change"}),
+        ("ghl.message.inbound", {"direction", "body", "conversationId", "messageType"}),
+        ("st.note.new", {"body", "contact_id", "created_at"}),
+    ):
+        automation = make_automation(world, name=event, event=event, actions=[(System.STREETTEXT, "task.create", TASK)])
+        assert not automation.items.exists()
+        action = automation.actions.get()
+        page = admin_client.get(reverse("admin:automations_automationaction_change", args=[action.pk]))
+        offered = {entry["value"] for entry in page.context["catalog"]["objectTypes"]["contact"]["trigger"]}
+        assert expected <= offered, (event, expected - offered)

@@ -414,3 +414,34 @@ def test_an_action_page_offers_the_events_fields_before_any_poll(admin_client: C
         page = admin_client.get(reverse("admin:automations_automationaction_change", args=[action.pk]))
         offered = {entry["value"] for entry in page.context["catalog"]["objectTypes"]["contact"]["trigger"]}
         assert expected <= offered, (event, expected - offered)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_streettext_webhook_fires_the_events_of_its_workspace(live_server: Any) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from integrations.webhooks import signatures
+
+    world = build_world(live_server.url, size=10)
+    world.streettext.webhook_secret = "whsec_events_test"
+    world.streettext.save()
+    new_contact = make_automation(
+        world, name="ST new", system=System.STREETTEXT, trigger="contacts", event="st.contact.new"
+    )
+    ghl_new = make_automation(world, name="GHL new", event="ghl.contact.new")
+    body = sandbox_webhooks.sandbox_webhook_body(
+        system="streettext", event_type="contact.created", payload={"contact": {"id": "ct_new", "email": "n@e.com"}}
+    )
+    headers = {
+        signatures.STREETTEXT_SIGNATURE_HEADER: signatures.streettext_signature_header(
+            secret="whsec_events_test", body=body, timestamp=int(datetime.now(tz=UTC).timestamp())
+        ),
+        signatures.STREETTEXT_DELIVERY_HEADER: json.loads(body)["id"],
+    }
+    url = reverse("webhooks:streettext", kwargs={"token": world.streettext.webhook_token})
+    with mock.patch.object(config.celery.app, "send_task"):
+        answer = Client().post(url, data=body, content_type="application/json", headers=headers)
+    assert answer.status_code == 200, answer.content
+    assert len(webhook_polls(new_contact)) == 1
+    assert webhook_polls(ghl_new) == []

@@ -274,6 +274,8 @@ class AutomationAdmin(admin.ModelAdmin):
         if automation is not None:
             context["recent_polls"] = list(automation.polls.order_by("-created_at", "-pk")[:5])
             context["trigger_label"] = selectors.trigger_label(automation)
+            event = event_get(automation.event)
+            context["event_label"] = f"{event.group_label}: {event.label}" if event is not None else ""
             context["recent_items"] = [
                 (item, CHANGE_TONES.get(item.change, "muted"), STATUS_TONES.get(item.status, "muted"))
                 for item in selectors.automation_items_recent(automation=automation)

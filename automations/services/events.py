@@ -53,9 +53,14 @@ def automations_for_webhook(*, connection: Connection, source: str, event_type: 
     keys = [event.key for event in events_for_webhook(source, event_type)]
     if not keys:
         return []
-    on = "ghl_connection" if source == System.GHL else "streettext_connection"
+    # GoHighLevel: every connection to the webhook's location (a Private Integration Token and an agency's OAuth
+    # connection may both reach it); StreetText: the connection whose webhook URL it came to.
+    if source == System.GHL and connection.location_id:
+        where: dict[str, Any] = {"ghl_connection__location_id": connection.location_id}
+    else:
+        where = {"ghl_connection" if source == System.GHL else "streettext_connection": connection}
     return list(
-        Automation.objects.filter(enabled=True, event__in=keys, **{on: connection})
+        Automation.objects.filter(enabled=True, event__in=keys, **where)
         .select_related("ghl_connection", "streettext_connection")
         .order_by("pk")
     )

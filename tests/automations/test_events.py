@@ -171,10 +171,15 @@ def test_a_webhook_fires_only_the_automations_of_its_location_and_event(live_ser
     automation = make_automation(world, event="ghl.contact.new", on_updated=False)
     updated = make_automation(world, name="On update", event="ghl.contact.updated", on_new=False)
     switched_off = make_automation(world, name="Off", event="ghl.contact.new", on_updated=False, enabled=False)
+    # Another connection to the same location (an agency's OAuth one beside the token): its automations fire too.
+    twin = sandbox_ghl_connection(live_server.url, name="GHL twin", location=LOCATION, token="tok-twin")
+    on_twin = make_automation(world, name="On twin", event="ghl.contact.new", on_updated=False)
+    Automation.objects.filter(pk=on_twin.pk).update(ghl_connection=twin)
     with mock.patch.object(config.celery.app, "send_task"):
         # Another location's contact (one webhook URL serves every location of the app): routed to its connection.
         assert post_ghl(world.ghl, "ContactCreate", id="c-x", locationId="loc-other").status_code == 200
         assert webhook_polls(automation) == []
+        assert webhook_polls(on_twin) == []
         assert WebhookDelivery.objects.latest("pk").connection == other
         # An event type the automation does not listen to.
         assert post_ghl(world.ghl, "ContactDelete", id="c-x").status_code == 200
@@ -183,6 +188,7 @@ def test_a_webhook_fires_only_the_automations_of_its_location_and_event(live_ser
         # Its own: the automation fires, the switched-off one does not.
         assert post_ghl(world.ghl, "ContactCreate", id="c-y").status_code == 200
         assert len(webhook_polls(automation)) == 1
+        assert len(webhook_polls(on_twin)) == 1
         assert webhook_polls(updated) == []
         assert webhook_polls(switched_off) == []
         # A refused delivery (bad signature) fires nothing.

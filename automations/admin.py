@@ -154,6 +154,7 @@ class AutomationAdmin(admin.ModelAdmin):
         "ghl_connection": "ghl_connection_name",
         "streettext_connection": "streettext_connection_name",
         "trigger_key": "trigger",
+        "event": "event_name",
     }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Automation]:
@@ -187,6 +188,11 @@ class AutomationAdmin(admin.ModelAdmin):
     @admin.display(description="StreetText connection")
     def streettext_connection_name(self, obj: Automation) -> str:
         return obj.streettext_connection.name if obj.streettext_connection is not None else "—"
+
+    @admin.display(description="Event")
+    def event_name(self, obj: Automation) -> str:
+        event = event_get(obj.event)
+        return f"{event.group_label}: {event.label}" if event is not None else "— (a catalog operation)"
 
     @admin.display(description="Trigger")
     def trigger(self, obj: Automation) -> str:

@@ -220,7 +220,7 @@ class AutomationForm(forms.ModelForm):
                 "What starts the automation. It fires at once when the account's webhook for it arrives, and the "
                 "poll below catches up on anything a webhook missed."
             )
-            event.widget.attrs.update({"data-sample-url": "../event-sample/", "class": "ss-event-select"})
+            event.widget.attrs.update({"class": "ss-event-select"})
         if isinstance(self.initial.get("watch_fields"), list):
             self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
         requested = event_get(self.requested_event)

@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +20,7 @@ from automations.services.engine import automation_poll_execute
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
 from integrations.catalog.selectors import catalog_operation
 from integrations.models import System, WebhookDelivery
+from integrations.services.roles import role_viewer_grant
 from integrations.webhooks import services as webhook_services
 from sandbox import webhooks as sandbox_webhooks
 from tests.automations.support import LOCATION, build_world, field, ghl_run, make_automation, poll_here, records
@@ -343,6 +345,16 @@ def test_choosing_an_event_builds_the_form_from_the_spec_and_saves_what_the_even
     change = admin_client.get(reverse("admin:automations_automation_change", args=[automation.pk]))
     form = change.context["adminform"].form
     assert (form.initial["tp-limit"], form.initial["tp-pipeline_id"]) == (50, "pipe-1")
+
+    # A viewer reads the event by its name and cannot read the account through the sample.
+    viewer = get_user_model().objects.create_user(username="viewer", password="pw-viewer-123")
+    role_viewer_grant(user=viewer)
+    reader = Client()
+    reader.force_login(viewer)
+    shown = reader.get(reverse("admin:automations_automation_change", args=[automation.pk])).content.decode()
+    assert "GoHighLevel: Opportunities: Opportunity won" in shown
+    sample = reverse("admin:automations_automation_event_sample")
+    assert reader.get(sample, {"event": "ghl.contact.new", "ghl_connection": str(world.ghl.pk)}).status_code == 403
     assert form.initial["trigger_params"] == {}
 
 

@@ -4,8 +4,9 @@ it names, on the same connection (a GoHighLevel location's, a StreetText workspa
 
 Firing is a poll of the automation's trigger, requested now (AutomationPoll.Trigger.WEBHOOK): the item the webhook
 names goes through the same engine as a scheduled poll's, so the history's (item, version) row keeps it handled once —
-the scheduled poll that reads it later finds it handled. When a poll of the automation is already going, the webhook
-asks again a little later (`fire_event_task`), a few times; the schedule is the reconciliation after that.
+the scheduled poll that reads it later finds it handled. When a poll of the automation is waiting to start, it reads
+the item too; when one is running, the webhook asks again a little later (`fire_event_task`, once for every webhook
+meanwhile), a few times; the schedule is the reconciliation after that.
 
 A deletion cannot be polled: its item (what the webhook says of the deleted record) is stored as a pending item of
 version "deleted", once per id by the same unique row, and the poll requested runs its actions.
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 DELETED_VERSION = "deleted"
 REQUESTED_BY = "webhook {event_type} {webhook_id}"
 REASON_FILTER = "It does not meet the condition."
+RETRY_KEY = "automations:event-retry:{automation_id}"
 
 
 def _dig(payload: Any, path: str) -> str:
@@ -109,23 +112,34 @@ def automation_event_fire(*, automation: Automation, requested_by: str = "", att
             countdown=settings.AUTOMATION_EVENT_DELAY_SECONDS,
         )
     except polls.PollRefused as e:
-        active = AutomationPoll.objects.filter(automation=automation, status__in=AutomationPoll.ACTIVE_STATUSES)
-        if not active.exists() or attempt >= settings.AUTOMATION_EVENT_RETRIES:
+        active = (
+            AutomationPoll.objects.filter(automation=automation, status__in=AutomationPoll.ACTIVE_STATUSES)
+            .values("status", "only_items")
+            .first()
+        )
+        if active is None or attempt >= settings.AUTOMATION_EVENT_RETRIES:
             logger.info("Event for automation %s not fired: %s", automation.pk, e)
             return False
-        later = partial(
-            enqueue.fire_event,
-            automation.pk,
-            requested_by,
-            attempt + 1,
-            countdown=settings.AUTOMATION_EVENT_RETRY_SECONDS,
-        )
-        transaction.on_commit(later)
+        if active["status"] == AutomationPoll.Status.PENDING and not active["only_items"]:
+            return True  # a poll about to start reads the item too
+        # A poll going (it may have read past the item): ask again later, once for all the webhooks meanwhile.
+        if cache.add(
+            RETRY_KEY.format(automation_id=automation.pk), attempt, timeout=settings.AUTOMATION_EVENT_RETRY_SECONDS
+        ):
+            later = partial(
+                enqueue.fire_event,
+                automation.pk,
+                requested_by,
+                attempt + 1,
+                countdown=settings.AUTOMATION_EVENT_RETRY_SECONDS,
+            )
+            transaction.on_commit(later)
     return True
 
 
 def automation_event_fire_again(*, automation_id: int, requested_by: str, attempt: int) -> bool:
     """The task's side of a webhook that found a poll going: request the poll again."""
+    cache.delete(RETRY_KEY.format(automation_id=automation_id))
     automation = Automation.objects.select_related("ghl_connection", "streettext_connection").filter(
         pk=automation_id, enabled=True
     )

@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -204,21 +205,27 @@ def test_a_webhook_fires_only_the_automations_of_its_location_and_event(live_ser
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_webhook_that_finds_a_poll_going_asks_again_later(live_server: Any, sandbox_keys: None) -> None:
+def test_a_webhook_that_finds_a_poll_going_asks_again_later_once(live_server: Any, sandbox_keys: None) -> None:
+    cache.clear()
     world = build_world(live_server.url, size=10)
     automation = make_automation(world, event="ghl.contact.new", on_updated=False)
-    running = AutomationPoll.objects.create(
-        automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE, status=AutomationPoll.Status.RUNNING
-    )
+    # A poll waiting to start reads the item too: nothing more to do.
+    waiting = AutomationPoll.objects.create(automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE)
+    with mock.patch.object(config.celery.app, "send_task") as sent:
+        assert post_ghl(world.ghl, "ContactCreate", id="c-0").status_code == 200
+    assert not [c for c in sent.call_args_list if c.args[0] == "automations.tasks.fire_event_task"]
+    # A running one may have read past the item: ask again later, once for every webhook meanwhile.
+    AutomationPoll.objects.filter(pk=waiting.pk).update(status=AutomationPoll.Status.RUNNING)
     with mock.patch.object(config.celery.app, "send_task") as sent:
         assert post_ghl(world.ghl, "ContactCreate", id="c-1").status_code == 200
+        assert post_ghl(world.ghl, "ContactCreate", id="c-2").status_code == 200
     again = [c for c in sent.call_args_list if c.args[0] == "automations.tasks.fire_event_task"]
     assert len(again) == 1
     assert again[0].kwargs["args"][0] == automation.pk
     assert again[0].kwargs["countdown"] > 0
     assert webhook_polls(automation) == []
     # Once the poll is over, the task's request goes through.
-    AutomationPoll.objects.filter(pk=running.pk).update(status=AutomationPoll.Status.SUCCEEDED)
+    AutomationPoll.objects.filter(pk=waiting.pk).update(status=AutomationPoll.Status.SUCCEEDED)
     from automations.tasks import fire_event_task
 
     with mock.patch.object(config.celery.app, "send_task"):

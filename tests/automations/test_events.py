@@ -470,3 +470,25 @@ def test_a_streettext_webhook_fires_the_events_of_its_workspace(live_server: Any
     assert answer.status_code == 200, answer.content
     assert len(webhook_polls(new_contact)) == 1
     assert webhook_polls(ghl_new) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_automation_survives_a_configuration_round_trip(live_server: Any) -> None:
+    from configs.services import config_document, config_export, config_import
+
+    world = build_world(live_server.url, size=10)
+    make_automation(
+        world,
+        name="Won",
+        trigger="search-opportunities",
+        event="ghl.opportunity.won",
+        params={"limit": 100, "pipeline_id": "pipe-1", "status": "won"},
+        record_filter={"field": "status", "op": "eq", "value": "won"},
+        filter_entered=True,
+    )
+    before = config_document(Automation.objects.get())
+    text = config_export(mappings=[], automations=list(Automation.objects.all()), fmt="yaml")
+    Automation.objects.all().delete()
+    report = config_import(text=text)
+    assert report.ok, report.errors
+    assert config_document(Automation.objects.get()) == before

@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from automations import selectors
+from automations.events import event_get
 from automations.forms import (
     ActionInlineForm,
     ActionInlineFormSet,
@@ -44,15 +45,19 @@ from automations.models import (
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
 from automations.services import polls, waits
+from automations.services.events import SampleRefused, event_sample, sample_rows
 from automations.steps import StepTree
 from configs.models import ConfigVersion
 from configs.services import config_version_baseline, config_version_record
 from integrations.admin_export import CsvExportMixin
 from integrations.catalog.services import catalog_picker_options
+from integrations.models import Connection, System
 from integrations.templatetags.streetsync import badge, run_status_badge
 
 PERM_RUN = "automations.run_automation"
 MSG_CANNOT_RUN = "Running automations needs the “Can run automations” permission."
+MSG_SAMPLE_EVENT = "Choose an event from the list."
+MSG_SAMPLE_CONNECTION = "Choose a connection from the list."
 CHANGE_TONES = {"new": "info", "updated": "warn", "baseline": "muted"}
 STATUS_TONES = {
     "pending": "info",
@@ -179,6 +184,7 @@ class AutomationAdmin(admin.ModelAdmin):
                 "fields": [
                     "ghl_connection",
                     "streettext_connection",
+                    "event",
                     "trigger_key",
                     "trigger_params",
                     "trigger_body",
@@ -199,6 +205,7 @@ class AutomationAdmin(admin.ModelAdmin):
         "ghl_connection": "ghl_connection_name",
         "streettext_connection": "streettext_connection_name",
         "trigger_key": "trigger",
+        "event": "event_name",
     }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Automation]:
@@ -232,6 +239,11 @@ class AutomationAdmin(admin.ModelAdmin):
     @admin.display(description="StreetText connection")
     def streettext_connection_name(self, obj: Automation) -> str:
         return obj.streettext_connection.name if obj.streettext_connection is not None else "—"
+
+    @admin.display(description="Event")
+    def event_name(self, obj: Automation) -> str:
+        event = event_get(obj.event)
+        return f"{event.group_label}: {event.label}" if event is not None else "— (a catalog operation)"
 
     @admin.display(description="Trigger")
     def trigger(self, obj: Automation) -> str:
@@ -287,20 +299,40 @@ class AutomationAdmin(admin.ModelAdmin):
         for automation in queryset:
             services.automation_delete(automation=automation)
 
-    def _picker_context(self, automation: Automation | None) -> dict[str, Any]:
-        return {"catalog": selectors.editor_catalog(automation=automation)}
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # The event asked for in the address (the page reloads with it when one is chosen): the form starts from it.
+        form.requested_event = str(request.GET.get("event") or "")[:60]  # type: ignore[attr-defined]
+        return form
+
+    def _picker_context(self, request: HttpRequest, automation: Automation | None) -> dict[str, Any]:
+        """The condition builder's fields: those of the event asked for, else of the automation as stored (before it
+        is saved: the event's item schema from the spec)."""
+        event = event_get(str(request.GET.get("event") or ""))
+        if event is not None:
+            base = automation or Automation()
+            automation = Automation(
+                pk=base.pk, event=event.key, trigger_system=event.system, trigger_key=event.trigger_key
+            )
+        return {
+            "catalog": selectors.editor_catalog(automation=automation),
+            "event_sample_url": reverse("admin:automations_automation_event_sample"),
+            "may_run": may_run(request),
+        }
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None) -> Any:
-        return super().add_view(request, form_url, {**(extra_context or {}), **self._picker_context(None)})
+        return super().add_view(request, form_url, {**(extra_context or {}), **self._picker_context(request, None)})
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         automation = Automation.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        context = {**(extra_context or {}), **self._picker_context(automation), "may_run": may_run(request)}
+        context = {**(extra_context or {}), **self._picker_context(request, automation), "may_run": may_run(request)}
         if automation is not None:
             context["recent_polls"] = list(automation.polls.order_by("-created_at", "-pk")[:5])
             context["trigger_label"] = selectors.trigger_label(automation)
+            event = event_get(automation.event)
+            context["event_label"] = f"{event.group_label}: {event.label}" if event is not None else ""
             context["recent_items"] = [
                 (item, CHANGE_TONES.get(item.change, "muted"), STATUS_TONES.get(item.status, "muted"))
                 for item in selectors.automation_items_recent(automation=automation)
@@ -344,6 +376,7 @@ class AutomationAdmin(admin.ModelAdmin):
             path("<int:pk>/run/", wrap(require_POST(self.run_view)), name="automations_automation_run"),
             path("<int:pk>/test/", wrap(self.test_view), name="automations_automation_test"),
             path("presets/", wrap(self.presets_view), name="automations_automation_presets"),
+            path("event-sample/", wrap(self.event_sample_view), name="automations_automation_event_sample"),
             *super().get_urls(),
         ]
 
@@ -373,6 +406,47 @@ class AutomationAdmin(admin.ModelAdmin):
             "title": f"Test trigger: {automation.name}",
         }
         return TemplateResponse(request, "admin/automations/automation/test.html", context)
+
+    def event_sample_view(self, request: HttpRequest) -> HttpResponse:
+        """Up to three items of an event, read once from the real account (nothing written), and the fields its items
+        have: what the form shows when an event is chosen. GET ?event=…&ghl_connection=…&streettext_connection=…
+        and the trigger parameters as tp-<name>. Bad input: a 400 with the reason."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        event = event_get(str(request.GET.get("event") or ""))
+        if event is None:
+            return JsonResponse({"ok": False, "error": MSG_SAMPLE_EVENT}, status=400)
+        connections: dict[str, Connection | None] = {}
+        for name, system in (("ghl_connection", System.GHL), ("streettext_connection", System.STREETTEXT)):
+            value = str(request.GET.get(name) or "")
+            if value and not value.isdigit():
+                return JsonResponse({"ok": False, "error": MSG_SAMPLE_CONNECTION}, status=400)
+            connections[name] = Connection.objects.filter(pk=int(value), system=system).first() if value else None
+            if value and connections[name] is None:
+                return JsonResponse({"ok": False, "error": MSG_SAMPLE_CONNECTION}, status=400)
+        params = {
+            key.removeprefix("tp-"): str(value).strip()
+            for key, value in request.GET.items()
+            if key.startswith("tp-") and str(value).strip()
+        }
+        try:
+            sample = event_sample(
+                event=event,
+                ghl=connections["ghl_connection"],
+                streettext=connections["streettext_connection"],
+                params=params,
+            )
+        except SampleRefused as e:
+            return JsonResponse({"ok": False, "error": str(e)}, status=400)
+        return JsonResponse(
+            {
+                "ok": not sample.error,
+                "event": event.label,
+                "error": sample.error,
+                "items": sample_rows(sample),
+                "fields": [name for name, _ in sample.fields],
+            }
+        )
 
     def presets_view(self, request: HttpRequest) -> HttpResponse:
         """Create an automation from a preset: pick it, then its connections and inputs (with pickers)."""

@@ -15,10 +15,12 @@ from django.core.exceptions import ValidationError
 
 from automations.actions import STREETTEXT_ACTIONS, action_fields
 from automations.actions.streettext import CUSTOM_PREFIX
+from automations.events import Event, event_choices, event_get
 from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPath, minutes_text
 from automations.presets import PRESETS, AutomationPreset
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
-from integrations.catalog.loader import INPUT, PATH, QUERY, UnknownCatalogOperation
+from integrations.catalog.forms import form_field as catalog_form_field
+from integrations.catalog.loader import INPUT, PATH, QUERY, CatalogOperation, UnknownCatalogOperation
 from integrations.catalog.selectors import catalog_categories, catalog_operation, catalog_operations
 from integrations.input_checks import InputRefused, json_parse
 from integrations.models import Connection, System
@@ -45,6 +47,11 @@ MSG_UNKNOWN_FIELD = "“{field}” is not a field of this action. Its fields: {k
 MSG_SOURCE_REQUIRED = "Enter the trigger field to read."
 MSG_CHAIN_EDITOR = "The transforms could not be read; open the editor and choose them again."
 MSG_CONNECTION_SYSTEM = "Choose a {system} connection; {name} is not one."
+MSG_UNKNOWN_EVENT = "Choose an event from the list (or none, for a catalog operation)."
+MSG_EVENT_VALUE = "{event}: choose the value in the condition (e.g. {example})."
+MSG_EVENT_WATCH = "{event} does not count updates: leave the watched fields empty."
+MSG_EVENT_PARAMS = "{event} needs {names} in the trigger parameters."
+ADVANCED = "— none: a catalog operation (advanced) —"
 
 
 def _json_text(value: Any) -> str:
@@ -85,10 +92,73 @@ def action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     return groups
 
 
+PARAM_PREFIX = "tp-"
+
+
+class TriggerParams:
+    """The trigger's path and query parameters as form fields built from the spec (integrations/catalog/forms.py),
+    so nobody types JSON for them. They are fields of the automation's form itself, named tp-<parameter>; values the
+    form cannot hold (a relative time in a number field) stay in the JSON box."""
+
+    def __init__(self, operation: CatalogOperation) -> None:
+        self.operation = operation
+        # The connection fills in its location or company: those are left out.
+        self.spec_fields = [
+            f
+            for f in operation.fields
+            if f.location in (PATH, QUERY, INPUT) and f.default not in ("{locationId}", "{companyId}")
+        ]
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        found = {}
+        for spec_field in self.spec_fields:
+            built = catalog_form_field(spec_field)
+            built.required = False
+            found[PARAM_PREFIX + spec_field.name] = built
+        return found
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.spec_fields]
+
+    @staticmethod
+    def shown(spec_field: Any, value: Any) -> Any:
+        """A stored value as its field shows it."""
+        if spec_field.kind == "list" and isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        if spec_field.kind == "json" and not isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        if spec_field.kind == "boolean" and isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+    def values(self, cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The parameters filled in (blank ones left out), and the problems found."""
+        found: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for spec_field in self.spec_fields:
+            value = cleaned.get(PARAM_PREFIX + spec_field.name)
+            if value is None or value == "":
+                continue
+            if spec_field.kind == "list":
+                value = [line.strip() for line in str(value).splitlines() if line.strip()]
+            elif spec_field.kind == "json":
+                try:
+                    value = json_parse(str(value))
+                except InputRefused as e:
+                    problems[PARAM_PREFIX + spec_field.name] = str(e)
+                    continue
+            if value not in (None, "", []):
+                found[spec_field.name] = value
+        return found, problems
+
+
 class AutomationForm(forms.ModelForm):
     """The automation's settings; the trigger's system follows from the trigger chosen."""
 
-    trigger_key = forms.ChoiceField(label="Trigger", choices=())
+    event = forms.ChoiceField(
+        label="Event", choices=(), required=False, error_messages={"invalid_choice": MSG_UNKNOWN_EVENT}
+    )
+    trigger_key = forms.ChoiceField(label="Trigger", choices=(), required=False)
     trigger_params = JSONTextField(
         label="Trigger parameters",
         empty={},
@@ -105,6 +175,9 @@ class AutomationForm(forms.ModelForm):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
+    # The event asked for in the page's address (?event=…): the form starts from it (admin.get_form sets it).
+    requested_event = ""
+
     class Meta:
         model = Automation
         fields = [
@@ -113,6 +186,7 @@ class AutomationForm(forms.ModelForm):
             "enabled",
             "ghl_connection",
             "streettext_connection",
+            "event",
             "trigger_key",
             "trigger_params",
             "trigger_body",
@@ -137,13 +211,76 @@ class AutomationForm(forms.ModelForm):
         field = self.fields.get("trigger_key")
         if isinstance(field, forms.ChoiceField):
             field.choices = [("", "— choose a trigger —"), *trigger_choices()]
-            field.help_text = "GoHighLevel: a trigger of the operations catalog; StreetText: its records as changed."
+            field.help_text = (
+                "Advanced, when no event is chosen: a trigger of the operations catalog (GoHighLevel) or a StreetText "
+                "listing. An event sets it for you."
+            )
+        event = self.fields.get("event")
+        if isinstance(event, forms.ChoiceField):
+            event.choices = [("", ADVANCED), *event_choices()]
+            event.help_text = (
+                "What starts the automation. It fires at once when the account's webhook for it arrives, and the "
+                "poll below catches up on anything a webhook missed."
+            )
+            event.widget.attrs.update({"class": "ss-event-select"})
         if isinstance(self.initial.get("watch_fields"), list):
             self.initial["watch_fields"] = ", ".join(self.initial["watch_fields"])
+        requested = event_get(self.requested_event)
+        if not self.is_bound and requested is not None and "event" in self.fields:
+            self.initial["event"] = requested.key
+            self.initial["trigger_key"] = requested.trigger_key
+            self.initial["trigger_params"] = {**requested.params, **(self.initial.get("trigger_params") or {})}
+            # The page shows what the event means before it is saved (the save sets the same).
+            self.initial.update(
+                on_new=requested.on_new,
+                on_updated=requested.on_updated,
+                each_message=requested.each_message,
+                filter_entered=requested.entered,
+            )
+            if requested.watch_fields:
+                self.initial["watch_fields"] = ", ".join(requested.watch_fields)
+            if requested.condition:
+                self.initial["record_filter"] = dict(requested.condition)
+        self.params = self._params()
+        if self.params is not None:
+            self.fields.update(self.params.form_fields())
+            stored = self.initial.get("trigger_params") or {}
+            if not self.is_bound and isinstance(stored, dict):
+                # What the fields above show is not repeated in the JSON box.
+                for spec_field in self.params.spec_fields:
+                    if spec_field.name in stored:
+                        self.initial[PARAM_PREFIX + spec_field.name] = self.params.shown(
+                            spec_field, stored[spec_field.name]
+                        )
+                names = set(self.params.names())
+                self.initial["trigger_params"] = {k: v for k, v in stored.items() if k not in names}
         schedule = self.fields.get("schedule_minutes")
         if schedule is not None:
             schedule.validators = []
             schedule.widget.attrs.update({"min": 0, "max": 15})
+
+    def trigger_operation(self) -> CatalogOperation | None:
+        """The GoHighLevel trigger the form is about: the event's, else the trigger chosen (posted, or stored)."""
+        source = self.data if self.is_bound else self.initial
+        event = event_get(str(source.get("event") or ""))
+        key = event.trigger_key if event is not None else str(source.get("trigger_key") or "")
+        if event is not None and event.system != System.GHL:
+            return None
+        try:
+            operation = catalog_operation(key) if key else None
+        except UnknownCatalogOperation:
+            return None
+        return operation if operation is not None and operation.is_trigger else None
+
+    def _params(self) -> TriggerParams | None:
+        if "trigger_params" not in self.fields:
+            return None  # a reader's page: nothing is edited
+        operation = self.trigger_operation()
+        return TriggerParams(operation) if operation is not None else None
+
+    def params_fields(self) -> list[forms.BoundField]:
+        """The parameter fields, for the page (they sit under the trigger, not in a fieldset)."""
+        return [self[name] for name in self.fields if name.startswith(PARAM_PREFIX)]
 
     def clean_name(self) -> str:
         from automations.presets import automation_free_name
@@ -197,12 +334,58 @@ class AutomationForm(forms.ModelForm):
             return stored
         return value
 
+    def clean_event(self) -> str:
+        key = self.cleaned_data.get("event") or ""
+        if key and event_get(key) is None:
+            raise ValidationError(MSG_UNKNOWN_EVENT)
+        return key
+
+    def _apply_event(self, event: Event, cleaned: dict[str, Any]) -> None:
+        """The event sets the trigger and which changes count; the person keeps the parameters, the watched fields
+        and, where the event leaves it to them, the condition's value."""
+        cleaned["trigger_key"] = event.trigger_key
+        cleaned["on_new"], cleaned["on_updated"] = event.on_new, event.on_updated
+        cleaned["each_message"] = event.each_message
+        cleaned["filter_entered"] = event.entered
+        if not cleaned.get("watch_fields"):
+            cleaned["watch_fields"] = list(event.watch_fields)
+        elif not event.on_updated:
+            self.add_error("watch_fields", MSG_EVENT_WATCH.format(event=event.label))
+        params = cleaned.get("trigger_params")
+        if isinstance(params, dict):
+            cleaned["trigger_params"] = {**event.params, **params}
+        if event.body is not None and not cleaned.get("trigger_body"):
+            cleaned["trigger_body"] = dict(event.body)
+        condition = cleaned.get("record_filter") or {}
+        if event.condition_editable:
+            condition = condition or dict(event.condition)
+            if condition.get("field") == event.condition.get("field") and condition.get("value") in (None, ""):
+                example = "won" if event.condition.get("field") == "status" else "vip"
+                self.add_error("record_filter", MSG_EVENT_VALUE.format(event=event.label, example=example))
+        elif event.condition and condition != event.condition and event.condition not in (condition.get("all") or []):
+            # The event's own condition always holds; the person's is added to it.
+            condition = {"all": [dict(event.condition), condition]} if condition else dict(event.condition)
+        cleaned["record_filter"] = condition
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        event = event_get(cleaned.get("event") or "")
+        if event is not None:
+            self._apply_event(event, cleaned)
         key = cleaned.get("trigger_key") or ""
         if not (cleaned.get("on_new") or cleaned.get("on_updated")):
             self.add_error("on_new", MSG_NOTHING_HANDLED)
+        if self.params is not None:
+            values, problems = self.params.values(cleaned)
+            for name, problem in problems.items():
+                self.add_error(name, problem)
+            if isinstance(cleaned.get("trigger_params"), dict):
+                cleaned["trigger_params"] = {**cleaned["trigger_params"], **values}
         params, body = cleaned.get("trigger_params"), cleaned.get("trigger_body")
+        needs = event.needs_one_of if event is not None else ()
+        if needs and isinstance(params, dict) and not any(params.get(name) for name in needs):
+            assert event is not None
+            self.add_error("trigger_params", MSG_EVENT_PARAMS.format(event=event.label, names=" or ".join(needs)))
         if params is not None and not isinstance(params, dict):
             self.add_error("trigger_params", MSG_PARAMS_OBJECT)
             params = None

@@ -44,6 +44,12 @@ class Automation(BaseModel):
         verbose_name="StreetText connection",
         help_text="Needed for StreetText actions or a StreetText trigger.",
     )
+    event = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The event it starts from (automations/events.py), fired at once by its webhook and polled as a "
+        "reconciliation. Empty: a catalog operation chosen by hand (advanced).",
+    )
     trigger_system = models.CharField(
         "trigger reads",
         max_length=20,
@@ -310,6 +316,7 @@ class AutomationPoll(BaseModel):
         SCHEDULE = "schedule", "Schedule"
         RETRY = "retry", "Retry of failed items"
         RESUME = "resume", "Resume of waits that ended"
+        WEBHOOK = "webhook", "Webhook"
 
     # The same values as a sync run's, so the same badges show them.
     class Status(models.TextChoices):
@@ -375,6 +382,7 @@ class AutomationItem(models.Model):
         NEW = "new", "New"
         UPDATED = "updated", "Updated"
         BASELINE = "baseline", "Existed before the start"
+        DELETED = "deleted", "Deleted"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for its actions"

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from automations import values as v
 from automations.actions import action_fields
+from automations.events import event_fields, event_get
 from automations.models import Automation, AutomationAction, AutomationItem, AutomationPoll
 from automations.triggers import STREETTEXT_RESOURCES, GhlTrigger, TriggerFailed, streettext_fields
 from integrations.catalog.loader import UnknownCatalogOperation
@@ -65,7 +66,10 @@ def trigger_fields(automation: Automation | None) -> list[tuple[str, str]]:
     """(name, label) of what a trigger's items hold: the spec's (or the contract's) fields, then the fields of the
     latest item the automation recorded (a real sample), then about the trigger itself."""
     names: dict[str, str] = {}
-    if automation is not None and automation.trigger_key:
+    event = event_get(automation.event) if automation is not None else None
+    if event is not None:
+        names.update(event_fields(event))
+    elif automation is not None and automation.trigger_key:
         if automation.trigger_system == System.STREETTEXT:
             if automation.trigger_key in STREETTEXT_RESOURCES:
                 names.update(streettext_fields(automation.trigger_key))
@@ -73,11 +77,11 @@ def trigger_fields(automation: Automation | None) -> list[tuple[str, str]]:
             # An unknown trigger offers no fields; the form says what is wrong with it.
             with contextlib.suppress(TriggerFailed):
                 names.update(GhlTrigger(automation).fields())
-        if automation.pk:
-            latest = AutomationItem.objects.filter(automation=automation).order_by("-created_at", "-pk").first()
-            if latest is not None:
-                for name in list(v.flatten(latest.item or {}))[:SAMPLE_FIELDS]:
-                    names.setdefault(name, name)
+    if automation is not None and automation.pk:
+        latest = AutomationItem.objects.filter(automation=automation).order_by("-created_at", "-pk").first()
+        if latest is not None:
+            for name in list(v.flatten(latest.item or {}))[:SAMPLE_FIELDS]:
+                names.setdefault(name, name)
     names.update(dict(TRIGGER_META))
     return list(names.items())
 

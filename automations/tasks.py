@@ -94,3 +94,12 @@ def resume_waits_task() -> dict[str, int]:
     from automations.services.waits import automation_waits_resume
 
     return automation_waits_resume()
+
+
+@shared_task
+def fire_event_task(automation_id: int, requested_by: str, attempt: int) -> dict[str, Any]:
+    """A webhook's event found its automation's poll going: request the poll again (docs/automations.md#events)."""
+    from automations.services.events import automation_event_fire_again
+
+    fired = automation_event_fire_again(automation_id=automation_id, requested_by=requested_by, attempt=attempt)
+    return {"automation": automation_id, "fired": fired, "attempt": attempt}

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from automations import values as v
 from automations.classify import Decision, ItemShape, Known, Rules, classify, identify
+from automations.events import event_get
 from automations.messages import ConversationMessages, Expanded
 from automations.models import Automation, AutomationCursor, AutomationItem, AutomationPoll
 from automations.services import polls
@@ -77,6 +78,9 @@ class PollEngine:
 
     # -- reading the trigger ---------------------------------------------------------------------------------------
     def scan(self) -> None:
+        event = event_get(self.automation.event)
+        if event is not None and not event.polled:
+            return  # a deletion: its webhook stored the item, resume_pending ran it; nothing to read
         trigger = trigger_for(self.automation)
         cursor, _ = AutomationCursor.objects.get_or_create(automation=self.automation)
         first_scan = cursor.scans_completed == 0

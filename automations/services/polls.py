@@ -63,9 +63,15 @@ def _check_can_run(automation: Automation) -> None:
 
 
 def automation_poll_request(
-    *, automation: Automation, trigger: str, requested_by: str = "", only_items: list[int] | None = None
+    *,
+    automation: Automation,
+    trigger: str,
+    requested_by: str = "",
+    only_items: list[int] | None = None,
+    countdown: float | None = None,
 ) -> AutomationPoll:
-    """Create a pending poll and enqueue it once the transaction commits; refused while another is active."""
+    """Create a pending poll and enqueue it once the transaction commits (after `countdown` seconds); refused while
+    another is active."""
     _check_can_run(automation)
     try:
         with transaction.atomic():
@@ -81,7 +87,10 @@ def automation_poll_request(
                 automation=automation, status=active.get_status_display().lower(), poll_id=active.pk
             )
         ) from e
-    transaction.on_commit(partial(enqueue.run_poll, poll.pk))
+    if countdown:
+        transaction.on_commit(partial(enqueue.run_poll, poll.pk, countdown=countdown))
+    else:
+        transaction.on_commit(partial(enqueue.run_poll, poll.pk))
     return poll
 
 

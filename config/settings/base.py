@@ -253,6 +253,11 @@ AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default
 AUTOMATION_WAIT_MAX_DAYS = env.int("AUTOMATION_WAIT_MAX_DAYS", default=365)
 # The every-minute resume of waits that ended hands at most this many items per automation to one poll.
 AUTOMATION_RESUME_BATCH = env.int("AUTOMATION_RESUME_BATCH", default=500)
+# A webhook's poll starts this many seconds after the webhook: GoHighLevel's search shows a change a few seconds late.
+AUTOMATION_EVENT_DELAY_SECONDS = env.int("AUTOMATION_EVENT_DELAY_SECONDS", default=5)
+# A webhook that finds its automation's poll already running asks again this often, this many times.
+AUTOMATION_EVENT_RETRY_SECONDS = env.int("AUTOMATION_EVENT_RETRY_SECONDS", default=15)
+AUTOMATION_EVENT_RETRIES = env.int("AUTOMATION_EVENT_RETRIES", default=8)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from integrations import enqueue
 from integrations.models import Connection, RecordLink, SyncRun, System, WebhookDelivery
 from integrations.services.runs import SyncRequestRefused, sync_run_request
+from integrations.webhooks.signals import webhook_received
 from mappings.models import Mapping, source_system, target_system
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ MSG_NO_MAPPING = "no enabled mapping reads {object_type} records from this conne
 MSG_REQUESTED_BY = "webhook {event_type} {webhook_id}"
 MSG_RETRY_REQUESTED_BY = "webhook retry ({count} deliveries)"
 MSG_MAPPING_GONE = "mapping #{mapping_id} was deleted or switched off before its run could start"
+MSG_LISTENERS = "fired {count} automation(s)"
 
 CONTACT = "contact"
 MAX_ID_LENGTH = 64  # WebhookDelivery.record_id / contact_id
@@ -196,15 +198,16 @@ def webhook_delivery_record(
     enqueue its processing once committed."""
     target = webhook_event_target(source=source, event_type=event_type, payload=payload)
     status, error = Status.QUEUED, ""
-    if target is None:
-        status, error = Status.IGNORED, MSG_UNKNOWN_EVENT.format(event_type=event_type)
-    elif source == System.GHL:
+    routed: Connection | None = connection
+    if source == System.GHL:
         location_id = _dig(payload, "locationId")
         routed = _ghl_connection_for_location(connection, location_id)
         if routed is None:
             status, error = Status.IGNORED, MSG_OTHER_LOCATION.format(location_id=location_id)
         else:
             connection = routed
+    if target is None and routed is not None:
+        status, error = Status.IGNORED, MSG_UNKNOWN_EVENT.format(event_type=event_type)
     delivery = WebhookDelivery(
         connection=connection,
         source=source,
@@ -236,9 +239,38 @@ def webhook_delivery_record(
         raise WebhookReplayed(
             MSG_REPLAYED.format(source=source, webhook_id=delivery.webhook_id, received_at=seen.received_at.isoformat())
         ) from e
+    if routed is not None:
+        fired = _tell_listeners(delivery, payload)
+        if fired and status == Status.IGNORED:
+            # Not a sync event (an inbound message), but automations fired: the delivery did its work.
+            delivery.status, delivery.error, delivery.processed_at = Status.PROCESSED, "", timezone.now()
+        if fired:
+            delivery.error = " ".join(filter(None, [delivery.error, MSG_LISTENERS.format(count=fired)]))[:2000]
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                status=delivery.status, error=delivery.error, processed_at=delivery.processed_at
+            )
     if status == Status.QUEUED:
         transaction.on_commit(partial(enqueue.process_webhook, delivery.pk))
     return delivery
+
+
+def _tell_listeners(delivery: WebhookDelivery, payload: dict[str, Any]) -> int:
+    """Send `webhook_received` (automations fire their events); how many things the receivers started."""
+    fired = 0
+    answers = webhook_received.send_robust(
+        sender=WebhookDelivery,
+        connection=delivery.connection,
+        source=delivery.source,
+        event_type=delivery.event_type,
+        webhook_id=delivery.webhook_id,
+        payload=payload,
+    )
+    for receiver, answer in answers:
+        if isinstance(answer, Exception):
+            logger.error("Webhook listener %s failed on delivery %s: %r", receiver, delivery.pk, answer)
+        elif isinstance(answer, int) and not isinstance(answer, bool):
+            fired += answer
+    return fired
 
 
 # -- processing -----------------------------------------------------------------------------------------------------

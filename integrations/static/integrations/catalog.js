@@ -8,7 +8,14 @@
   if (!form || form.dataset.pickers !== "on") {
     return;
   }
-  var connection = form.querySelector("[name=connection]");
+  // The connection select: the operation form's own, or the page's named by data-connection-field (an automation's
+  // trigger parameters sit in its form, whose GoHighLevel connection is "ghl_connection").
+  var connectionName = form.dataset.connectionField || "connection";
+  var connection = form.querySelector("[name=" + connectionName + "]") ||
+    document.querySelector("[name=" + connectionName + "]");
+  if (!connection) {
+    return;
+  }
   var fields = Array.prototype.slice.call(form.querySelectorAll("[data-picker]"));
 
   function pickerUrl(field, search) {

@@ -401,13 +401,21 @@ class FollowupMarker(models.Model):
 
 
 class PendingCreate(models.Model):
-    """A create whose answer never came (timeout, lost connection, server error): it may have landed.
+    """A write of a page whose history is not stored yet: written ahead, removed with the page's store.
 
-    The next attempt for the same source record looks for it on the target before creating anything."""
+    A create whose answer never came (timeout, lost connection, server error) may have landed: the next attempt for
+    the same source record looks for it on the target before creating anything. An update written ahead tells the
+    next attempt, when the page was never stored (a worker killed mid-page), that the values it finds on the target
+    may be that update's: it records them as updated instead of finding nothing to do."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
 
     mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="pending_creates")
     direction = models.CharField(max_length=20)
     source_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CREATE)
     started_at = models.DateTimeField(default=timezone.now)
     # What the created record would be found by: email, phone, name, title, parent id.
     hints = models.JSONField(default=dict, blank=True)

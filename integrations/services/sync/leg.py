@@ -36,6 +36,7 @@ from integrations.services.sync.outcomes import (
     REASON_NOT_WRITTEN,
     REASON_TARGET_GONE,
     REASON_UNCHANGED,
+    REASON_UPDATED_UNSTORED,
     Action,
     Outcome,
 )
@@ -77,9 +78,11 @@ class Leg:
         # Match keys of the targets this page created: a later record of the same page with the same key must not
         # create a second target (nor take the first one's).
         self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
-        # This page's records created (linked) and creates in doubt: their PendingCreates outlive a failed page.
+        # This page's records created (linked), creates in doubt and updates sent: their PendingCreates outlive a
+        # failed page.
         self._created_ids: set[str] = set()
         self._in_doubt: set[str] = set()
+        self._updates_sent: set[str] = set()
 
     # -- the page ---------------------------------------------------------------------------------------------------
 
@@ -248,29 +251,39 @@ class Leg:
             )
         }
         for item in creating:
-            item.pending = pending.get(item.record.id)
+            found = pending.get(item.record.id)
+            if found is not None and found.kind == PendingCreate.Kind.UPDATE:
+                item.update_ahead = True
+            else:
+                item.pending = found
 
     def _write_ahead(self, items: list[Item], result: PageResult) -> None:
-        """Every create of the page is written ahead as a PendingCreate, in one statement, and the page's store removes
-        them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next attempt recognises the
-        records this page created (linked, no state: their page was never stored) and the create in flight (found on
-        the target), and records both as created."""
+        """Every create and update the page may send is written ahead as a PendingCreate, in one statement, and the
+        page's store removes them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next
+        attempt recognises the records this page created (linked, no state: their page was never stored), the create
+        in flight (found on the target) and the updates that landed (the target holds the values the source wants,
+        changed since the last sync), and records them as created and updated."""
         ctx = self.ctx
-        self._created_ids, self._in_doubt = set(), set()
-        if ctx.dry_run or not ctx.mapping.create_missing:
+        self._created_ids, self._in_doubt, self._updates_sent = set(), set(), set()
+        if ctx.dry_run:
             return
-        ids = [i.record.id for i in items if i.outcome is None and i.target is None]
-        if not ids:
+        kinds = PendingCreate.Kind
+        ahead = [
+            (i.record.id, kinds.UPDATE if i.target is not None else kinds.CREATE)
+            for i in items
+            if i.outcome is None and (i.target is not None or ctx.mapping.create_missing)
+        ]
+        if not ahead:
             return
         PendingCreate.objects.bulk_create(
-            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i) for i in ids],
+            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i, kind=k) for i, k in ahead],
             ignore_conflicts=True,
         )
-        result.written_ahead.extend(ids)
+        result.written_ahead.extend(i for i, _ in ahead)
 
     def _abandon_write_ahead(self, result: PageResult) -> None:
-        """The page ends with an error: creates never sent cannot land; those that landed or may land stay known."""
-        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt
+        """The page ends with an error: writes never sent cannot land; those that landed or may land stay known."""
+        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt - self._updates_sent
         if unsent:
             ctx = self.ctx
             PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id__in=unsent).delete()
@@ -449,6 +462,14 @@ class Leg:
         ctx = self.ctx
         link_for = link_for or (lambda written: self._link_for(item, written))
         if not plan.write:
+            if item.update_ahead and plan.already and not ctx.dry_run:
+                # An attempt whose page was never stored sent this update (the target holds what the source wants,
+                # changed since the last sync): recorded now, with the values it wrote.
+                link = link_for(target)
+                if link is not None:
+                    self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
+                reason = "; ".join([REASON_UPDATED_UNSTORED, reason])
+                return Outcome(Action.UPDATED, reason, changes=plan.already, **ids, **item.keys)
             if not ctx.dry_run:
                 link = link_for(target)
                 if link is not None:
@@ -465,6 +486,7 @@ class Leg:
             if writes_read_side:
                 item.written = {**item.record.values, **plan.write}
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
+        self._updates_sent.add(item.record.id)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
         ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
         if writes_read_side:

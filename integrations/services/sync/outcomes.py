@@ -41,6 +41,10 @@ REASON_IN_DOUBT_FOUND = "an earlier create whose answer was lost had landed; lin
 REASON_CREATED_UNSTORED = (
     "created by an earlier attempt that stopped before its page was stored (a worker killed, or an error); recorded now"
 )
+REASON_UPDATED_UNSTORED = (
+    "updated by an earlier attempt that stopped before its page was stored (a worker killed); recorded now, without "
+    "the values it replaced"
+)
 REASON_LINKED_MEANWHILE = "another run linked this record at the same time; the extra copy {extra} was removed"
 REASON_NOT_WRITTEN = "{field} not written: {why}"
 MATCHED_BY = "matched by {rule}"

@@ -19,11 +19,11 @@ from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
 from integrations.custom_fields import DeletedCustomFields
-from integrations.models import MappingRecordState, PendingCreate, RecordLink, System
+from integrations.models import MappingRecordState, PendingCreate, RecordLink, SyncRun, System
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, combined_config_digest
 from integrations.services.sync.followups import Followups
 from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
-from integrations.services.sync.links import LinkBook, link_id
+from integrations.services.sync.links import LinkBook, link_id, pair_unlinked, unlinked_mark
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
     REASON_ALREADY_LINKED,
@@ -34,6 +34,7 @@ from integrations.services.sync.outcomes import (
     REASON_LINKED_MEANWHILE,
     REASON_NO_MATCH_NO_CREATE,
     REASON_NOT_WRITTEN,
+    REASON_STAYS_UNLINKED,
     REASON_TARGET_GONE,
     REASON_UNCHANGED,
     REASON_UPDATED_UNSTORED,
@@ -51,6 +52,7 @@ from integrations.services.sync.plan import (
     plan_update,
 )
 from integrations.services.sync.values import match_value
+from mappings.models import Mapping
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
 
@@ -75,6 +77,7 @@ class Leg:
         self.parents = Parents(ctx, self.book, make_leg=Leg)
         self.followups = Followups(ctx)
         self._has_pending: bool | None = None
+        self._has_unlinked: bool | None = None
         # Match keys of the targets this page created: a later record of the same page with the same key must not
         # create a second target (nor take the first one's).
         self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
@@ -103,6 +106,7 @@ class Leg:
         self._fetch_linked_targets(live)
         self._match(live)
         self._check_already_linked(live)
+        self._keep_unlinked(live)
         self._load_pending(live)
         self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         self._write_ahead(live, result)
@@ -233,6 +237,47 @@ class Leg:
                 )
             elif other is not None:
                 item.link, item.state = other, self.book.state(other)
+
+    def _keep_unlinked(self, items: list[Item]) -> None:
+        """Under the delete policy "unlink", a record whose partner was deleted stays unlinked: a run never copies it
+        again (its linked target gone now, or an UnlinkedRecord from an earlier unlink). A match rule may still pair
+        it with a record a person made; "Sync this record now" on it (a person asks) copies it again."""
+        ctx = self.ctx
+        if ctx.mapping.delete_policy != Mapping.DeletePolicy.UNLINK:
+            return
+        orphans = [i for i in items if i.outcome is None and i.target is None]
+        if not orphans:
+            return
+        asked = ctx.run.trigger == SyncRun.Trigger.MANUAL and ctx.run.scope == SyncRun.Scope.IDS
+        unlinked = pair_unlinked(ctx.mapping, ctx.source_system)
+        if asked:
+            if not ctx.dry_run:
+                unlinked.filter(record_id__in=[i.record.id for i in orphans]).delete()
+            return
+        partners: dict[str, str] = {}
+        if self._has_unlinked is None:
+            self._has_unlinked = unlinked.exists()
+        if self._has_unlinked:
+            rows = unlinked.filter(record_id__in=[i.record.id for i in orphans]).values_list("record_id", "partner_id")
+            partners = dict(rows)
+        for item in orphans:
+            record_id = item.record.id
+            if item.stale_link is not None:  # its target was deleted since the last run: unlinked now
+                partners[record_id] = link_id(item.stale_link, ctx.target_system)
+                if not ctx.dry_run:
+                    item.stale_link.delete()
+                    self.book.forget(item.stale_link)
+                    unlinked_mark(
+                        ctx.mapping, system=ctx.source_system, record_id=record_id, partner_id=partners[record_id]
+                    )
+                    self._has_unlinked = True
+                quiet = False
+            elif record_id in partners:
+                quiet = ctx.quiet_unchanged  # said once, when it was unlinked
+            else:
+                continue
+            reason = REASON_STAYS_UNLINKED.format(target=ctx.target_label, target_id=partners[record_id])
+            item.outcome = Outcome(Action.SKIPPED, reason, **ctx.ids(record_id, ""), **item.keys, quiet=quiet)
 
     def _load_pending(self, items: list[Item]) -> None:
         """Creates of this leg whose answer was lost, or whose page was never stored, for the records of the page."""

@@ -32,6 +32,10 @@ REASON_NO_MATCH_NO_CREATE = "no match on the target and the mapping does not cre
 REASON_DELETED_IGNORED = "deleted on the source; kept on the target (delete policy: ignore)"
 REASON_DELETED_UNLINKED = "deleted on the source; link removed, target kept (delete policy: unlink)"
 REASON_DELETED_TARGET = "deleted on the source; deleted on the target too (delete policy: delete)"
+REASON_STAYS_UNLINKED = (
+    "not copied again: its {target} copy {target_id} was deleted and the delete policy 'unlink' keeps it unlinked "
+    "(Sync this record now copies it)"
+)
 REASON_DELETED_NOT_LINKED = "deleted on the source; nothing was linked to it"
 REASON_DELETION_FOUND = "found by the deletion check"
 REASON_NO_SOURCE_MATCH = "no matching record in {source} to take values from"

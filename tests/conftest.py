@@ -29,6 +29,33 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+def _empty_postgresql_tables_with_delete() -> None:
+    """Transactional tests (live_server, the worker) empty every table after each test. Django does it on PostgreSQL
+    with one TRUNCATE of all 49 tables, which makes new files for each table and index: 2.1-2.6 s a test on this
+    2-core machine under load, where DELETE FROM each table in one transaction takes 0.05 s (a test leaves a few
+    hundred rows). Foreign keys Django makes on PostgreSQL are deferred to the commit, by which time every table is
+    empty. Only the test process's flush changes; an install's `manage.py flush` is untouched."""
+    try:
+        from django.db.backends.postgresql.operations import DatabaseOperations
+    except ImportError:  # no PostgreSQL driver: the embedded default (SQLite) already deletes
+        return
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False
+    ) -> list[str]:
+        if reset_sequences or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        # Table names from Django's introspection, quoted: nothing from outside.
+        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]  # noqa: S608
+        return ["SET CONSTRAINTS ALL DEFERRED", *deletes]
+
+    setattr(DatabaseOperations, "sql_flush", sql_flush)  # noqa: B010 - the class's method, for this process only
+
+
+_empty_postgresql_tables_with_delete()
+
+
 def _database_url_for_worker() -> str:
     """The test database as a URL, so the worker process writes where the tests read."""
     s = db_connection.settings_dict

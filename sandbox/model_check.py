@@ -21,6 +21,7 @@ from typing import Any
 from unittest import mock
 
 from django.conf import settings
+from django_celery_beat.models import PeriodicTask
 from hypothesis import note as hypothesis_note
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -43,7 +44,7 @@ from integrations.services.sync import sync_run_execute
 from integrations.services.sync.context import fields_read
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import PRESETS, preset_create
-from mappings.services import mapping_create_with_defaults, mapping_delete, mapping_save
+from mappings.services import mapping_create_with_defaults, mapping_save
 from sandbox import ghl as sandbox_ghl
 from sandbox import ratelimit
 from sandbox import services as sandbox
@@ -270,8 +271,11 @@ LAST_NAMES = ("Kim", "Garcia", "Okafor", "Rossi", "Young")
 
 def world_wipe() -> None:
     """Every mapping, link, run and sandbox record of an earlier sequence goes (the check owns its database)."""
-    for mapping in Mapping.objects.all():
-        mapping_delete(mapping=mapping)
+    # In bulk (one delete of every mapping and what hangs off it, then their schedules): one by one through
+    # mapping_delete took 0.4 s of each sequence.
+    schedules = list(Mapping.objects.exclude(periodic_task=None).values_list("periodic_task_id", flat=True))
+    Mapping.objects.all().delete()
+    PeriodicTask.objects.filter(pk__in=schedules).delete()
     for model in (RecordLink, SyncCursor, FollowupMarker, PendingCreate, MappingRecordState):
         model.objects.all().delete()
     Connection.objects.all().delete()

@@ -419,6 +419,9 @@ class FollowupMarker(models.Model):
     rule = models.CharField(max_length=120)
     task_ghl_id = models.CharField("GHL task id", max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # False from the moment the task is made (or the contact enrolled) until its page's history is stored: a worker
+    # killed in between leaves it False, and the next attempt records the follow-up it finds done.
+    recorded = models.BooleanField(default=True)
 
     class Meta:
         constraints = [

@@ -97,3 +97,40 @@ def test_updates_that_landed_in_a_page_never_stored_keep_their_history(live_serv
     killed.refresh_from_db()
     assert (killed.status, killed.updated, after.updated) == (SyncRun.Status.STALE, 0, 6)
     assert not PendingCreate.objects.exists()  # nothing left written ahead
+
+
+def test_a_follow_up_made_just_before_a_kill_is_recorded_once(live_server: Any, settings: Any) -> None:
+    """A follow-up task is made at once (its marker too, so it is never made twice); its history row waits for the
+    page. Killed in between, the next run records it."""
+    from integrations.services.sync.followups import Followups
+
+    settings.SYNC_PAGE_SIZE = 6
+    world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=10)
+    account = sandbox.SandboxAccount.objects.get(system="ghl")
+    record = SandboxRecord.objects.filter(account=account, object_type="contact", deleted=False).order_by("pk")[0]
+    data = {**record.data, "tags": [*(record.data.get("tags") or []), "call-me"]}
+    sandbox.sandbox_record_put(account=account, object_type="contact", record_id=record.record_id, data=data)
+    rule = {"name": "call", "when": {"field": "tags", "op": "contains", "value": "call-me"}, "title": "Call back"}
+    world.mapping.followup_rules = [rule]
+    world.mapping.save(update_fields=["followup_rules"])
+    real = Followups._mark
+
+    def mark(self: Any, contact_id: str, rule: dict[str, Any], task_id: str) -> None:
+        real(self, contact_id, rule, task_id)
+        raise Killed("killed just after the follow-up task was made and marked")
+
+    killed = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    with mock.patch.object(Followups, "_mark", mark), pytest.raises(Killed):
+        sync.sync_run_execute(run_id=killed.pk)
+    SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert sync_run_mark_stale(older_than=timedelta(minutes=1)) == 1
+    after = _run(world.mapping)
+    assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
+
+    tasks = SandboxRecord.objects.filter(account=account, object_type="task", deleted=False, data__title="Call back")
+    assert tasks.count() == 1  # made once
+    rows = RecordHistory.objects.filter(mapping=world.mapping, reason__contains="follow-up")
+    assert [(row.run_id, row.action) for row in rows] == [(after.pk, "created")]
+    assert rows[0].ghl_id.endswith(tasks[0].record_id)  # GHL task ids are "<contact>/<task>" in the history
+    _run(world.mapping)
+    assert rows.count() == 1  # recorded once

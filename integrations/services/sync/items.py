@@ -48,6 +48,8 @@ class PageResult:
     states: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Source ids whose creates and updates were written ahead (PendingCreate): removed when the page is stored.
     written_ahead: list[str] = field(default_factory=list)
+    # Follow-up markers made (or found unrecorded) by this page: recorded when the page is stored.
+    markers: list[int] = field(default_factory=list)
 
 
 def contact_keys(record: Record) -> dict[str, Any]:

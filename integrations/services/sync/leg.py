@@ -122,6 +122,7 @@ class Leg:
             if not item.dropped:
                 result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
+        result.markers.extend(self.followups.marked)
         return result
 
     def _prepare(self, item: Item, *, force: bool) -> None:

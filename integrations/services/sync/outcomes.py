@@ -41,6 +41,10 @@ REASON_DELETION_FOUND = "found by the deletion check"
 REASON_NO_SOURCE_MATCH = "no matching record in {source} to take values from"
 REASON_FOLLOWUP = "follow-up task for contact {contact} (rule: {rule})"
 REASON_FOLLOWUP_ENROL = "follow-up: {what} {value} for contact {contact} (rule: {rule})"
+REASON_FOLLOWUP_UNSTORED = (
+    "follow-up for contact {contact} (rule: {rule}) made by an earlier attempt that stopped before its page was "
+    "stored; recorded now"
+)
 REASON_IN_DOUBT_FOUND = "an earlier create whose answer was lost had landed; linked to it instead of creating again"
 REASON_CREATED_UNSTORED = (
     "created by an earlier attempt that stopped before its page was stored (a worker killed, or an error); recorded now"

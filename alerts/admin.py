@@ -15,8 +15,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from alerts.models import Alert, AlertRule, AlertSettings
-from alerts.selectors import alert_settings
-from alerts.services import MSG_ACKNOWLEDGED, MSG_ALREADY_ACKNOWLEDGED, alerts_acknowledge
+from alerts.services import MSG_ACKNOWLEDGED, MSG_ALREADY_ACKNOWLEDGED, alert_settings_row, alerts_acknowledge
 
 ALERT_FIELDS = (
     "title",
@@ -141,7 +140,7 @@ class AlertSettingsAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        row = alert_settings()
+        row = alert_settings_row()
         return HttpResponseRedirect(reverse("admin:alerts_alertsettings_change", args=[row.pk]))
 
 

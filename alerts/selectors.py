@@ -15,9 +15,10 @@ INBOX_SIZE = 20
 
 
 def alert_settings() -> AlertSettings:
-    """The install's settings (the one row, made with the defaults on first use)."""
-    row, _ = AlertSettings.objects.get_or_create(pk=AlertSettings.SINGLETON_ID)
-    return row
+    """The install's settings: the one row, or (before anyone saved it) the defaults, unsaved. A read never writes;
+    the admin makes the row when a person opens it (`alerts.services.alert_settings_row`)."""
+    row = AlertSettings.objects.filter(pk=AlertSettings.SINGLETON_ID).first()
+    return row if row is not None else AlertSettings(pk=AlertSettings.SINGLETON_ID)
 
 
 def alert_rule_for(*, mapping_id: int | None = None, automation_id: int | None = None) -> AlertRule | None:

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from alerts import enqueue
 from alerts.causes import cause_digest, cause_of
-from alerts.models import Alert, AlertRule
+from alerts.models import Alert, AlertRule, AlertSettings
 from alerts.selectors import alert_rule_for, alert_settings, failing_runs_threshold
 from automations.models import POLL_EVERY_ITEM_FAILED, Automation, AutomationItem, AutomationPoll
 from integrations.models import RecordHistory, SyncRun
@@ -168,6 +168,12 @@ def _notify(alert: Alert, rule: AlertRule | None) -> None:
         transaction.on_commit(partial(enqueue.alert_webhook, alert.pk))
 
 
+def alert_settings_row() -> AlertSettings:
+    """The install's settings row, made with the defaults the first time a person opens it in the admin."""
+    row, _ = AlertSettings.objects.get_or_create(pk=AlertSettings.SINGLETON_ID)
+    return row
+
+
 def alerts_resolve(*, keys: Iterable[str]) -> int:
     """The causes stopped: their open alerts are resolved (they stay in the list, out of the inbox)."""
     keys = list(keys)
@@ -206,6 +212,60 @@ def _streak(statuses: list[bool]) -> int:
     return count
 
 
+def _in_a_row(
+    *,
+    failed: list[bool],
+    key: str,
+    kind: str,
+    title: str,
+    name: str,
+    error: str,
+    example: str,
+    example_url: str,
+    mapping: Mapping | None = None,
+    automation: Automation | None = None,
+    rule: AlertRule | None,
+    threshold: int,
+) -> None:
+    """Runs or polls failing in a row (`failed`: newest first): one alert raised or updated from the threshold on,
+    resolved by the first one that did not fail."""
+    streak = _streak(failed)
+    if streak >= threshold:
+        occurrence = Occurrence(
+            cause_key=key,
+            kind=kind,
+            title=title.format(name=name, count=streak),
+            cause=cause_of(error),
+            count=streak,
+            example=example,
+            example_url=example_url,
+            mapping=mapping,
+            automation=automation,
+        )
+        alert_raise(occurrence=occurrence, rule=rule)
+    elif streak == 0:
+        alerts_resolve(keys=[key])
+
+
+def _by_cause(rows: Iterable[Any]) -> dict[str, tuple[int, Any]]:
+    """Failed records or items (newest first, each with an `error`) by cause: how many, and the newest one."""
+    causes: dict[str, tuple[int, Any]] = {}
+    for row in rows:
+        cause = cause_of(row.error)
+        count, newest = causes.get(cause, (0, row))
+        causes[cause] = (count + 1, newest)
+    return causes
+
+
+def _resolve_stopped(prefix: str, causes: Iterable[str]) -> None:
+    """Open alerts under `prefix` whose cause is not among the latest sighting's have stopped."""
+    current = {f"{prefix}{cause_digest(cause)}" for cause in causes}
+    stopped = Alert.objects.filter(cause_key__startswith=prefix, status=Alert.Status.OPEN).exclude(
+        cause_key__in=current
+    )
+    alerts_resolve(keys=stopped.values_list("cause_key", flat=True))
+
+
 def alerts_for_sync_run(*, run_id: int) -> None:
     """After a run ended: the mapping's failing-runs and failing-records alerts raised, updated or resolved."""
     run = SyncRun.objects.select_related("mapping", "mapping__ghl_connection").filter(pk=run_id).first()
@@ -219,38 +279,43 @@ def alerts_for_sync_run(*, run_id: int) -> None:
     finished = SyncRun.objects.filter(mapping=mapping, dry_run=False).exclude(status__in=SyncRun.ACTIVE_STATUSES)
     finished = finished.exclude(status=SyncRun.Status.CANCELLED)
     recent = list(finished.order_by("-created_at", "-pk").values_list("status", flat=True)[: max(threshold, 50)])
-    streak = _streak([status in RUN_FAILED for status in recent])
-    runs_key = f"mapping:{mapping.pk}:runs"
-    if streak >= threshold:
-        alert_raise(
-            occurrence=Occurrence(
-                cause_key=runs_key,
-                kind=Alert.Kind.RUNS_FAILING,
-                title=TITLE_RUNS.format(name=mapping.name, count=streak),
-                cause=cause_of(run.error),
-                count=streak,
-                example=f"Run #{run.pk}: {run.error}",
-                example_url=_url("admin:integrations_syncrun_change", run.pk),
-                mapping=mapping,
-            ),
-            rule=rule,
-        )
-    elif streak == 0:
-        alerts_resolve(keys=[runs_key])
+    _in_a_row(
+        failed=[status in RUN_FAILED for status in recent],
+        key=f"mapping:{mapping.pk}:runs",
+        kind=Alert.Kind.RUNS_FAILING,
+        title=TITLE_RUNS,
+        name=mapping.name,
+        error=run.error,
+        example=f"Run #{run.pk}: {run.error}",
+        example_url=_url("admin:integrations_syncrun_change", run.pk),
+        mapping=mapping,
+        rule=rule,
+        threshold=threshold,
+    )
     _records_failing(run, mapping, rule, threshold)
+
+
+def alerts_for_stale(*, since: datetime) -> int:
+    """The stale check ended runs and polls (their worker died, their task was lost): their alerts at once, not when
+    the next run or poll of the same mapping or automation ends. Returns how many were looked at."""
+    runs = SyncRun.objects.filter(status=SyncRun.Status.STALE, finished_at__gte=since).values_list("pk", flat=True)
+    polls = AutomationPoll.objects.filter(status=AutomationPoll.Status.STALE, finished_at__gte=since)
+    seen = 0
+    for run_id in list(runs):
+        alerts_for_sync_run(run_id=run_id)
+        seen += 1
+    for poll_id in list(polls.values_list("pk", flat=True)):
+        alerts_for_poll(poll_id=poll_id)
+        seen += 1
+    return seen
 
 
 def _run_failures(run_id: int) -> dict[str, tuple[int, RecordHistory]]:
     """A run's failed records by cause: how many, and the newest one."""
-    causes: dict[str, tuple[int, RecordHistory]] = {}
     rows = RecordHistory.objects.filter(run_id=run_id, action=RecordHistory.Action.FAILED).order_by(
         "-created_at", "-id"
     )
-    for row in rows.only("id", "error", "ghl_id", "streettext_id", "email", "phone", "created_at").iterator():
-        cause = cause_of(row.error)
-        count, newest = causes.get(cause, (0, row))
-        causes[cause] = (count + 1, newest)
-    return causes
+    return _by_cause(rows.only("id", "error", "ghl_id", "streettext_id", "email", "phone", "created_at").iterator())
 
 
 def _records_failing(run: SyncRun, mapping: Mapping, rule: AlertRule | None, threshold: int) -> None:
@@ -292,12 +357,7 @@ def _records_failing(run: SyncRun, mapping: Mapping, rule: AlertRule | None, thr
             ),
             rule=rule,
         )
-    # A cause this run did not see any more has stopped.
-    current = {f"{prefix}{cause_digest(cause)}" for cause in now}
-    stopped = Alert.objects.filter(cause_key__startswith=prefix, status=Alert.Status.OPEN).exclude(
-        cause_key__in=current
-    )
-    alerts_resolve(keys=stopped.values_list("cause_key", flat=True))
+    _resolve_stopped(prefix, now)  # a cause this run did not see any more has stopped
 
 
 # ------------------------------------------------------------------------------
@@ -324,24 +384,19 @@ def alerts_for_poll(*, poll_id: int) -> None:
         .order_by("-created_at", "-pk")
         .values_list("status", "error")[: max(threshold, 50)]
     )
-    streak = _streak([_poll_failed(status, error) for status, error in recent])
-    polls_key = f"automation:{automation.pk}:polls"
-    if streak >= threshold:
-        alert_raise(
-            occurrence=Occurrence(
-                cause_key=polls_key,
-                kind=Alert.Kind.POLLS_FAILING,
-                title=TITLE_POLLS.format(name=automation.name, count=streak),
-                cause=cause_of(poll.error),
-                count=streak,
-                example=f"Poll #{poll.pk}: {poll.error}",
-                example_url=_url("admin:automations_automationpoll_change", poll.pk),
-                automation=automation,
-            ),
-            rule=rule,
-        )
-    elif streak == 0:
-        alerts_resolve(keys=[polls_key])
+    _in_a_row(
+        failed=[_poll_failed(status, error) for status, error in recent],
+        key=f"automation:{automation.pk}:polls",
+        kind=Alert.Kind.POLLS_FAILING,
+        title=TITLE_POLLS,
+        name=automation.name,
+        error=poll.error,
+        example=f"Poll #{poll.pk}: {poll.error}",
+        example_url=_url("admin:automations_automationpoll_change", poll.pk),
+        automation=automation,
+        rule=rule,
+        threshold=threshold,
+    )
     _items_failing(poll, automation, rule)
 
 
@@ -356,11 +411,7 @@ def _items_failing(poll: AutomationPoll, automation: Automation, rule: AlertRule
         .order_by("-finished_at", "-id")
         .only("id", "item_id", "label", "error", "finished_at")
     )
-    causes: dict[str, tuple[int, AutomationItem]] = {}
-    for item in failed.iterator():
-        cause = cause_of(item.error)
-        count, newest = causes.get(cause, (0, item))
-        causes[cause] = (count + 1, newest)
+    causes: dict[str, tuple[int, AutomationItem]] = _by_cause(failed.iterator())
     prefix = f"automation:{automation.pk}:items:"
     for cause, (count, newest) in causes.items():
         alert = alert_raise(
@@ -379,11 +430,7 @@ def _items_failing(poll: AutomationPoll, automation: Automation, rule: AlertRule
         )
         alerts_refresh_titles(alert)
     if poll.handled:
-        current = {f"{prefix}{cause_digest(cause)}" for cause in causes}
-        stopped = Alert.objects.filter(cause_key__startswith=prefix, status=Alert.Status.OPEN).exclude(
-            cause_key__in=current
-        )
-        alerts_resolve(keys=stopped.values_list("cause_key", flat=True))
+        _resolve_stopped(prefix, causes)
 
 
 def alerts_refresh_titles(alert: Alert) -> None:

@@ -13,6 +13,7 @@ import threading
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +23,20 @@ _thread: threading.Thread | None = None
 
 def stale_check() -> dict[str, int]:
     """Runs whose worker died are marked stale; pending runs (and automation polls) whose task was lost are sent
-    again."""
+    again; what ended stale raises (or updates) its mapping's or automation's alerts at once."""
+    from alerts.services import alerts_for_stale
     from automations.services import polls as automation_polls
     from integrations.services import runs
 
-    automation_polls.automation_polls_recover()
-    return {"stale": runs.sync_run_mark_stale(), **runs.sync_run_recover_pending()}
+    started = timezone.now()
+    polls = automation_polls.automation_polls_recover()
+    found = {"stale": runs.sync_run_mark_stale(), **runs.sync_run_recover_pending()}
+    if found["stale"] or found.get("lost") or polls.get("polls_stale") or polls.get("polls_lost"):
+        try:  # the alerts of what was just ended stale, at once (an alert that cannot be raised never stops the check)
+            alerts_for_stale(since=started)
+        except Exception:
+            logger.exception("Alerts for stale runs and polls could not be raised")
+    return found
 
 
 def _loop(interval: float) -> None:

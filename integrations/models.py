@@ -351,6 +351,35 @@ class RecordLink(BaseModel):
         return f"GHL {self.ghl_id} ↔ StreetText {self.streettext_id}"
 
 
+class UnlinkedRecord(models.Model):
+    """A record whose partner was deleted while the delete policy was "unlink": it stays unlinked.
+
+    The policy keeps the other side and forgets the pairing; without this row the next run (a re-sync, the record's
+    next change) would find the survivor unlinked and copy it again, re-creating what a person deleted. Mappings of
+    the pair with the "unlink" policy leave it alone (a history row says why); a match rule may still pair it with a
+    record a person made, and "Sync this record now" on it copies it again (a person asked). One per record, per pair
+    of connections and object type, like the links."""
+
+    ghl_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    streettext_connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(max_length=30)
+    system = models.CharField(max_length=20, choices=System.choices, help_text="The side the record is on.")
+    record_id = models.CharField(max_length=64)
+    partner_id = models.CharField(max_length=64, blank=True, help_text="The deleted record it was linked to.")
+    unlinked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ghl_connection", "streettext_connection", "object_type", "system", "record_id"],
+                name="one_unlinked_per_record",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.object_type} {self.record_id} (partner {self.partner_id} deleted)"
+
+
 class MappingRecordState(models.Model):
     """What one mapping last read and wrote for one linked pair: its own echo, conflict and merge memory.
 
@@ -390,6 +419,9 @@ class FollowupMarker(models.Model):
     rule = models.CharField(max_length=120)
     task_ghl_id = models.CharField("GHL task id", max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # False from the moment the task is made (or the contact enrolled) until its page's history is stored: a worker
+    # killed in between leaves it False, and the next attempt records the follow-up it finds done.
+    recorded = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
@@ -401,13 +433,21 @@ class FollowupMarker(models.Model):
 
 
 class PendingCreate(models.Model):
-    """A create whose answer never came (timeout, lost connection, server error): it may have landed.
+    """A write of a page whose history is not stored yet: written ahead, removed with the page's store.
 
-    The next attempt for the same source record looks for it on the target before creating anything."""
+    A create whose answer never came (timeout, lost connection, server error) may have landed: the next attempt for
+    the same source record looks for it on the target before creating anything. An update written ahead tells the
+    next attempt, when the page was never stored (a worker killed mid-page), that the values it finds on the target
+    may be that update's: it records them as updated instead of finding nothing to do."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
 
     mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="pending_creates")
     direction = models.CharField(max_length=20)
     source_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CREATE)
     started_at = models.DateTimeField(default=timezone.now)
     # What the created record would be found by: email, phone, name, title, parent id.
     hints = models.JSONField(default=dict, blank=True)

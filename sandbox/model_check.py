@@ -21,6 +21,7 @@ from typing import Any
 from unittest import mock
 
 from django.conf import settings
+from django_celery_beat.models import PeriodicTask
 from hypothesis import note as hypothesis_note
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -43,7 +44,7 @@ from integrations.services.sync import sync_run_execute
 from integrations.services.sync.context import fields_read
 from mappings.models import Direction, FieldMapping, Mapping
 from mappings.presets import PRESETS, preset_create
-from mappings.services import mapping_create_with_defaults, mapping_delete, mapping_save
+from mappings.services import mapping_create_with_defaults, mapping_save
 from sandbox import ghl as sandbox_ghl
 from sandbox import ratelimit
 from sandbox import services as sandbox
@@ -256,6 +257,7 @@ MAPPING_EDITS = (
     "p1_enrich: every record",
     "two_way: delete policy delete",
     "two_way: delete policy ignore",
+    "two_way: delete policy unlink",
     "notes_to_ghl: delete policy delete",
     "tasks_to_ghl: delete policy delete",
     "p3_notes_to_st: delete policy delete",
@@ -269,8 +271,11 @@ LAST_NAMES = ("Kim", "Garcia", "Okafor", "Rossi", "Young")
 
 def world_wipe() -> None:
     """Every mapping, link, run and sandbox record of an earlier sequence goes (the check owns its database)."""
-    for mapping in Mapping.objects.all():
-        mapping_delete(mapping=mapping)
+    # In bulk (one delete of every mapping and what hangs off it, then their schedules): one by one through
+    # mapping_delete took 0.4 s of each sequence.
+    schedules = list(Mapping.objects.exclude(periodic_task=None).values_list("periodic_task_id", flat=True))
+    Mapping.objects.all().delete()
+    PeriodicTask.objects.filter(pk__in=schedules).delete()
     for model in (RecordLink, SyncCursor, FollowupMarker, PendingCreate, MappingRecordState):
         model.objects.all().delete()
     Connection.objects.all().delete()
@@ -973,6 +978,7 @@ class RunCheck:
             self.person_values_kept_unless_source_changed,
             self.tags_only_one_side_has_are_kept,
             self.deletions_follow_the_policy,
+            self.unlinked_stays_unlinked,
         ):
             try:
                 check()
@@ -1215,6 +1221,42 @@ class RunCheck:
                     "deletions_follow_the_policy",
                     f"unlinked the {pair.object_type} pair GHL {pair.ghl} ↔ StreetText {pair.streettext}, both exist",
                 )
+
+    def unlinked_stays_unlinked(self) -> None:
+        """Under "unlink", a record whose partner is gone (a person deleted it) is never copied again by a run of the
+        mapping; only "Sync this record now" on it does (a person asks)."""
+        run, object_type = self.run, self.mapping.object_type
+        if self.mapping.delete_policy != Mapping.DeletePolicy.UNLINK or run.dry_run:
+            return
+        if run.trigger == SyncRun.Trigger.MANUAL and run.scope == SyncRun.Scope.IDS:
+            return
+
+        def gone(key: Key) -> bool:
+            return (self.before.get(key) or EMPTY).deleted
+
+        paired: set[Key] = set()  # records with a partner that exists, before the run
+        for pair in self.links_before.values():
+            keys = [(GHL, pair.object_type, pair.ghl), (ST, pair.object_type, pair.streettext)]
+            if pair.object_type == object_type and not any(gone(k) for k in keys):
+                paired.update(keys)
+        orphans: dict[Key, Key] = {}  # survivor -> its deleted partner
+        for t, g, s in self.model.pairs_seen:
+            if t != object_type:
+                continue
+            for key, other in (((GHL, t, g), (ST, t, s)), ((ST, t, s), (GHL, t, g))):
+                if not gone(key) and gone(other) and key not in paired:
+                    orphans[key] = other
+        for pair_key, pair in self.links_after.items():
+            if pair_key in self.links_before or pair.object_type != object_type:
+                continue
+            keys = [(GHL, pair.object_type, pair.ghl), (ST, pair.object_type, pair.streettext)]
+            for key, copy in ((keys[0], keys[1]), (keys[1], keys[0])):
+                if key in orphans and copy not in self.before:
+                    self.fail(
+                        "unlinked_stays_unlinked",
+                        f"copied {key[0]} {key[1]} {key[2]} again as {copy[0]} {copy[2]} (delete policy unlink): "
+                        f"its partner {orphans[key][2]} was deleted",
+                    )
 
 
 @contextmanager

@@ -149,6 +149,44 @@ def test_per_mapping_settings_threshold_and_off(
     assert Alert.objects.count() == 1
 
 
+def test_a_run_the_stale_check_ends_raises_its_alert_at_once(
+    mapping: Mapping, automation: Any, alert_tasks: list[Any], mailoutbox: list[Any]
+) -> None:
+    """The third failure in a row is a run (and a poll) whose worker died: the stale check that ends it raises the
+    alert, without waiting for the next run or poll to end."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.housekeeping import stale_check
+
+    for _ in range(2):
+        _run(mapping, ok=0, error="StreetText server error (503)")
+        _poll(automation, error="Reading the trigger failed: GoHighLevel refused the token (401)")
+    assert not Alert.objects.exists()
+    long_ago = timezone.now() - timedelta(hours=1)
+    SyncRun.objects.create(mapping=mapping, trigger="schedule", status="running", heartbeat_at=long_ago)
+    AutomationPoll.objects.create(automation=automation, trigger="schedule", status="running", heartbeat_at=long_ago)
+    stale_check()
+    alerts = {alert.kind: alert for alert in Alert.objects.all()}
+    assert set(alerts) == {"runs_failing", "polls_failing"}
+    assert (alerts["runs_failing"].count, alerts["polls_failing"].count) == (3, 3)
+    assert "stopped sending progress" in alerts["runs_failing"].example
+    assert len(mailoutbox) == 2
+    stale_check()  # nothing new ended: the alerts are not touched again
+    assert sorted(Alert.objects.values_list("occurrences", flat=True)) == [1, 1]
+
+
+def test_reading_the_alert_settings_writes_nothing(admin_client: Client) -> None:
+    from alerts.selectors import alert_recipients, alert_settings
+
+    assert alert_settings().email_enabled is True
+    alert_recipients()
+    assert not AlertSettings.objects.exists()  # a read never writes
+    admin_client.get(reverse("admin:alerts_alertsettings_changelist"))
+    assert AlertSettings.objects.count() == 1  # a person opening it in the admin makes the row
+
+
 # ------------------------------------------------------------------------------
 # A real mapping against the sandbox: records that fail on every run
 # ------------------------------------------------------------------------------

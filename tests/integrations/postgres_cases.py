@@ -15,7 +15,7 @@ import re
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,10 @@ from django_celery_beat.models import PeriodicTask
 from config.celery import app
 from integrations.models import RecordHistory, RecordLink, SyncRun
 from integrations.services.runs import sync_run_request
-from mappings.models import Direction, Mapping
-from mappings.services import mapping_create_with_defaults
+from mappings.models import Mapping
 from sandbox import services as sandbox
-from sandbox.models import SandboxRecord
 from tests.conftest import WorkerProcess, wait_for
-from tests.integrations.support import (
-    GHL_TOKEN,
-    LOCATION,
-    ST_KEY,
-    sandbox_contacts,
-    sandbox_ghl_connection,
-    sandbox_streettext_connection,
-)
+from tests.integrations.support import sandbox_contacts, st_contacts_to_ghl
 from tests.pgcluster import PgCluster
 
 pytestmark = [
@@ -64,34 +55,7 @@ def send_beat_entry(name: str) -> None:
 
 def st_to_ghl_world(live_url: str, count: int) -> Mapping:
     """`count` StreetText contacts, an empty GHL location, a StreetText → GHL contacts mapping with a schedule."""
-    sandbox.sandbox_account_create(system="ghl", account_id=LOCATION, secret=GHL_TOKEN)
-    workspace = sandbox.sandbox_account_create(system="streettext", account_id="ws_kills", secret=ST_KEY)
-    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    sandbox.sandbox_records_bulk_create(
-        records=[
-            SandboxRecord(
-                account=workspace,
-                object_type="contact",
-                record_id=f"ct_kill{n:04d}",
-                data={
-                    "first_name": f"Kill{n}",
-                    "last_name": "Survivor",
-                    "email": f"kill{n}@example.com",
-                    "phone": f"+1415{5550000 + n:07d}",
-                    "tags": ["kills"],
-                    "custom": {},
-                },
-                created_at=start + timedelta(milliseconds=n),
-                updated_at=start + timedelta(milliseconds=n),
-            )
-            for n in range(count)
-        ]
-    )
-    st = sandbox_streettext_connection(live_url, name="StreetText kills")
-    ghl = sandbox_ghl_connection(live_url)
-    mapping = mapping_create_with_defaults(
-        name="kills", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL
-    )
+    mapping = st_contacts_to_ghl(live_url, count, word="kill")
     call_command("setup_periodic_tasks", stdout=open(os.devnull, "w"))  # noqa: SIM115 - as deployed
     return mapping
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from integrations.models import Connection, SyncRun, System
@@ -136,3 +137,36 @@ def assert_no_spec_rejections() -> None:
         f"  {r['method']} {r['path']}: {'; '.join(r['messages'])}" for r in sandbox_services.sandbox_spec_rejections()
     )
     assert count == 0, f"the sandbox refused {count} GHL request(s) as not conforming to GHL's spec:\n{rejected}"
+
+
+def st_contacts_to_ghl(live_url: str, count: int, *, word: str) -> Mapping:
+    """`count` StreetText contacts ("<Word><n> …", <word><n>@example.com, distinct phones), an empty GHL location and
+    a StreetText → GHL contacts mapping with the default field mappings."""
+    sandbox_services.sandbox_account_create(system="ghl", account_id=LOCATION, secret=GHL_TOKEN)
+    workspace = sandbox_services.sandbox_account_create(system="streettext", account_id=f"ws_{word}", secret=ST_KEY)
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    sandbox_services.sandbox_records_bulk_create(
+        records=[
+            SandboxRecord(
+                account=workspace,
+                object_type="contact",
+                record_id=f"ct_{word}{n:04d}",
+                data={
+                    "first_name": f"{word.capitalize()}{n}",
+                    "last_name": "Counted",
+                    "email": f"{word}{n}@example.com",
+                    "phone": f"+1415{5550000 + n:07d}",
+                    "tags": [word],
+                    "custom": {},
+                },
+                created_at=start + timedelta(milliseconds=n),
+                updated_at=start + timedelta(milliseconds=n),
+            )
+            for n in range(count)
+        ]
+    )
+    st = sandbox_streettext_connection(live_url, name=f"StreetText {word}")
+    ghl = sandbox_ghl_connection(live_url)
+    return mapping_create_with_defaults(
+        name=word, ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL
+    )

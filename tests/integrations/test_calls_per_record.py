@@ -4,24 +4,16 @@ counted is the engine's and the adapter's calls, not the governor's waits."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from integrations.models import SyncRun
 from integrations.services.sync import sync_run_execute
-from mappings.models import Direction, Mapping
-from mappings.services import mapping_create_with_defaults
+from mappings.models import Mapping
 from sandbox import services as sandbox
 from sandbox.models import SandboxRecord
-from tests.integrations.support import (
-    GHL_TOKEN,
-    LOCATION,
-    ST_KEY,
-    sandbox_ghl_connection,
-    sandbox_streettext_connection,
-)
+from tests.integrations.support import st_contacts_to_ghl
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,37 +28,6 @@ def _no_limits(settings: Any) -> None:
     settings.SANDBOX_RATE_LIMIT = 1_000_000
     settings.SANDBOX_STREETTEXT_RATE_LIMIT = 1_000_000
     settings.SYNC_PAGE_SIZE = PAGE
-
-
-def _mapping(live_url: str, count: int) -> Mapping:
-    sandbox.sandbox_account_create(system="ghl", account_id=LOCATION, secret=GHL_TOKEN)
-    workspace = sandbox.sandbox_account_create(system="streettext", account_id="ws_calls", secret=ST_KEY)
-    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    sandbox.sandbox_records_bulk_create(
-        records=[
-            SandboxRecord(
-                account=workspace,
-                object_type="contact",
-                record_id=f"ct_calls{n:04d}",
-                data={
-                    "first_name": f"Calls{n}",
-                    "last_name": "Counted",
-                    "email": f"calls{n}@example.com",
-                    "phone": f"+1415{5550000 + n:07d}",
-                    "tags": ["calls"],
-                    "custom": {},
-                },
-                created_at=start + timedelta(milliseconds=n),
-                updated_at=start + timedelta(milliseconds=n),
-            )
-            for n in range(count)
-        ]
-    )
-    st = sandbox_streettext_connection(live_url, name="StreetText calls")
-    ghl = sandbox_ghl_connection(live_url)
-    return mapping_create_with_defaults(
-        name="calls", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL
-    )
 
 
 def _sync(mapping: Mapping) -> tuple[SyncRun, int]:
@@ -84,7 +45,7 @@ def _ghl_last_names() -> set[str]:
 
 
 def test_a_page_of_creates_costs_one_upsert_each_and_one_search_per_match_rule(live_server: Any) -> None:
-    mapping = _mapping(live_server.url, PAGE)
+    mapping = st_contacts_to_ghl(live_server.url, PAGE, word="calls")
 
     run, ghl_requests = _sync(mapping)
 
@@ -96,7 +57,7 @@ def test_a_page_of_creates_costs_one_upsert_each_and_one_search_per_match_rule(l
 
 
 def test_a_page_of_one_field_updates_costs_one_put_each_and_one_read_of_the_page(live_server: Any) -> None:
-    mapping = _mapping(live_server.url, PAGE)
+    mapping = st_contacts_to_ghl(live_server.url, PAGE, word="calls")
     first, _ = _sync(mapping)
     assert first.created == PAGE
     for record in SandboxRecord.objects.filter(account__system="streettext", object_type="contact"):

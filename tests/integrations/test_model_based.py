@@ -59,3 +59,15 @@ def test_a_resync_after_a_target_was_deleted_writes_one_row_per_record(live_serv
     machine.person_deletes_contact(side="streettext", pick=0)
     machine.edit_transform_then_resync(change="two_way: upper on to_streettext last_name", dry_run_first=False)
     machine.state_invariants()
+
+
+def test_a_copy_a_person_deleted_under_unlink_is_not_made_again(live_server: Any) -> None:
+    """Delete policy "unlink" (the default): a re-sync used to copy again the record a person deleted
+    (`unlinked_stays_unlinked`; the invariants are checked after each step, as Hypothesis does)."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(focus="contacts", warm=True)
+    machine.state_invariants()
+    machine.person_deletes_contact(side="streettext", pick=0)
+    machine.state_invariants()
+    machine.edit_transform_then_resync(change="two_way: upper on to_streettext last_name", dry_run_first=False)
+    machine.state_invariants()

@@ -22,7 +22,7 @@ from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.models import SyncCursor
 from integrations.services.sync.context import LegContext
-from integrations.services.sync.links import LinkBook, id_field, link_id, pair_links
+from integrations.services.sync.links import LinkBook, id_field, link_id, pair_links, unlinked_mark
 from integrations.services.sync.outcomes import (
     REASON_DELETED_IGNORED,
     REASON_DELETED_NOT_LINKED,
@@ -60,6 +60,8 @@ def apply(
         if not ctx.dry_run:
             book.forget(link)
             link.delete()
+            # The survivor stays unlinked: a later run must not copy it again (docs/reliability.md).
+            unlinked_mark(ctx.mapping, system=ctx.target_system, record_id=target_id, partner_id=source_id)
         return Outcome(Action.SKIPPED, REASON_DELETED_UNLINKED + suffix, **ids, **keys)
     if not ctx.dry_run:
         # Already gone on the target: the outcome is the same.

@@ -151,6 +151,7 @@ class EnrichLeg(Leg):
             if not item.dropped:
                 result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
+        result.markers.extend(self.followups.marked)
         return result
 
     def _enrich(self, item: Item, source: Record | None, result: PageResult, *, force: bool) -> Outcome:

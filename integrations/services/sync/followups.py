@@ -23,7 +23,13 @@ from integrations.models import FollowupMarker, System
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.items import Item, label_of
 from integrations.services.sync.links import LinkBook, link_id
-from integrations.services.sync.outcomes import REASON_FOLLOWUP, REASON_FOLLOWUP_ENROL, Action, Outcome
+from integrations.services.sync.outcomes import (
+    REASON_FOLLOWUP,
+    REASON_FOLLOWUP_ENROL,
+    REASON_FOLLOWUP_UNSTORED,
+    Action,
+    Outcome,
+)
 from mappings.models import Direction
 from mappings.pipeline import render_template, render_title
 from mappings.rules import condition_holds, rule_key
@@ -33,6 +39,8 @@ class Followups:
     def __init__(self, ctx: LegContext) -> None:
         self.ctx = ctx
         self.rules = [r for r in ctx.mapping.followup_rules or [] if isinstance(r, dict) and r.get("when")]
+        # Markers this page made or found unrecorded (PageResult.markers: recorded with the page).
+        self.marked: list[int] = []
 
     def _contact_ids(self, items: list[Item], book: LinkBook) -> dict[int, str]:
         """The GHL contact each item's follow-up belongs to: the contact itself, or a child record's contact."""
@@ -60,6 +68,7 @@ class Followups:
 
     def run(self, items: list[Item], book: LinkBook) -> list[Outcome]:
         ctx = self.ctx
+        self.marked = []
         if not self.rules:
             return []
         candidates = [
@@ -71,11 +80,8 @@ class Followups:
             return []
         contacts = self._contact_ids(candidates, book)
         wanted = {contacts.get(id(i)) for i in candidates} - {"", None}
-        done = set(
-            FollowupMarker.objects.filter(mapping=ctx.mapping, contact_ghl_id__in=wanted).values_list(
-                "contact_ghl_id", "rule"
-            )
-        )
+        markers = FollowupMarker.objects.filter(mapping=ctx.mapping, contact_ghl_id__in=wanted)
+        done: dict[tuple[str, str], FollowupMarker] = {(m.contact_ghl_id, m.rule): m for m in markers}
         results: list[Outcome] = []
         for item in candidates:
             contact_id = contacts.get(id(item)) or ""
@@ -83,13 +89,29 @@ class Followups:
                 continue
             for rule in self.rules:
                 key = rule_key(rule)
-                if (contact_id, key) in done or not condition_holds(rule["when"], item.values):
+                marker = done.get((contact_id, key))
+                if marker is not None and not marker.recorded and not ctx.dry_run and marker.pk not in self.marked:
+                    results.append(self._unstored(item, marker, book))
+                if marker is not None or not condition_holds(rule["when"], item.values):
                     continue
                 if rule.get("new_records_only") and self._copy_made_by_us(item, book):
                     continue
-                done.add((contact_id, key))
+                done[(contact_id, key)] = FollowupMarker(contact_ghl_id=contact_id, rule=key)
                 results.append(self._act(item, rule, contact_id, book))
         return results
+
+    def _unstored(self, item: Item, marker: FollowupMarker, book: LinkBook) -> Outcome:
+        """A follow-up an attempt made just before it stopped (its page never stored): recorded now, once."""
+        self.marked.append(marker.pk)
+        reason = REASON_FOLLOWUP_UNSTORED.format(contact=marker.contact_ghl_id, rule=marker.rule)
+        action = Action.CREATED if marker.task_ghl_id else Action.UPDATED
+        return Outcome(
+            action,
+            reason,
+            direction=Direction.TO_GHL,
+            ghl_id=marker.task_ghl_id or marker.contact_ghl_id,
+            streettext_id=self._streettext_id(item, book),
+        )
 
     def _act(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
         action = rule.get("action", "task")
@@ -135,9 +157,14 @@ class Followups:
     def _mark(self, contact_id: str, rule: dict[str, Any], task_id: str) -> None:
         # One run of a mapping at a time: a clash here can only be a re-run of the same page after a crash.
         with contextlib.suppress(IntegrityError), transaction.atomic():
-            FollowupMarker.objects.create(
-                mapping=self.ctx.mapping, contact_ghl_id=contact_id, rule=rule_key(rule), task_ghl_id=task_id[:64]
+            marker = FollowupMarker.objects.create(
+                mapping=self.ctx.mapping,
+                contact_ghl_id=contact_id,
+                rule=rule_key(rule),
+                task_ghl_id=task_id[:64],
+                recorded=False,
             )
+            self.marked.append(marker.pk)
 
     @staticmethod
     def _name_of(item: Item, contact_id: str) -> str:

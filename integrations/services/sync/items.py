@@ -25,6 +25,8 @@ class Item:
     stale_link: RecordLink | None = None
     outcome: Outcome | None = None
     pending: PendingCreate | None = None
+    # An earlier attempt wrote this record's update ahead and its page was never stored: the update may have landed.
+    update_ahead: bool = False
     # Seen again with nothing this mapping reads changed (or left alone by the filter): follow-up rules skip it.
     unchanged: bool = False
     # This run's own write coming back in the change feed: left out of the page's outcomes altogether.
@@ -44,8 +46,10 @@ class PageResult:
     outcomes: list[Outcome] = field(default_factory=list)
     # link pk -> {"digests", "written", "config", "configs"}: this mapping's state to store for the page.
     states: dict[int, dict[str, Any]] = field(default_factory=dict)
-    # Source ids whose creates were written ahead (PendingCreate): removed when the page is stored.
+    # Source ids whose creates and updates were written ahead (PendingCreate): removed when the page is stored.
     written_ahead: list[str] = field(default_factory=list)
+    # Follow-up markers made (or found unrecorded) by this page: recorded when the page is stored.
+    markers: list[int] = field(default_factory=list)
 
 
 def contact_keys(record: Record) -> dict[str, Any]:

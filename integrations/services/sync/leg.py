@@ -19,11 +19,11 @@ from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
 from integrations.custom_fields import DeletedCustomFields
-from integrations.models import MappingRecordState, PendingCreate, RecordLink, System
+from integrations.models import MappingRecordState, PendingCreate, RecordLink, SyncRun, System
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, combined_config_digest
 from integrations.services.sync.followups import Followups
 from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
-from integrations.services.sync.links import LinkBook, link_id
+from integrations.services.sync.links import LinkBook, link_id, pair_unlinked, unlinked_mark
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
     REASON_ALREADY_LINKED,
@@ -34,8 +34,10 @@ from integrations.services.sync.outcomes import (
     REASON_LINKED_MEANWHILE,
     REASON_NO_MATCH_NO_CREATE,
     REASON_NOT_WRITTEN,
+    REASON_STAYS_UNLINKED,
     REASON_TARGET_GONE,
     REASON_UNCHANGED,
+    REASON_UPDATED_UNSTORED,
     Action,
     Outcome,
 )
@@ -50,6 +52,7 @@ from integrations.services.sync.plan import (
     plan_update,
 )
 from integrations.services.sync.values import match_value
+from mappings.models import Mapping
 from mappings.pipeline import build_payload
 from mappings.rules import condition_holds
 
@@ -74,12 +77,15 @@ class Leg:
         self.parents = Parents(ctx, self.book, make_leg=Leg)
         self.followups = Followups(ctx)
         self._has_pending: bool | None = None
+        self._has_unlinked: bool | None = None
         # Match keys of the targets this page created: a later record of the same page with the same key must not
         # create a second target (nor take the first one's).
         self._created_keys: dict[tuple[str, str], tuple[str, str]] = {}
-        # This page's records created (linked) and creates in doubt: their PendingCreates outlive a failed page.
+        # This page's records created (linked), creates in doubt and updates sent: their PendingCreates outlive a
+        # failed page.
         self._created_ids: set[str] = set()
         self._in_doubt: set[str] = set()
+        self._updates_sent: set[str] = set()
 
     # -- the page ---------------------------------------------------------------------------------------------------
 
@@ -100,6 +106,7 @@ class Leg:
         self._fetch_linked_targets(live)
         self._match(live)
         self._check_already_linked(live)
+        self._keep_unlinked(live)
         self._load_pending(live)
         self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         self._write_ahead(live, result)
@@ -115,6 +122,7 @@ class Leg:
             if not item.dropped:
                 result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
+        result.markers.extend(self.followups.marked)
         return result
 
     def _prepare(self, item: Item, *, force: bool) -> None:
@@ -231,6 +239,47 @@ class Leg:
             elif other is not None:
                 item.link, item.state = other, self.book.state(other)
 
+    def _keep_unlinked(self, items: list[Item]) -> None:
+        """Under the delete policy "unlink", a record whose partner was deleted stays unlinked: a run never copies it
+        again (its linked target gone now, or an UnlinkedRecord from an earlier unlink). A match rule may still pair
+        it with a record a person made; "Sync this record now" on it (a person asks) copies it again."""
+        ctx = self.ctx
+        if ctx.mapping.delete_policy != Mapping.DeletePolicy.UNLINK:
+            return
+        orphans = [i for i in items if i.outcome is None and i.target is None]
+        if not orphans:
+            return
+        asked = ctx.run.trigger == SyncRun.Trigger.MANUAL and ctx.run.scope == SyncRun.Scope.IDS
+        unlinked = pair_unlinked(ctx.mapping, ctx.source_system)
+        if asked:
+            if not ctx.dry_run:
+                unlinked.filter(record_id__in=[i.record.id for i in orphans]).delete()
+            return
+        partners: dict[str, str] = {}
+        if self._has_unlinked is None:
+            self._has_unlinked = unlinked.exists()
+        if self._has_unlinked:
+            rows = unlinked.filter(record_id__in=[i.record.id for i in orphans]).values_list("record_id", "partner_id")
+            partners = dict(rows)
+        for item in orphans:
+            record_id = item.record.id
+            if item.stale_link is not None:  # its target was deleted since the last run: unlinked now
+                partners[record_id] = link_id(item.stale_link, ctx.target_system)
+                if not ctx.dry_run:
+                    item.stale_link.delete()
+                    self.book.forget(item.stale_link)
+                    unlinked_mark(
+                        ctx.mapping, system=ctx.source_system, record_id=record_id, partner_id=partners[record_id]
+                    )
+                    self._has_unlinked = True
+                quiet = False
+            elif record_id in partners:
+                quiet = ctx.quiet_unchanged  # said once, when it was unlinked
+            else:
+                continue
+            reason = REASON_STAYS_UNLINKED.format(target=ctx.target_label, target_id=partners[record_id])
+            item.outcome = Outcome(Action.SKIPPED, reason, **ctx.ids(record_id, ""), **item.keys, quiet=quiet)
+
     def _load_pending(self, items: list[Item]) -> None:
         """Creates of this leg whose answer was lost, or whose page was never stored, for the records of the page."""
         ctx = self.ctx
@@ -248,29 +297,39 @@ class Leg:
             )
         }
         for item in creating:
-            item.pending = pending.get(item.record.id)
+            found = pending.get(item.record.id)
+            if found is not None and found.kind == PendingCreate.Kind.UPDATE:
+                item.update_ahead = True
+            else:
+                item.pending = found
 
     def _write_ahead(self, items: list[Item], result: PageResult) -> None:
-        """Every create of the page is written ahead as a PendingCreate, in one statement, and the page's store removes
-        them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next attempt recognises the
-        records this page created (linked, no state: their page was never stored) and the create in flight (found on
-        the target), and records both as created."""
+        """Every create and update the page may send is written ahead as a PendingCreate, in one statement, and the
+        page's store removes them. A worker killed mid-page (or an attempt ended by an error) leaves them: the next
+        attempt recognises the records this page created (linked, no state: their page was never stored), the create
+        in flight (found on the target) and the updates that landed (the target holds the values the source wants,
+        changed since the last sync), and records them as created and updated."""
         ctx = self.ctx
-        self._created_ids, self._in_doubt = set(), set()
-        if ctx.dry_run or not ctx.mapping.create_missing:
+        self._created_ids, self._in_doubt, self._updates_sent = set(), set(), set()
+        if ctx.dry_run:
             return
-        ids = [i.record.id for i in items if i.outcome is None and i.target is None]
-        if not ids:
+        kinds = PendingCreate.Kind
+        ahead = [
+            (i.record.id, kinds.UPDATE if i.target is not None else kinds.CREATE)
+            for i in items
+            if i.outcome is None and (i.target is not None or ctx.mapping.create_missing)
+        ]
+        if not ahead:
             return
         PendingCreate.objects.bulk_create(
-            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i) for i in ids],
+            [PendingCreate(mapping=ctx.mapping, direction=ctx.direction, source_id=i, kind=k) for i, k in ahead],
             ignore_conflicts=True,
         )
-        result.written_ahead.extend(ids)
+        result.written_ahead.extend(i for i, _ in ahead)
 
     def _abandon_write_ahead(self, result: PageResult) -> None:
-        """The page ends with an error: creates never sent cannot land; those that landed or may land stay known."""
-        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt
+        """The page ends with an error: writes never sent cannot land; those that landed or may land stay known."""
+        unsent = set(result.written_ahead) - self._created_ids - self._in_doubt - self._updates_sent
         if unsent:
             ctx = self.ctx
             PendingCreate.objects.filter(mapping=ctx.mapping, direction=ctx.direction, source_id__in=unsent).delete()
@@ -449,6 +508,14 @@ class Leg:
         ctx = self.ctx
         link_for = link_for or (lambda written: self._link_for(item, written))
         if not plan.write:
+            if item.update_ahead and plan.already and not ctx.dry_run:
+                # An attempt whose page was never stored sent this update (the target holds what the source wants,
+                # changed since the last sync): recorded now, with the values it wrote.
+                link = link_for(target)
+                if link is not None:
+                    self._remember(result, link, source=source, target=target, state=item.state, plan=plan)
+                reason = "; ".join([REASON_UPDATED_UNSTORED, reason])
+                return Outcome(Action.UPDATED, reason, changes=plan.already, **ids, **item.keys)
             if not ctx.dry_run:
                 link = link_for(target)
                 if link is not None:
@@ -465,6 +532,7 @@ class Leg:
             if writes_read_side:
                 item.written = {**item.record.values, **plan.write}
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
+        self._updates_sent.add(item.record.id)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
         ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
         if writes_read_side:

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from integrations.models import MappingRecordState, RecordLink, System
+from integrations.models import MappingRecordState, RecordLink, System, UnlinkedRecord
 from mappings.models import Mapping
 
 
@@ -29,6 +29,28 @@ def pair_links(mapping: Mapping, object_type: str | None = None) -> QuerySet[Rec
         ghl_connection_id=mapping.ghl_connection_id,
         streettext_connection_id=mapping.streettext_connection_id,
         object_type=object_type or mapping.object_type,
+    )
+
+
+def pair_unlinked(mapping: Mapping, system: str) -> QuerySet[UnlinkedRecord]:
+    """Records of the mapping's pair and type on `system` whose partner was deleted under the "unlink" policy."""
+    return UnlinkedRecord.objects.filter(
+        ghl_connection_id=mapping.ghl_connection_id,
+        streettext_connection_id=mapping.streettext_connection_id,
+        object_type=mapping.object_type,
+        system=system,
+    )
+
+
+def unlinked_mark(mapping: Mapping, *, system: str, record_id: str, partner_id: str) -> None:
+    """`record_id` (on `system`) lost its partner `partner_id` under the "unlink" policy: it stays unlinked."""
+    UnlinkedRecord.objects.update_or_create(
+        ghl_connection_id=mapping.ghl_connection_id,
+        streettext_connection_id=mapping.streettext_connection_id,
+        object_type=mapping.object_type,
+        system=system,
+        record_id=record_id,
+        defaults={"partner_id": partner_id, "unlinked_at": timezone.now()},
     )
 
 

@@ -32,14 +32,26 @@ REASON_NO_MATCH_NO_CREATE = "no match on the target and the mapping does not cre
 REASON_DELETED_IGNORED = "deleted on the source; kept on the target (delete policy: ignore)"
 REASON_DELETED_UNLINKED = "deleted on the source; link removed, target kept (delete policy: unlink)"
 REASON_DELETED_TARGET = "deleted on the source; deleted on the target too (delete policy: delete)"
+REASON_STAYS_UNLINKED = (
+    "not copied again: its {target} copy {target_id} was deleted and the delete policy 'unlink' keeps it unlinked "
+    "(Sync this record now copies it)"
+)
 REASON_DELETED_NOT_LINKED = "deleted on the source; nothing was linked to it"
 REASON_DELETION_FOUND = "found by the deletion check"
 REASON_NO_SOURCE_MATCH = "no matching record in {source} to take values from"
 REASON_FOLLOWUP = "follow-up task for contact {contact} (rule: {rule})"
 REASON_FOLLOWUP_ENROL = "follow-up: {what} {value} for contact {contact} (rule: {rule})"
+REASON_FOLLOWUP_UNSTORED = (
+    "follow-up for contact {contact} (rule: {rule}) made by an earlier attempt that stopped before its page was "
+    "stored; recorded now"
+)
 REASON_IN_DOUBT_FOUND = "an earlier create whose answer was lost had landed; linked to it instead of creating again"
 REASON_CREATED_UNSTORED = (
     "created by an earlier attempt that stopped before its page was stored (a worker killed, or an error); recorded now"
+)
+REASON_UPDATED_UNSTORED = (
+    "updated by an earlier attempt that stopped before its page was stored (a worker killed); recorded now, without "
+    "the values it replaced"
 )
 REASON_LINKED_MEANWHILE = "another run linked this record at the same time; the extra copy {extra} was removed"
 REASON_NOT_WRITTEN = "{field} not written: {why}"

@@ -35,6 +35,9 @@ class Plan:
     keep_target: set[str] = field(default_factory=set)
     # List fields as this mapping now wants them: the base of the next merge.
     lists: dict[str, list[str]] = field(default_factory=dict)
+    # Fields the target changed to the very value the source wants since the last sync (nothing to write, no
+    # conflict): an update of an attempt whose page was never stored, or the same edit made on both sides.
+    already: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def leave_out(self, name: str, note: str) -> None:
         self.write.pop(name, None)
@@ -152,6 +155,9 @@ def plan_update(
         else:
             if is_list:
                 plan.lists[name] = list_items(value)
+            if target_changed and (same_list(current, value) if is_list else same_value(current, value)):
+                plan.already[name] = {"before": None, "after": current}
+                continue
             if target_changed and not force and ctx.two_way:
                 winner = conflict_winner(ctx, source, target)
                 conflicts.setdefault(winner, []).append(name)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.models import PendingCreate, RecordHistory, SyncCursor
+from integrations.models import FollowupMarker, PendingCreate, RecordHistory, SyncCursor
 from integrations.services import runs
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.items import PageResult
@@ -59,6 +59,8 @@ def store_page(
                 PendingCreate.objects.filter(
                     mapping=ctx.mapping, direction=ctx.direction, source_id__in=set(result.written_ahead)
                 ).delete()
+            if result.markers:  # the page's follow-ups are in its history now
+                FollowupMarker.objects.filter(pk__in=result.markers).update(recorded=True)
             # A dry run must not move the cursor: the real run still has to see these records.
             if cursor is not None and next_position is not None:
                 cursor.position = next_position

@@ -1,0 +1,254 @@
+"""Templates: mappings and automations saved once and applied to many GoHighLevel locations, each location all or
+nothing, a preview that writes nothing, and “Update N locations” after the template changed.
+
+The invariant checked after every apply: each location applied has one TemplateUse per template item, pointing at an
+object that exists and whose document is the template's item with the location's name and connections filled in."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from automations.models import Automation
+from automations.presets import automation_create_from_preset
+from configs import documents, template_services
+from configs.models import ConfigVersion, Template, TemplateUse
+from configs.services import config_document
+from integrations.models import Connection
+from mappings.models import FieldMapping, Mapping
+from mappings.services import mapping_create_with_defaults
+
+pytestmark = pytest.mark.django_db
+
+LOCATIONS = ("Alpha Dental", "Bravo Roofing", "Charlie Gym")
+
+
+def _connection(name: str, system: str, location_id: str = "") -> Connection:
+    c = Connection(name=name, system=system, base_url="https://api.example.test", location_id=location_id)
+    c.auth_type = "pit" if system == "ghl" else "api_key"
+    c.api_secret = f"secret-{name}"
+    c.save()
+    return c
+
+
+@pytest.fixture
+def source() -> tuple[Mapping, Automation]:
+    ghl = _connection("Pilot GHL", "ghl", "pilot")
+    st = _connection("Pilot StreetText", "streettext")
+    mapping = mapping_create_with_defaults(name="Contacts", ghl_connection=ghl, streettext_connection=st)
+    automation = automation_create_from_preset(
+        key="opportunity_won", ghl=ghl, streettext=st, inputs={"tag": "vip"}, enabled=False
+    )
+    automation.name = "Won deals"
+    automation.save()
+    return mapping, automation
+
+
+@pytest.fixture
+def template(source: tuple[Mapping, Automation]) -> Template:
+    mapping, automation = source
+    return template_services.template_create(name="Starter", mappings=[mapping], automations=[automation])
+
+
+@pytest.fixture
+def locations() -> list[Connection]:
+    return [_connection(name, "ghl", f"loc-{i}") for i, name in enumerate(LOCATIONS)]
+
+
+@pytest.fixture
+def shared() -> Connection:
+    return _connection("Shared StreetText", "streettext")
+
+
+def check_invariant(template: Template) -> None:
+    """Every location using the template has one use per item, each on an existing object that is the item filled in
+    for that location (at the version the use records, when it is the current one)."""
+    items = {(kind, item["name"]) for kind, key in template_services.KEYS for item in template.document[key]}
+    by_location: dict[int, set[tuple[str, str]]] = {}
+    for use in TemplateUse.objects.filter(template=template):
+        by_location.setdefault(use.ghl_connection_id, set()).add((use.kind, use.item))
+        obj = template_services.services.MODELS[use.kind]._default_manager.get(pk=use.object_id)
+        if use.version != template.version:
+            continue
+        item = next(i for i in template.document[use.kind + "s"] if i["name"] == use.item)
+        want = template_services._filled(
+            item,
+            name=template_services.location_name(use.item, use.ghl_connection),
+            location=use.ghl_connection,
+            streettext=use.streettext_connection,
+        )
+        assert config_document(obj) == want, (use, documents.diff(want, config_document(obj)))
+    for found in by_location.values():
+        assert found == items
+
+
+def test_save_as_template_keeps_the_document_and_names_no_connection(template: Template) -> None:
+    assert template.version == 1
+    text = documents.dump(template.document)
+    assert "Pilot" not in text
+    assert "secret" not in text
+    [mapping] = template.document["mappings"]
+    assert mapping["ghl_connection"] == "{{ghl}}"
+    assert mapping["streettext_connection"] == "{{streettext}}"
+    assert mapping["field_mappings"], "the field mappings travel with the template"
+    assert template.document["automations"][0]["actions"]
+
+
+def test_preview_lists_what_each_location_gets_and_writes_nothing(
+    template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    before = (Mapping.objects.count(), Automation.objects.count(), ConfigVersion.objects.count())
+    report = template_services.template_apply(
+        template=template, locations=locations, shared_streettext=shared, dry_run=True
+    )
+    assert report.ok, report
+    assert [r.location.name for r in report.locations] == list(LOCATIONS)
+    for r in report.locations:
+        assert [(line.kind, line.name, line.action) for line in r.lines] == [
+            ("mapping", f"Contacts · {r.location.name}", "created"),
+            ("automation", f"Won deals · {r.location.name}", "created"),
+        ]
+    assert (Mapping.objects.count(), Automation.objects.count(), ConfigVersion.objects.count()) == before
+    assert not TemplateUse.objects.exists()
+
+
+def test_apply_to_three_locations_each_with_its_own_or_the_shared_streettext(
+    template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    own = _connection("Bravo StreetText", "streettext")
+    report = template_services.template_apply(
+        template=template, locations=locations, shared_streettext=shared, streettext={locations[1].pk: own}
+    )
+    assert report.ok, report
+    for location in locations:
+        mapping = Mapping.objects.get(name=f"Contacts · {location.name}")
+        assert mapping.ghl_connection == location
+        assert mapping.streettext_connection == (own if location == locations[1] else shared)
+        automation = Automation.objects.get(name=f"Won deals · {location.name}")
+        assert automation.ghl_connection == location
+    assert TemplateUse.objects.filter(template=template).count() == 6
+    assert {u.version for u in TemplateUse.objects.all()} == {1}
+    assert ConfigVersion.objects.filter(note="from template “Starter” v1").count() == 6
+    check_invariant(template)
+    # Applying again changes nothing and creates nothing.
+    again = template_services.template_apply(
+        template=template, locations=locations, shared_streettext=shared, streettext={locations[1].pk: own}
+    )
+    assert {line.action for r in again.locations for line in r.lines} == {"unchanged"}
+    assert Mapping.objects.count() == 4
+
+
+def test_a_location_that_fails_is_left_as_it_was_and_the_others_are_applied(
+    template: Template, locations: list[Connection], shared: Connection, source: tuple[Mapping, Automation]
+) -> None:
+    # Someone made an automation by hand with the name Bravo's copy would get.
+    _, automation = source
+    automation.name = f"Won deals · {LOCATIONS[1]}"
+    automation.save()
+    report = template_services.template_apply(template=template, locations=locations, shared_streettext=shared)
+    assert not report.ok
+    bravo = report.locations[1]
+    assert bravo.errors == [
+        f"A automation called “Won deals · {LOCATIONS[1]}” exists already and was not made from this template: "
+        "rename it, then apply."
+    ]
+    # Its mapping came first and was valid: it is rolled back with the rest of the location.
+    assert not Mapping.objects.filter(ghl_connection=locations[1]).exists()
+    assert not TemplateUse.objects.filter(ghl_connection=locations[1]).exists()
+    assert Mapping.objects.filter(ghl_connection__in=[locations[0], locations[2]]).count() == 2
+    assert "1 failed" in report.summary()
+    check_invariant(template)
+
+
+def test_bad_requests_are_refused_before_anything_is_written(template: Template, shared: Connection) -> None:
+    ghl = _connection("Lonely GHL", "ghl", "lonely")
+    report = template_services.template_apply(template=template, locations=[ghl])
+    assert report.locations[0].errors == [template_services.MSG_NEEDS_STREETTEXT.format(location="Lonely GHL")]
+    report = template_services.template_apply(template=template, locations=[shared], shared_streettext=shared)
+    assert template_services.MSG_NOT_GHL.format(name="Shared StreetText") in report.locations[0].errors
+    _connection("Lonely GHL", "ghl", "other")  # a second connection with the same name
+    report = template_services.template_apply(template=template, locations=[ghl], shared_streettext=shared)
+    assert report.locations[0].errors == [
+        template_services.MSG_NAME_TWICE.format(system="GoHighLevel", name="Lonely GHL")
+    ]
+    assert template_services.template_apply(template=template, locations=[]).errors == [
+        template_services.MSG_NO_LOCATIONS
+    ]
+    assert Mapping.objects.count() == 1
+    assert not TemplateUse.objects.exists()
+
+
+def test_a_template_names_no_connection_and_its_items_are_unique(
+    template: Template, source: tuple[Mapping, Automation]
+) -> None:
+    doc = dict(template.document)
+    doc["mappings"] = [{**doc["mappings"][0], "ghl_connection": "Pilot GHL"}]
+    with pytest.raises(ValidationError, match="must be"):
+        template_services.template_save(template=template, document=doc)
+    doc["mappings"] = [template.document["mappings"][0]] * 2
+    with pytest.raises(ValidationError, match="Two mappings"):
+        template_services.template_save(template=template, document=doc)
+    with pytest.raises(ValidationError, match="exists"):
+        template_services.template_create(name="Starter", mappings=[source[0]])
+    with pytest.raises(ValidationError):
+        template_services.template_create(name="Empty")
+    template.refresh_from_db()
+    assert template.version == 1
+
+
+UPPER = [{"name": "trim", "params": {}}, {"name": "upper", "params": {}}]
+
+
+def _edited(template: Template, chain: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = copy.deepcopy(template.document)
+    for row in doc["mappings"][0]["field_mappings"]:
+        if row["target_field"] == "last_name":
+            row["transforms"] = chain
+    return doc
+
+
+def test_a_changed_template_updates_every_location_on_an_older_version(
+    template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    template_services.template_apply(template=template, locations=locations, shared_streettext=shared)
+    assert template_services.template_save(template=template, document=_edited(template, UPPER))
+    assert template.version == 2
+    assert [u.location for u in template_services.template_outdated(template=template)] == locations
+
+    preview = template_services.template_update_locations(template=template, dry_run=True)
+    assert preview.ok
+    for r in preview.locations:
+        [mapping_line, automation_line] = r.lines
+        assert mapping_line.action == "updated"
+        assert mapping_line.changes == ["field_mappings[to_streettext:last_name].transforms"]
+        assert automation_line.action == "unchanged"
+        assert r.from_version == 1
+    assert UPPER not in FieldMapping.objects.filter(target_field="last_name").values_list("transforms", flat=True)
+
+    report = template_services.template_update_locations(template=template)
+    assert report.ok
+    for location in locations:
+        row = FieldMapping.objects.get(mapping__ghl_connection=location, target_field="last_name")
+        assert row.transforms == UPPER
+    assert template_services.template_outdated(template=template) == []
+    check_invariant(template)
+    # Saving the same document again is no new version.
+    assert not template_services.template_save(template=template, document=template.document)
+    assert template.version == 2
+
+
+def test_an_item_removed_from_the_template_is_kept_and_no_longer_followed(
+    template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    template_services.template_apply(template=template, locations=locations[:1], shared_streettext=shared)
+    doc = template.document
+    doc["automations"] = []
+    template_services.template_save(template=template, document=doc)
+    report = template_services.template_update_locations(template=template)
+    assert [line.action for line in report.locations[0].lines] == ["unchanged", template_services.LINE_DROPPED]
+    assert Automation.objects.filter(name=f"Won deals · {LOCATIONS[0]}").exists()
+    assert list(TemplateUse.objects.values_list("kind", flat=True)) == ["mapping"]
+    check_invariant(template)

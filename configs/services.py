@@ -42,6 +42,7 @@ class ImportLine:
     action: str  # created, updated, unchanged
     changes: list[str] = field(default_factory=list)
     object_id: int | None = None  # the mapping's or automation's id once written
+    details: list[tuple[str, Any, Any]] = field(default_factory=list)  # (setting, before, after) of what changes
 
 
 @dataclass
@@ -194,8 +195,9 @@ def _import_one(
     if before is None:
         line = ImportLine(kind, obj.name, "created")
     else:
-        changed = [path for path, _, _ in documents.diff(before, after)]
-        line = ImportLine(kind, obj.name, "updated" if changed else "unchanged", changed)
+        details = documents.diff(before, after)
+        changed = [path for path, _, _ in details]
+        line = ImportLine(kind, obj.name, "updated" if changed else "unchanged", changed, details=details)
     line.object_id = obj.pk
     if note_number is not None:
         note = NOTE_ROLLED_BACK.format(number=note_number)

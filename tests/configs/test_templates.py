@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from automations.models import Automation
 from automations.presets import automation_create_from_preset
@@ -252,3 +253,80 @@ def test_an_item_removed_from_the_template_is_kept_and_no_longer_followed(
     assert Automation.objects.filter(name=f"Won deals · {LOCATIONS[0]}").exists()
     assert list(TemplateUse.objects.values_list("kind", flat=True)) == ["mapping"]
     check_invariant(template)
+
+
+# -- the admin ---------------------------------------------------------------------------------------------------------
+def test_the_admin_saves_applies_previews_and_updates(
+    admin_client: Any, source: tuple[Mapping, Automation], locations: list[Connection], shared: Connection
+) -> None:
+    mapping, automation = source
+    add = reverse("admin:configs_template_add")
+    page = admin_client.get(f"{add}?mappings={mapping.pk}")
+    assert page.status_code == 200
+    response = admin_client.post(
+        add, {"name": "Starter", "description": "", "mappings": [mapping.pk], "automations": [automation.pk]}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    template = Template.objects.get()
+    apply = reverse("admin:configs_template_apply", args=[template.pk])
+    choice = {"location": [c.pk for c in locations], "shared_streettext": shared.pk}
+
+    preview = admin_client.post(apply, {**choice, "preview": "1"})
+    assert preview.status_code == 200
+    assert "Contacts · Charlie Gym" in preview.content.decode()
+    assert not TemplateUse.objects.exists()
+
+    applied = admin_client.post(apply, {**choice, "apply": "1"})
+    assert applied.status_code == 200
+    assert TemplateUse.objects.count() == 6
+
+    change = reverse("admin:configs_template_change", args=[template.pk])
+    text = documents.dump(_edited(template, UPPER))
+    saved = admin_client.post(change, {"name": "Starter", "description": "", "text": text})
+    assert saved.status_code == 302
+    page = admin_client.get(change)
+    assert "3 locations use an older version" in page.content.decode()
+
+    update = reverse("admin:configs_template_update", args=[template.pk])
+    preview = admin_client.post(update, {"preview": "1"})
+    assert "field_mappings[to_streettext:last_name].transforms" in preview.content.decode()
+    admin_client.post(update, {"update": "1"})
+    assert template_services.template_outdated(template=template) == []
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        {"location": ["nope"], "preview": "1"},
+        {"location": ["999999"], "apply": "1"},
+        {"location": ["{st}"], "apply": "1"},
+        {"location": ["{ghl}"], "shared_streettext": "{ghl}", "apply": "1"},
+        {"location": ["{ghl}"], "streettext_{ghl}": "x", "apply": "1"},
+        {"apply": "1"},
+    ],
+)
+def test_the_apply_page_refuses_bad_input_with_a_400_and_writes_nothing(
+    admin_client: Any, template: Template, locations: list[Connection], shared: Connection, post: dict[str, Any]
+) -> None:
+    def fill(value: str) -> str:
+        return value.replace("{ghl}", str(locations[0].pk)).replace("{st}", str(shared.pk))
+
+    data = {fill(k): [fill(v) for v in value] if isinstance(value, list) else fill(value) for k, value in post.items()}
+    response = admin_client.post(reverse("admin:configs_template_apply", args=[template.pk]), data)
+    assert response.status_code == 400
+    assert Mapping.objects.count() == 1
+    assert not TemplateUse.objects.exists()
+
+
+def test_a_bad_document_is_refused_next_to_its_field_and_the_version_stays(
+    admin_client: Any, template: Template
+) -> None:
+    change = reverse("admin:configs_template_change", args=[template.pk])
+    doc = copy.deepcopy(template.document)
+    doc["mappings"][0]["ghl_connection"] = "Pilot GHL"
+    for text in (documents.dump(doc), "streetsync_config: 7\n", "[unclosed"):
+        response = admin_client.post(change, {"name": "Starter", "description": "", "text": text})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors
+    template.refresh_from_db()
+    assert template.version == 1

@@ -298,7 +298,7 @@ def test_the_admin_saves_applies_previews_and_updates(
     "post",
     [
         {"location": ["nope"], "preview": "1"},
-        {"location": ["999999"], "apply": "1"},
+        {"location": ["{ghl}", "999999"], "shared_streettext": "{st}", "apply": "1"},
         {"location": ["{st}"], "apply": "1"},
         {"location": ["{ghl}"], "shared_streettext": "{ghl}", "apply": "1"},
         {"location": ["{ghl}"], "streettext_{ghl}": "x", "apply": "1"},

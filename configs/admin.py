@@ -63,13 +63,18 @@ class ImportForm(forms.Form):
         return cleaned
 
 
-class ExportForm(forms.Form):
+class ChooseObjectsForm(forms.Form):
+    """Mappings and automations ticked in two lists (the export page; “Save as template”)."""
+
     mappings = forms.ModelMultipleChoiceField(
         queryset=Mapping.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
     )
     automations = forms.ModelMultipleChoiceField(
         queryset=Automation.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
     )
+
+
+class ExportForm(ChooseObjectsForm):
     fmt = forms.ChoiceField(label="Format", choices=[("yaml", "YAML"), ("json", "JSON")], initial="yaml")
 
     def clean(self) -> dict[str, Any]:
@@ -233,15 +238,8 @@ MSG_BAD_STREETTEXT = "{value!r} is not a StreetText connection"
 MSG_NOTHING_TO_UPDATE = "Every location uses version {version} already: nothing to update."
 
 
-class TemplateAddForm(forms.ModelForm):
+class TemplateAddForm(forms.ModelForm, ChooseObjectsForm):
     """“Save as template”: a name and the mappings and automations to save."""
-
-    mappings = forms.ModelMultipleChoiceField(
-        queryset=Mapping.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
-    )
-    automations = forms.ModelMultipleChoiceField(
-        queryset=Automation.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple
-    )
 
     class Meta:
         model = Template

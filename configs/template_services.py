@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from automations.models import Automation
@@ -47,6 +47,7 @@ MSG_NAME_EXISTS = "A {kind} called “{name}” exists already and was not made 
 MSG_PLACEHOLDER = "{where}: “{field}” must be {placeholder} or empty (a template names no connection)."
 MSG_ITEM_TWICE = "Two {kind}s of the template are called “{name}”."
 MSG_EMPTY = "The template holds no mapping and no automation."
+MSG_CHANGED_MEANWHILE = "{location}: changed by someone else meanwhile; nothing was written for it, apply again."
 NOTE_APPLIED = "from template “{template}” v{version}"
 LINE_DROPPED = "no longer in the template: kept as it is"
 
@@ -270,6 +271,9 @@ def _apply_location(
                 raise _RollBack
     except _RollBack:
         pass
+    except IntegrityError:
+        # Another apply or edit wrote the same names or uses between our checks and our writes: rolled back whole.
+        imported.errors.append(MSG_CHANGED_MEANWHILE.format(location=location.name))
     report.errors = imported.errors
     return report
 

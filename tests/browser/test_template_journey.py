@@ -104,6 +104,11 @@ def test_save_apply_edit_and_update_a_template(
         )
         assert row.transforms == UPPER
     assert set(TemplateUse.objects.values_list("version", flat=True)) == {2}
+    # Each copy's page names the template and the version last applied to it.
+    copy_of_bravo = Mapping.objects.get(ghl_connection=locations[1])
+    page.goto(reverse("admin:mappings_mapping_change", args=[copy_of_bravo.pk]))
+    assert page.get_by_test_id("template-origin").inner_text().strip().lower() == "template “starter” v2"
+    shot(page, "template-origin")
     # The pilot mapping the template came from is untouched.
     pilot_row = FieldMapping.objects.get(mapping=mapping, direction="to_streettext", target_field="last_name")
     assert pilot_row.transforms != UPPER

@@ -330,3 +330,23 @@ def test_a_bad_document_is_refused_next_to_its_field_and_the_version_stays(
         assert response.context["adminform"].form.errors
     template.refresh_from_db()
     assert template.version == 1
+
+
+def test_a_write_that_collides_midway_rolls_the_location_back_and_says_so(
+    template: Template, locations: list[Connection], shared: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two applies at once can both pass the name checks; the loser's database refusal is a report line, not a 500."""
+    from django.db import IntegrityError
+
+    real = TemplateUse.objects.update_or_create
+
+    def collide(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("kind") == "automation":
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(TemplateUse.objects, "update_or_create", collide)
+    report = template_services.template_apply(template=template, locations=locations[:1], shared_streettext=shared)
+    assert report.locations[0].errors == [template_services.MSG_CHANGED_MEANWHILE.format(location=LOCATIONS[0])]
+    assert not Mapping.objects.filter(ghl_connection=locations[0]).exists()
+    assert not TemplateUse.objects.exists()

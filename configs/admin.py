@@ -371,7 +371,8 @@ class TemplateAdmin(admin.ModelAdmin):
             "title": f"Apply “{template.name}” to locations",
             "locations": ghl,
             "streettexts": streettext,
-            "chosen": set(),
+            # Opened from an agency's page: its locations come ticked.
+            "chosen": {c.pk for c in ghl if str(c.agency_id) == request.GET.get("agency")},
             "picked": {},
             "shared": None,
         }

@@ -1,4 +1,5 @@
-"""The template a mapping or an automation was made from, for its page (`{% template_origin original "mapping" %}`)."""
+"""Templates on other apps' pages: the one a mapping or an automation was made from (`{% template_origin original
+"mapping" as origin %}`), and the list an agency's locations page offers to apply."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from configs.models import TemplateUse
+from configs.models import Template, TemplateUse
 
 register = template.Library()
 
@@ -17,3 +18,9 @@ def template_origin(obj: Any, kind: str) -> TemplateUse | None:
     if obj is None or getattr(obj, "pk", None) is None:
         return None
     return TemplateUse.objects.select_related("template").filter(kind=kind, object_id=obj.pk).first()
+
+
+@register.simple_tag
+def template_list() -> list[Template]:
+    """Every template, by name (an agency's locations page offers to apply each)."""
+    return list(Template.objects.order_by("name")[:50])

@@ -350,3 +350,16 @@ def test_a_write_that_collides_midway_rolls_the_location_back_and_says_so(
     assert report.locations[0].errors == [template_services.MSG_CHANGED_MEANWHILE.format(location=LOCATIONS[0])]
     assert not Mapping.objects.filter(ghl_connection=locations[0]).exists()
     assert not TemplateUse.objects.exists()
+
+
+def test_opened_from_an_agency_the_apply_page_ticks_its_locations(
+    admin_client: Any, template: Template, locations: list[Connection]
+) -> None:
+    from integrations.models import GhlAgency
+
+    agency = GhlAgency.objects.create(name="Acme agency", base_url="https://api.example.test")
+    Connection.objects.filter(pk__in=[locations[0].pk, locations[2].pk]).update(agency=agency)
+    page = admin_client.get(reverse("admin:configs_template_apply", args=[template.pk]), {"agency": agency.pk})
+    assert page.status_code == 200
+    assert page.context["chosen"] == {locations[0].pk, locations[2].pk}
+    assert b"checked" in page.content

@@ -363,3 +363,23 @@ def test_opened_from_an_agency_the_apply_page_ticks_its_locations(
     assert page.status_code == 200
     assert page.context["chosen"] == {locations[0].pk, locations[2].pk}
     assert b"checked" in page.content
+
+
+def test_applying_costs_the_same_statements_for_every_location(
+    template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    """The cost is per location and does not grow with the locations applied before it (no query over every use)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(chosen: list[Connection]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            report = template_services.template_apply(template=template, locations=chosen, shared_streettext=shared)
+        assert report.ok
+        return len(queries.captured_queries)
+
+    created = [statements([location]) for location in locations]
+    assert len(set(created)) == 1, created
+    updated = [statements([location]) for location in locations]  # nothing changes, every object is read again
+    assert len(set(updated)) == 1, updated
+    assert statements(locations) == sum(updated)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from automations.models import Automation
 from configs import documents, services, template_services
-from configs.models import ConfigVersion, Template, TemplateUse
+from configs.models import ConfigVersion, Template
 from integrations.middleware import bad_input_response
 from integrations.models import Connection, System
 from mappings.models import Mapping
@@ -312,9 +313,12 @@ class TemplateAdmin(admin.ModelAdmin):
         else:
             obj.save()
 
-    @admin.display(description="Locations")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Template]:
+        return super().get_queryset(request).annotate(location_total=Count("uses__ghl_connection", distinct=True))
+
+    @admin.display(description="Locations", ordering="location_total")
     def location_count(self, obj: Template) -> int:
-        return TemplateUse.objects.filter(template=obj).values("ghl_connection").distinct().count()
+        return int(getattr(obj, "location_total", 0))
 
     def get_urls(self) -> list[Any]:
         wrap = self.admin_site.admin_view

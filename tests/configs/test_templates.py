@@ -383,3 +383,22 @@ def test_applying_costs_the_same_statements_for_every_location(
     updated = [statements([location]) for location in locations]  # nothing changes, every object is read again
     assert len(set(updated)) == 1, updated
     assert statements(locations) == sum(updated)
+
+
+def test_the_template_list_counts_locations_in_one_query(
+    admin_client: Any, template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = reverse("admin:configs_template_changelist")
+    admin_client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get(url)
+    template_services.template_apply(template=template, locations=locations, shared_streettext=shared)
+    for i in range(3):
+        template_services.template_create(name=f"Other {i}", mappings=list(Mapping.objects.all()[:1]))
+    with CaptureQueriesContext(connection) as many:
+        page = admin_client.get(url)
+    assert len(many.captured_queries) == len(one.captured_queries)
+    assert page.context["cl"].result_list.get(pk=template.pk).location_total == 3

@@ -402,3 +402,23 @@ def test_the_template_list_counts_locations_in_one_query(
         page = admin_client.get(url)
     assert len(many.captured_queries) == len(one.captured_queries)
     assert page.context["cl"].result_list.get(pk=template.pk).location_total == 3
+
+
+def test_a_viewer_may_not_apply_or_update(
+    client: Any, template: Template, locations: list[Connection], shared: Connection
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from integrations.services.roles import role_viewer_grant
+
+    viewer = get_user_model().objects.create_user(username="viewer", password="pw-viewer-1")
+    role_viewer_grant(user=viewer)
+    client.force_login(viewer)
+    apply = reverse("admin:configs_template_apply", args=[template.pk])
+    assert client.get(apply).status_code == 403
+    post = {"location": [locations[0].pk], "shared_streettext": shared.pk, "apply": "1"}
+    assert client.post(apply, post).status_code == 403
+    assert client.post(reverse("admin:configs_template_update", args=[template.pk]), {"update": "1"}).status_code == 403
+    assert client.get(reverse("admin:configs_template_update", args=[template.pk])).status_code in (403, 405)
+    assert not TemplateUse.objects.exists()
+    assert Mapping.objects.count() == 1

@@ -41,6 +41,8 @@ class ImportLine:
     name: str
     action: str  # created, updated, unchanged
     changes: list[str] = field(default_factory=list)
+    object_id: int | None = None  # the mapping's or automation's id once written
+    details: list[tuple[str, Any, Any]] = field(default_factory=list)  # (setting, before, after) of what changes
 
 
 @dataclass
@@ -169,6 +171,7 @@ def _import_one(
     index: int = 0,
     target: models.Model | None = None,
     note_number: int | None = None,
+    note: str = NOTE_IMPORTED,
 ) -> ImportLine:
     model = MODELS[kind]
     name = " ".join(str(doc.get("name") or "").split())
@@ -192,11 +195,24 @@ def _import_one(
     if before is None:
         line = ImportLine(kind, obj.name, "created")
     else:
-        changed = [path for path, _, _ in documents.diff(before, after)]
-        line = ImportLine(kind, obj.name, "updated" if changed else "unchanged", changed)
-    note = NOTE_ROLLED_BACK.format(number=note_number) if note_number is not None else NOTE_IMPORTED
+        details = documents.diff(before, after)
+        changed = [path for path, _, _ in details]
+        line = ImportLine(kind, obj.name, "updated" if changed else "unchanged", changed, details=details)
+    line.object_id = obj.pk
+    if note_number is not None:
+        note = NOTE_ROLLED_BACK.format(number=note_number)
     config_version_record(obj=obj, author=author, note=note)
     return line
+
+
+def config_apply_one(
+    kind: str, doc: dict[str, Any], report: ImportReport, *, author: User, target: models.Model | None, note: str
+) -> ImportLine:
+    """One mapping's or automation's document written like an import (the admin's forms check it; errors go to the
+    report): onto `target`, or a new object when None. The caller owns the transaction and rolls back on errors."""
+    if target is not None:
+        config_version_baseline(kind=kind, object_id=target.pk)
+    return _import_one(kind, doc, report, author=author, target=target, note=note)
 
 
 def _form_errors(form: Any, *, where: str, errors: list[str], extra: dict[str, Any] | None = None) -> Any:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -35,6 +35,7 @@ from integrations.models import Connection, GhlAgency, System
 from integrations.services.connection_status import connection_needs_reauth
 
 logger = logging.getLogger(__name__)
+RowT = TypeVar("RowT", Connection, GhlAgency)
 
 USER_TYPE_LOCATION = "Location"
 USER_TYPE_COMPANY = "Company"
@@ -199,16 +200,25 @@ def _state_consume(*, state: str, session: MutableMapping[str, Any] | None) -> d
     return data
 
 
-def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> Connection:
-    """Check the state, exchange the code, store the tokens (encrypted) and mark the connection OK."""
+def _callback_target(
+    model: type[RowT], key: str, *, state: str, code: str, session: MutableMapping[str, Any] | None
+) -> tuple[dict[str, Any], RowT]:
+    """The callback's checks shared by a connection's and an agency's install: the state is valid, unused and for this
+    kind of row (`key` "c" or "a"), a code came, and the row still exists. Raises OAuthStateError or OAuthError."""
     data = _state_consume(state=state, session=session)
-    if not isinstance(data.get("c"), int):
+    if not isinstance(data.get(key), int):
         raise OAuthStateError(OAUTH_STATE_INVALID)
     if not code:
         raise OAuthError(OAUTH_NO_CODE)
-    connection = Connection.objects.filter(pk=data["c"]).first()
-    if connection is None:
+    row = model._default_manager.filter(pk=data[key]).first()
+    if row is None:
         raise OAuthStateError(OAUTH_STATE_INVALID)
+    return data, row
+
+
+def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> Connection:
+    """Check the state, exchange the code, store the tokens (encrypted) and mark the connection OK."""
+    data, connection = _callback_target(Connection, "c", state=state, code=code, session=session)
     user_type: str = data["u"]
     client = ghl_oauth_client(base_url=connection.base_url)
     try:
@@ -247,14 +257,7 @@ def oauth_complete(*, state: str, code: str, session: MutableMapping[str, Any] |
 
 def oauth_agency_complete(*, state: str, code: str, session: MutableMapping[str, Any] | None = None) -> GhlAgency:
     """An agency install's callback: check the state, exchange the code for the agency (Company) token, store it."""
-    data = _state_consume(state=state, session=session)
-    if not isinstance(data.get("a"), int):
-        raise OAuthStateError(OAUTH_STATE_INVALID)
-    if not code:
-        raise OAuthError(OAUTH_NO_CODE)
-    agency = GhlAgency.objects.filter(pk=data["a"]).first()
-    if agency is None:
-        raise OAuthStateError(OAUTH_STATE_INVALID)
+    data, agency = _callback_target(GhlAgency, "a", state=state, code=code, session=session)
     client = ghl_oauth_client(base_url=agency.base_url)
     try:
         grant = client.exchange_code(code=code, user_type=USER_TYPE_COMPANY, redirect_uri=str(data["r"]))

@@ -11,7 +11,7 @@ from django.test import Client
 from sandbox import oauth as sandbox_oauth
 from sandbox import services
 from sandbox.models import SandboxAccount
-from tests.sandbox.sandbox_support import GHL_LOCATION, OTHER_LOCATION
+from tests.sandbox.sandbox_support import GHL_LOCATION, GHL_TOKEN, OTHER_LOCATION
 
 pytestmark = pytest.mark.django_db
 
@@ -169,6 +169,24 @@ def test_company_token_trades_for_a_location_token(client: Client, ghl_account: 
     assert location.status_code == 200
     assert "refresh_token" not in location.json()
     assert get_location(client, location.json()["access_token"]).status_code == 200
+
+
+def test_only_an_agency_oauth_token_trades_for_a_location_token(client: Client, ghl_account: SandboxAccount) -> None:
+    """GHL's spec gives POST /oauth/locationToken the security *Agency-Access-Only* (an OAuth access token of user type
+    Agency; Private Integration Tokens are not accepted, docs/ghl-facts.md): a Private Integration Token and a
+    location's own OAuth token are both refused with 401, and no token is issued."""
+    location = token(client, grant_type="authorization_code", code=code_for(client), redirect_uri=REDIRECT).json()
+    before = sandbox_oauth.SandboxOAuthToken.objects.count()
+    for bearer in (GHL_TOKEN, location["access_token"]):
+        response = form_post(
+            client,
+            "/sandbox/ghl/oauth/locationToken",
+            {"companyId": location["companyId"], "locationId": GHL_LOCATION},
+            headers={"Authorization": f"Bearer {bearer}", "Version": "2021-07-28"},
+        )
+        assert response.status_code == 401
+        assert response.json()["error_description"] == "Invalid token: access token is invalid"
+    assert sandbox_oauth.SandboxOAuthToken.objects.count() == before
 
 
 def test_expire_service_counts_only_live_access_tokens(client: Client, ghl_account: SandboxAccount) -> None:

@@ -1,7 +1,8 @@
-"""Paths and waits in a real browser: build "New opportunity → if monetaryValue > 1000 then add to a workflow, else
-wait 1 day then create a task" on the automation's page, test it on a sample, run it against the sandbox, see each
-path in the item history, move the clock so the wait ends, cancel another wait, then export the automation and import
-it into an empty database, identical. Polls run in this process (their messages kept from any worker)."""
+"""Paths and waits in a real browser: from the events list, build "New opportunity → if monetaryValue > 1000 then add
+to a workflow, else wait 1 day then create a task" on the automation's page, test it on a sample, run it against the
+sandbox, see each path in the item history, move the clock so the wait ends, cancel another wait, then export the
+automation and import it into an empty database, identical. Polls run in this process (their messages kept from any
+worker)."""
 
 from __future__ import annotations
 
@@ -97,18 +98,21 @@ def test_build_paths_and_a_wait_run_them_see_each_path_resume_cancel_export_and_
     workflow = records("ghl", "workflows")[0]["id"]
     log_in(page, "admin", ADMIN_PASSWORD)
 
-    # The automation: new opportunities (a polling trigger for now), one "Paths" step.
+    # The automation: the event "New opportunity" from the events list (the page reloads for it), one "Paths" step.
     page.goto(reverse("admin:automations_automation_add"))
     page.fill("#id_name", NAME)
     page.select_option("#id_ghl_connection", label=str(world.ghl))
+    with page.expect_navigation():
+        page.select_option("#id_event", label="New opportunity")
+    assert "event=ghl.opportunity.new" in page.url
+    assert page.input_value("#id_name") == NAME
+    assert not page.is_checked("#id_on_updated")  # what the event means, shown before saving
     page.select_option("#id_streettext_connection", label=str(world.streettext))
-    page.select_option("#id_trigger_key", "search-opportunities")
-    page.fill("#id_trigger_params", '{"limit": 100}')
-    page.uncheck("#id_on_updated")
     page.fill("#id_schedule_minutes", "0")
     _step(page, 0, position="1", what="step:router", name="By value")
     _save(page, "router")
     automation = Automation.objects.get(name=NAME)
+    assert (automation.event, automation.trigger_key) == ("ghl.opportunity.new", "search-opportunities")
     router = automation.actions.get()
 
     # Its two paths: value over 1000, and otherwise.

@@ -211,6 +211,9 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 # Sync engine
 # ------------------------------------------------------------------------------
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
+# Fair turns between locations: a run of the change feed gives its worker up after a page when another location's run
+# waits, and is queued again behind it (integrations/services/sync/run.py). Off: every run keeps its worker to the end.
+SYNC_FAIR_TURNS = env.bool("SYNC_FAIR_TURNS", default=True)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
 # Every worker also runs the stale check itself this often, on a thread of its own: beat's message can wait behind the

@@ -34,6 +34,10 @@ class RunCancelled(Exception):
     """Cancel was pressed; raised at a page boundary, after the page's results are stored."""
 
 
+class RunYielded(Exception):
+    """Another location's run waits for a worker; raised at a page boundary, after the page's results are stored."""
+
+
 def reverse_direction(direction: str) -> str:
     return Direction.TO_GHL if direction == Direction.TO_STREETTEXT else Direction.TO_STREETTEXT
 

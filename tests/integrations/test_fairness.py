@@ -1,0 +1,139 @@
+"""Fair turns between locations: a location with a big backlog holds a worker one page at a time, so another
+location's small run finishes without waiting for it (one worker, FIFO queue, real HTTP against the sandbox).
+
+The broker is the boundary: messages go to a list the test drains in order, as one worker with prefetch 1 would."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import current_app
+from django.utils import timezone
+
+from integrations.models import RecordLink, SyncRun
+from integrations.services.runs import sync_run_recover_pending, sync_run_request
+from integrations.tasks import run_sync_task
+from mappings.models import Direction, Mapping
+from mappings.services import mapping_create_with_defaults
+from sandbox import ratelimit
+from sandbox.demo import sandbox_seed_demo
+from sandbox.models import SandboxRecord
+from tests.integrations.support import sandbox_ghl_connection, sandbox_streettext_connection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGE = 5
+BIG, SMALL = 60, 10
+NO_SERVER = "http://127.0.0.1:1"
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings: Any) -> None:
+    settings.SYNC_PAGE_SIZE = PAGE
+    settings.SANDBOX_STREETTEXT_RATE_LIMIT = 10_000
+
+
+def location(live_url: str, name: str, size: int) -> Mapping:
+    """A GHL location and a StreetText workspace of their own, seeded, and a GHL → StreetText contacts mapping."""
+    sandbox_seed_demo(
+        ghl_location_id=f"loc-{name}",
+        ghl_token=f"tok-{name}",
+        streettext_api_key=f"key-{name}",
+        streettext_workspace_id=f"ws-{name}",
+        size=size,
+    )
+    ghl = sandbox_ghl_connection(live_url, name=f"GHL {name}", location=f"loc-{name}", token=f"tok-{name}")
+    st = sandbox_streettext_connection(live_url, name=f"StreetText {name}", key=f"key-{name}")
+    return mapping_create_with_defaults(
+        name=f"{name} contacts", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_STREETTEXT
+    )
+
+
+class OneWorker:
+    """The broker as one worker with prefetch 1 sees it: messages in the order they were sent, one at a time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.queue: deque[tuple[tuple[Any, ...], int]] = deque()
+        monkeypatch.setattr(current_app, "send_task", self.send)
+
+    def send(self, name: str, *, args: tuple[Any, ...] = (), retries: int = 0, **kwargs: Any) -> None:
+        assert name == run_sync_task.name
+        assert not kwargs.get("countdown"), "a turn is queued at once"
+        self.queue.append((args, retries))
+
+    def drain(self, watch: list[SyncRun]) -> list[dict[int, tuple[str, int, int | None]]]:
+        """Execute every message; after each, {run id: (status, processed, total)} of the watched runs."""
+        seen = []
+        for _ in range(200):
+            if not self.queue:
+                return seen
+            args, retries = self.queue.popleft()
+            run_sync_task.apply(args=args, retries=retries)
+            runs = SyncRun.objects.filter(pk__in=[r.pk for r in watch])
+            seen.append({run.pk: (run.status, run.processed, run.total) for run in runs})
+        raise AssertionError("the queue never ran dry")
+
+
+def test_a_small_location_finishes_while_a_big_one_still_has_pages_queued(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ratelimit.rate_limit_reset()
+    big_mapping, small_mapping = location(live_server.url, "big", BIG), location(live_server.url, "small", SMALL)
+    worker = OneWorker(monkeypatch)
+    big = sync_run_request(mapping=big_mapping, trigger=SyncRun.Trigger.MANUAL)  # queued first
+    small = sync_run_request(mapping=small_mapping, trigger=SyncRun.Trigger.MANUAL)
+
+    seen = worker.drain([big, small])
+
+    big.refresh_from_db()
+    small.refresh_from_db()
+    # Both end; the demo's contacts with a bad phone number fail in each (partial), the rest sync.
+    assert (big.status, small.status) == (SyncRun.Status.PARTIAL, SyncRun.Status.PARTIAL)
+    assert small.finished_at is not None
+    assert big.finished_at is not None
+    assert small.finished_at < big.finished_at
+    # The small run did not wait for the big one's backlog: when it ended, most of the big run was still to do.
+    at_small_end = next(state for state in seen if state[small.pk][0] not in SyncRun.ACTIVE_STATUSES)
+    big_status, big_processed, _ = at_small_end[big.pk]
+    assert big_status == SyncRun.Status.PENDING
+    assert big_processed <= big.processed / 2
+    # The big run took turns; once alone, it kept its worker to the end (no turn without another location waiting).
+    assert 1 <= big.turns <= small.processed // PAGE + 1
+    # Invariants of a run resumed turn after turn: progress never goes back, never passes the total, and each record
+    # of each location was processed exactly once (as many outcomes as GHL contacts, a link for each that synced).
+    for run in (big, small):
+        rows = [(state[run.pk][1], state[run.pk][2]) for state in seen]
+        assert all(a[0] <= b[0] for a, b in itertools.pairwise(rows))
+        assert all(total is None or processed <= total for processed, total in rows)
+        contacts = SandboxRecord.objects.filter(
+            account__account_id=run.mapping.ghl_connection.location_id, object_type="contact"
+        ).count()
+        links = RecordLink.objects.filter(ghl_connection=run.mapping.ghl_connection).count()
+        assert run.processed == run.total == contacts == links + run.failed
+    assert big.started_at is not None
+    assert small.started_at is not None
+    assert big.started_at < small.started_at  # kept from the first turn
+
+
+def test_a_pending_run_waiting_in_line_is_not_taken_for_lost_while_workers_are_busy(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SYNC_PENDING_GRACE_SECONDS = 60
+    sent: list[Any] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append(kw["args"]))
+    busy_mapping, waiting_mapping = location(NO_SERVER, "busy", 10), location(NO_SERVER, "waiting", 10)
+    now = timezone.now()
+    busy = SyncRun.objects.create(mapping=busy_mapping, trigger=SyncRun.Trigger.MANUAL)
+    waiting = SyncRun.objects.create(mapping=waiting_mapping, trigger=SyncRun.Trigger.MANUAL)
+    SyncRun.objects.filter(pk=waiting.pk).update(created_at=now - timedelta(minutes=10))
+    # Another run stored a page a moment ago: the workers are working through the queue, the waiting run is in line.
+    SyncRun.objects.filter(pk=busy.pk).update(status=SyncRun.Status.RUNNING, heartbeat_at=now)
+
+    assert sync_run_recover_pending(now=now + timedelta(seconds=30)) == {"requeued": 0, "lost": 0}
+    # No progress anywhere for longer than the grace: the waiting run's task was lost after all, and is sent again.
+    assert sync_run_recover_pending(now=now + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
+    assert sent == [(waiting.pk,)]

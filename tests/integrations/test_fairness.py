@@ -67,7 +67,7 @@ class OneWorker:
 
     def drain(self, watch: list[SyncRun]) -> list[dict[int, tuple[str, int, int | None]]]:
         """Execute every message; after each, {run id: (status, processed, total)} of the watched runs."""
-        seen = []
+        seen: list[dict[int, tuple[str, int, int | None]]] = []
         for _ in range(200):
             if not self.queue:
                 return seen

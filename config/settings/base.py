@@ -172,6 +172,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
     # kombu's filesystem transport, polling in short slices so a worker stops within honcho's grace (Ctrl-C).
     CELERY_BROKER_TRANSPORT = "integrations.broker:FilesystemTransport"
+# The queue tasks are sent to and workers read when given no -Q (Celery's own default: "celery").
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -6,14 +6,18 @@ The broker is the boundary: messages go to a list the test drains in order, as o
 from __future__ import annotations
 
 import itertools
+import re
 from collections import deque
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from celery import current_app
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
+from integrations import ratelimit as ratelimit_core
 from integrations.models import RecordLink, SyncRun
 from integrations.services.runs import sync_run_recover_pending, sync_run_request
 from integrations.tasks import run_sync_task
@@ -137,3 +141,27 @@ def test_a_pending_run_waiting_in_line_is_not_taken_for_lost_while_workers_are_b
     # No progress anywhere for longer than the grace: the waiting run's task was lost after all, and is sent again.
     assert sync_run_recover_pending(now=now + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
     assert sent == [(waiting.pk,)]
+
+
+def test_the_start_page_shows_each_locations_backlog_and_budget(admin_client: Client, settings: Any) -> None:
+    settings.RATE_LIMIT_BACKEND = "db"
+    busy, waiting = location(NO_SERVER, "busy", 10), location(NO_SERVER, "waiting", 10)
+    location(NO_SERVER, "idle", 10)
+    SyncRun.objects.create(mapping=busy, trigger="manual", status="running", processed=30, total=230)
+    SyncRun.objects.create(mapping=waiting, trigger="manual", status="pending")
+    SyncRun.objects.create(mapping=waiting, trigger="manual", status="succeeded", processed=10, total=10)
+    ratelimit_core.record_daily_budget("ghl:loc-busy", limit=200_000, remaining=199_000)
+
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    rows = {
+        name: row
+        for row in re.findall(r"<tr>.*?</tr>", html, flags=re.S)
+        for name in ("GHL busy", "GHL waiting", "GHL idle", "StreetText busy")
+        if f">{name}</a>" in row
+    }
+    # 200 records left in pages of 5: the turns the location still needs; a finished run is no backlog.
+    assert "1 run (1 running), 200 records (40 pages) left" in rows["GHL busy"]
+    assert "1 run (1 running), 200 records (40 pages) left" in rows["StreetText busy"]
+    assert "1 run (0 running)" in rows["GHL waiting"]
+    assert "Idle" in rows["GHL idle"]
+    assert "1,000 of 200,000 requests used" in rows["GHL busy"]

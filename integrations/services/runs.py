@@ -221,14 +221,20 @@ def sync_run_turn_over(*, run: SyncRun) -> bool:
     return location_waiting_runs(run=run).exists()
 
 
-def sync_run_yield(*, run: SyncRun) -> SyncRun:
+# A pause shorter than this is waited out in the next turn: re-sending the task later would cost more than it saves.
+TURN_DELAY_MIN_SECONDS = 1.0
+
+
+def sync_run_yield(*, run: SyncRun, resume_in: float = 0.0) -> SyncRun:
     """RUNNING → PENDING at a page boundary: the run's task is sent again (`sync_run_next_turn`) and lands behind the
-    waiting runs of other locations (the queue is first in, first out). Its cursor is stored with its last page, so
-    the next turn goes on from there. A turn is not an attempt: `attempts` (the retry count a lost task is re-sent
-    with) stays what it was before this claim."""
+    waiting runs of other locations (the queue is first in, first out), or, when its location's requests are paused
+    for `resume_in` seconds, once the pause is over. Its cursor is stored with its last page, so the next turn goes on
+    from there. A turn is not an attempt: `attempts` (the retry count a lost task is re-sent with) stays what it was
+    before this claim."""
+    delay = resume_in if resume_in >= TURN_DELAY_MIN_SECONDS else 0.0
     SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.PENDING,
-        next_attempt_at=timezone.now(),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
         heartbeat_at=timezone.now(),
         turns=F("turns") + 1,
         attempts=Greatest(F("attempts") - 1, 0),
@@ -243,9 +249,12 @@ def sync_run_leg_done(*, run: SyncRun, directions: list[str]) -> None:
 
 
 def sync_run_next_turn(*, run_id: int, retries: int = 0) -> None:
-    """Send the task of a run that gave its worker up; if the broker cannot take it, the stale check re-sends it."""
+    """Send the task of a run that gave its worker up, due when its next turn is (`next_attempt_at`); if the broker
+    cannot take it, the stale check re-sends it."""
+    due = SyncRun.objects.filter(pk=run_id).values_list("next_attempt_at", flat=True).first()
+    countdown = (due - timezone.now()).total_seconds() if due is not None else 0.0
     try:
-        enqueue.run_sync(run_id, retries=retries)
+        enqueue.run_sync(run_id, retries=retries, countdown=countdown if countdown >= TURN_DELAY_MIN_SECONDS else None)
     except Exception:
         logger.exception("Run %s gave its worker up but its task could not be sent; the stale check will", run_id)
 

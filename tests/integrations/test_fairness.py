@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from integrations import ratelimit as ratelimit_core
 from integrations.models import RecordLink, SyncRun
-from integrations.services.runs import sync_run_recover_pending, sync_run_request
+from integrations.services.runs import (
+    location_waiting_runs,
+    sync_run_next_turn,
+    sync_run_recover_pending,
+    sync_run_request,
+    sync_run_yield,
+)
 from integrations.tasks import run_sync_task
 from mappings.models import Direction, Mapping
 from mappings.services import mapping_create_with_defaults
@@ -165,3 +171,44 @@ def test_the_start_page_shows_each_locations_backlog_and_budget(admin_client: Cl
     assert "1 run (0 running)" in rows["GHL waiting"]
     assert "Idle" in rows["GHL idle"]
     assert "1,000 of 200,000 requests used" in rows["GHL busy"]
+
+
+def test_a_location_whose_requests_are_paused_comes_back_when_the_pause_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **kw: sent.append(kw))
+    paused, other = location(NO_SERVER, "paused", 10), location(NO_SERVER, "other", 10)
+    run = SyncRun.objects.create(mapping=paused, trigger="manual", status="running", attempts=1)
+    waiting = SyncRun.objects.create(mapping=other, trigger="manual")
+    run.refresh_from_db()  # the engine's run: mapping and connections loaded
+
+    sync_run_yield(run=run, resume_in=30.0)
+    sync_run_next_turn(run_id=run.pk, retries=2)
+
+    run.refresh_from_db()
+    assert (run.status, run.turns, run.attempts) == (SyncRun.Status.PENDING, 1, 0)  # a turn is not an attempt
+    assert run.next_attempt_at is not None
+    assert 29 <= (run.next_attempt_at - timezone.now()).total_seconds() <= 30
+    assert sent[0]["args"] == (run.pk,)
+    assert sent[0]["retries"] == 2
+    assert 29 <= sent[0]["countdown"] <= 30  # its worker serves other locations meanwhile
+    # Until then it is nobody's reason to give a worker up: the other location's run does not turn over for it.
+    assert not location_waiting_runs(run=waiting).exists()
+    assert location_waiting_runs(run=run).get() == waiting
+
+    # A pause of a moment is waited out in the next turn, which is queued at once.
+    SyncRun.objects.filter(pk=run.pk).update(status="running")
+    sync_run_yield(run=run, resume_in=0.3)
+    sync_run_next_turn(run_id=run.pk)
+    assert sent[1]["countdown"] is None
+    assert location_waiting_runs(run=waiting).get() == run
+
+
+@pytest.mark.parametrize("backend", ["local", "db"])
+def test_the_governor_says_how_long_a_key_stays_paused(settings: Any, backend: str) -> None:
+    settings.RATE_LIMIT_BACKEND = backend
+    ratelimit_core.reset("ghl:loc-pause")
+    assert ratelimit_core.pause_left("ghl:loc-pause") == 0.0
+    ratelimit_core.pause("ghl:loc-pause", seconds=5.0)
+    assert 4.0 < ratelimit_core.pause_left("ghl:loc-pause") <= 5.0
+    ratelimit_core.reset("ghl:loc-pause")
+    assert ratelimit_core.pause_left("ghl:loc-pause") == 0.0

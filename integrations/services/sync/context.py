@@ -35,7 +35,12 @@ class RunCancelled(Exception):
 
 
 class RunYielded(Exception):
-    """Another location's run waits for a worker; raised at a page boundary, after the page's results are stored."""
+    """Another location's run waits for a worker; raised at a page boundary, after the page's results are stored.
+    `resume_in`: seconds before the run's next turn is worth starting (its location's requests are paused)."""
+
+    def __init__(self, resume_in: float = 0.0) -> None:
+        super().__init__(f"turn over, resume in {resume_in:.1f} s")
+        self.resume_in = resume_in
 
 
 def reverse_direction(direction: str) -> str:

@@ -18,6 +18,7 @@ from django.db import DatabaseError, connection
 
 import integrations.services.sync.deletions as deletions
 import integrations.services.sync.reading as reading
+from integrations import ratelimit
 from integrations.clients import exceptions as exc
 from integrations.models import SyncCursor, SyncRun
 from integrations.services import runs
@@ -98,7 +99,9 @@ class LegRunner:
             self._store(self.leg.process(batch.records, force=self.force), batch)
             # Every turn moves the cursor (a page with records, more to come): turns always make progress.
             if self.may_yield and batch.has_more and batch.records and runs.sync_run_turn_over(run=ctx.run):
-                raise RunYielded
+                # A location whose requests are paused (a 429, a full window at GHL) comes back when the pause ends:
+                # its worker serves the others meanwhile instead of sleeping on it.
+                raise RunYielded(resume_in=ratelimit.pause_left(f"ghl:{ctx.mapping.ghl_connection.location_id}"))
             batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
         if self.source_ids and isinstance(self.leg, EnrichLeg):
             for start in range(0, len(self.source_ids), settings.SYNC_PAGE_SIZE):
@@ -190,8 +193,8 @@ def _execute(*, run_id: int) -> SyncRun | None:
         note = " ".join(leg.note for leg in legs if leg.note)
         if note:
             SyncRun.objects.filter(pk=run.pk).update(note=note[:2000])
-    except RunYielded:
-        return runs.sync_run_yield(run=run)
+    except RunYielded as turn:
+        return runs.sync_run_yield(run=run, resume_in=turn.resume_in)
     except RunCancelled:
         return runs.sync_run_finish_cancelled(run=run)
     except exc.ApiQuotaExhausted as e:

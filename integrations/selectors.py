@@ -58,13 +58,14 @@ class Backlog:
 
     @property
     def summary(self) -> str:
+        """E.g. "1 running, 2 queued: 2,000 records (20 pages) left", or "idle"."""
         if not self.runs:
-            return "Idle"
-        runs = f"{self.runs} run{'s' if self.runs != 1 else ''} ({self.running} running)"
+            return "idle"
+        runs = ", ".join(f"{n} {what}" for n, what in ((self.running, "running"), (self.queued, "queued")) if n)
         if not self.records_left:
             return runs
         pages = f"{self.pages_left:,} page{'s' if self.pages_left != 1 else ''}"
-        return f"{runs}, {self.records_left:,} records ({pages}) left"
+        return f"{runs}: {self.records_left:,} records ({pages}) left"
 
 
 @dataclass(frozen=True)

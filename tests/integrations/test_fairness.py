@@ -166,10 +166,10 @@ def test_the_start_page_shows_each_locations_backlog_and_budget(admin_client: Cl
         if f">{name}</a>" in row
     }
     # 200 records left in pages of 5: the turns the location still needs; a finished run is no backlog.
-    assert "1 run (1 running), 200 records (40 pages) left" in rows["GHL busy"]
-    assert "1 run (1 running), 200 records (40 pages) left" in rows["StreetText busy"]
-    assert "1 run (0 running)" in rows["GHL waiting"]
-    assert "Idle" in rows["GHL idle"]
+    assert "Backlog: 1 running: 200 records (40 pages) left" in rows["GHL busy"]
+    assert "Backlog: 1 running: 200 records (40 pages) left" in rows["StreetText busy"]
+    assert "Backlog: 1 queued<" in rows["GHL waiting"]
+    assert "Backlog: idle" in rows["GHL idle"]
     assert "1,000 of 200,000 requests used" in rows["GHL busy"]
 
 

@@ -225,6 +225,10 @@ class SyncRun(BaseModel):
     requeued = models.PositiveSmallIntegerField(
         default=0, help_text="Times the stale check re-sent this run's task because it had been lost."
     )
+    # Fair turns between locations (runs.sync_run_yield): a run of the change feed gives its worker to another
+    # location's waiting run after a page and is queued again behind it; the legs it finished are not read again.
+    turns = models.PositiveIntegerField(default=0, help_text="Times it gave its worker to another location's run.")
+    legs_done = models.JSONField(default=list, blank=True, help_text="Directions finished before its last turn.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -92,6 +92,7 @@ class Backend(Protocol):
     def get_limits(self, key: str) -> tuple[int, float] | None: ...
     def set_limits(self, key: str, *, limit: int, window: float) -> None: ...
     def reset(self, key: str) -> None: ...
+    def pause_left(self, key: str) -> float: ...
 
 
 def _wait_for(stamps: list[float], *, limit: int, window: float, now: float) -> float:
@@ -155,6 +156,11 @@ class LocalBackend:
     def reset(self, key: str) -> None:
         with self._lock:
             self._keys.pop(key, None)
+
+    def pause_left(self, key: str) -> float:
+        with self._lock:
+            state = self._keys.get(key)
+            return max(state.paused_until - time.time(), 0.0) if state is not None else 0.0
 
 
 class DatabaseBackend:
@@ -233,6 +239,12 @@ class DatabaseBackend:
 
         RateLimitWindow.objects.filter(key=key).delete()
 
+    def pause_left(self, key: str) -> float:
+        from integrations.models import RateLimitWindow
+
+        paused_until = RateLimitWindow.objects.filter(key=key).values_list("paused_until", flat=True).first()
+        return max(paused_until - self._now(), 0.0) if paused_until else 0.0
+
 
 # KEYS: window (sorted set), pause, quota. ARGV: limit, window in ms, a unique member.
 # Returns {0, 0} when the slot is taken, {1, ms to wait}, or {2, quota resume time in epoch ms}.
@@ -267,6 +279,15 @@ return 1
 """
 
 
+# KEYS: pause. Returns the ms left on the pause (0: none), on Redis's clock.
+_PAUSE_LEFT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
+return math.max(0, math.ceil(paused - now))
+"""
+
+
 class RedisBackend:
     """Sorted set of start times per key, checked and written atomically by a Lua script on Redis's clock."""
 
@@ -276,6 +297,7 @@ class RedisBackend:
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._acquire = self._redis.register_script(_ACQUIRE_LUA)
         self._pause = self._redis.register_script(_PAUSE_LUA)
+        self._pause_left = self._redis.register_script(_PAUSE_LEFT_LUA)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
 
     @staticmethod
@@ -323,6 +345,9 @@ class RedisBackend:
 
     def reset(self, key: str) -> None:
         self._call(self._redis.delete, *self._keys(key).values())
+
+    def pause_left(self, key: str) -> float:
+        return int(self._call(self._pause_left, keys=[self._keys(key)["pause"]])) / 1000
 
 
 # ------------------------------------------------------------------------------
@@ -403,6 +428,18 @@ def exhaust(key: str, *, resume_at: datetime) -> None:
     backend = get_backend()
     if backend is not None:
         backend.exhaust(_full_key(key), resume_at=resume_at.timestamp())
+
+
+def pause_left(key: str) -> float:
+    """Seconds until `key` may send again after a pause (a 429, a full window at the API); 0 when it is not paused or
+    the store cannot say (a figure for choosing other work: never raises)."""
+    backend = get_backend()
+    if backend is None:
+        return 0.0
+    try:
+        return backend.pause_left(_full_key(key))
+    except (GovernorUnavailable, DatabaseError):
+        return 0.0
 
 
 def reset(key: str) -> None:

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -43,6 +44,31 @@ CONNECTION_STATUS_TONES = {
 # Connections
 # ------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Backlog:
+    """The sync work queued or running on one connection (for GHL: one location) now."""
+
+    queued: int = 0  # runs waiting for a worker (new, between their turns, or waiting for a retry)
+    running: int = 0  # runs a worker is on
+    records_left: int = 0  # of runs whose total is known
+    pages_left: int = 0  # records_left in pages of SYNC_PAGE_SIZE: the turns the location still needs
+
+    @property
+    def runs(self) -> int:
+        return self.queued + self.running
+
+    @property
+    def summary(self) -> str:
+        """E.g. "1 running, 2 queued: 2,000 records (20 pages) left", or "idle"."""
+        if not self.runs:
+            return "idle"
+        runs = ", ".join(f"{n} {what}" for n, what in ((self.running, "running"), (self.queued, "queued")) if n)
+        if not self.records_left:
+            return runs
+        pages = f"{self.pages_left:,} page{'s' if self.pages_left != 1 else ''}"
+        return f"{runs}: {self.records_left:,} records ({pages}) left"
+
+
+@dataclass(frozen=True)
 class ConnectionHealth:
     connection: Connection
     tone: str
@@ -50,6 +76,7 @@ class ConnectionHealth:
     budget: ratelimit.DailyBudget | None = None
     # False when the budget figure is from an earlier day (no GHL request seen today yet).
     budget_today: bool = False
+    backlog: Backlog = Backlog()
 
 
 def connection_health(*, connection: Connection, now: datetime | None = None) -> tuple[str, str]:
@@ -62,12 +89,37 @@ def connection_health(*, connection: Connection, now: datetime | None = None) ->
     return CONNECTION_STATUS_TONES.get(status, "muted"), str(status.label)
 
 
+def location_budgets(keys: list[str]) -> dict[str, ratelimit.DailyBudget]:
+    """Each GHL location's requests used today, by its governor key ("ghl:<location id>"): what GHL's answers last
+    said (X-RateLimit-Limit-Daily / -Daily-Remaining, kept by the governor). The one place the start page reads it:
+    a per-location daily budget of the app's own plugs in here."""
+    return ratelimit.daily_budgets(keys) if keys else {}
+
+
+def connection_backlogs() -> dict[int, Backlog]:
+    """Per connection, the runs queued or running on it and the records (pages) they still have to do (one query:
+    active runs are at most one per mapping)."""
+    counts: dict[int, dict[str, int]] = {}
+    active = SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES).values_list(
+        "mapping__ghl_connection_id", "mapping__streettext_connection_id", "status", "total", "processed"
+    )
+    for ghl_id, streettext_id, status, total, processed in active:
+        left = max((total or 0) - processed, 0) if total is not None else 0
+        for connection_id in (ghl_id, streettext_id):
+            c = counts.setdefault(connection_id, {"queued": 0, "running": 0, "records_left": 0})
+            c["running" if status == SyncRun.Status.RUNNING else "queued"] += 1
+            c["records_left"] += left
+    page = max(int(settings.SYNC_PAGE_SIZE), 1)
+    return {pk: Backlog(**c, pages_left=-(-c["records_left"] // page)) for pk, c in counts.items()}
+
+
 def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHealth]:
-    """Every connection with its health and, for GHL, the day's request budget last reported (two queries)."""
+    """Every connection with its health, its backlog and, for GHL, the day's request budget (three queries)."""
     now = now or timezone.now()
     connections = list(Connection.objects.order_by("system", "name"))
     keys = {c.pk: f"ghl:{c.location_id}" for c in connections if c.system == System.GHL}
-    budgets = ratelimit.daily_budgets(list(set(keys.values()))) if keys else {}
+    budgets = location_budgets(list(set(keys.values())))
+    backlogs = connection_backlogs()
     today = timezone.localdate(now)
     result = []
     for connection in connections:
@@ -80,6 +132,7 @@ def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHea
                 label=label,
                 budget=budget,
                 budget_today=budget is not None and timezone.localdate(budget.seen_at) == today,
+                backlog=backlogs.get(connection.pk, Backlog()),
             )
         )
     return result

@@ -98,6 +98,10 @@ def run_sync_task(self: Any, run_id: int) -> dict[str, Any]:
         raise self.retry(exc=e, countdown=1) from e
     if run is None:
         return {"run": run_id, "status": "not claimed"}
+    if run.status == SyncRun.Status.PENDING:
+        # It gave its worker to another location's run after a page: queued again, behind that run.
+        runs.sync_run_next_turn(run_id=run.pk, retries=self.request.retries)
+        return {"run": run.pk, "status": "turn over", "processed": run.processed}
     return {"run": run.pk, "status": run.status, "processed": run.processed, "failed": run.failed}
 
 

@@ -135,6 +135,12 @@ def live_mode_of(stored: Any) -> LiveMode | None:
         return None
 
 
+def location_counter(location: str, what: str = "requests") -> str:
+    """The name of a live location's own request counter (requests, or "429"), among the GHL counters of
+    /sandbox/_control/stats: what the locations benchmark reads per location."""
+    return f"live:{location[:24]}:{what}"
+
+
 def live_latency_wait(mode: LiveMode) -> float:
     """Wait one drawn latency (uniform between low and high); returns the seconds waited."""
     lo, hi = mode.latency

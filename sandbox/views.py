@@ -144,6 +144,7 @@ def _ghl_handle(
     if mode is not None:
         # Live GHL: every answer takes its time, and GHL's own limits hold whatever the sandbox's settings say.
         live.live_latency_wait(mode)
+        counters.append(live.location_counter(location_key))
         decision = ratelimit.rate_limit_hit(
             namespace="ghl",
             key=location_key,
@@ -163,6 +164,8 @@ def _ghl_handle(
     headers = _ghl_rate_headers(decision)
     if not decision.allowed:
         counters.append("rate_limited")
+        if mode is not None:
+            counters.append(live.location_counter(location_key, "429"))
         headers["Retry-After"] = str(decision.retry_after)
         return _json(429, {"statusCode": 429, "message": ghl.MSG_TOO_MANY}, headers)
     if mode is not None and mode.has(live.NO_LOCATION_ACCESS):

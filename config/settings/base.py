@@ -172,6 +172,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
     # kombu's filesystem transport, polling in short slices so a worker stops within honcho's grace (Ctrl-C).
     CELERY_BROKER_TRANSPORT = "integrations.broker:FilesystemTransport"
+# The queue tasks are sent to and workers read when given no -Q (Celery's own default: "celery").
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -211,6 +213,9 @@ CONNECTION_ALLOW_PRIVATE_HOSTS: list[str] = env.list("CONNECTION_ALLOW_PRIVATE_H
 # Sync engine
 # ------------------------------------------------------------------------------
 SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
+# Fair turns between locations: a run of the change feed gives its worker up after a page when another location's run
+# waits, and is queued again behind it (integrations/services/sync/run.py). Off: every run keeps its worker to the end.
+SYNC_FAIR_TURNS = env.bool("SYNC_FAIR_TURNS", default=True)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
 # Every worker also runs the stale check itself this often, on a thread of its own: beat's message can wait behind the

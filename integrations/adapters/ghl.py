@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -311,6 +312,10 @@ SEARCH_BATCH = 100
 CREATED_SKEW = timedelta(minutes=2)
 # Contacts read to find one with a phone, to try the search's phone filter on.
 PHONE_PROBE_PAGE = 100
+# What the probe found is kept per connection in the process this long: a run taking turns with other locations makes
+# a new adapter each turn, and would otherwise spend two searches per page of 100 on asking again.
+PHONE_PROBE_KEEP_SECONDS = 600.0
+_phone_probes: dict[tuple[Any, ...], tuple[float, bool]] = {}
 # What identifies a contact created without an email or a phone, when looking for it.
 NAME_FIELDS = ("firstName", "lastName", "companyName")
 
@@ -336,6 +341,11 @@ class GhlContactAdapter(BaseAdapter):
         # True: `tags` is sent in the PUT and replaces the contact's tags (the mapping's explicit choice).
         self.overwrite_tags = overwrite_tags
         self._phone_filter_ok: bool | None = None  # see _phone_search_works
+        created = getattr(connection, "created_at", None)
+        self._probe_key = (connection.pk, created.isoformat() if created else "", self.client.location_id)
+        kept = _phone_probes.get(self._probe_key)
+        if kept is not None and kept[0] > time.monotonic():
+            self._phone_filter_ok = kept[1]
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
         """Pages of contacts by dateUpdated ascending; cursor = {"search_after": [epochMs, id]}."""
@@ -426,13 +436,14 @@ class GhlContactAdapter(BaseAdapter):
         return found
 
     def _phone_search_works(self) -> bool:
-        """Whether the search's phone filter finds a contact known to have that phone (asked once per adapter: two
-        searches). When the first page of the location's contacts has none with a phone, the search's "no match" is
-        believed (a location without phones is the usual reason, and trying each phone costs a request per record)."""
+        """Whether the search's phone filter finds a contact known to have that phone (asked once per adapter, and
+        kept per connection for PHONE_PROBE_KEEP_SECONDS: two searches). When the first page of the location's
+        contacts has none with a phone, the search's "no match" is believed (a location without phones is the usual
+        reason, and trying each phone costs a request per record)."""
         if self._phone_filter_ok is None:
             page = self.client.search_contacts(page_limit=PHONE_PROBE_PAGE, sort_field="dateUpdated")
             probe = next((c for c in page["contacts"] if c.get("id") and c.get("phone")), None)
-            if probe is None:
+            if probe is None:  # not kept: the next adapter asks again, once the location has contacts with a phone
                 self._phone_filter_ok = True
                 return True
             group = {"group": "OR", "filters": [{"field": "phone", "operator": "eq", "value": str(probe["phone"])}]}
@@ -440,6 +451,7 @@ class GhlContactAdapter(BaseAdapter):
             self._phone_filter_ok = any(str(c.get("id")) == str(probe["id"]) for c in hits)
             if not self._phone_filter_ok:
                 logger.warning("GHL location %s: the search's phone filter finds nothing", self.client.location_id)
+            _phone_probes[self._probe_key] = (time.monotonic() + PHONE_PROBE_KEEP_SECONDS, self._phone_filter_ok)
         return self._phone_filter_ok
 
     def existing_ids(self, record_ids: Sequence[str]) -> set[str]:

@@ -11,8 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from integrations import enqueue
@@ -166,7 +166,8 @@ def sync_run_claim(*, run_id: int) -> SyncRun | None:
     now = timezone.now()
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.PENDING).update(
         status=SyncRun.Status.RUNNING,
-        started_at=now,
+        # A run resumed after a turn or a retry keeps the time it first started.
+        started_at=Coalesce("started_at", now),
         heartbeat_at=now,
         error="",
         next_attempt_at=None,
@@ -199,6 +200,63 @@ def sync_run_release(*, run: SyncRun, error: str, retry_in: float | None = None)
     SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.PENDING, error=f"Retrying after: {error}", next_attempt_at=due
     )
+
+
+# ------------------------------------------------------------------------------
+# Fair turns between locations
+# ------------------------------------------------------------------------------
+def location_waiting_runs(*, run: SyncRun, now: datetime | None = None) -> QuerySet[SyncRun]:
+    """Pending runs of other locations (GHL connections) whose task is due: they wait for a worker now."""
+    now = now or timezone.now()
+    return (
+        SyncRun.objects.filter(status=SyncRun.Status.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .exclude(mapping__ghl_connection_id=run.mapping.ghl_connection_id)
+    )
+
+
+def sync_run_turn_over(*, run: SyncRun) -> bool:
+    """Whether the run should give its worker up after the page it just stored: another location's run is waiting
+    (one query, asked at a page boundary after Cancel was looked for)."""
+    return location_waiting_runs(run=run).exists()
+
+
+# A pause shorter than this is waited out in the next turn: re-sending the task later would cost more than it saves.
+TURN_DELAY_MIN_SECONDS = 1.0
+
+
+def sync_run_yield(*, run: SyncRun, resume_in: float = 0.0) -> SyncRun:
+    """RUNNING → PENDING at a page boundary: the run's task is sent again (`sync_run_next_turn`) and lands behind the
+    waiting runs of other locations (the queue is first in, first out), or, when its location's requests are paused
+    for `resume_in` seconds, once the pause is over. Its cursor is stored with its last page, so the next turn goes on
+    from there. A turn is not an attempt: `attempts` (the retry count a lost task is re-sent with) stays what it was
+    before this claim."""
+    delay = resume_in if resume_in >= TURN_DELAY_MIN_SECONDS else 0.0
+    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        heartbeat_at=timezone.now(),
+        turns=F("turns") + 1,
+        attempts=Greatest(F("attempts") - 1, 0),
+    )
+    run.refresh_from_db()
+    return run
+
+
+def sync_run_leg_done(*, run: SyncRun, directions: list[str]) -> None:
+    """Remember the legs a run has finished, so its later turns do not read them again."""
+    SyncRun.objects.filter(pk=run.pk).update(legs_done=directions)
+
+
+def sync_run_next_turn(*, run_id: int, retries: int = 0) -> None:
+    """Send the task of a run that gave its worker up, due when its next turn is (`next_attempt_at`); if the broker
+    cannot take it, the stale check re-sends it."""
+    due = SyncRun.objects.filter(pk=run_id).values_list("next_attempt_at", flat=True).first()
+    countdown = (due - timezone.now()).total_seconds() if due is not None else 0.0
+    try:
+        enqueue.run_sync(run_id, retries=retries, countdown=countdown if countdown >= TURN_DELAY_MIN_SECONDS else None)
+    except Exception:
+        logger.exception("Run %s gave its worker up but its task could not be sent; the stale check will", run_id)
 
 
 def sync_run_retry_due(*, run_id: int, countdown: float) -> None:
@@ -285,9 +343,17 @@ def sync_run_recover_pending(*, now: datetime | None = None) -> dict[str, int]:
     it (an autoretry's countdown is held by the worker; SIGKILL, or Redis's hour-long visibility timeout) or the
     broker dropped it. Re-sending is safe: the claim is a conditional update, so a late original finds nothing to
     claim. The retry count travels with the new message, so the task's retry budget is kept.
+
+    While the workers are working through a backlog (some run was claimed or stored a page within the grace period),
+    no pending run counts as lost: with many locations queued, and runs taking turns page by page, a run's task can
+    wait in line far longer than the grace, and re-sending it would only queue it twice (and end it stale after a
+    few tries). A task really lost then is re-sent once the workers have run out of other work.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SYNC_PENDING_GRACE_SECONDS)
+    working = SyncRun.objects.filter(status__in=SyncRun.ACTIVE_STATUSES, heartbeat_at__range=(cutoff, now))
+    if working.exists():
+        return {"requeued": 0, "lost": 0}
     due = Coalesce("next_attempt_at", "created_at")
     overdue = list(
         SyncRun.objects.filter(status=SyncRun.Status.PENDING)

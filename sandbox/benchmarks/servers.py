@@ -100,7 +100,7 @@ class SandboxServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         sandbox_host_allow(f"127.0.0.1:{self.port}")
         self.log_path = log_path
-        self.env = process_env(DJANGO_CONN_MAX_AGE=str(SERVER_CONN_MAX_AGE), **env)
+        self.env = process_env(**{"DJANGO_CONN_MAX_AGE": str(SERVER_CONN_MAX_AGE), **env})
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SandboxServer:

@@ -185,6 +185,24 @@ def test_ghl_find_by_phone_compares_e164(ghl_connection: Connection, mocked: res
     assert "number=%2B1+%28423%29+164-516" in url_of(mocked.calls[0])
 
 
+def test_the_phone_filter_probe_is_asked_once_per_connection_not_once_per_turn(
+    ghl_connection: Connection, mocked: responses.RequestsMock
+) -> None:
+    """A run taking turns makes a new adapter each turn: the probe's two searches are not spent again."""
+    probe = {**ghl_contact(1), "phone": "+14155550001"}
+    mocked.post(f"{GHL}/contacts/search", json={"contacts": [probe], "total": 1})
+
+    assert GhlContactAdapter(ghl_connection)._phone_search_works() is True
+    assert len(mocked.calls) == 2  # a page of contacts, then that contact's phone
+    assert GhlContactAdapter(ghl_connection)._phone_search_works() is True
+    assert len(mocked.calls) == 2
+    other = Connection(name="GHL 2", system="ghl", base_url=GHL, location_id="loc2", auth_type="pit")
+    other.api_secret = "tok"
+    other.save()
+    assert GhlContactAdapter(other)._phone_search_works() is True
+    assert len(mocked.calls) == 4
+
+
 def test_ghl_find_by_returns_none_when_nothing_matches(
     ghl_connection: Connection, mocked: responses.RequestsMock
 ) -> None:

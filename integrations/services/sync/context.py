@@ -34,6 +34,15 @@ class RunCancelled(Exception):
     """Cancel was pressed; raised at a page boundary, after the page's results are stored."""
 
 
+class RunYielded(Exception):
+    """Another location's run waits for a worker; raised at a page boundary, after the page's results are stored.
+    `resume_in`: seconds before the run's next turn is worth starting (its location's requests are paused)."""
+
+    def __init__(self, resume_in: float = 0.0) -> None:
+        super().__init__(f"turn over, resume in {resume_in:.1f} s")
+        self.resume_in = resume_in
+
+
 def reverse_direction(direction: str) -> str:
     return Direction.TO_GHL if direction == Direction.TO_STREETTEXT else Direction.TO_STREETTEXT
 

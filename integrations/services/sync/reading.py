@@ -35,6 +35,8 @@ class Batch:
     total: int | None = None
     # For a full scan started from the beginning: the last page of a complete pass.
     scan_complete: bool = False
+    # The feed said more pages follow (a run may stop after this page and go on from its cursor later).
+    has_more: bool = False
 
 
 def _finished_at(position: dict[str, Any]) -> datetime | None:
@@ -95,6 +97,7 @@ def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
             next_position=next_position,
             total=page.total,
             scan_complete=last and adapter.full_scan and from_start,
+            has_more=not last,
         )
         if last:
             return

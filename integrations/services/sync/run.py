@@ -1,6 +1,11 @@
 """One run of one mapping: its legs (GHL → StreetText, StreetText → GHL), each reading pages from the right place,
 processing and storing them one by one, then looking for deletions. Totals are known before the first write, so
-progress never jumps; Cancel stops at a page boundary; errors end the run the way their kind requires."""
+progress never jumps; Cancel stops at a page boundary; errors end the run the way their kind requires.
+
+Fair turns: after each stored page of the change feed, a run whose worker another location's run is waiting for gives
+the worker up (`RunYielded`) and is queued again behind it (runs.sync_run_yield); the next turn resumes from the
+stored cursor and skips the legs already finished. A location with a big backlog then holds a worker for one page at
+a time, never every worker while another location waits."""
 
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from django.db import DatabaseError, connection
 
 import integrations.services.sync.deletions as deletions
 import integrations.services.sync.reading as reading
+from integrations import ratelimit
 from integrations.clients import exceptions as exc
 from integrations.models import SyncCursor, SyncRun
 from integrations.services import runs
 from integrations.services.connection_status import connection_needs_reauth
-from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState
+from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState, RunYielded
 from integrations.services.sync.enrich import EnrichLeg
 from integrations.services.sync.items import PageResult
 from integrations.services.sync.leg import Leg
@@ -41,6 +47,16 @@ class LegRunner:
         self.first: Batch | None = None
         self.total: int | None = 0
         self.reread = False
+        # Only a change feed read from the stored cursor can stop after any page and go on later from there: a list
+        # of ids, the linked records and a dry run (which never moves the cursor) would start again; a full scan
+        # would lose the complete pass its deletion check relies on.
+        self.may_yield = (
+            settings.SYNC_FAIR_TURNS
+            and run.scope == SyncRun.Scope.CHANGES
+            and not run.only_ids
+            and not run.dry_run
+            and not self.ctx.source.full_scan
+        )
 
     def _batches(self) -> Iterator[Batch]:
         ctx, run = self.ctx, self.ctx.run
@@ -81,6 +97,11 @@ class LegRunner:
                 listed.update(r.id for r in batch.records if not r.deleted)
             complete = complete or batch.scan_complete
             self._store(self.leg.process(batch.records, force=self.force), batch)
+            # Every turn moves the cursor (a page with records, more to come): turns always make progress.
+            if self.may_yield and batch.has_more and batch.records and runs.sync_run_turn_over(run=ctx.run):
+                # A location whose requests are paused (a 429, a full window at GHL) comes back when the pause ends:
+                # its worker serves the others meanwhile instead of sleeping on it.
+                raise RunYielded(resume_in=ratelimit.pause_left(f"ghl:{ctx.mapping.ghl_connection.location_id}"))
             batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
         if self.source_ids and isinstance(self.leg, EnrichLeg):
             for start in range(0, len(self.source_ids), settings.SYNC_PAGE_SIZE):
@@ -149,21 +170,31 @@ def _execute(*, run_id: int) -> SyncRun | None:
         logger.info("Run %s is not pending (already claimed or finished); nothing to do", run_id)
         return None
     mapping = run.mapping
-    state = RunState(run=run)
+    # A run resumed after a turn (or a retry) goes on counting from what it stored before; its total is that plus what
+    # is left, so progress never jumps back.
+    state = RunState(run=run, processed=run.processed)
+    done = set(run.legs_done or [])
     try:
-        legs = [LegRunner(state, direction) for direction in mapping.directions]
+        legs = [LegRunner(state, direction) for direction in mapping.directions if direction not in done]
         for index, leg in enumerate(legs):
             leg.start(keep=index == 0)
         totals = [leg.total for leg in legs]
-        state.total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
+        left = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
+        state.total = None if left is None else run.processed + left
         runs.sync_run_add_progress(run=run, counts={}, total=state.total)
-        for leg in legs:
+        turns = any(leg.may_yield for leg in legs)
+        for index, leg in enumerate(legs):
             leg.execute()
+            if turns and index < len(legs) - 1:  # a later turn of the run goes on with the next leg
+                done.add(leg.ctx.direction)
+                runs.sync_run_leg_done(run=run, directions=sorted(done))
         # The end of the run makes the total exact.
         runs.sync_run_add_progress(run=run, counts={}, total=state.processed)
         note = " ".join(leg.note for leg in legs if leg.note)
         if note:
             SyncRun.objects.filter(pk=run.pk).update(note=note[:2000])
+    except RunYielded as turn:
+        return runs.sync_run_yield(run=run, resume_in=turn.resume_in)
     except RunCancelled:
         return runs.sync_run_finish_cancelled(run=run)
     except exc.ApiQuotaExhausted as e:

@@ -6,3 +6,16 @@ from django.apps import AppConfig
 class AutomationsConfig(AppConfig):
     name = "automations"
     verbose_name = "Automations"
+    # This app's own periodic jobs, created by `setup_periodic_tasks`: name -> (task, every N minutes).
+    periodic_tasks = {
+        # Every minute: polls whose worker died end stale, polls whose task was lost are sent again.
+        "Recover automation polls": ("automations.tasks.recover_polls_task", 1),
+        # Every hour: item versions as old as record history, except each item's latest (services/history.py).
+        "Prune old automation items": ("automations.tasks.prune_items_task", 60),
+    }
+
+    def ready(self) -> None:
+        from integrations.housekeeping import housekeeping_register
+
+        # Also recovered by every worker's stale-check thread, which cannot wait behind the work it checks.
+        housekeeping_register("automation polls", "automations.services.polls.POLLS")

@@ -233,7 +233,7 @@ def test_a_new_poll_resumes_the_items_a_dead_poll_left_and_sends_each_action_onc
     pending = AutomationItem.objects.filter(status="pending").count()
     assert pending > 0
     AutomationPoll.objects.filter(pk=first.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    assert polls.automation_polls_recover()["polls_stale"] == 1
+    assert polls.POLLS.recover()["stale"] == 1
 
     second = poll_here(automation)
     assert second.status == "succeeded", second.error
@@ -268,7 +268,7 @@ def test_the_cursor_moves_only_with_its_pages_items(live_server: Any, fast: None
     stored = max(AutomationItem.objects.values_list("item_time", "item_id"))
     assert position["values"]["searchAfter"][1] == stored[1]  # after the first page's last item, not the second's
     monkeypatch.setattr(PollEngine, "_insert", original)
-    polls.automation_poll_fail(poll_id=first.pk, error="crashed")
+    polls.POLLS.fail(first.pk, error="crashed")
 
     second = poll_here(automation)
     assert second.status == "succeeded", second.error
@@ -311,13 +311,13 @@ def test_the_recovery_ends_dead_polls_and_sends_lost_ones_again(
     AutomationPoll.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
     sent: list[int] = []
     monkeypatch.setattr("automations.enqueue.run_poll", lambda poll_id, **kw: sent.append(poll_id))
-    result = polls.automation_polls_recover()
-    assert result == {"polls_stale": 1, "polls_requeued": 1, "polls_lost": 0}
+    result = polls.POLLS.recover()
+    assert result == {"stale": 1, "requeued": 1, "lost": 0}
     assert AutomationPoll.objects.get(pk=dead.pk).status == "stale"
     assert sent == [lost.pk]
     # After SYNC_PENDING_MAX_REQUEUES times it is given up, stale, so the automation can run again.
     AutomationPoll.objects.filter(pk=lost.pk).update(
         requeued=settings.SYNC_PENDING_MAX_REQUEUES, next_attempt_at=timezone.now() - timedelta(hours=1)
     )
-    assert polls.automation_polls_recover()["polls_lost"] == 1
+    assert polls.POLLS.recover()["lost"] == 1
     assert AutomationPoll.objects.get(pk=lost.pk).status == "stale"

@@ -6,6 +6,8 @@ from django.apps import AppConfig
 class AutomationsConfig(AppConfig):
     name = "automations"
     verbose_name = "Automations"
+    # The automations with their last poll, for the start page's slot (integrations/selectors.py).
+    start_page_list = "automations.selectors.automation_list_with_last_poll"
     # This app's own periodic jobs, created by `setup_periodic_tasks`: name -> (task, every N minutes).
     periodic_tasks = {
         # Every minute: polls whose worker died end stale, polls whose task was lost are sent again.

@@ -242,14 +242,7 @@ class AutomationPoll(RunLifecycle):
         ordering = ["-created_at", "-id"]
         verbose_name = "poll"
         indexes = [models.Index(fields=["automation", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
-        constraints = [
-            # At most one active poll per automation, enforced by the database: overlapping polls cannot happen.
-            models.UniqueConstraint(
-                fields=["automation"],
-                condition=models.Q(status__in=["pending", "running"]),
-                name="one_active_poll_per_automation",
-            ),
-        ]
+        constraints = [RunLifecycle.one_active_per("automation", name="one_active_poll_per_automation")]
 
     def __str__(self) -> str:
         return f"Poll #{self.pk} of {self.automation}"

@@ -10,7 +10,7 @@ from celery import shared_task
 
 from automations.models import Automation, AutomationPoll
 from automations.services import engine, polls
-from integrations.task_base import RETRY_POLICY, LifecycleTask
+from integrations.task_base import RETRY_POLICY, LifecycleTask, scheduled_request
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +28,15 @@ def run_poll_task(self: LifecycleTask, poll_id: int) -> dict[str, Any]:
 @shared_task
 def scheduled_poll_task(automation_id: int) -> dict[str, Any]:
     """Beat entry point: request a scheduled poll unless one is already active."""
-    automation = (
-        Automation.objects.select_related("ghl_connection", "streettext_connection").filter(pk=automation_id).first()
+    return scheduled_request(
+        "automation",
+        automation_id,
+        Automation.objects.select_related("ghl_connection", "streettext_connection").filter(pk=automation_id).first(),
+        lambda automation: polls.automation_poll_request(
+            automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE
+        ),
+        polls.PollRefused,
     )
-    if automation is None:
-        return {"automation": automation_id, "status": "missing"}
-    try:
-        poll = polls.automation_poll_request(automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE)
-    except polls.PollRefused as e:
-        logger.info("Scheduled poll of automation %s skipped: %s", automation_id, e)
-        return {"automation": automation_id, "status": "skipped", "reason": str(e)}
-    return {"automation": automation_id, "poll": poll.pk}
 
 
 @shared_task

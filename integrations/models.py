@@ -206,6 +206,11 @@ class RunLifecycle(BaseModel):
     class Meta:
         abstract = True
 
+    @staticmethod
+    def one_active_per(owner: str, *, name: str) -> models.UniqueConstraint:
+        """At most one active (pending or running) per owner, enforced by the database: two cannot overlap."""
+        return models.UniqueConstraint(fields=[owner], condition=models.Q(status__in=["pending", "running"]), name=name)
+
     @property
     def duration(self) -> Any:
         if self.started_at and self.finished_at:
@@ -252,14 +257,7 @@ class SyncRun(RunLifecycle):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["mapping", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
-        constraints = [
-            # At most one active run per mapping, enforced by the database itself.
-            models.UniqueConstraint(
-                fields=["mapping"],
-                condition=models.Q(status__in=["pending", "running"]),
-                name="one_active_run_per_mapping",
-            ),
-        ]
+        constraints = [RunLifecycle.one_active_per("mapping", name="one_active_run_per_mapping")]
 
     def __str__(self) -> str:
         return f"Run #{self.pk} of {self.mapping}"

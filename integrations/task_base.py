@@ -9,6 +9,7 @@ jittered), resuming from what was stored. Worst case per call: 4 tries x 6 task 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,10 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from integrations.clients.base import requests_stopped
 from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
+from integrations.models import RunLifecycle
 from integrations.services.lifecycle import Lifecycle
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -85,3 +89,18 @@ class LifecycleTask(Task):  # type: ignore[misc]
                 raise
             raise self.retry(exc=e, countdown=1) from e
         return NOT_CLAIMED if done is None else done
+
+
+def scheduled_request(
+    owner_name: str, owner_id: int, owner: Any, request: Callable[[Any], RunLifecycle], refused: type[Exception]
+) -> dict[str, Any]:
+    """A schedule's beat entry point: `request` scheduled work of `owner` (the mapping, the automation), unless it is
+    gone or the request is refused (one is already active, it is switched off, its connection is paused)."""
+    if owner is None:
+        return {owner_name: owner_id, "status": "missing"}
+    try:
+        row = request(owner)
+    except refused as e:
+        logger.info("Scheduled work of %s %s skipped: %s", owner_name, owner_id, e)
+        return {owner_name: owner_id, "status": "skipped", "reason": str(e)}
+    return {owner_name: owner_id, "id": row.pk, "status": row.status}

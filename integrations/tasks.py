@@ -14,7 +14,7 @@ from integrations.clients.base import stop_requests
 from integrations.housekeeping import housekeeping_start, housekeeping_stop
 from integrations.models import SyncRun
 from integrations.services import runs, sync
-from integrations.task_base import RETRY_POLICY, LifecycleTask
+from integrations.task_base import RETRY_POLICY, LifecycleTask, scheduled_request
 from mappings.models import Mapping
 
 logger = logging.getLogger(__name__)
@@ -50,15 +50,13 @@ def run_sync_task(self: LifecycleTask, run_id: int) -> dict[str, Any]:
 @shared_task
 def scheduled_sync_task(mapping_id: int) -> dict[str, Any]:
     """Beat entry point: request a scheduled run unless one is already active."""
-    mapping = Mapping.objects.filter(pk=mapping_id).first()
-    if mapping is None:
-        return {"mapping": mapping_id, "status": "missing"}
-    try:
-        run = runs.sync_run_request(mapping=mapping, trigger=SyncRun.Trigger.SCHEDULE)
-    except runs.SyncRequestRefused as e:
-        logger.info("Scheduled run of mapping %s skipped: %s", mapping_id, e)
-        return {"mapping": mapping_id, "status": "skipped", "reason": str(e)}
-    return {"mapping": mapping_id, "run": run.pk}
+    return scheduled_request(
+        "mapping",
+        mapping_id,
+        Mapping.objects.filter(pk=mapping_id).first(),
+        lambda mapping: runs.sync_run_request(mapping=mapping, trigger=SyncRun.Trigger.SCHEDULE),
+        runs.SyncRequestRefused,
+    )
 
 
 @shared_task

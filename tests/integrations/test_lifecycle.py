@@ -330,3 +330,22 @@ def test_the_engines_heartbeat_stops_a_worker_whose_work_was_ended() -> None:
     run.refresh_from_db()
     poll.refresh_from_db()
     assert (run.created, run.total, poll.handled) == (1, 5, 1)
+
+
+def test_a_schedules_beat_entry_requests_work_once_while_one_is_active(
+    kind: Kind, sent: list[dict[str, Any]], django_capture_on_commit_callbacks: Any
+) -> None:
+    made = kind.make()
+    owner = made.mapping if isinstance(made, SyncRun) else made.automation
+    made.delete()
+    owner_name = type(owner).__name__.lower()
+    task = config.celery.app.tasks[kind.scheduled]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = task(owner.pk)
+        again = task(owner.pk)
+    row = kind.lifecycle.model._default_manager.get()
+    assert first == {owner_name: owner.pk, "id": row.pk, "status": Status.PENDING}
+    assert again["status"] == "skipped"
+    assert f"#{row.pk}); wait for it to finish" in again["reason"]
+    assert [s["args"] for s in sent] == [(row.pk,)]  # its task, queued once
+    assert task(owner.pk + 1000) == {owner_name: owner.pk + 1000, "status": "missing"}

@@ -3,9 +3,9 @@
 A message waits in the queue behind the work a worker holds: a worker whose runs hang (a dead database connection, a
 stuck API call) never gets to the stale check meant to notice them, and beat's next message waits behind the first.
 This thread needs no message and no free execution slot, opens a fresh database connection each time (one that died
-with a restarted server is never used again), and runs what `mark_stale_runs_task` runs. Each step is a conditional
-update, so several workers (and beat's message) checking at once change each run once. Each app registers the
-lifecycles it owns (`housekeeping_register`): sync runs here, automation polls in `automations`."""
+with a restarted server is never used again), and runs what each app's periodic recovery runs: every app registers the
+lifecycles it owns (`housekeeping_register`; sync runs in integrations/apps.py, automation polls in automations'). Each
+step is a conditional update, so several workers (and beat's messages) checking at once change each row once."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ claim, heartbeat, release, finish and recovery are the one lifecycle every unit 
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 from django.db import IntegrityError, transaction
@@ -19,8 +18,6 @@ from automations.models import (
 )
 from integrations.models import Connection
 from integrations.services.lifecycle import Lifecycle
-
-logger = logging.getLogger(__name__)
 
 POLL_ALREADY_ACTIVE = "A poll of “{automation}” is already {status} (#{poll_id}); wait for it to finish."
 AUTOMATION_DISABLED = "“{automation}” is switched off; switch it on to run it."

@@ -3,7 +3,6 @@ recovery are the one lifecycle every unit of background work shares (integration
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 from django.db import IntegrityError, transaction
@@ -14,8 +13,6 @@ from integrations.models import Connection, RecordHistory, SyncRun
 from integrations.services.lifecycle import Lifecycle
 from integrations.services.quota import mapping_paused_connection
 from mappings.models import Mapping
-
-logger = logging.getLogger(__name__)
 
 RUN_ALREADY_ACTIVE = "A run of “{mapping}” is already {status} (run #{run_id}); wait for it to finish."
 CONNECTION_NEEDS_REAUTH = "“{connection}” needs re-authentication; its mappings are paused until that is fixed."
@@ -163,7 +160,6 @@ class SyncRuns(Lifecycle[SyncRun]):
 
 
 RUNS = SyncRuns()
-STALE_ERROR, LOST_ERROR = RUNS.stale_error, RUNS.lost_error
 
 
 class RunLost(Exception):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from integrations.models import SyncRun
-from integrations.services.runs import LOST_ERROR, RUNS, sync_run_claim, sync_run_release, sync_run_request
+from integrations.services.runs import RUNS, sync_run_claim, sync_run_release, sync_run_request
 from mappings.models import Direction
 from tests.integrations.support import build_world
 
@@ -43,7 +43,7 @@ def test_a_lost_pending_run_is_sent_again_twice_then_ends_stale_and_frees_the_ma
     assert len(sends) == 2
     run.refresh_from_db()
     assert (run.status, run.requeued) == (SyncRun.Status.STALE, 2)
-    assert run.error == LOST_ERROR.format(minutes=3, times=2)
+    assert run.error == RUNS.lost_error.format(minutes=3, times=2)
     sync_run_request(mapping=mapping, trigger=SyncRun.Trigger.MANUAL)  # "Sync now" works again
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -26,8 +26,11 @@ from automations.forms import (
     AutomationForm,
     FieldRowForm,
     FieldRowFormSet,
+    PathInlineForm,
+    PathInlineFormSet,
     PresetForm,
     action_choices,
+    wait_text,
 )
 from automations.models import (
     Automation,
@@ -35,11 +38,13 @@ from automations.models import (
     AutomationActionRun,
     AutomationFieldMapping,
     AutomationItem,
+    AutomationPath,
     AutomationPoll,
 )
 from automations.presets import PRESETS, automation_create_from_preset
 from automations.services import automations as services
-from automations.services import polls
+from automations.services import polls, waits
+from automations.steps import StepTree
 from configs.models import ConfigVersion
 from configs.services import config_version_baseline, config_version_record
 from integrations.admin_export import CsvExportMixin
@@ -49,8 +54,24 @@ from integrations.templatetags.streetsync import badge, run_status_badge
 PERM_RUN = "automations.run_automation"
 MSG_CANNOT_RUN = "Running automations needs the “Can run automations” permission."
 CHANGE_TONES = {"new": "info", "updated": "warn", "baseline": "muted"}
-STATUS_TONES = {"pending": "info", "done": "ok", "failed": "bad", "skipped": "muted"}
-STATE_TONES = {"pending": "muted", "sending": "warn", "done": "ok", "failed": "bad", "skipped": "muted"}
+STATUS_TONES = {
+    "pending": "info",
+    "done": "ok",
+    "failed": "bad",
+    "skipped": "muted",
+    "waiting": "warn",
+    "cancelled": "muted",
+}
+STATE_TONES = {
+    "pending": "muted",
+    "sending": "warn",
+    "done": "ok",
+    "failed": "bad",
+    "skipped": "muted",
+    "not_met": "muted",
+    "waiting": "warn",
+    "cancelled": "muted",
+}
 DIFF_ROW = '<div><span class="field">{}</span> <del>{}</del> → <ins>{}</ins></div>'
 DIFF_SHOWN = 6
 
@@ -70,7 +91,11 @@ def _show(value: Any) -> str:
 
 
 def action_label(action: AutomationAction) -> str:
-    """ "StreetText: Create a task", "GoHighLevel: Add Contact to Workflow"."""
+    """ "StreetText: Create a task", "GoHighLevel: Add Contact to Workflow", "Paths (first matching)", "Wait 1d"."""
+    if action.kind == AutomationAction.Kind.ROUTER:
+        return f"Paths ({action.get_router_mode_display().lower()})"
+    if action.kind == AutomationAction.Kind.WAIT:
+        return f"Wait {wait_text(action)}"
     names = dict(choice for _, group in action_choices() for choice in group)
     return f"{action.get_system_display()}: {names.get(f'{action.system}:{action.operation}', action.operation)}"
 
@@ -87,10 +112,21 @@ class ActionInline(admin.TabularInline):
     form = ActionInlineForm
     formset = ActionInlineFormSet
     extra = 0
-    fields = ["position", "what", "name", "create_missing_contact", "fields_link"]
+    fields = [
+        "position",
+        "path",
+        "what",
+        "name",
+        "condition",
+        "wait",
+        "router_mode",
+        "create_missing_contact",
+        "fields_link",
+    ]
     readonly_fields = ["fields_link"]
-    ordering = ["position", "id"]
-    verbose_name_plural = "Actions (in this order, for each item)"
+    ordering = [F("path").asc(nulls_first=True), "position", "id"]
+    verbose_name = "step"
+    verbose_name_plural = "Steps (in this order for each item; a path's steps run when its router takes the path)"
 
     @admin.display(description="Action")
     def what(self, obj: AutomationAction) -> str:
@@ -100,7 +136,9 @@ class ActionInline(admin.TabularInline):
     @admin.display(description="Fields")
     def fields_link(self, obj: AutomationAction) -> str:
         if not obj.pk:
-            return "Save first, then map its fields"
+            return "Save first"
+        if obj.kind != AutomationAction.Kind.ACTION:
+            return "—"
         count = len(obj.field_mappings.all())
         url = reverse("admin:automations_automationaction_change", args=[obj.pk])
         return format_html('<a href="{}">{} field(s): edit</a>', url, count)
@@ -109,10 +147,23 @@ class ActionInline(admin.TabularInline):
         return super().get_queryset(request).prefetch_related("field_mappings")
 
 
+class PathInline(admin.TabularInline):
+    """A router's paths: add a "Paths" step, save, then its paths here, save, then put steps in them above."""
+
+    model = AutomationPath
+    fk_name = "automation"
+    form = PathInlineForm
+    formset = PathInlineFormSet
+    extra = 0
+    fields = ["router", "position", "name", "condition", "otherwise"]
+    ordering = ["router", "position", "id"]
+    verbose_name_plural = "Paths (of the “Paths” steps above: each path's condition, tried in order)"
+
+
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
     form = AutomationForm
-    inlines = [ActionInline]
+    inlines = [ActionInline, PathInline]
     list_display = ["name_and_trigger", "actions_count", "schedule", "on", "last_poll"]
     list_display_links = ["name_and_trigger"]
     list_filter = ["enabled", "trigger_system"]
@@ -395,7 +446,17 @@ class FieldRowInline(admin.TabularInline):
 class AutomationActionAdmin(admin.ModelAdmin):
     form = ActionInlineForm
     inlines = [FieldRowInline]
-    fields = ["automation_link", "position", "what", "name", "create_missing_contact"]
+    fields = [
+        "automation_link",
+        "position",
+        "path",
+        "what",
+        "name",
+        "condition",
+        "wait",
+        "router_mode",
+        "create_missing_contact",
+    ]
     readonly_fields = ["automation_link"]
     change_form_template = "admin/automations/automationaction/change_form.html"
 
@@ -575,7 +636,7 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
     list_select_related = ["automation"]
     search_fields = ["=item_id", "label"]
     date_hierarchy = "created_at"
-    actions = ["retry_items"]
+    actions = ["retry_items", "cancel_items"]
     fields = ITEM_FIELDS
     readonly_fields = ITEM_FIELDS
     change_form_template = "admin/automations/automationitem/change_form.html"
@@ -607,13 +668,18 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
     def status_badge(self, obj: AutomationItem) -> str:
         html = badge(STATUS_TONES.get(obj.status, "muted"), obj.get_status_display())
         note = obj.error[:120] if obj.error else obj.reason
+        if obj.status == AutomationItem.Status.WAITING and obj.resume_at:
+            note = f"until {_ago(obj.resume_at)}"
         return format_html('{}<br><span class="ss-small">{}</span>', html, note) if note else html
 
     @admin.display(description="Status")
     def status_line(self, obj: AutomationItem) -> str:
-        return badge(STATUS_TONES.get(obj.status, "muted"), obj.get_status_display())
+        html = badge(STATUS_TONES.get(obj.status, "muted"), obj.get_status_display())
+        if obj.status == AutomationItem.Status.WAITING and obj.resume_at:
+            return format_html("{} until {}", html, _ago(obj.resume_at))
+        return html
 
-    @admin.display(description="Actions")
+    @admin.display(description="Steps")
     def actions_column(self, obj: AutomationItem) -> str:
         runs = list(obj.action_runs.all())
         if not runs:
@@ -689,6 +755,24 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
+    @admin.action(description="Cancel the selected waiting items (they never resume)", permissions=["run"])
+    def cancel_items(self, request: HttpRequest, queryset: QuerySet[AutomationItem]) -> None:
+        count = 0
+        for item in queryset.filter(status=AutomationItem.Status.WAITING):
+            try:
+                waits.automation_item_cancel(item=item, by=request.user.get_username())
+            except waits.NotWaiting:
+                continue
+            count += 1
+        if not count:
+            self.message_user(request, waits.MSG_NOT_WAITING, messages.WARNING)
+            return
+        self.message_user(
+            request,
+            ngettext("%(n)d waiting item cancelled.", "%(n)d waiting items cancelled.", count) % {"n": count},
+            messages.SUCCESS,
+        )
+
     def has_run_permission(self, request: HttpRequest) -> bool:
         return may_run(request)
 
@@ -699,14 +783,27 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
         context = dict(extra_context or {})
         if item is not None:
             runs = list(item.action_runs.all())
+            tree = StepTree.of(item.automation)
+            steps = {step.pk: step for step in tree.walk()}
             context.update(
                 {
                     "item": item,
-                    "runs": [(run, STATE_TONES.get(run.state, "muted")) for run in runs],
+                    "runs": [
+                        (
+                            run,
+                            STATE_TONES.get(run.state, "muted"),
+                            tree.depth(steps[run.action_id]) * 22 if run.action_id in steps else 0,
+                            # A router's row names the paths it took (its note); their ids say nothing more.
+                            {k: v for k, v in (run.result_ids or {}).items() if k not in ("paths", "names")},
+                        )
+                        for run in runs
+                    ],
                     "fields": sorted(selectors.v.flatten(item.item or {}).items()),
                     "changes": sorted((item.changes or {}).items()),
                     "may_retry": item.status == AutomationItem.Status.FAILED and may_run(request),
                     "retry_url": reverse("admin:automations_automationitem_retry", args=[item.pk]),
+                    "may_cancel": item.status == AutomationItem.Status.WAITING and may_run(request),
+                    "cancel_url": reverse("admin:automations_automationitem_cancel", args=[item.pk]),
                 }
             )
         return super().change_view(request, object_id, form_url, context)
@@ -715,6 +812,7 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/retry/", wrap(require_POST(self.retry_view)), name="automations_automationitem_retry"),
+            path("<int:pk>/cancel/", wrap(require_POST(self.cancel_view)), name="automations_automationitem_cancel"),
             *super().get_urls(),
         ]
 
@@ -731,3 +829,16 @@ class AutomationItemAdmin(CsvExportMixin, ReadOnly, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:automations_automationitem_change", args=[pk]))
         self.message_user(request, "Queued again: its failed action and the ones after it.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:automations_automationpoll_change", args=[poll.pk]))
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A waiting item is cancelled: it never resumes."""
+        item = get_object_or_404(AutomationItem, pk=pk)
+        if not may_run(request):
+            raise PermissionDenied(MSG_CANNOT_RUN)
+        try:
+            waits.automation_item_cancel(item=item, by=request.user.get_username())
+        except waits.NotWaiting as e:
+            self.message_user(request, str(e), messages.WARNING)
+        else:
+            self.message_user(request, "Cancelled: it will not resume.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:automations_automationitem_change", args=[pk]))

@@ -14,6 +14,8 @@ class AutomationsConfig(AppConfig):
         "Recover automation polls": ("automations.tasks.recover_polls_task", 1),
         # Every hour: item versions as old as record history, except each item's latest (services/history.py).
         "Prune old automation items": ("automations.tasks.prune_items_task", 60),
+        # Every minute: items whose wait has ended run their remaining steps (services/waits.py).
+        "Resume automation waits": ("automations.tasks.resume_waits_task", 1),
     }
 
     def ready(self) -> None:

@@ -4,16 +4,18 @@ and the fields edited with the mapping page's pickers (mappings/widgets.py); eve
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Layout, Submit
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from automations.actions import STREETTEXT_ACTIONS, action_fields
 from automations.actions.streettext import CUSTOM_PREFIX
-from automations.models import Automation, AutomationAction, AutomationFieldMapping
+from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPath, minutes_text
 from automations.presets import PRESETS, AutomationPreset
 from automations.triggers import STREETTEXT_RESOURCES, trigger_choices
 from integrations.catalog.loader import INPUT, PATH, QUERY, UnknownCatalogOperation
@@ -234,37 +236,172 @@ class AutomationForm(forms.ModelForm):
         return cleaned
 
 
-class ActionInlineForm(forms.ModelForm):
-    """One step of the automation: what it does (a StreetText action or a catalog action) and its name."""
+STEP_ROUTER, STEP_WAIT = "step:router", "step:wait"
+STEP_CHOICES = ("Steps", [(STEP_ROUTER, "Paths (a router)"), (STEP_WAIT, "Wait")])
+MSG_WAIT_NEEDS = "A wait needs how long (e.g. 1d, 2h 30m, 45m) or “until” and a date field (e.g. until dueDate)."
+MSG_WAIT_TEXT = "Write how long (e.g. 1d, 2h 30m, 45m) or “until” and a date field (e.g. until dueDate)."
+MSG_WAIT_CAP = "At most {days} days (the wait cap)."
+MSG_WAIT_UNUSED = "Only a wait waits; leave this empty."
+MSG_PATH_OTHER_AUTOMATION = "Choose a path of this automation."
+MSG_PATH_ROUTER = "Choose a paths step (a router) of this automation; save the new one first."
+MSG_OTHERWISE_CONDITION = "An otherwise path is taken when no other matched: leave its condition empty."
+MSG_PATH_NEEDS_CONDITION = "Give the path a condition, or tick otherwise."
+MSG_ONE_OTHERWISE = "A router has one otherwise path at most."
+_WAIT_PART = re.compile(r"^(\d+)([dhm])$")
+_UNIT_MINUTES = {"d": 1440, "h": 60, "m": 1}
 
-    what = forms.ChoiceField(label="Action", choices=())
+
+def step_what(action: AutomationAction) -> str:
+    """The step's choice in the "what" list: a router, a wait, or system:operation."""
+    if action.kind == AutomationAction.Kind.ROUTER:
+        return STEP_ROUTER
+    if action.kind == AutomationAction.Kind.WAIT:
+        return STEP_WAIT
+    return f"{action.system}:{action.operation}"
+
+
+def wait_text(action: AutomationAction) -> str:
+    if action.kind != AutomationAction.Kind.WAIT:
+        return ""
+    return f"until {action.wait_until}" if action.wait_until else minutes_text(action.wait_minutes)
+
+
+def parse_wait(text: str) -> tuple[int | None, str]:
+    """ "1d 2h" → (1560, ""); "until dueDate" → (None, "dueDate"); a bare number is minutes. ValidationError else."""
+    words = text.split()
+    if len(words) == 2 and words[0].lower() == "until":
+        return None, words[1]
+    if len(words) == 1 and words[0].isdigit():
+        return int(words[0]), ""
+    total = 0
+    for word in words:
+        match = _WAIT_PART.match(word.lower())
+        if match is None:
+            raise ValidationError(MSG_WAIT_TEXT)
+        total += int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+    return total, ""
+
+
+def _condition(value: Any) -> dict[str, Any]:
+    condition = value or {}
+    if condition:
+        try:
+            check_condition(condition, "condition")
+        except ValueError as e:
+            raise ValidationError(MSG_CONDITION.format(error=e)) from e
+    return dict(condition)
+
+
+def _small_json(rows: int = 2, cols: int = 30) -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": rows, "cols": cols, "class": "ss-json ss-step-json"})
+
+
+class PathChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.router.name or 'Paths'} → {obj.name}"
+
+
+class RouterChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"#{obj.position} {obj}"
+
+
+class ActionInlineForm(forms.ModelForm):
+    """One step of the automation: what it does (a StreetText action, a catalog action, a router or a wait), where it
+    is (the main line or a path), its name and the condition it runs under."""
+
+    what = forms.ChoiceField(label="Step", choices=())
+    condition = JSONTextField(
+        label="Only if",
+        empty={},
+        widget=_small_json(),
+        help_text='e.g. {"field": "monetaryValue", "op": "gt", "value": 1000}',
+    )
+    wait = forms.CharField(
+        label="Wait",
+        required=False,
+        widget=forms.TextInput(attrs={"size": 12, "placeholder": "1d / until dueDate"}),
+        help_text="A wait: 1d, 2h 30m, or until a date field.",
+    )
 
     class Meta:
         model = AutomationAction
-        fields = ["position", "what", "name", "create_missing_contact"]
+        fields = ["position", "path", "what", "name", "condition", "wait", "router_mode", "create_missing_contact"]
+        field_classes = {"path": PathChoiceField}
         widgets = {"position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 99})}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, automation: Automation | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields.get("what")
         if isinstance(field, forms.ChoiceField):
-            field.choices = [("", "— choose an action —"), *action_choices()]
+            field.choices = [("", "— choose a step —"), STEP_CHOICES, *action_choices()]
         if self.instance.pk:
-            self.initial["what"] = f"{self.instance.system}:{self.instance.operation}"
+            self.initial["what"] = step_what(self.instance)
+            self.initial["wait"] = wait_text(self.instance)
         if "name" in self.fields:
-            self.fields["name"].widget.attrs["size"] = 28
+            self.fields["name"].widget.attrs["size"] = 18
+        automation = automation or (self.instance.automation if self.instance.automation_id else None)
+        path = self.fields.get("path")
+        if isinstance(path, forms.ModelChoiceField):
+            paths = AutomationPath.objects.filter(automation=automation) if automation and automation.pk else None
+            path.queryset = paths.select_related("router") if paths is not None else AutomationPath.objects.none()
+            path.empty_label = "main line"
+        if "router_mode" in self.fields:
+            self.fields["router_mode"].label = "Paths taken"
 
     def clean_what(self) -> str:
         value = self.cleaned_data.get("what") or ""
+        if value == STEP_ROUTER:
+            self.instance.kind, self.instance.operation = AutomationAction.Kind.ROUTER, ""
+            return value
+        if value == STEP_WAIT:
+            self.instance.kind, self.instance.operation = AutomationAction.Kind.WAIT, ""
+            return value
         system, _, operation = value.partition(":")
         if system not in (System.GHL, System.STREETTEXT) or not action_fields(system, operation):
             raise ValidationError(MSG_UNKNOWN_ACTION)
+        self.instance.kind = AutomationAction.Kind.ACTION
         self.instance.system, self.instance.operation = system, operation
         return value
 
+    def clean_condition(self) -> dict[str, Any]:
+        return _condition(self.cleaned_data.get("condition"))
+
+    def clean_path(self) -> Any:
+        path = self.cleaned_data.get("path")
+        automation_id = self.instance.automation_id
+        if path is not None and automation_id is not None and path.automation_id != automation_id:
+            raise ValidationError(MSG_PATH_OTHER_AUTOMATION)
+        return path
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        text = " ".join((cleaned.get("wait") or "").split())
+        minutes, until = None, ""
+        if text:
+            try:
+                minutes, until = parse_wait(text)
+            except ValidationError as e:
+                self.add_error("wait", e)
+                return cleaned
+        if cleaned.get("what") == STEP_WAIT:
+            cap = settings.AUTOMATION_WAIT_MAX_DAYS
+            if not text or (minutes is not None and minutes <= 0):
+                self.add_error("wait", MSG_WAIT_NEEDS)
+            elif minutes is not None and minutes > cap * 1440:
+                self.add_error("wait", MSG_WAIT_CAP.format(days=cap))
+        elif text:
+            self.add_error("wait", MSG_WAIT_UNUSED)
+            return cleaned
+        self.instance.wait_minutes, self.instance.wait_until = minutes, until
+        return cleaned
+
 
 class ActionInlineFormSet(forms.BaseInlineFormSet):
-    """StreetText actions need the automation's StreetText connection."""
+    """StreetText actions need the automation's StreetText connection; a step's path is one of this automation's."""
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "automation": self.instance}
 
     def clean(self) -> None:
         super().clean()
@@ -275,6 +412,95 @@ class ActionInlineFormSet(forms.BaseInlineFormSet):
             system = (form.cleaned_data.get("what") or "").partition(":")[0]
             if system == System.STREETTEXT and getattr(automation, "streettext_connection_id", None) is None:
                 form.add_error("what", MSG_NEEDS_STREETTEXT_ACTIONS)
+
+
+def path_condition_problem(condition: Any, otherwise: bool) -> str:
+    if otherwise and condition:
+        return MSG_OTHERWISE_CONDITION
+    if not otherwise and not condition:
+        return MSG_PATH_NEEDS_CONDITION
+    return ""
+
+
+def path_problems(path: AutomationPath) -> dict[str, str]:
+    """What is wrong with a path read from a file (its router is the step it is nested in): field → message."""
+    problems: dict[str, str] = {}
+    if not (path.name or "").strip():
+        problems["name"] = "A path needs a name."
+    try:
+        _condition(path.condition)
+    except ValidationError as e:
+        problems["condition"] = " ".join(e.messages)
+        return problems
+    problem = path_condition_problem(path.condition, path.otherwise)
+    if problem:
+        problems["condition"] = problem
+    return problems
+
+
+class PathInlineForm(forms.ModelForm):
+    """One path of a router: the router it belongs to, its order, name and condition (or "otherwise")."""
+
+    condition = JSONTextField(
+        label="When",
+        empty={},
+        widget=_small_json(cols=44),
+        help_text='e.g. {"field": "monetaryValue", "op": "gt", "value": 1000}',
+    )
+
+    class Meta:
+        model = AutomationPath
+        fields = ["router", "position", "name", "condition", "otherwise"]
+        field_classes = {"router": RouterChoiceField}
+        widgets = {"position": forms.NumberInput(attrs={"class": "ss-position", "min": 0, "max": 99})}
+
+    def __init__(self, *args: Any, automation: Automation | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        automation = automation or (self.instance.automation if self.instance.automation_id else None)
+        router = self.fields.get("router")
+        if isinstance(router, forms.ModelChoiceField):
+            routers = AutomationAction.objects.filter(kind=AutomationAction.Kind.ROUTER)
+            router.queryset = routers.filter(automation=automation) if automation and automation.pk else routers.none()
+        if "name" in self.fields:
+            self.fields["name"].widget.attrs["size"] = 22
+
+    def clean_condition(self) -> dict[str, Any]:
+        return _condition(self.cleaned_data.get("condition"))
+
+    def clean_router(self) -> Any:
+        router = self.cleaned_data.get("router")
+        automation_id = self.instance.automation_id
+        wrong = router is not None and (
+            router.kind != AutomationAction.Kind.ROUTER or (automation_id and router.automation_id != automation_id)
+        )
+        if wrong:
+            raise ValidationError(MSG_PATH_ROUTER)
+        return router
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "condition" not in self.errors:
+            problem = path_condition_problem(cleaned.get("condition"), bool(cleaned.get("otherwise")))
+            if problem:
+                self.add_error("condition", problem)
+        return cleaned
+
+
+class PathInlineFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "automation": self.instance}
+
+    def clean(self) -> None:
+        super().clean()
+        seen: set[int] = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            router = form.cleaned_data.get("router")
+            if form.cleaned_data.get("otherwise") and router is not None:
+                if router.pk in seen:
+                    form.add_error("otherwise", MSG_ONE_OTHERWISE)
+                seen.add(router.pk)
 
 
 class FieldRowForm(forms.ModelForm):

@@ -143,16 +143,57 @@ class Automation(BaseModel):
 
 
 class AutomationAction(models.Model):
-    """One step: a catalog action on GoHighLevel or a StreetText action, its fields mapped from the trigger item."""
+    """One step: a catalog action on GoHighLevel or a StreetText action (its fields mapped from the trigger item), a
+    router (paths, each with a condition and steps of its own) or a wait. A step with a condition runs only when it
+    holds. Steps of the main line have no path; a path's steps name it (docs/automations.md "Paths and waits")."""
+
+    class Kind(models.TextChoices):
+        ACTION = "action", "Action"
+        ROUTER = "router", "Paths"
+        WAIT = "wait", "Wait"
+
+    class RouterMode(models.TextChoices):
+        FIRST = "first", "First matching path"
+        ALL = "all", "Every matching path"
 
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="actions")
+    path = models.ForeignKey(
+        "AutomationPath",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="steps",
+        help_text="Empty: the main line. A path: the step runs when its router takes that path.",
+    )
     position = models.PositiveSmallIntegerField(default=0, help_text="Actions run in this order.")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACTION)
     system = models.CharField(
         max_length=20, choices=System.choices, default=System.STREETTEXT, help_text="Where the action writes."
     )
     operation = models.CharField(
         max_length=80,
+        blank=True,
         help_text="A catalog action (e.g. create-contact-note) or a StreetText action (e.g. note.create).",
+    )
+    condition = models.JSONField(
+        "only if",
+        default=dict,
+        blank=True,
+        help_text='Run this step only when it holds, e.g. {"field": "monetaryValue", "op": "gt", "value": 1000}; '
+        "earlier steps' results too ({actions.1.id}). Empty: always.",
+    )
+    router_mode = models.CharField(
+        "paths taken", max_length=10, choices=RouterMode.choices, default=RouterMode.FIRST, blank=True
+    )
+    wait_minutes = models.PositiveIntegerField(
+        "wait for (minutes)", null=True, blank=True, help_text="A wait: this long, at most the wait cap."
+    )
+    wait_until = models.CharField(
+        "wait until the date in",
+        max_length=200,
+        blank=True,
+        help_text="A wait: until the date and time in this field of the item (or an earlier step's result); a date "
+        "already past does not wait.",
     )
     name = models.CharField(max_length=120, blank=True, help_text="What this step is for (optional).")
     create_missing_contact = models.BooleanField(
@@ -166,7 +207,52 @@ class AutomationAction(models.Model):
         verbose_name = "action"
 
     def __str__(self) -> str:
-        return self.name or f"{self.get_system_display()}: {self.operation}"
+        if self.name:
+            return self.name
+        if self.kind == self.Kind.ROUTER:
+            return "Paths"
+        if self.kind == self.Kind.WAIT:
+            return f"Wait until {self.wait_until}" if self.wait_until else f"Wait {minutes_text(self.wait_minutes)}"
+        return f"{self.get_system_display()}: {self.operation}"
+
+
+def minutes_text(minutes: int | None) -> str:
+    """1440 → "1d", 90 → "1h 30m": how waits are written in the admin and in the history."""
+    if not minutes:
+        return "0m"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return " ".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n) or "0m"
+
+
+class AutomationPath(models.Model):
+    """One path of a router step: a condition and its own ordered steps (AutomationAction.path). The "otherwise" path
+    is taken when no other path matched."""
+
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="paths")
+    router = models.ForeignKey(
+        AutomationAction,
+        on_delete=models.CASCADE,
+        related_name="paths",
+        limit_choices_to={"kind": "router"},
+        help_text="The paths step this path belongs to.",
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Paths are tried in this order.")
+    name = models.CharField(max_length=120, help_text="Shown in the items history (e.g. High value).")
+    condition = models.JSONField(
+        "when",
+        default=dict,
+        blank=True,
+        help_text='e.g. {"field": "monetaryValue", "op": "gt", "value": 1000}. Empty on an "otherwise" path.',
+    )
+    otherwise = models.BooleanField(default=False, help_text="Taken when no other path of the router matched.")
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "path"
+
+    def __str__(self) -> str:
+        return f"{self.router} → {self.name}"
 
 
 class AutomationFieldMapping(models.Model):
@@ -221,6 +307,7 @@ class AutomationPoll(RunLifecycle):
         MANUAL = "manual", "Run now"
         SCHEDULE = "schedule", "Schedule"
         RETRY = "retry", "Retry of failed items"
+        RESUME = "resume", "Resume of waits that ended"
 
     DONE_COUNTS = ("handled", "skipped")
     EVERY_ONE_FAILED = POLL_EVERY_ITEM_FAILED
@@ -262,6 +349,8 @@ class AutomationItem(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        WAITING = "waiting", "Waiting"
+        CANCELLED = "cancelled", "Cancelled"
 
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="items")
     poll = models.ForeignKey(AutomationPoll, null=True, blank=True, on_delete=models.SET_NULL, related_name="items")
@@ -277,6 +366,7 @@ class AutomationItem(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    resume_at = models.DateTimeField(null=True, blank=True, help_text="A waiting item: when its wait ends.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -289,6 +379,7 @@ class AutomationItem(models.Model):
             models.Index(fields=["automation", "-created_at"], name="automation_item_recent"),
             models.Index(fields=["automation", "status"], name="automation_item_status"),
             models.Index(fields=["automation", "item_id"], name="automation_item_id"),
+            models.Index(fields=["status", "resume_at"], name="automation_item_resume"),
         ]
 
     def __str__(self) -> str:
@@ -305,6 +396,9 @@ class AutomationActionRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Not run (an earlier action failed)"
+        NOT_MET = "not_met", "Not run (its condition did not hold)"
+        WAITING = "waiting", "Waiting"
+        CANCELLED = "cancelled", "Cancelled"
 
     item = models.ForeignKey(AutomationItem, on_delete=models.CASCADE, related_name="action_runs")
     action = models.ForeignKey(AutomationAction, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")

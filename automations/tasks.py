@@ -48,6 +48,14 @@ def prune_items_task() -> dict[str, int]:
 
 
 @shared_task
+def resume_waits_task() -> dict[str, int]:
+    """Beat entry point (every minute): items whose wait has ended go back to their automation's steps."""
+    from automations.services.waits import automation_waits_resume
+
+    return automation_waits_resume()
+
+
+@shared_task
 def recover_polls_task() -> dict[str, int]:
     """Beat entry point (every minute): running polls whose worker died end stale (their items resume on the next
     poll: nothing is lost, nothing sent twice); pending polls whose task was lost are sent again (or, after a few

@@ -14,14 +14,15 @@ import yaml
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
-from automations.models import Automation, AutomationAction, AutomationFieldMapping
+from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPath
+from automations.steps import StepTree
 from integrations.models import Connection
 from mappings.models import FieldMapping, Mapping
 
 FORMAT_VERSION = 1
 FORMATS = ("yaml", "json")
 # Kept out of documents: ids, bookkeeping, and what is derived from the rest (the beat entry follows the schedule).
-SKIPPED = {"id", "created_at", "updated_at", "periodic_task", "mapping", "automation", "action"}
+SKIPPED = {"id", "created_at", "updated_at", "periodic_task", "mapping", "automation", "action", "path", "router"}
 CONNECTION_FIELDS = {"ghl_connection", "streettext_connection"}
 
 
@@ -90,11 +91,20 @@ def mapping_document(mapping: Mapping) -> dict[str, Any]:
 
 
 def automation_document(automation: Automation) -> dict[str, Any]:
+    """The automation, its main line of steps, and each router's paths with their own steps, nested as they run."""
     doc = _plain(automation)
-    doc["actions"] = [
-        {**_plain(action), "fields": [_plain(fm) for fm in action.field_mappings.order_by("position", "id")]}
-        for action in automation.actions.order_by("position", "id")
-    ]
+    tree = StepTree.of(automation)
+    doc["actions"] = [_step_document(step, tree) for step in tree.main]
+    return doc
+
+
+def _step_document(step: AutomationAction, tree: StepTree) -> dict[str, Any]:
+    doc = {**_plain(step), "fields": [_plain(fm) for fm in step.field_mappings.all()]}
+    if step.kind == AutomationAction.Kind.ROUTER:
+        doc["paths"] = [
+            {**_plain(path), "actions": [_step_document(s, tree) for s in tree.steps.get(path.pk, [])]}
+            for path in tree.paths.get(step.pk, [])
+        ]
     return doc
 
 
@@ -182,7 +192,12 @@ def children(doc: dict[str, Any], key: str, *, where: str, errors: list[str]) ->
         yield index, item
 
 
-CHILD_MODELS = {"field_mappings": FieldMapping, "actions": AutomationAction, "fields": AutomationFieldMapping}
+CHILD_MODELS = {
+    "field_mappings": FieldMapping,
+    "actions": AutomationAction,
+    "fields": AutomationFieldMapping,
+    "paths": AutomationPath,
+}
 
 
 # -- comparing two documents ------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from automations.forms import ActionInlineForm, AutomationForm, FieldRowForm
-from automations.models import Automation, AutomationAction, AutomationFieldMapping
+from automations.forms import ActionInlineForm, AutomationForm, FieldRowForm, path_problems, step_what, wait_text
+from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPath
 from automations.services.automations import automation_save
 from configs import documents
 from configs.models import ConfigVersion
@@ -272,12 +272,27 @@ def _import_automation(
     documents.apply_fields(automation, doc, where=where, errors=errors, skip=frozenset({"actions"}))
     if len(errors) == count:
         _form_errors(_form(AutomationForm, automation), where=where, errors=errors)
-    steps = []
+    steps = _import_steps(doc, automation, where=where, errors=errors)
+    if len(errors) > count:
+        return None
+    if not _save(lambda a: automation_save(automation=a), automation, where=where, errors=errors):
+        return None
+    automation.actions.all().delete()  # their paths and the paths' steps go with them
+    _save_steps(steps, automation, None)
+    return automation
+
+
+# A step as read from a document: the action, its field rows, and (a router) its paths with their own steps.
+_Step = tuple[AutomationAction, list[AutomationFieldMapping], list[tuple[AutomationPath, list[Any]]]]
+
+
+def _import_steps(doc: dict[str, Any], automation: Automation, *, where: str, errors: list[str]) -> list[_Step]:
+    steps: list[_Step] = []
     for index, item in documents.children(doc, "actions", where=where, errors=errors):
         step_where = f"{where}, action #{index}"
         action = AutomationAction(automation=automation if automation.pk else None)
-        documents.apply_fields(action, item, where=step_where, errors=errors, skip=frozenset({"fields"}))
-        extra = {"what": f"{action.system}:{action.operation}"}
+        documents.apply_fields(action, item, where=step_where, errors=errors, skip=frozenset({"fields", "paths"}))
+        extra = {"what": step_what(action), "wait": wait_text(action)}
         if _form_errors(_form(ActionInlineForm, action), where=step_where, errors=errors, extra=extra) is None:
             continue
         rows = []
@@ -287,16 +302,28 @@ def _import_automation(
             documents.apply_fields(row, row_doc, where=row_where, errors=errors)
             if _form_errors(_form(FieldRowForm, row, action=action), where=row_where, errors=errors) is not None:
                 rows.append(row)
-        steps.append((action, rows))
-    if len(errors) > count:
-        return None
-    if not _save(lambda a: automation_save(automation=a), automation, where=where, errors=errors):
-        return None
-    automation.actions.all().delete()
-    for action, rows in steps:
-        action.automation = automation
+        paths = []
+        if item.get("paths") and action.kind != AutomationAction.Kind.ROUTER:
+            errors.append(f"{step_where}: only a paths step has paths.")
+        for path_index, path_doc in documents.children(item, "paths", where=step_where, errors=errors):
+            path_where = f"{step_where}, path #{path_index}"
+            path = AutomationPath()
+            documents.apply_fields(path, path_doc, where=path_where, errors=errors, skip=frozenset({"actions"}))
+            for name, message in path_problems(path).items():
+                errors.append(f"{path_where}: {name}: {message}")
+            paths.append((path, _import_steps(path_doc, automation, where=path_where, errors=errors)))
+        steps.append((action, rows, paths))
+    return steps
+
+
+def _save_steps(steps: list[_Step], automation: Automation, path: AutomationPath | None) -> None:
+    for action, rows, paths in steps:
+        action.automation, action.path = automation, path
         action.save()
         for row in rows:
             row.action = action
             row.save()
-    return automation
+        for child, child_steps in paths:
+            child.automation, child.router = automation, action
+            child.save()
+            _save_steps(child_steps, automation, child)

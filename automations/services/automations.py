@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from automations import values as v
@@ -16,6 +18,7 @@ from automations.actions.base import mapped_values
 from automations.classify import ItemShape, Known, Rules, classify
 from automations.models import Automation, AutomationAction, AutomationCursor, AutomationItem
 from automations.services.runner import action_outputs, item_values
+from automations.steps import StepTree, choose_paths, holds, paths_note, wait_end
 from automations.triggers import TriggerFailed, trigger_for
 from integrations.clients import exceptions as exc
 from integrations.services.schedules import periodic_task_sync
@@ -25,6 +28,8 @@ TEST_NO_ITEM = "The trigger answered with no item to test with."
 TEST_FAILED = "Could not read the trigger: {error}"
 TEST_EARLIER_RESULT = "(the result of action {index}, once it has run)"
 TEST_SAMPLE_SIZE = 5
+TEST_NOT_TAKEN = "On a path this item would not take: not run."
+TEST_NOT_MET = "Its condition would not hold for this item: not run."
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -83,6 +88,9 @@ class ActionPreview:
     action: AutomationAction
     fields: list[tuple[str, Any]] = field(default_factory=list)  # (field, value) as it would be sent
     error: str = ""
+    note: str = ""  # a router's paths, a wait's end, a condition that would not hold, a path not taken
+    depth: int = 0  # routers above it (0: the main line)
+    runs: bool = True
 
 
 @dataclass
@@ -144,8 +152,27 @@ def automation_test_trigger(*, automation: Automation) -> TriggerTest:
     )
     values = item_values(item, automation)
     test.flat = {k: values[k] for k in sorted(values)}
-    for index, action in enumerate(automation.actions.prefetch_related("field_mappings").order_by("position", "id"), 1):
-        preview = ActionPreview(index=index, action=action)
+    tree = StepTree.of(automation)
+    taken: set[int] = set()
+    for action in tree.walk():
+        index = tree.numbers[action.pk]
+        preview = ActionPreview(index=index, action=action, depth=tree.depth(action))
+        test.actions.append(preview)
+        if action.path_id is not None and action.path_id not in taken:
+            preview.runs, preview.note = False, TEST_NOT_TAKEN
+            continue
+        if not holds(action.condition, values):
+            preview.runs, preview.note = False, TEST_NOT_MET
+            continue
+        if action.kind == AutomationAction.Kind.ROUTER:
+            chosen = choose_paths(tree.paths.get(action.pk, []), action.router_mode, values)
+            taken.update(p.pk for p in chosen)
+            preview.note = paths_note(chosen)
+            continue
+        if action.kind == AutomationAction.Kind.WAIT:
+            until, note = wait_end(action, values, now=timezone.now(), cap_days=settings.AUTOMATION_WAIT_MAX_DAYS)
+            preview.note = note if until is None else f"{note} The steps after it would run then."
+            continue
         known_fields = {f.name: f for f in action_fields(action.system, action.operation)}
         if not known_fields:
             preview.error = f"“{action.operation}” is not a known action."
@@ -155,7 +182,6 @@ def automation_test_trigger(*, automation: Automation) -> TriggerTest:
             preview.error = str(e)
             payload = {}
         preview.fields = list(payload.items())
-        test.actions.append(preview)
         # Later actions may use this one's result ({actions.1.id}): shown as a placeholder, since nothing runs.
         values.update(action_outputs(index, {"id": TEST_EARLIER_RESULT.format(index=index)}))
     return test

@@ -45,8 +45,11 @@ class PollEngine:
         self.runner.ensure_runs(items)
         for item in items:
             status = self.runner.run(item)
-            done = status == AutomationItem.Status.DONE
-            polls.automation_poll_beat(poll=self.poll, handled=int(done), failed=int(not done))
+            # A waiting item counts as handled: its steps so far succeeded (the resume's poll counts it again).
+            done = status in (AutomationItem.Status.DONE, AutomationItem.Status.WAITING)
+            polls.automation_poll_beat(
+                poll=self.poll, handled=int(done), failed=int(status == AutomationItem.Status.FAILED)
+            )
 
     def resume_pending(self) -> None:
         """Items an earlier poll stored but did not finish (a crash, a transient error), oldest first."""
@@ -220,7 +223,10 @@ def automation_poll_execute(*, poll_id: int) -> AutomationPoll | None:
         return None
     engine = PollEngine(poll)
     try:
-        if poll.only_items:
+        if poll.trigger == AutomationPoll.Trigger.RESUME:
+            # Waits that ended (services/waits.py): their items are pending again; nothing is read.
+            engine.resume_pending()
+        elif poll.only_items:
             engine.retry(list(poll.only_items))
         else:
             engine.resume_pending()

@@ -20,7 +20,8 @@ PRUNE_MAX_PER_CALL = 500_000
 
 def automation_items_prune(*, now: datetime | None = None, days: int | None = None) -> int:
     """Delete item versions recorded more than `days` ago (SYNC_HISTORY_RETENTION_DAYS, as record history; 0 keeps
-    everything) that a later version of the same item has replaced. Returns the count of rows deleted."""
+    everything) that a later version of the same item has replaced, unless still waiting. Returns the count of rows
+    deleted."""
     days = settings.SYNC_HISTORY_RETENTION_DAYS if days is None else days
     if days <= 0:
         return 0
@@ -28,7 +29,12 @@ def automation_items_prune(*, now: datetime | None = None, days: int | None = No
     later = AutomationItem.objects.filter(
         automation_id=OuterRef("automation_id"), item_id=OuterRef("item_id"), created_at__gt=OuterRef("created_at")
     )
-    old = AutomationItem.objects.filter(created_at__lt=cutoff).filter(Exists(later))
+    # A version still waiting (a wait may last up to AUTOMATION_WAIT_MAX_DAYS) stays until it has resumed.
+    old = (
+        AutomationItem.objects.filter(created_at__lt=cutoff)
+        .exclude(status=AutomationItem.Status.WAITING)
+        .filter(Exists(later))
+    )
     deleted = 0
     while deleted < PRUNE_MAX_PER_CALL:
         ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])

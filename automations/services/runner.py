@@ -10,22 +10,31 @@ as soon as the answer is in). So:
   is not sent again by itself: the item fails saying so, and Retry sends it once someone has checked;
 - a transient error that means the request did not land (429, 503, the worker stopping) puts the action back to
   PENDING and gives the poll back for the task's retry.
+
+The steps form a tree (automations/steps.py), walked from the top each time the item runs: a step whose condition
+does not hold is stored "not met"; a router stores the paths it took, so a later pass walks the same ones; a wait
+stores its step WAITING and the item WAITING with its resume time, and the pass stops there — nothing is held in
+memory. automation_waits_resume (services/waits.py) ends the wait (the step DONE, the item PENDING) and hands the item
+to a poll, whose pass goes over every step already done and on from the wait.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from automations import values as v
 from automations.actions import ActionContext, ActionFailed, Executor, InDoubtWaiting, Sent, executor_for
 from automations.models import Automation, AutomationAction, AutomationActionRun, AutomationItem
+from automations.steps import NOTE_NOT_MET, StepTree, choose_paths, holds, paths_note, wait_end
 from integrations.clients import exceptions as exc
 
 logger = logging.getLogger(__name__)
@@ -82,16 +91,29 @@ def action_outputs(index: int, ids: dict[str, Any]) -> dict[str, Any]:
     return {f"actions.{index}.{key}": value for key, value in (ids or {}).items()}
 
 
+@dataclass
+class _Walk:
+    """One item's pass over the step tree."""
+
+    item: AutomationItem
+    runs: dict[int | None, AutomationActionRun]
+    values: dict[str, Any]
+    failure: str = ""
+    until: datetime | None = None
+
+
+GO, WAIT, FAIL = "go", "wait", "fail"
+
+
 class ItemRunner:
-    """Runs items' actions for one poll (one worker at a time per automation: the poll's claim)."""
+    """Runs items' steps for one poll (one worker at a time per automation: the poll's claim)."""
 
     def __init__(self, *, automation: Automation, poll: Any) -> None:
         self.automation = automation
         self.poll = poll
         self.ctx = ActionContext(automation)
-        self.actions: list[AutomationAction] = list(
-            automation.actions.prefetch_related("field_mappings").order_by("position", "id")
-        )
+        self.tree = StepTree.of(automation)
+        self.actions: list[AutomationAction] = self.tree.main
         self._executors: dict[int, Executor | ActionFailed] = {}
 
     def executor(self, action: AutomationAction) -> Executor:
@@ -105,57 +127,150 @@ class ItemRunner:
             raise found
         return found
 
-    def ensure_runs(self, items: list[AutomationItem]) -> None:
-        """Every action of these items gets its row (PENDING) up front, so the history lists them from the start."""
-        if not items or not self.actions:
+    def ensure_runs(self, items: list[AutomationItem], steps: list[AutomationAction] | None = None) -> None:
+        """The main line's steps (or a path's, once taken) get their rows (PENDING) up front, so the history lists
+        them from the start; the steps of paths not taken get none."""
+        steps = self.actions if steps is None else steps
+        if not items or not steps:
             return
-        have = set(AutomationActionRun.objects.filter(item__in=items).values_list("item_id", "action_id"))
+        have = set(
+            AutomationActionRun.objects.filter(item__in=items, action__in=steps).values_list("item_id", "action_id")
+        )
         rows = [
-            AutomationActionRun(item=item, action=action, position=index, label=str(action)[:200])
+            AutomationActionRun(
+                item=item, action=step, position=self.tree.numbers.get(step.pk, 0), label=str(step)[:200]
+            )
             for item in items
-            for index, action in enumerate(self.actions, start=1)
-            if (item.pk, action.pk) not in have
+            for step in steps
+            if (item.pk, step.pk) not in have
         ]
         AutomationActionRun.objects.bulk_create(rows, ignore_conflicts=True)
 
     # -- one item ----------------------------------------------------------------------------------------------
     def run(self, item: AutomationItem) -> str:
-        """Run the item's actions not done yet, in order; returns the item's final status. Transient API errors
-        propagate (the item stays pending, its actions' states as stored)."""
+        """Run the item's steps not done yet, in order; returns the item's status (done, failed, or waiting: stored
+        with its resume time, resumed by automation_waits_resume). Transient API errors propagate (the item stays
+        pending, its steps' states as stored)."""
         self.ensure_runs([item])
         runs = {r.action_id: r for r in AutomationActionRun.objects.filter(item=item)}
-        values = item_values(item, self.automation)
-        failure = ""
-        for index, action in enumerate(self.actions, start=1):
-            run = runs[action.pk]
-            if run.state == AutomationActionRun.State.DONE:
-                values.update(action_outputs(index, run.result_ids))
-                continue
-            if failure:
-                AutomationActionRun.objects.filter(pk=run.pk).exclude(state=AutomationActionRun.State.DONE).update(
-                    state=AutomationActionRun.State.SKIPPED, note=failure
-                )
-                continue
-            if run.state == AutomationActionRun.State.FAILED:
-                failure = MSG_STOPPED.format(position=index)
-                item.error = item.error or run.error
-                continue
-            try:
-                sent = self._execute(action, run, values)
-            except ActionFailed as e:
-                AutomationActionRun.objects.filter(pk=run.pk).update(
-                    state=AutomationActionRun.State.FAILED, error=str(e)[:4000], finished_at=timezone.now()
-                )
-                item.error = f"Action {index} ({action}): {e}"
-                failure = MSG_STOPPED.format(position=index)
-                continue
-            values.update(action_outputs(index, sent.ids))
-        status = AutomationItem.Status.FAILED if failure else AutomationItem.Status.DONE
-        AutomationItem.objects.filter(pk=item.pk).update(
-            status=status, error=item.error[:4000] if failure else "", finished_at=timezone.now()
-        )
+        walk = _Walk(item=item, runs=runs, values=item_values(item, self.automation))
+        outcome = self._walk(self.tree.main, walk)
+        now = timezone.now()
+        if outcome == FAIL:
+            AutomationActionRun.objects.filter(item=item, state=AutomationActionRun.State.PENDING).update(
+                state=AutomationActionRun.State.SKIPPED, note=walk.failure
+            )
+            status = AutomationItem.Status.FAILED
+            updates: dict[str, Any] = {"error": item.error[:4000], "finished_at": now, "resume_at": None}
+        elif outcome == WAIT:
+            status = AutomationItem.Status.WAITING
+            updates = {"error": "", "finished_at": None, "resume_at": walk.until}
+        else:
+            status = AutomationItem.Status.DONE
+            updates = {"error": "", "finished_at": now, "resume_at": None}
+        AutomationItem.objects.filter(pk=item.pk).update(status=status, **updates)
         item.status = status
+        item.resume_at = updates["resume_at"]
         return status
+
+    def _row(self, walk: _Walk, step: AutomationAction) -> AutomationActionRun:
+        run = walk.runs.get(step.pk)
+        if run is None:
+            # A path's step entered now, or a step added after the item was stored.
+            self.ensure_runs([walk.item], [step])
+            run = AutomationActionRun.objects.get(item=walk.item, action=step)
+            walk.runs[step.pk] = run
+        return run
+
+    def _walk(self, steps: list[AutomationAction], walk: _Walk) -> str:
+        State = AutomationActionRun.State
+        for step in steps:
+            number = self.tree.numbers.get(step.pk, 0)
+            run = self._row(walk, step)
+            if run.state in (State.NOT_MET, State.CANCELLED):
+                continue
+            if run.state == State.FAILED:
+                walk.failure = MSG_STOPPED.format(position=number)
+                walk.item.error = walk.item.error or run.error
+                return FAIL
+            if run.state == State.WAITING:
+                # Only automation_waits_resume ends a wait (it marks the step done as it claims the item).
+                walk.until = walk.item.resume_at
+                return WAIT
+            if run.state != State.DONE and not holds(step.condition, walk.values):
+                AutomationActionRun.objects.filter(pk=run.pk).update(
+                    state=State.NOT_MET, note=NOTE_NOT_MET, finished_at=timezone.now()
+                )
+                continue
+            if step.kind == AutomationAction.Kind.ROUTER:
+                outcome = self._route(step, run, walk)
+            elif step.kind == AutomationAction.Kind.WAIT:
+                outcome = self._wait(step, run, walk)
+            else:
+                outcome = self._act(step, run, number, walk)
+            if outcome != GO:
+                return outcome
+        return GO
+
+    def _route(self, step: AutomationAction, run: AutomationActionRun, walk: _Walk) -> str:
+        paths = self.tree.paths.get(step.pk, [])
+        if run.state == AutomationActionRun.State.DONE:
+            taken = set((run.result_ids or {}).get("paths") or [])
+            chosen = [p for p in paths if p.pk in taken]
+        else:
+            chosen = choose_paths(paths, step.router_mode, walk.values)
+            AutomationActionRun.objects.filter(pk=run.pk).update(
+                state=AutomationActionRun.State.DONE,
+                result_ids={"paths": [p.pk for p in chosen], "names": [p.name for p in chosen]},
+                note=paths_note(chosen)[:300],
+                poll=self.poll,
+                started_at=timezone.now(),
+                finished_at=timezone.now(),
+            )
+        for path in chosen:
+            steps = self.tree.steps.get(path.pk, [])
+            self.ensure_runs([walk.item], steps)
+            outcome = self._walk(steps, walk)
+            if outcome != GO:
+                return outcome
+        return GO
+
+    def _wait(self, step: AutomationAction, run: AutomationActionRun, walk: _Walk) -> str:
+        if run.state == AutomationActionRun.State.DONE:
+            return GO
+        now = timezone.now()
+        until, note = wait_end(step, walk.values, now=now, cap_days=settings.AUTOMATION_WAIT_MAX_DAYS)
+        if until is None:
+            AutomationActionRun.objects.filter(pk=run.pk).update(
+                state=AutomationActionRun.State.DONE, note=note, poll=self.poll, started_at=now, finished_at=now
+            )
+            return GO
+        # The step and the item together: a crash between them cannot leave a wait that nothing resumes.
+        with transaction.atomic():
+            AutomationActionRun.objects.filter(pk=run.pk).update(
+                state=AutomationActionRun.State.WAITING, note=note, poll=self.poll, started_at=now, finished_at=None
+            )
+            AutomationItem.objects.filter(pk=walk.item.pk).update(
+                status=AutomationItem.Status.WAITING, resume_at=until, finished_at=None, error=""
+            )
+        walk.item.resume_at = walk.until = until
+        return WAIT
+
+    def _act(self, action: AutomationAction, run: AutomationActionRun, number: int, walk: _Walk) -> str:
+        if run.state == AutomationActionRun.State.DONE:
+            walk.values.update(action_outputs(number, run.result_ids))
+            return GO
+        try:
+            sent = self._execute(action, run, walk.values)
+        except ActionFailed as e:
+            AutomationActionRun.objects.filter(pk=run.pk).update(
+                state=AutomationActionRun.State.FAILED, error=str(e)[:4000], finished_at=timezone.now()
+            )
+            walk.item.error = f"Action {number} ({action}): {e}"
+            walk.failure = MSG_STOPPED.format(position=number)
+            return FAIL
+        walk.values.update(action_outputs(number, sent.ids))
+        return GO
 
     def _execute(self, action: AutomationAction, run: AutomationActionRun, values: dict[str, Any]) -> Sent:
         executor = self.executor(action)

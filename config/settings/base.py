@@ -249,6 +249,10 @@ SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=5)
 # A poll reads at most this many pages of its trigger; the next poll continues from the page after (nothing is missed
 # or read twice: the position is stored with each page).
 AUTOMATION_MAX_PAGES_PER_POLL = env.int("AUTOMATION_MAX_PAGES_PER_POLL", default=50)
+# A wait step waits at most this many days, whatever its duration or date says (docs/automations.md).
+AUTOMATION_WAIT_MAX_DAYS = env.int("AUTOMATION_WAIT_MAX_DAYS", default=365)
+# The every-minute resume of waits that ended hands at most this many items per automation to one poll.
+AUTOMATION_RESUME_BATCH = env.int("AUTOMATION_RESUME_BATCH", default=500)
 
 # ------------------------------------------------------------------------------
 # Incoming webhooks (docs/webhooks.md)

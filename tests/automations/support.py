@@ -10,7 +10,13 @@ from typing import Any
 
 import requests
 
-from automations.models import Automation, AutomationAction, AutomationFieldMapping, AutomationPoll
+from automations.models import (
+    Automation,
+    AutomationAction,
+    AutomationFieldMapping,
+    AutomationPath,
+    AutomationPoll,
+)
 from automations.services.automations import automation_save
 from automations.services.engine import automation_poll_execute
 from automations.services.polls import automation_poll_request
@@ -156,4 +162,30 @@ def ghl_contact_edit(record_id: str, **changes: Any) -> SandboxRecord:
     row = SandboxRecord.objects.get(account=account("ghl"), object_type="contact", record_id=record_id)
     return sandbox.sandbox_record_put(
         account=row.account, object_type="contact", record_id=row.record_id, data={**row.data, **changes}
+    )
+
+
+def add_step(
+    automation: Automation,
+    position: int,
+    *,
+    kind: str = AutomationAction.Kind.ACTION,
+    path: AutomationPath | None = None,
+    action: tuple[str, str, list[dict[str, Any]]] | None = None,
+    **options: Any,
+) -> AutomationAction:
+    """One step of an automation (on the main line, or in `path`): an action (system, operation, fields), a router or
+    a wait."""
+    system, operation, fields = action or (System.STREETTEXT, "", [])
+    step = AutomationAction.objects.create(
+        automation=automation, path=path, position=position, kind=kind, system=system, operation=operation, **options
+    )
+    for index, spec in enumerate(fields):
+        AutomationFieldMapping.objects.create(action=step, position=index, **spec)
+    return step
+
+
+def add_path(router: AutomationAction, position: int, name: str, **options: Any) -> AutomationPath:
+    return AutomationPath.objects.create(
+        automation=router.automation, router=router, position=position, name=name, **options
     )

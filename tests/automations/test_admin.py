@@ -76,6 +76,10 @@ def _form_data(**overrides: Any) -> dict[str, Any]:
         "actions-INITIAL_FORMS": "0",
         "actions-MIN_NUM_FORMS": "0",
         "actions-MAX_NUM_FORMS": "1000",
+        "paths-TOTAL_FORMS": "0",
+        "paths-INITIAL_FORMS": "0",
+        "paths-MIN_NUM_FORMS": "0",
+        "paths-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return data

@@ -53,3 +53,20 @@ def test_the_hourly_prune_is_scheduled_in_code() -> None:
         60,
         "minutes",
     )
+
+
+def test_a_version_still_waiting_is_not_pruned(settings: Any) -> None:
+    settings.SYNC_HISTORY_RETENTION_DAYS = 30
+    automation = _automation()
+    waiting = _version(automation, "a", "v1", days_ago=60)  # a long wait, replaced by a later version meanwhile
+    AutomationItem.objects.filter(pk=waiting.pk).update(status=AutomationItem.Status.WAITING)
+    _version(automation, "a", "v2", days_ago=1)
+    assert automation_items_prune() == 0
+    AutomationItem.objects.filter(pk=waiting.pk).update(status=AutomationItem.Status.DONE)
+    assert automation_items_prune() == 1
+
+
+def test_the_every_minute_resume_of_waits_is_scheduled_in_code() -> None:
+    call_command("setup_periodic_tasks", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    task = PeriodicTask.objects.select_related("interval").get(name="Resume automation waits")
+    assert (task.task, task.interval.every) == ("automations.tasks.resume_waits_task", 1)

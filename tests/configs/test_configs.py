@@ -318,3 +318,85 @@ def test_the_commands_export_and_import(configured: Any, tmp_path: Any) -> None:
     target.write_text("streetsync_config: 1\nmappings: [{name: y, nope: 1}]")
     with pytest.raises(CommandError, match="Nothing was imported"):
         call_command("import_config", str(target), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def _with_paths(ghl: Connection, st: Connection) -> Automation:
+    """New opportunity → if monetaryValue > 1000 then a workflow, else wait a day then a task (and a tail step)."""
+    from automations.models import AutomationAction, AutomationFieldMapping, AutomationPath
+
+    automation = Automation.objects.create(
+        name="Opportunity by value", ghl_connection=ghl, streettext_connection=st, trigger_key="search-opportunities"
+    )
+    router = AutomationAction.objects.create(
+        automation=automation, position=1, kind="router", router_mode="all", name="By value"
+    )
+    high = AutomationPath.objects.create(
+        automation=automation,
+        router=router,
+        position=1,
+        name="High value",
+        condition={"field": "monetaryValue", "op": "gt", "value": 1000},
+    )
+    low = AutomationPath.objects.create(automation=automation, router=router, position=2, name="Else", otherwise=True)
+    flow = AutomationAction.objects.create(
+        automation=automation, path=high, position=1, system="ghl", operation="add-contact-to-workflow"
+    )
+    AutomationFieldMapping.objects.create(action=flow, target_field="contactId", source="contactId")
+    AutomationFieldMapping.objects.create(action=flow, target_field="workflowId", source="wf_1", source_kind="constant")
+    AutomationAction.objects.create(automation=automation, path=low, position=1, kind="wait", wait_minutes=1440)
+    AutomationAction.objects.create(automation=automation, path=low, position=2, kind="wait", wait_until="dueDate")
+    task = AutomationAction.objects.create(
+        automation=automation,
+        path=low,
+        position=3,
+        operation="task.create",
+        condition={"field": "status", "op": "eq", "value": "open"},
+    )
+    AutomationFieldMapping.objects.create(action=task, target_field="ghl_contact_id", source="contactId")
+    AutomationFieldMapping.objects.create(
+        action=task, target_field="title", source="Call {name}", source_kind="template"
+    )
+    AutomationAction.objects.create(automation=automation, position=2, operation="contact.tag", name="Tail")
+    return automation
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_paths_and_waits_round_trip_into_an_empty_database(connections: Any, fmt: str) -> None:
+    from automations.models import AutomationAction, AutomationPath
+
+    automation = _with_paths(*connections)
+    before = config_document(automation)
+    paths = before["actions"][0]["paths"]
+    assert [p["name"] for p in paths] == ["High value", "Else"]
+    assert [s["kind"] for s in paths[1]["actions"]] == ["wait", "wait", "action"]
+    text = config_export(mappings=[], automations=[automation], fmt=fmt)
+    Automation.objects.all().delete()
+    assert not AutomationAction.objects.exists()
+    assert not AutomationPath.objects.exists()
+    report = config_import(text=text)
+    assert report.ok, report.errors
+    imported = Automation.objects.get()
+    assert config_document(imported) == before
+    assert AutomationAction.objects.count() == 6
+    assert AutomationPath.objects.count() == 2
+    # Every path and every step of a path belongs to the imported automation.
+    assert not AutomationPath.objects.exclude(automation=imported, router__automation=imported).exists()
+    assert not AutomationAction.objects.exclude(automation=imported).exists()
+    # Imported again: unchanged.
+    assert [line.action for line in config_import(text=text).lines] == ["unchanged"]
+
+
+def test_a_bad_path_or_wait_in_a_file_imports_nothing_and_says_where(connections: Any) -> None:
+    automation = _with_paths(*connections)
+    data = yaml.safe_load(config_export(mappings=[], automations=[automation]))
+    before = config_document(automation)
+    low = data["automations"][0]["actions"][0]["paths"][1]
+    low["condition"] = {"field": "x", "op": "eq", "value": 1}  # an otherwise path with a condition
+    low["actions"][0]["wait_minutes"] = 999_999_999  # beyond the cap
+    data["automations"][0]["actions"][1]["paths"] = []  # paths on an action: only routers have them (empty: fine)
+    report = config_import(text=yaml.safe_dump(data))
+    assert not report.ok
+    where = "automation “Opportunity by value”, action #1, path #2"
+    assert any(e.startswith(f"{where}: condition: An otherwise path") for e in report.errors), report.errors
+    assert any(e.startswith(f"{where}, action #1: wait: At most 365 days") for e in report.errors), report.errors
+    assert config_document(Automation.objects.get()) == before

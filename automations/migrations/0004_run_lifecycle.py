@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automations', '0002_alerts_each_message'),
+        ('automations', '0003_paths_and_waits'),
     ]
 
     operations = [

@@ -161,7 +161,7 @@ def celery_worker_process(
 
 @pytest.fixture(autouse=True)
 def _settle_runs_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a transactional test, before its database is emptied: runs and polls it queued are taken back, and one the
+    """After a transactional test, before its database is emptied: runs it queued are taken back, and a run the
     session's worker is executing is let finish. Emptying the tables under a running sync deadlocks on PostgreSQL
     (the flush is the one killed), and the next test would find this one's rows."""
     marker = request.node.get_closest_marker("django_db")
@@ -176,25 +176,16 @@ def _settle_runs_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
     worker = _SESSION_WORKER[0].proc if _SESSION_WORKER else None
     if worker is None or worker.poll() is not None:
         return
-    from django.apps import apps
+    from integrations.models import SyncRun
 
-    from integrations.models import RunLifecycle
-
-    # Every model with the run lifecycle: sync runs and automation polls alike.
-    kinds = [model for model in apps.get_models() if issubclass(model, RunLifecycle)]
-    for model in kinds:
-        model._default_manager.filter(status=RunLifecycle.Status.PENDING).update(status=RunLifecycle.Status.CANCELLED)
+    SyncRun.objects.filter(status=SyncRun.Status.PENDING).update(status=SyncRun.Status.CANCELLED)
     # A run a worker claimed (attempts counts claims) and that beat its heartbeat lately; a test that wrote a RUNNING
     # row itself, or whose worker it killed, is not waited for long.
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while time.monotonic() < deadline:
         recent = django_now() - timedelta(seconds=SETTLE_TIMEOUT)
-        if not any(
-            model._default_manager.filter(
-                status=RunLifecycle.Status.RUNNING, attempts__gte=1, heartbeat_at__gte=recent
-            ).exists()
-            for model in kinds
-        ):
+        running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, attempts__gte=1, heartbeat_at__gte=recent)
+        if not running.exists():
             return
         time.sleep(0.2)
 

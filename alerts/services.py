@@ -295,21 +295,6 @@ def alerts_for_sync_run(*, run_id: int) -> None:
     _records_failing(run, mapping, rule, threshold)
 
 
-def alerts_for_stale(*, since: datetime) -> int:
-    """The stale check ended runs and polls (their worker died, their task was lost): their alerts at once, not when
-    the next run or poll of the same mapping or automation ends. Returns how many were looked at."""
-    runs = SyncRun.objects.filter(status=SyncRun.Status.STALE, finished_at__gte=since).values_list("pk", flat=True)
-    polls = AutomationPoll.objects.filter(status=AutomationPoll.Status.STALE, finished_at__gte=since)
-    seen = 0
-    for run_id in list(runs):
-        alerts_for_sync_run(run_id=run_id)
-        seen += 1
-    for poll_id in list(polls.values_list("pk", flat=True)):
-        alerts_for_poll(poll_id=poll_id)
-        seen += 1
-    return seen
-
-
 def _run_failures(run_id: int) -> dict[str, tuple[int, RecordHistory]]:
     """A run's failed records by cause: how many, and the newest one."""
     rows = RecordHistory.objects.filter(run_id=run_id, action=RecordHistory.Action.FAILED).order_by(

@@ -3,14 +3,12 @@ what happened to every item it saw (docs/automations.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from integrations.models import BaseModel, System
+from integrations.models import BaseModel, RunLifecycle, System
 from mappings.models import FieldMapping
 
 # The trigger whose items can be expanded into their messages (automations/messages.py).
@@ -308,7 +306,7 @@ class AutomationCursor(models.Model):
         return f"{self.automation}: {self.watermark or 'start'}"
 
 
-class AutomationPoll(BaseModel):
+class AutomationPoll(RunLifecycle):
     """One poll of an automation's trigger: pages read, items recorded, actions run."""
 
     class Trigger(models.TextChoices):
@@ -318,26 +316,14 @@ class AutomationPoll(BaseModel):
         RESUME = "resume", "Resume of waits that ended"
         WEBHOOK = "webhook", "Webhook"
 
-    # The same values as a sync run's, so the same badges show them.
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Partial (some items failed)"
-        FAILED = "failed", "Failed"
-        STALE = "stale", "Stale (worker lost)"
-
-    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+    DONE_COUNTS = ("handled", "skipped")
+    EVERY_ONE_FAILED = POLL_EVERY_ITEM_FAILED
 
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="polls")
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     requested_by = models.CharField(max_length=150, blank=True)
     # A retry: only these items (AutomationItem ids) are run again; nothing is read.
     only_items = models.JSONField(default=list, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     pages = models.PositiveIntegerField(default=0, help_text="Pages of the trigger read.")
     seen = models.PositiveIntegerField(default=0, help_text="Items read (already handled ones included).")
     new = models.PositiveIntegerField(default=0, help_text="New items recorded.")
@@ -345,33 +331,15 @@ class AutomationPoll(BaseModel):
     handled = models.PositiveIntegerField(default=0, help_text="Items whose actions all succeeded.")
     skipped = models.PositiveIntegerField(default=0, help_text="Items recorded without running the actions.")
     failed = models.PositiveIntegerField(default=0, help_text="Items with an action that failed.")
-    error = models.TextField(blank=True)
-    note = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started this poll.")
-    requeued = models.PositiveSmallIntegerField(default=0, help_text="Times the stale check re-sent its task.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "poll"
         indexes = [models.Index(fields=["automation", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
-        constraints = [
-            # At most one active poll per automation, enforced by the database: overlapping polls cannot happen.
-            models.UniqueConstraint(
-                fields=["automation"],
-                condition=models.Q(status__in=["pending", "running"]),
-                name="one_active_poll_per_automation",
-            ),
-        ]
+        constraints = [RunLifecycle.one_active_per("automation", name="one_active_poll_per_automation")]
 
     def __str__(self) -> str:
         return f"Poll #{self.pk} of {self.automation}"
-
-    @property
-    def duration(self) -> Any:
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
 
 
 class AutomationItem(models.Model):

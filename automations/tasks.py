@@ -3,81 +3,40 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
-from celery import Task, shared_task
-from django.conf import settings
+from celery import shared_task
 
 from automations.models import Automation, AutomationPoll
 from automations.services import engine, polls
-from integrations.clients.base import requests_stopped
-from integrations.clients.exceptions import ApiQuotaExhausted, ApiWorkerStopping, TransientApiError
+from integrations.task_base import RETRY_POLICY, LifecycleTask, scheduled_request
 
 logger = logging.getLogger(__name__)
 
 
-class PollTask(Task):
-    """When the task gives up (retries exhausted, or a bug), the poll ends failed with the reason."""
-
-    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        poll_id = args[0] if args else kwargs.get("poll_id")
-        if poll_id is not None:
-            polls.automation_poll_fail(poll_id=poll_id, error=f"{type(exc).__name__}: {exc}")
-
-    def retry(self, *args: Any, **kwargs: Any) -> Any:
-        """Record when the retry is due, so the recovery tells a poll waiting for its retry from a lost one."""
-        poll_ids = self.request.args or [self.request.kwargs.get("poll_id") if self.request.kwargs else None]
-        if poll_ids and poll_ids[0] is not None:
-            polls.automation_poll_retry_due(poll_id=int(poll_ids[0]), countdown=float(kwargs.get("countdown") or 0))
-        return super().retry(*args, **kwargs)
-
-
-@shared_task(
-    bind=True,
-    base=PollTask,
-    autoretry_for=(TransientApiError,),
-    dont_autoretry_for=(ApiQuotaExhausted, ApiWorkerStopping),
-    retry_backoff=settings.SYNC_RETRY_BACKOFF_SECONDS,
-    retry_backoff_max=settings.SYNC_RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=settings.SYNC_RETRY_JITTER,
-    max_retries=settings.SYNC_MAX_RETRIES,
-)
-def run_poll_task(self: Any, poll_id: int) -> dict[str, Any]:
-    """Execute one automation poll.
-
-    Retry budget, as a sync run's: each API call gets 1 + API_TRANSPORT_RETRIES transport tries for idempotent
-    methods and 429s; a transient error that survives them gives the poll back, and this task retries it up to
-    SYNC_MAX_RETRIES (5) times with backoff from SYNC_RETRY_BACKOFF_SECONDS (5 s, at most 300 s, jittered),
-    resuming each item at its first action not done. A retry lost with its worker is sent again by the every-minute
-    recovery (same budget).
-    """
-    if requests_stopped():
-        polls.automation_poll_hand_over(poll_id=poll_id, retries=self.request.retries)
-        return {"poll": poll_id, "status": "handed over"}
-    try:
-        poll = engine.automation_poll_execute(poll_id=poll_id)
-    except ApiWorkerStopping:
-        polls.automation_poll_hand_over(poll_id=poll_id, retries=self.request.retries)
-        return {"poll": poll_id, "status": "handed over"}
-    if poll is None:
-        return {"poll": poll_id, "status": "not claimed"}
+@shared_task(bind=True, base=LifecycleTask, lifecycle=polls.POLLS, **RETRY_POLICY)
+def run_poll_task(self: LifecycleTask, poll_id: int) -> dict[str, Any]:
+    """Execute one automation poll, resuming each item at its first action not done (its retries, hand-over and
+    database loss: integrations/task_base.py)."""
+    poll = self.execute(poll_id, partial(engine.automation_poll_execute, poll_id=poll_id))
+    if isinstance(poll, str):
+        return {"poll": poll_id, "status": poll}
     return {"poll": poll.pk, "status": poll.status, "handled": poll.handled, "failed": poll.failed}
 
 
 @shared_task
 def scheduled_poll_task(automation_id: int) -> dict[str, Any]:
     """Beat entry point: request a scheduled poll unless one is already active."""
-    automation = (
-        Automation.objects.select_related("ghl_connection", "streettext_connection").filter(pk=automation_id).first()
+    return scheduled_request(
+        "automation",
+        automation_id,
+        Automation.objects.select_related("ghl_connection", "streettext_connection").filter(pk=automation_id).first(),
+        lambda automation: polls.automation_poll_request(
+            automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE
+        ),
+        polls.PollRefused,
     )
-    if automation is None:
-        return {"automation": automation_id, "status": "missing"}
-    try:
-        poll = polls.automation_poll_request(automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE)
-    except polls.PollRefused as e:
-        logger.info("Scheduled poll of automation %s skipped: %s", automation_id, e)
-        return {"automation": automation_id, "status": "skipped", "reason": str(e)}
-    return {"automation": automation_id, "poll": poll.pk}
 
 
 @shared_task
@@ -94,6 +53,14 @@ def resume_waits_task() -> dict[str, int]:
     from automations.services.waits import automation_waits_resume
 
     return automation_waits_resume()
+
+
+@shared_task
+def recover_polls_task() -> dict[str, int]:
+    """Beat entry point (every minute): running polls whose worker died end stale (their items resume on the next
+    poll: nothing is lost, nothing sent twice); pending polls whose task was lost are sent again (or, after a few
+    tries, end stale) so the automation can run again."""
+    return polls.POLLS.recover()  # also run by every worker on a thread of its own (integrations/housekeeping.py)
 
 
 @shared_task

@@ -3,8 +3,9 @@
 A message waits in the queue behind the work a worker holds: a worker whose runs hang (a dead database connection, a
 stuck API call) never gets to the stale check meant to notice them, and beat's next message waits behind the first.
 This thread needs no message and no free execution slot, opens a fresh database connection each time (one that died
-with a restarted server is never used again), and runs what `mark_stale_runs_task` runs. Each step is a conditional
-update, so several workers (and beat's message) checking at once change each run once."""
+with a restarted server is never used again), and runs what each app's periodic recovery runs: every app registers the
+lifecycles it owns (`housekeeping_register`; sync runs in integrations/apps.py, automation polls in automations'). Each
+step is a conditional update, so several workers (and beat's messages) checking at once change each row once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import threading
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -21,21 +22,25 @@ _stop = threading.Event()
 _thread: threading.Thread | None = None
 
 
-def stale_check() -> dict[str, int]:
-    """Runs whose worker died are marked stale; pending runs (and automation polls) whose task was lost are sent
-    again; what ended stale raises (or updates) its mapping's or automation's alerts at once."""
-    from alerts.services import alerts_for_stale
-    from automations.services import polls as automation_polls
-    from integrations.services import runs
+# Every lifecycle the thread recovers, by the dotted path of its `Lifecycle` (integrations/services/lifecycle.py). Each
+# app registers its own in its AppConfig.ready(), so this module never imports the apps whose work it checks.
+_lifecycles: dict[str, str] = {}
 
-    started = timezone.now()
-    polls = automation_polls.automation_polls_recover()
-    found = {"stale": runs.sync_run_mark_stale(), **runs.sync_run_recover_pending()}
-    if found["stale"] or found.get("lost") or polls.get("polls_stale") or polls.get("polls_lost"):
-        try:  # the alerts of what was just ended stale, at once (an alert that cannot be raised never stops the check)
-            alerts_for_stale(since=started)
+
+def housekeeping_register(name: str, lifecycle: str) -> None:
+    """Have every worker's thread run `lifecycle`'s recovery too (what the app's periodic task runs)."""
+    _lifecycles[name] = lifecycle
+
+
+def stale_check() -> dict[str, dict[str, int]]:
+    """Each registered lifecycle's recovery: work whose worker died ends stale; pending work whose task was lost is
+    sent again. One that fails (the database is down) does not keep the others from running."""
+    found: dict[str, dict[str, int]] = {}
+    for name, path in _lifecycles.items():
+        try:
+            found[name] = import_string(path).recover()
         except Exception:
-            logger.exception("Alerts for stale runs and polls could not be raised")
+            logger.exception("Worker stale check of %s failed; trying again next time", name)
     return found
 
 
@@ -43,9 +48,9 @@ def _loop(interval: float) -> None:
     while not _stop.wait(interval):
         try:
             found = stale_check()
-            if any(found.values()):
+            if any(any(counts.values()) for counts in found.values()):
                 logger.warning("Worker stale check: %s", found)
-        except Exception:  # the database may be down: try again next time, the thread must not die
+        except Exception:  # the thread must not die
             logger.exception("Worker stale check failed; trying again in %s s", interval)
         finally:
             connection.close()

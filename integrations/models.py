@@ -166,7 +166,59 @@ class Connection(BaseModel):
     )
 
 
-class SyncRun(BaseModel):
+class RunLifecycle(BaseModel):
+    """What every unit of background work shares (a sync run, an automation poll): one status, the times a worker
+    claimed it and beat its heartbeat, and how a pending one is known to be waiting rather than lost. The services that
+    move it through its states are written once (integrations/services/lifecycle.py)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial (some failed)"
+        FAILED = "failed", "Failed"
+        STALE = "stale", "Stale (worker lost)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+    # The counts of work done: some of them and some failures make it partial, failures alone failed.
+    DONE_COUNTS: tuple[str, ...] = ()
+    # Its error when every item it worked on failed.
+    EVERY_ONE_FAILED = ""
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # What it wants the user to know that is not an error (e.g. why a scheduled run read nothing).
+    note = models.TextField(blank=True)
+    # How a pending one is known to be waiting rather than lost (`Lifecycle.recover_pending`): when its task is due to
+    # claim it (a retry's countdown), how often it was claimed, and how often the stale check re-sent its task.
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Pending after a transient error: when the task retries it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it.")
+    requeued = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the stale check re-sent its task because it had been lost."
+    )
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def one_active_per(owner: str, *, name: str) -> models.UniqueConstraint:
+        """At most one active (pending or running) per owner, enforced by the database: two cannot overlap."""
+        return models.UniqueConstraint(fields=[owner], condition=models.Q(status__in=["pending", "running"]), name=name)
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SyncRun(RunLifecycle):
     """One execution of a mapping."""
 
     class Trigger(models.TextChoices):
@@ -175,34 +227,22 @@ class SyncRun(BaseModel):
         WEBHOOK = "webhook", "Webhook"
         RERUN = "rerun", "Re-run of failed records"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Partial (some records failed)"
-        FAILED = "failed", "Failed"
-        STALE = "stale", "Stale (worker lost)"
-        CANCELLED = "cancelled", "Cancelled"
-
     class Scope(models.TextChoices):
         CHANGES = "changes", "Changes since the last run"
         LINKED = "linked", "Every linked record (re-sync after a mapping change)"
         IDS = "ids", "Only the named records (webhook, re-run, one record)"
 
-    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+    DONE_COUNTS = ("created", "updated", "skipped", "deleted")
+    EVERY_ONE_FAILED = "Every record failed; see the record history."
 
     mapping = models.ForeignKey("mappings.Mapping", on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     dry_run = models.BooleanField(default=False)
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.CHANGES)
     rerun_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
     # For re-runs and webhook runs: only these source ids, as {"ghl": [...], "streettext": [...]}.
     only_ids = models.JSONField(default=dict, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     processed = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(null=True, blank=True, help_text="Records the source reported, when it does.")
     created = models.PositiveIntegerField(default=0)
@@ -210,21 +250,9 @@ class SyncRun(BaseModel):
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    # What the run wants the user to know that is not an error (e.g. why a scheduled run read nothing).
-    note = models.TextField(blank=True)
     # Set by "Cancel"; the engine stops at the next page boundary (history and cursor stay consistent).
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
-    # How a pending run is known to be waiting rather than lost (runs.sync_run_recover_pending): when its task is due
-    # to claim it (a retry's countdown), how often it was claimed, and how often the stale check re-sent its task.
-    next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Pending after a transient error: when the task retries it."
-    )
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started this run.")
-    requeued = models.PositiveSmallIntegerField(
-        default=0, help_text="Times the stale check re-sent this run's task because it had been lost."
-    )
     # Fair turns between locations (runs.sync_run_yield): a run of the change feed gives its worker to another
     # location's waiting run after a page and is queued again behind it; the legs it finished are not read again.
     turns = models.PositiveIntegerField(default=0, help_text="Times it gave its worker to another location's run.")
@@ -233,23 +261,10 @@ class SyncRun(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["mapping", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
-        constraints = [
-            # At most one active run per mapping, enforced by the database itself.
-            models.UniqueConstraint(
-                fields=["mapping"],
-                condition=models.Q(status__in=["pending", "running"]),
-                name="one_active_run_per_mapping",
-            ),
-        ]
+        constraints = [RunLifecycle.one_active_per("mapping", name="one_active_run_per_mapping")]
 
     def __str__(self) -> str:
         return f"Run #{self.pk} of {self.mapping}"
-
-    @property
-    def duration(self) -> Any:
-        if self.started_at and self.finished_at:
-            return self.finished_at - self.started_at
-        return None
 
 
 class RecordHistory(models.Model):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from integrations import ratelimit
 from integrations.models import Connection, RecordHistory, SyncRun, System
@@ -171,12 +172,12 @@ def automation_list() -> list[Any] | None:
     """The automations with their last poll's status (one query; None while the automations app is not installed:
     the start page leaves the slot out)."""
     try:
-        apps.get_model(AUTOMATION_MODEL)
+        model = apps.get_model(AUTOMATION_MODEL)
     except (LookupError, ValueError):
         return None
-    from automations.selectors import automation_list_with_last_poll
-
-    return list(automation_list_with_last_poll()[:50])
+    # Its app names the selector (AutomationsConfig.start_page_list): this app never imports automations.
+    listing = import_string(model._meta.app_config.start_page_list)
+    return list(listing()[:50])
 
 
 # ------------------------------------------------------------------------------

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from integrations.adapters import Record, adapter_for
 from integrations.clients import exceptions as exc
 from integrations.models import System
 from integrations.object_types import OBJECT_TYPES
+from integrations.services.schedules import periodic_task_sync
 from mappings.models import Direction, FieldMapping, Mapping, source_system, target_system
 from mappings.pipeline import apply_field_mapping, build_payload
 
@@ -42,33 +42,14 @@ DEFAULT_CONTACT_FIELDS: dict[str, list[tuple[str, str, list[dict[str, Any]]]]] =
 
 def mapping_schedule_sync(*, mapping: Mapping) -> PeriodicTask | None:
     """Keep the mapping's django-celery-beat entry in step with its schedule and on/off switch."""
-    task = mapping.periodic_task
-    if not mapping.schedule_minutes:
-        if task is not None:
-            mapping.periodic_task = None
-            Mapping.objects.filter(pk=mapping.pk).update(periodic_task=None)
-            task.delete()
-        return None
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=mapping.schedule_minutes, period=IntervalSchedule.MINUTES
+    return periodic_task_sync(
+        owner=mapping,
+        minutes=mapping.schedule_minutes,
+        enabled=mapping.enabled,
+        name=f"Sync mapping #{mapping.pk}: {mapping.name}",
+        task=SCHEDULED_TASK,
+        description="Created from the mapping's schedule; change it on the mapping page.",
     )
-    values = {
-        "name": f"Sync mapping #{mapping.pk}: {mapping.name}"[:200],
-        "task": SCHEDULED_TASK,
-        "interval": interval,
-        "args": json.dumps([mapping.pk]),
-        "enabled": mapping.enabled,
-        "description": "Created from the mapping's schedule; change it on the mapping page.",
-    }
-    if task is None:
-        task = PeriodicTask.objects.create(**values)
-        Mapping.objects.filter(pk=mapping.pk).update(periodic_task=task)
-        mapping.periodic_task = task
-    else:
-        for key, value in values.items():
-            setattr(task, key, value)
-        task.save()
-    return task
 
 
 @transaction.atomic

@@ -144,3 +144,18 @@ def test_the_sandbox_leak_check_sees_a_leak() -> None:
     graph = import_graph()
     assert "sandbox.services" in graph["sandbox.views"]
     assert any(t.split(".")[0] == "ghl_spec" for t in graph["integrations.clients.ghl"])
+
+
+def test_integrations_never_imports_automations() -> None:
+    """The edge is one-way: automations builds on integrations (connections, clients, the run lifecycle), and
+    integrations reaches automations' work only through what that app registers (its AppConfig)."""
+    graph = import_graph()
+    edges = sorted(
+        f"{name} → {target}"
+        for name, targets in graph.items()
+        if name.split(".")[0] == "integrations"
+        for target in targets
+        if target.split(".")[0] == "automations"
+    )
+    assert edges == []
+    assert any(t.split(".")[0] == "integrations" for t in graph["automations.services.polls"])

@@ -3,7 +3,6 @@ each action would receive; nothing is written)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from automations import values as v
 from automations.actions import ActionFailed, action_fields
@@ -22,6 +21,7 @@ from automations.services.runner import action_outputs, item_values
 from automations.steps import StepTree, choose_paths, holds, paths_note, wait_end
 from automations.triggers import TriggerFailed, trigger_for
 from integrations.clients import exceptions as exc
+from integrations.services.schedules import periodic_task_sync
 
 SCHEDULED_TASK = "automations.tasks.scheduled_poll_task"
 TEST_NO_ITEM = "The trigger answered with no item to test with."
@@ -35,33 +35,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def automation_schedule_sync(*, automation: Automation) -> PeriodicTask | None:
     """Keep the automation's django-celery-beat entry in step with its schedule and on/off switch."""
-    task = automation.periodic_task
-    if not automation.schedule_minutes:
-        if task is not None:
-            automation.periodic_task = None
-            Automation.objects.filter(pk=automation.pk).update(periodic_task=None)
-            task.delete()
-        return None
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=automation.schedule_minutes, period=IntervalSchedule.MINUTES
+    return periodic_task_sync(
+        owner=automation,
+        minutes=automation.schedule_minutes,
+        enabled=automation.enabled,
+        name=f"Automation #{automation.pk}: {automation.name}",
+        task=SCHEDULED_TASK,
+        description="Created from the automation's schedule; change it on the automation's page.",
     )
-    values = {
-        "name": f"Automation #{automation.pk}: {automation.name}"[:200],
-        "task": SCHEDULED_TASK,
-        "interval": interval,
-        "args": json.dumps([automation.pk]),
-        "enabled": automation.enabled,
-        "description": "Created from the automation's schedule; change it on the automation's page.",
-    }
-    if task is None:
-        task = PeriodicTask.objects.create(**values)
-        Automation.objects.filter(pk=automation.pk).update(periodic_task=task)
-        automation.periodic_task = task
-    else:
-        for key, value in values.items():
-            setattr(task, key, value)
-        task.save()
-    return task
 
 
 TRIGGER_FIELDS = (

@@ -1,44 +1,29 @@
-"""A poll's lifecycle, as a sync run's (integrations/services/runs.py): request (one active poll per automation, a
-database constraint), claim (a conditional update), heartbeat, release for a retry, finish, and the every-minute
-recovery of polls whose worker died or whose task was lost."""
+"""Automation polls: request (one active poll per automation, a database constraint) and retry of failed items; their
+claim, heartbeat, release, finish and recovery are the one lifecycle every unit of background work shares
+(integrations/services/lifecycle.py), recovered every minute by this app's own periodic task."""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from automations import enqueue
 from automations.models import (
-    POLL_EVERY_ITEM_FAILED,
     Automation,
     AutomationActionRun,
     AutomationItem,
     AutomationPoll,
 )
 from integrations.models import Connection
-
-logger = logging.getLogger(__name__)
+from integrations.services.lifecycle import Lifecycle
 
 POLL_ALREADY_ACTIVE = "A poll of “{automation}” is already {status} (#{poll_id}); wait for it to finish."
 AUTOMATION_DISABLED = "“{automation}” is switched off; switch it on to run it."
 CONNECTION_NEEDS_REAUTH = "“{connection}” needs re-authentication; its automations wait until that is fixed."
 CONNECTION_PAUSED = "“{connection}” is paused until {until:%Y-%m-%d %H:%M} UTC (daily quota of its API used up)."
 NOTHING_TO_RETRY = "No failed item to retry."
-STALE_ERROR = "The worker stopped sending progress for {seconds} s (killed or lost); the next poll resumes."
-LOST_ERROR = (
-    "No worker started this poll within {minutes} min of when it was due, even after its task was sent again "
-    "{times} time(s); the next poll resumes."
-)
-REQUEUED_NOTE = "Its task was lost (a worker stopped while holding it); sent again."
-EVERY_ITEM_FAILED = POLL_EVERY_ITEM_FAILED
 
 
 class PollRefused(Exception):
@@ -108,138 +93,44 @@ def automation_items_retry(*, automation: Automation, item_ids: list[int], reque
     )
 
 
+class AutomationPolls(Lifecycle[AutomationPoll]):
+    model = AutomationPoll
+    noun = "poll"
+    resumes = "the next poll resumes"
+    related = ("automation", "automation__ghl_connection", "automation__streettext_connection")
+
+    def send(self, pk: int, *, retries: int = 0, countdown: float | None = None) -> None:
+        enqueue.run_poll(pk, retries=retries, countdown=countdown)
+
+    def alerts(self, pk: int) -> None:
+        """The automation's alerts after a poll ended (failing polls, failing items)."""
+        from alerts.services import alerts_for_poll
+
+        alerts_for_poll(poll_id=pk)
+
+
+POLLS = AutomationPolls()
+
+
 def automation_poll_claim(*, poll_id: int) -> AutomationPoll | None:
     """PENDING → RUNNING by a conditional update; None if another worker got it or it is not pending."""
-    now = timezone.now()
-    claimed = AutomationPoll.objects.filter(pk=poll_id, status=AutomationPoll.Status.PENDING).update(
-        status=AutomationPoll.Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        error="",
-        next_attempt_at=None,
-        attempts=F("attempts") + 1,
-    )
-    if claimed != 1:
-        return None
-    return AutomationPoll.objects.select_related(
-        "automation", "automation__ghl_connection", "automation__streettext_connection"
-    ).get(pk=poll_id)
+    return POLLS.claim(poll_id)
 
 
 def automation_poll_beat(*, poll: AutomationPoll, **counts: int) -> None:
     """Add counts and beat the heartbeat; PollLost when the poll is no longer this worker's (ended stale)."""
-    updates: dict[str, Any] = {name: F(name) + value for name, value in counts.items() if value}
-    updates["heartbeat_at"] = timezone.now()
-    if not AutomationPoll.objects.filter(pk=poll.pk, status=AutomationPoll.Status.RUNNING).update(**updates):
+    if not POLLS.beat(poll.pk, counts):
         raise PollLost(f"poll {poll.pk} is no longer running")
 
 
 def automation_poll_release(*, poll: AutomationPoll, error: str) -> None:
     """Give a running poll back to PENDING for the task's retry (a transient failure)."""
-    AutomationPoll.objects.filter(pk=poll.pk, status=AutomationPoll.Status.RUNNING).update(
-        status=AutomationPoll.Status.PENDING, error=f"Retrying after: {error}"[:2000], next_attempt_at=timezone.now()
-    )
-
-
-def automation_poll_retry_due(*, poll_id: int, countdown: float) -> None:
-    AutomationPoll.objects.filter(pk=poll_id, status=AutomationPoll.Status.PENDING).update(
-        next_attempt_at=timezone.now() + timedelta(seconds=max(countdown, 0.0))
-    )
+    POLLS.release(poll.pk, error=error)
 
 
 def automation_poll_finish(*, poll: AutomationPoll, error: str = "", note: str = "") -> AutomationPoll:
     """Set the final status from the counts: succeeded, partial or failed."""
-    poll.refresh_from_db()
-    if error:
-        status = AutomationPoll.Status.FAILED
-    elif poll.failed and (poll.handled or poll.skipped):
-        status = AutomationPoll.Status.PARTIAL
-    elif poll.failed:
-        status = AutomationPoll.Status.FAILED
-        error = EVERY_ITEM_FAILED
-    else:
-        status = AutomationPoll.Status.SUCCEEDED
-    ended = AutomationPoll.objects.filter(pk=poll.pk, status=AutomationPoll.Status.RUNNING).update(
-        status=status, error=error[:2000], note=note[:2000], finished_at=timezone.now()
-    )
-    poll.refresh_from_db()
-    if ended:
-        _raise_alerts(poll.pk)
-    return poll
-
-
-def _raise_alerts(poll_id: int) -> None:
-    """The automation's alerts after a poll ended (failing polls, failing items); an alert that cannot be raised
-    never fails the poll."""
-    from alerts.services import alerts_for_poll
-
-    try:
-        alerts_for_poll(poll_id=poll_id)
-    except Exception:
-        logger.exception("Alerts for poll %s could not be raised", poll_id)
-
-
-def automation_poll_fail(*, poll_id: int, error: str) -> None:
-    """The task's failure hook: whatever state the poll is in, it ends failed with the reason."""
-    if AutomationPoll.objects.filter(pk=poll_id, status__in=AutomationPoll.ACTIVE_STATUSES).update(
-        status=AutomationPoll.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    ):
-        _raise_alerts(poll_id)
-
-
-HANDOVER_COUNTDOWN_SECONDS = 10
-
-
-def automation_poll_hand_over(*, poll_id: int, retries: int = 0) -> None:
-    """A worker shutting down gave the poll back: send its task again for the next worker."""
-    AutomationPoll.objects.filter(pk=poll_id, status=AutomationPoll.Status.PENDING).update(
-        next_attempt_at=timezone.now() + timedelta(seconds=HANDOVER_COUNTDOWN_SECONDS)
-    )
-    try:
-        enqueue.run_poll(poll_id, retries=retries, countdown=HANDOVER_COUNTDOWN_SECONDS)
-    except Exception:  # the broker is going away too: the recovery re-sends it later
-        logger.exception("Poll %s was handed back but its task could not be sent; the recovery will", poll_id)
-
-
-def automation_polls_recover(*, now: datetime | None = None) -> dict[str, int]:
-    """Every minute (from the sync runs' stale check): running polls whose worker died end stale (their items resume
-    on the next poll: nothing is lost, nothing sent twice); pending polls whose task was lost are sent again, and end
-    stale after SYNC_PENDING_MAX_REQUEUES tries."""
-    now = now or timezone.now()
-    seconds = settings.SYNC_STALE_AFTER_SECONDS
-    stale = AutomationPoll.objects.filter(
-        status=AutomationPoll.Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=seconds)
-    ).update(status=AutomationPoll.Status.STALE, error=STALE_ERROR.format(seconds=seconds), finished_at=now)
-    cutoff = now - timedelta(seconds=settings.SYNC_PENDING_GRACE_SECONDS)
-    overdue = list(
-        AutomationPoll.objects.filter(status=AutomationPoll.Status.PENDING)
-        .annotate(due=Coalesce("next_attempt_at", "created_at"))
-        .filter(due__lt=cutoff)
-        .values_list("pk", "requeued", "attempts")
-    )
-    requeued = lost = 0
-    for poll_id, times, attempts in overdue:
-        if times >= settings.SYNC_PENDING_MAX_REQUEUES:
-            minutes = max(1, round(settings.SYNC_PENDING_GRACE_SECONDS * (times + 1) / 60))
-            lost += AutomationPoll.objects.filter(
-                pk=poll_id, status=AutomationPoll.Status.PENDING, requeued=times
-            ).update(
-                status=AutomationPoll.Status.STALE,
-                error=LOST_ERROR.format(minutes=minutes, times=times),
-                finished_at=now,
-                next_attempt_at=None,
-            )
-            continue
-        with transaction.atomic():
-            # The conditional update is the guard against two recoveries re-sending the same poll.
-            if AutomationPoll.objects.filter(pk=poll_id, status=AutomationPoll.Status.PENDING, requeued=times).update(
-                requeued=times + 1, next_attempt_at=now, error=REQUEUED_NOTE
-            ):
-                transaction.on_commit(partial(enqueue.run_poll, poll_id, retries=attempts))
-                requeued += 1
-    if stale or requeued or lost:
-        logger.warning("Automation polls: %s stale, %s sent again, %s lost", stale, requeued, lost)
-    return {"polls_stale": stale, "polls_requeued": requeued, "polls_lost": lost}
+    return POLLS.finish(poll, error=error, note=note)
 
 
 def automation_action_runs_reset(*, item: AutomationItem) -> int:

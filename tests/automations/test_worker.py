@@ -24,9 +24,11 @@ from tests.automations.support import (
     wait_poll,
 )
 from tests.conftest import WorkerProcess, wait_for
-from tests.integrations.test_crash import STALE_CHECK, send_scheduled, stale_check_results
+from tests.integrations.test_crash import send_scheduled, stale_check_results
 
 pytestmark = pytest.mark.worker
+# This app's own every-minute recovery of its polls (automations/apps.py).
+POLL_RECOVERY = "Recover automation polls"
 
 # The three actions each handled item gets: a StreetText contact (created or updated by email), a StreetText task on
 # it, and a note on the GoHighLevel contact (a catalog action). The task's and the note's text name the item and its
@@ -171,12 +173,17 @@ def test_every_action_fires_exactly_once_across_pages_edits_and_a_killed_worker(
         done_when_killed = AutomationItem.objects.filter(poll=third, status=AutomationItem.Status.DONE).count()
         assert 0 < done_when_killed < 150
 
-        # The every-minute stale check (sent as beat sends it) ends the dead poll, so the automation can run again.
+        # The app's every-minute recovery (sent as beat sends it) ends the dead poll, so the automation can run again.
         worker.start()
         since = len(worker.log())
         time.sleep(3.5)
-        send_scheduled(STALE_CHECK)
-        wait_for(lambda: stale_check_results(worker, since), timeout=60, message="the stale check did not run")
+        send_scheduled(POLL_RECOVERY)
+        recovered = wait_for(
+            lambda: stale_check_results(worker, since, task="recover_polls_task"),
+            timeout=60,
+            message="the poll recovery did not run",
+        )
+        assert recovered[0]["stale"] == 1
         stale = AutomationPoll.objects.get(pk=third.pk)
         assert stale.status == AutomationPoll.Status.STALE, stale.status
         assert stale.error.startswith("The worker stopped sending progress")

@@ -124,7 +124,7 @@ def test_the_start_page_shows_health_budget_last_runs_daily_figures_and_failures
     assert f"{budget.used} of 200,000 requests used" in html
     # Mappings with their last run as a colour-coded badge.
     assert f'href="{reverse("admin:integrations_syncrun_change", args=[today.pk])}"' in html
-    assert '<span class="ss-badge ss-warn">Partial (some records failed)</span>' in html
+    assert '<span class="ss-badge ss-warn">Partial (some failed)</span>' in html
     # Per-day figures: today, and the two days before.
     days = page.context["days"]
     assert len(days) == selectors.DASHBOARD_DAYS

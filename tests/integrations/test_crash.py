@@ -37,9 +37,9 @@ def send_scheduled(name: str) -> None:
     app.send_task(entry.task, args=json.loads(entry.args), kwargs=json.loads(entry.kwargs))
 
 
-def stale_check_results(worker: WorkerProcess, since: int) -> list[dict[str, int]]:
-    """The return values of the stale checks the worker finished since log position `since`."""
-    found = re.findall(r"mark_stale_runs_task\[[^\]]+\] succeeded in [\d.]+s: (\{[^}]*\})", worker.log()[since:])
+def stale_check_results(worker: WorkerProcess, since: int, task: str = "mark_stale_runs_task") -> list[dict[str, int]]:
+    """The return values of the stale checks (`task`) the worker finished since log position `since`."""
+    found = re.findall(rf"{task}\[[^\]]+\] succeeded in [\d.]+s: (\{{[^}}]*\}})", worker.log()[since:])
     return [json.loads(text.replace("'", '"')) for text in found]
 
 

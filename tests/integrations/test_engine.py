@@ -9,7 +9,7 @@ import requests
 
 from integrations.models import Connection, RecordHistory, RecordLink, SyncCursor, SyncRun
 from integrations.services import sync
-from integrations.services.runs import sync_run_mark_stale
+from integrations.services.runs import RUNS
 from mappings.models import Direction, Mapping
 from sandbox import services as sandbox
 from tests.integrations.support import GHL_TOKEN, ST_KEY, World, build_world, sandbox_contacts
@@ -120,7 +120,7 @@ def test_a_killed_runs_heartbeat_goes_stale_and_frees_the_mapping() -> None:
     run = SyncRun.objects.create(
         mapping=mapping, trigger="manual", status="running", heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
-    assert sync_run_mark_stale(older_than=timedelta(minutes=5)) == 1
+    assert RUNS.mark_stale(older_than=timedelta(minutes=5)) == 1
     run.refresh_from_db()
     assert run.status == SyncRun.Status.STALE
     assert "resumes from the cursor" in run.error

@@ -20,9 +20,9 @@ from django.utils import timezone
 from integrations import ratelimit as ratelimit_core
 from integrations.models import RecordLink, SyncRun
 from integrations.services.runs import (
+    RUNS,
     location_waiting_runs,
     sync_run_next_turn,
-    sync_run_recover_pending,
     sync_run_request,
     sync_run_yield,
 )
@@ -143,9 +143,9 @@ def test_a_pending_run_waiting_in_line_is_not_taken_for_lost_while_workers_are_b
     # Another run stored a page a moment ago: the workers are working through the queue, the waiting run is in line.
     SyncRun.objects.filter(pk=busy.pk).update(status=SyncRun.Status.RUNNING, heartbeat_at=now)
 
-    assert sync_run_recover_pending(now=now + timedelta(seconds=30)) == {"requeued": 0, "lost": 0}
+    assert RUNS.recover_pending(now=now + timedelta(seconds=30)) == {"requeued": 0, "lost": 0}
     # No progress anywhere for longer than the grace: the waiting run's task was lost after all, and is sent again.
-    assert sync_run_recover_pending(now=now + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
+    assert RUNS.recover_pending(now=now + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
     assert sent == [(waiting.pk,)]
 
 

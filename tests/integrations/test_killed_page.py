@@ -18,7 +18,7 @@ from django.utils import timezone
 from integrations.adapters.streettext import StreetTextContactAdapter
 from integrations.models import PendingCreate, RecordHistory, RecordLink, SyncRun
 from integrations.services import sync
-from integrations.services.runs import sync_run_mark_stale
+from integrations.services.runs import RUNS
 from mappings.models import Direction
 from sandbox import services as sandbox
 from sandbox.models import SandboxRecord
@@ -79,7 +79,7 @@ def test_updates_that_landed_in_a_page_never_stored_keep_their_history(live_serv
     assert not RecordHistory.objects.filter(run=killed).exists()  # the page was never stored
     # The stale check ends the dead run; the next run goes on.
     SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    assert sync_run_mark_stale(older_than=timedelta(minutes=1)) == 1
+    assert RUNS.mark_stale(older_than=timedelta(minutes=1)) == 1
     after = _run(world.mapping)
     assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
 
@@ -123,7 +123,7 @@ def test_a_follow_up_made_just_before_a_kill_is_recorded_once(live_server: Any, 
     with mock.patch.object(Followups, "_mark", mark), pytest.raises(Killed):
         sync.sync_run_execute(run_id=killed.pk)
     SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    assert sync_run_mark_stale(older_than=timedelta(minutes=1)) == 1
+    assert RUNS.mark_stale(older_than=timedelta(minutes=1)) == 1
     after = _run(world.mapping)
     assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
 

@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from integrations.models import SyncRun
-from integrations.services.runs import (
-    LOST_ERROR,
-    sync_run_claim,
-    sync_run_recover_pending,
-    sync_run_release,
-    sync_run_request,
-    sync_run_retry_due,
-)
+from integrations.services.runs import RUNS, sync_run_claim, sync_run_release, sync_run_request
 from mappings.models import Direction
 from tests.integrations.support import build_world
 
@@ -37,7 +30,7 @@ def test_a_lost_pending_run_is_sent_again_twice_then_ends_stale_and_frees_the_ma
     results = []
     with django_capture_on_commit_callbacks(execute=False) as sends:
         for minute in range(6):
-            results.append(sync_run_recover_pending(now=start + timedelta(seconds=60 * minute + 1)))
+            results.append(RUNS.recover_pending(now=start + timedelta(seconds=60 * minute + 1)))
 
     assert results == [
         {"requeued": 0, "lost": 0},  # requested a second ago
@@ -50,7 +43,7 @@ def test_a_lost_pending_run_is_sent_again_twice_then_ends_stale_and_frees_the_ma
     assert len(sends) == 2
     run.refresh_from_db()
     assert (run.status, run.requeued) == (SyncRun.Status.STALE, 2)
-    assert run.error == LOST_ERROR.format(minutes=3, times=2)
+    assert run.error == RUNS.lost_error.format(minutes=3, times=2)
     sync_run_request(mapping=mapping, trigger=SyncRun.Trigger.MANUAL)  # "Sync now" works again
 
 
@@ -61,15 +54,15 @@ def test_a_run_waiting_for_its_retry_is_left_alone_until_the_retry_is_overdue(
     claimed = sync_run_claim(run_id=run.pk)
     assert claimed is not None
     sync_run_release(run=claimed, error="StreetText server error (503)")
-    sync_run_retry_due(run_id=run.pk, countdown=300)  # what the task records once Celery chose the countdown
+    RUNS.retry_due(run.pk, countdown=300)  # what the task records once Celery chose the countdown
     run.refresh_from_db()
     due = run.next_attempt_at
     assert due is not None
 
     with django_capture_on_commit_callbacks(execute=False) as sends:
-        assert sync_run_recover_pending(now=due) == {"requeued": 0, "lost": 0}
-        assert sync_run_recover_pending(now=due + timedelta(seconds=59)) == {"requeued": 0, "lost": 0}
-        assert sync_run_recover_pending(now=due + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
+        assert RUNS.recover_pending(now=due) == {"requeued": 0, "lost": 0}
+        assert RUNS.recover_pending(now=due + timedelta(seconds=59)) == {"requeued": 0, "lost": 0}
+        assert RUNS.recover_pending(now=due + timedelta(seconds=61)) == {"requeued": 1, "lost": 0}
 
     assert len(sends) == 1
     run.refresh_from_db()
@@ -90,6 +83,6 @@ def test_the_resent_task_keeps_the_retry_budget(
     SyncRun.objects.filter(pk=run.pk).update(attempts=3, created_at=run.created_at - timedelta(hours=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        sync_run_recover_pending()
+        RUNS.recover_pending()
 
     assert sent == [{"name": run_sync_task.name, "args": (run.pk,), "retries": 3, "countdown": None}]

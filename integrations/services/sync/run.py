@@ -197,6 +197,9 @@ def _execute(*, run_id: int) -> SyncRun | None:
         return runs.sync_run_yield(run=run, resume_in=turn.resume_in)
     except RunCancelled:
         return runs.sync_run_finish_cancelled(run=run)
+    except runs.RunLost:
+        logger.warning("Run %s was ended by the stale check while this worker still ran it; stopped", run_id)
+        return None
     except exc.ApiQuotaExhausted as e:
         # The day's quota is spent: a task retry would come far too soon. The run ends, the connection pauses until
         # the quota is back, and the cursor still points after the last stored page, so the next run resumes there.

@@ -218,7 +218,9 @@ def test_the_recovery_ends_dead_ones_and_sends_lost_ones_again_then_gives_up(
     settings.SYNC_PENDING_GRACE_SECONDS, settings.SYNC_PENDING_MAX_REQUEUES = 60, 2
     now = timezone.now()
     dead = kind.make(status=Status.RUNNING, heartbeat_at=now - timedelta(hours=1))
-    alive = kind.make(status=Status.RUNNING, heartbeat_at=now)
+    # Alive (its heartbeat younger than the stale limit) but not working through a backlog right now (older than the
+    # grace): a sync run that beat within the grace would keep every pending run from counting as lost (fair turns).
+    alive = kind.make(status=Status.RUNNING, heartbeat_at=now - timedelta(seconds=120))
     lost = kind.make()
     type(lost).objects.filter(pk=lost.pk).update(created_at=now - timedelta(hours=1), attempts=1)
     results = []

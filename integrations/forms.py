@@ -52,7 +52,7 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = ["name", "system", "base_url", "location_id", "auth_type"]
+        fields = ["name", "system", "base_url", "location_id", "auth_type", "daily_budget_percent"]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

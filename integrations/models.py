@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -129,6 +130,17 @@ class Connection(BaseModel):
         editable=False,
         help_text="The API's daily request quota is used up: no sync runs on this connection before this time.",
     )
+    # The share of the location's daily GHL request limit this app may use (integrations/services/budget.py): the
+    # per-contact scans are spread over the day to fit it; webhook-driven and manual work is never deferred.
+    daily_budget_percent = models.PositiveSmallIntegerField(
+        "daily budget (% of the daily limit)",
+        default=25,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "GoHighLevel only: the share of the location's daily request limit (200,000 unless GHL reports another) "
+            "this app may use. Reconciliation scans (notes, appointments) are spread over the day to fit it."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -225,6 +237,10 @@ class SyncRun(BaseModel):
     requeued = models.PositiveSmallIntegerField(
         default=0, help_text="Times the stale check re-sent this run's task because it had been lost."
     )
+    # A per-contact scan (GHL notes, appointments): contacts scanned so far of how many the location has (GHL's
+    # contact search reports the total), for the run page's percentage while the run is going.
+    scan_done = models.PositiveIntegerField(null=True, blank=True, help_text="Contacts scanned so far.")
+    scan_total = models.PositiveIntegerField(null=True, blank=True, help_text="Contacts the scan will read.")
 
     class Meta:
         ordering = ["-created_at"]

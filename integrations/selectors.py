@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from integrations import ratelimit
 from integrations.models import Connection, RecordHistory, SyncRun, System
+from integrations.services.budget import LocationBudget, location_budgets
 from mappings.models import Mapping
 
 DASHBOARD_DAYS = 30
@@ -50,6 +51,8 @@ class ConnectionHealth:
     budget: ratelimit.DailyBudget | None = None
     # False when the budget figure is from an earlier day (no GHL request seen today yet).
     budget_today: bool = False
+    # GHL: the location's daily budget, today's use and forecast, and its per-contact scans (services/budget.py).
+    location: LocationBudget | None = None
 
 
 def connection_health(*, connection: Connection, now: datetime | None = None) -> tuple[str, str]:
@@ -63,11 +66,13 @@ def connection_health(*, connection: Connection, now: datetime | None = None) ->
 
 
 def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHealth]:
-    """Every connection with its health and, for GHL, the day's request budget last reported (two queries)."""
+    """Every connection with its health and, for GHL, the day's request budget last reported and the location's
+    budget and scans (seven queries)."""
     now = now or timezone.now()
     connections = list(Connection.objects.order_by("system", "name"))
     keys = {c.pk: f"ghl:{c.location_id}" for c in connections if c.system == System.GHL}
     budgets = ratelimit.daily_budgets(list(set(keys.values()))) if keys else {}
+    locations = location_budgets(connections, now=now)
     today = timezone.localdate(now)
     result = []
     for connection in connections:
@@ -80,6 +85,7 @@ def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHea
                 label=label,
                 budget=budget,
                 budget_today=budget is not None and timezone.localdate(budget.seen_at) == today,
+                location=locations.get(connection.pk),
             )
         )
     return result
@@ -322,6 +328,8 @@ class RunProgress:
     eta_seconds: int | None
     elapsed_seconds: int | None
     tone: str
+    # A per-contact scan (GHL notes, appointments): "1,200 of 5,000 contacts" scanned by the run ("" otherwise).
+    scan_display: str = ""
 
     @property
     def eta_display(self) -> str:
@@ -354,6 +362,9 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
     percent: int | None = None
     if run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
         percent = 100
+    elif run.scan_total:
+        # A per-contact scan finds its records contact by contact: its share of the contacts is the measure.
+        percent = min(100, int(100 * (run.scan_done or 0) / run.scan_total))
     elif run.total:
         percent = min(100, int(100 * run.processed / run.total))
     elif run.total == 0 and not active:
@@ -367,6 +378,12 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
             rate = run.processed / elapsed_f
         if active and rate and run.total and run.total > run.processed:
             eta = int((run.total - run.processed) / rate)
+        elif active and run.scan_total and run.scan_done and run.scan_total > run.scan_done and elapsed_f >= 0.1:
+            eta = int((run.scan_total - run.scan_done) * elapsed_f / run.scan_done)
+    scan_display = ""
+    if run.scan_done is not None:
+        of = f" of {run.scan_total:,}" if run.scan_total else ""
+        scan_display = f"{run.scan_done:,}{of}"
     return RunProgress(
         active=active,
         percent=percent,
@@ -374,6 +391,7 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
         eta_seconds=eta,
         elapsed_seconds=elapsed,
         tone=RUN_STATUS_TONES.get(SyncRun.Status(run.status), "muted"),
+        scan_display=scan_display,
     )
 
 

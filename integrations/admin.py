@@ -142,7 +142,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     def budget_today(self, obj: Connection) -> str:
         if obj.pk is None or obj.system != System.GHL:
             return "—"
-        return budget.location_budget(obj).summary
+        usage = budget.usage_today(obj)
+        total = budget.budget_requests(obj, usage.limit)
+        used = f"{usage.used:,}" if usage.reported else "0 (no GHL answer yet today)"
+        return f"{used} of a {total:,} request budget used today ({obj.daily_budget_percent} % of {usage.limit:,})"
 
     @admin.display(description="Health", ordering="status")
     def health(self, obj: Connection) -> str:

@@ -67,12 +67,12 @@ def connection_health(*, connection: Connection, now: datetime | None = None) ->
 
 def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHealth]:
     """Every connection with its health and, for GHL, the day's request budget last reported and the location's
-    budget and scans (seven queries)."""
+    budget and scans (five queries)."""
     now = now or timezone.now()
     connections = list(Connection.objects.order_by("system", "name"))
     keys = {c.pk: f"ghl:{c.location_id}" for c in connections if c.system == System.GHL}
     budgets = ratelimit.daily_budgets(list(set(keys.values()))) if keys else {}
-    locations = location_budgets(connections, now=now)
+    locations = location_budgets(connections, now=now, reported=budgets)
     today = timezone.localdate(now)
     result = []
     for connection in connections:

@@ -241,6 +241,9 @@ GHL_DAILY_LIMIT = env.int("GHL_DAILY_LIMIT", default=200_000)
 # spend, split between the mappings that scan; the rest is kept for webhook-driven and manual runs, the change feeds,
 # task listings, deletion checks and automation polls, which are never deferred.
 GHL_BUDGET_SCAN_SHARE = env.float("GHL_BUDGET_SCAN_SHARE", default=0.6)
+# Deletion checks of a GHL source (one listing request per 500 contacts, per 100 tasks) run no more often than keeps
+# their daily cost within this share of the location's budget (more rarely than deletion_check_minutes says, at scale).
+GHL_BUDGET_DELETION_SHARE = env.float("GHL_BUDGET_DELETION_SHARE", default=0.1)
 # A scan's unspent allowance is kept for at most this many hours (a paused schedule does not save up a day's burst).
 GHL_BUDGET_CREDIT_HOURS = env.float("GHL_BUDGET_CREDIT_HOURS", default=2.0)
 # A create whose answer was lost (timeout) may still land: the retry looks for it on the target for up to this many

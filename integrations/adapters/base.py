@@ -98,6 +98,8 @@ class BaseAdapter:
     scan_per_parent = False
     # The setting (hours) that paces full listings of a source with no updated-since listing ("" = every run).
     rescan_hours_setting = ""
+    # Records existing_ids lists per request, where it is one paged listing (0: not counted against the budget).
+    ids_per_request = 0
 
     def get(self, record_id: str) -> Record:
         raise NotImplementedError

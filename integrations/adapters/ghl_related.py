@@ -301,6 +301,7 @@ class GhlTaskAdapter(_GhlAdapter):
     # GHL's task search has no updated-since filter and no sort (docs/ghl-facts.md): a scheduled run lists every task
     # at most once per SYNC_TASK_RESCAN_HOURS; the TaskCreate/TaskComplete/TaskDelete webhooks keep them fresh between.
     rescan_hours_setting = "SYNC_TASK_RESCAN_HOURS"
+    ids_per_request = LIST_MAX_LIMIT
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """The task search filtered by the tasks' contacts: one request per LIST_MAX_LIMIT tasks of those contacts."""
@@ -504,6 +505,7 @@ class GhlBusinessAdapter(_GhlAdapter):
     object_type = "business"
     full_scan = True
     writes = BUSINESS_WRITES
+    ids_per_request = LIST_MAX_LIMIT
 
     def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
         super().__init__(connection, client=client)

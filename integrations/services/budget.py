@@ -210,6 +210,20 @@ def scan_position_after(
     return kept
 
 
+def deletion_check_minutes(mapping: Mapping, *, linked: int, per_request: int) -> float:
+    """The shortest interval (minutes) between deletion checks of a GHL source that keeps their daily cost (one
+    listing request per `per_request` linked records) within GHL_BUDGET_DELETION_SHARE of the location's budget,
+    shared by the location's enabled mappings that read GHL (a few queries)."""
+    connection = mapping.ghl_connection
+    cost = math.ceil(linked / max(1, per_request))
+    if cost == 0:
+        return 0.0
+    readers = [m for m in Mapping.objects.filter(ghl_connection=connection, enabled=True) if reads_ghl(m)]
+    share = budget_requests(connection, usage_today(connection).limit) * settings.GHL_BUDGET_DELETION_SHARE
+    checks_per_day = share / max(1, len(readers)) / cost
+    return 1440.0 / checks_per_day if checks_per_day > 0 else 1440.0
+
+
 # ------------------------------------------------------------------------------
 # The figures for the mapping and start pages
 # ------------------------------------------------------------------------------
@@ -306,26 +320,37 @@ class LocationBudget:
 
 
 def location_budget(connection: Connection, *, now: datetime | None = None) -> LocationBudget:
-    """The day's budget of a GHL location, for the start page, the mapping page and other helpers (five queries)."""
+    """The day's budget of a GHL location, for the start page, the mapping page and other helpers (four queries)."""
     return location_budgets([connection], now=now)[connection.pk]
 
 
-def location_budgets(connections: list[Connection], *, now: datetime | None = None) -> dict[int, LocationBudget]:
-    """The day's budget of each GHL connection given, by pk (five queries however many connections)."""
+def location_budgets(
+    connections: list[Connection],
+    *,
+    now: datetime | None = None,
+    reported: dict[str, ratelimit.DailyBudget] | None = None,
+) -> dict[int, LocationBudget]:
+    """The day's budget of each GHL connection given, by pk (at most four queries however many connections; three
+    with `reported`, the daily budgets the caller read already)."""
     now = now or timezone.now()
     ghl = [c for c in connections if c.system == System.GHL]
     if not ghl:
         return {}
     keys = {c.pk: rate_limit_key(c) for c in ghl}
-    reported = ratelimit.daily_budgets(list(set(keys.values())))
+    if reported is None:
+        reported = ratelimit.daily_budgets(list(set(keys.values())))
     candidates = Mapping.objects.filter(
         ghl_connection__in=ghl, enabled=True, object_type__in=scan_object_types()
     ).order_by("name")
     mappings = [m for m in candidates if reads_ghl(m)]
-    cursors = {
-        c.mapping_id: c.position
-        for c in SyncCursor.objects.filter(mapping__in=mappings, system=System.GHL).only("mapping_id", "position")
-    }
+    cursors = (
+        {
+            c.mapping_id: c.position
+            for c in SyncCursor.objects.filter(mapping__in=mappings, system=System.GHL).only("mapping_id", "position")
+        }
+        if mappings
+        else {}
+    )
     polls = _poll_pages_today([c.pk for c in ghl], now=now)
     day = _today(now).isoformat()
     left = _day_fraction_left(now)

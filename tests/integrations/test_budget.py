@@ -188,3 +188,33 @@ def test_the_budget_setting_is_saved(ghl: Connection, admin_client: Any) -> None
     assert response.status_code == 302
     ghl.refresh_from_db()
     assert ghl.daily_budget_percent == 40
+
+
+def test_the_deletion_check_of_a_ghl_source_waits_as_long_as_the_budget_needs(
+    ghl: Connection, streettext: Connection, settings: Any
+) -> None:
+    """A contacts mapping that asks for a check on every run (0 minutes) gets one only as often as the budget pays."""
+    from integrations.models import RecordLink, SyncRun
+    from integrations.services.sync import deletions
+    from integrations.services.sync.context import LegContext, RunState
+
+    settings.GHL_DAILY_LIMIT = 1_000  # budget 250; deletion share 25 a day; 600 links: 2 requests a check → 12.5
+    contacts = mapping(ghl, streettext, "contact", direction=Direction.TO_STREETTEXT, deletion_check_minutes=0)
+    RecordLink.objects.bulk_create(
+        RecordLink(
+            ghl_connection=ghl,
+            streettext_connection=streettext,
+            object_type="contact",
+            ghl_id=f"g{n}",
+            streettext_id=f"s{n}",
+        )
+        for n in range(600)
+    )
+    run = SyncRun.objects.create(mapping=contacts, trigger=SyncRun.Trigger.SCHEDULE)
+    ctx = LegContext(state=RunState(run=run), mapping=contacts, direction=Direction.TO_STREETTEXT)
+    cursor = SyncCursor.objects.create(mapping=contacts, system=System.GHL)
+    assert deletions.check_due(ctx, cursor), "never checked: due"
+    cursor.deletions_checked_at = datetime.now(tz=UTC) - timedelta(minutes=100)
+    assert not deletions.check_due(ctx, cursor), "1,440 / 12.5 = 115 minutes between checks"
+    cursor.deletions_checked_at = datetime.now(tz=UTC) - timedelta(minutes=116)
+    assert deletions.check_due(ctx, cursor)

@@ -230,7 +230,8 @@ SYNC_HISTORY_RETENTION_DAYS = env.int("SYNC_HISTORY_RETENTION_DAYS", default=90)
 # contact) at most once per this many hours; webhooks keep them fresh in between. Manual runs always scan.
 # GHL notes and appointments have no location-wide listing (one request per contact): scheduled runs scan a slice of
 # the contacts each, sized to the location's daily budget (integrations/services/budget.py), so that a full pass takes
-# at least this many hours; webhooks keep them fresh in between. Manual runs finish the pass under way.
+# at least this many hours; webhooks keep them fresh in between. Manual runs finish the pass under way. 0 = no pacing:
+# every scheduled run reads every contact (small test installs only).
 SYNC_CHILD_RESCAN_HOURS = env.float("SYNC_CHILD_RESCAN_HOURS", default=24.0)
 # GHL tasks: a full listing (one request per 100 tasks) at most once per this many hours; the task webhooks keep them
 # fresh in between (GHL's task search has no updated-since filter, docs/ghl-facts.md). Manual runs always list.

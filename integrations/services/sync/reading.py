@@ -80,6 +80,8 @@ def scan_slice(ctx: LegContext, cursor: SyncCursor) -> budget.ScanSlice | None:
     pass under way without a limit)."""
     if not is_sliced(ctx.adapter(ctx.read_system)) or ctx.run.trigger != SyncRun.Trigger.SCHEDULE:
         return None
+    if settings.SYNC_CHILD_RESCAN_HOURS <= 0:
+        return None  # 0: no pacing, every scheduled run reads every contact
     return budget.scan_slice(ctx.mapping, cursor.position)
 
 

@@ -218,3 +218,21 @@ def test_the_deletion_check_of_a_ghl_source_waits_as_long_as_the_budget_needs(
     assert not deletions.check_due(ctx, cursor), "1,440 / 12.5 = 115 minutes between checks"
     cursor.deletions_checked_at = datetime.now(tz=UTC) - timedelta(minutes=116)
     assert deletions.check_due(ctx, cursor)
+
+
+def test_a_notes_run_shows_its_percentage_while_it_runs(
+    ghl: Connection, streettext: Connection, admin_client: Any
+) -> None:
+    """The run page's percentage of a per-contact scan: contacts scanned of those the run reads."""
+    from integrations.models import SyncRun
+    from integrations.selectors import sync_run_progress
+
+    notes = mapping(ghl, streettext, "note")
+    run = SyncRun.objects.create(
+        mapping=notes, trigger=SyncRun.Trigger.SCHEDULE, status=SyncRun.Status.RUNNING, scan_done=300, scan_total=1200
+    )
+    progress = sync_run_progress(run=run)
+    assert progress.percent == 25
+    assert progress.scan_display == "300 of 1,200"
+    answer = admin_client.get(reverse("admin:integrations_syncrun_progress", args=[run.pk])).json()
+    assert (answer["percent"], answer["contacts"]) == (25, "300 of 1,200")

@@ -199,3 +199,25 @@ def test_a_resumed_scan_costs_only_its_own_pages(notes: tuple[World, Mapping]) -
     assert cost.requests is not None
     assert spent == cost.requests
     assert cost.requests < math.ceil(len(sandbox_contacts("ghl")) / 20) + len(sandbox_contacts("ghl"))
+
+
+def test_tasks_are_listed_in_full_at_most_once_per_interval_but_a_manual_run_always_lists(
+    live_server: Any, settings: Any
+) -> None:
+    world = build_world(live_server.url, direction=Direction.BOTH, size=30)
+    sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key=ST_KEY)
+    execute(world.mapping, SyncRun.Trigger.MANUAL)
+    (tasks,) = preset_create(key="task_orchestration", ghl=world.ghl, streettext=world.streettext)[:1]
+    first = execute(tasks, SyncRun.Trigger.SCHEDULE)
+    assert first.processed > 0
+    assert "next due at" in mapping_scan_summary(mapping=tasks)
+
+    before = ghl_requests()
+    quiet = execute(tasks, SyncRun.Trigger.SCHEDULE)
+    assert ghl_requests() == before, "no GHL request inside the interval"
+    assert "next full listing is due" in quiet.note
+
+    before = ghl_requests()
+    manual = execute(tasks, SyncRun.Trigger.MANUAL)
+    assert ghl_requests() > before
+    assert manual.processed > 0

@@ -84,7 +84,7 @@ def _counted(fn: Callable[[], Any]) -> tuple[Any, int]:
 
 
 def _touch_ghl_contacts(ids: list[str], *, tag: str) -> None:
-    """Change one mapped field (city) on GHL contacts, as a person would (the record's dateUpdated moves)."""
+    """Change one mapped field (the last name) on GHL contacts, as a person would (the record's dateUpdated moves)."""
     from sandbox import services as sandbox
     from sandbox.models import SandboxRecord
 
@@ -95,13 +95,13 @@ def _touch_ghl_contacts(ids: list[str], *, tag: str) -> None:
             account=record.account,
             object_type="contact",
             record_id=record.record_id,
-            data={**record.data, "city": f"City {tag}"},
+            data={**record.data, "lastName": f"{record.data.get('lastName') or ''}-{tag}"},
             existing=record,
         )
 
 
 def _touch_streettext_contacts(ids: list[str], *, tag: str) -> None:
-    """Change one mapped field (city) on StreetText contacts: the two-way mapping writes each to GHL."""
+    """Change one mapped field (the last name) on StreetText contacts: the two-way mapping writes each to GHL."""
     from sandbox import services as sandbox
     from sandbox.models import SandboxRecord
 
@@ -112,7 +112,7 @@ def _touch_streettext_contacts(ids: list[str], *, tag: str) -> None:
             account=record.account,
             object_type="contact",
             record_id=record.record_id,
-            data={**record.data, "city": f"Town {tag}"},
+            data={**record.data, "last_name": f"{record.data.get('last_name') or ''}-{tag}"},
             existing=record,
         )
 

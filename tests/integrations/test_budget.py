@@ -236,3 +236,21 @@ def test_a_notes_run_shows_its_percentage_while_it_runs(
     assert progress.scan_display == "300 of 1,200"
     answer = admin_client.get(reverse("admin:integrations_syncrun_progress", args=[run.pk])).json()
     assert (answer["percent"], answer["contacts"]) == (25, "300 of 1,200")
+
+
+def test_automation_polls_of_the_location_are_reported(ghl: Connection) -> None:
+    """Read-only: the pages today's polls of automations on this location read (one GHL request each)."""
+    from automations.models import Automation, AutomationPoll
+
+    automation = Automation.objects.create(name="Won deals", ghl_connection=ghl, trigger_key="search-opportunities")
+    done = AutomationPoll.Status.SUCCEEDED
+    AutomationPoll.objects.create(automation=automation, trigger=AutomationPoll.Trigger.SCHEDULE, status=done, pages=12)
+    AutomationPoll.objects.create(
+        automation=automation,
+        trigger=AutomationPoll.Trigger.SCHEDULE,
+        status=done,
+        pages=500,
+        created_at=datetime.now(tz=UTC) - timedelta(days=2),
+    )
+    assert budget.location_budget(ghl).poll_pages_today == 12
+    assert "automation polls read 12 pages" in budget.location_budget(ghl).line

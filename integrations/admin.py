@@ -32,6 +32,7 @@ from integrations.input_checks import row_id
 from integrations.models import Connection, RecordHistory, RecordLink, SyncRun, System
 from integrations.object_types import OBJECT_TYPES
 from integrations.record_selectors import history_search_condition, link_search_condition
+from integrations.services import budget
 from integrations.services import connections as connection_services
 from integrations.services import runs as run_services
 from integrations.templatetags.streetsync import badge, progress_bar, run_status_badge
@@ -109,13 +110,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ["name", "system", "location_id", "health", "status_checked_at"]
     list_filter = ["system", "status"]
     search_fields = ["name", "location_id"]
-    readonly_fields = ["secret_stored", "health", "last_result", "status_checked_at", "oauth_expiry", "webhook_url"]
+    readonly_fields = [
+        "secret_stored",
+        "health",
+        "last_result",
+        "status_checked_at",
+        "oauth_expiry",
+        "webhook_url",
+        "budget_today",
+    ]
     actions = ["test_connections"]
     fieldsets = [
         (None, {"fields": ["name", "system", "base_url", "location_id"]}),
         ("Credentials", {"fields": ["auth_type", "secret", "secret_stored"]}),
         ("Status", {"fields": ["health", "last_result", "status_checked_at"]}),
         ("Webhooks", {"fields": ["webhook_url", "webhook_secret"]}),
+        ("Daily budget", {"fields": ["daily_budget_percent", "budget_today"]}),
     ]
     change_form_template = "admin/integrations/connection/change_form.html"
 
@@ -127,6 +137,15 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Secret")
     def secret_stored(self, obj: Connection) -> str:
         return "stored (encrypted)" if obj.has_secret else "none"
+
+    @admin.display(description="Today")
+    def budget_today(self, obj: Connection) -> str:
+        if obj.pk is None or obj.system != System.GHL:
+            return "—"
+        usage = budget.usage_today(obj)
+        total = budget.budget_requests(obj, usage.limit)
+        used = f"{usage.used:,}" if usage.reported else "0 (no GHL answer yet today)"
+        return f"{used} of a {total:,} request budget used today ({obj.daily_budget_percent} % of {usage.limit:,})"
 
     @admin.display(description="Health", ordering="status")
     def health(self, obj: Connection) -> str:
@@ -160,6 +179,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:  # nothing to report before the first save and test
             return [fs for fs in fieldsets if fs[0] != "Status"]
+        if obj.system != System.GHL:  # the daily budget is GoHighLevel's
+            fieldsets = [fs for fs in fieldsets if fs[0] != "Daily budget"]
         if obj.system == System.GHL:  # GHL signs its webhooks with its own key: no shared secret to enter
             fieldsets = [
                 (name, {**opts, "fields": [f for f in opts["fields"] if f != "webhook_secret"]})
@@ -427,6 +448,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "processed": run.processed,
                 "total": run.total,
                 "percent": progress.percent,
+                "contacts": progress.scan_display,
                 "rate": progress.rate_display,
                 "eta": progress.eta_display,
                 "elapsed": progress.elapsed_display,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -128,6 +129,17 @@ class Connection(BaseModel):
         blank=True,
         editable=False,
         help_text="The API's daily request quota is used up: no sync runs on this connection before this time.",
+    )
+    # The share of the location's daily GHL request limit this app may use (integrations/services/budget.py): the
+    # per-contact scans are spread over the day to fit it; webhook-driven and manual work is never deferred.
+    daily_budget_percent = models.PositiveSmallIntegerField(
+        "daily budget (% of the daily limit)",
+        default=25,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "GoHighLevel only: the share of the location's daily request limit (200,000 unless GHL reports another) "
+            "this app may use. Reconciliation scans (notes, appointments) are spread over the day to fit it."
+        ),
     )
 
     class Meta:
@@ -257,6 +269,10 @@ class SyncRun(RunLifecycle):
     # location's waiting run after a page and is queued again behind it; the legs it finished are not read again.
     turns = models.PositiveIntegerField(default=0, help_text="Times it gave its worker to another location's run.")
     legs_done = models.JSONField(default=list, blank=True, help_text="Directions finished before its last turn.")
+    # A per-contact scan (GHL notes, appointments): contacts scanned so far of how many the location has (GHL's
+    # contact search reports the total), for the run page's percentage while the run is going.
+    scan_done = models.PositiveIntegerField(null=True, blank=True, help_text="Contacts scanned so far.")
+    scan_total = models.PositiveIntegerField(null=True, blank=True, help_text="Contacts the scan will read.")
 
     class Meta:
         ordering = ["-created_at"]

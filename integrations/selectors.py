@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from integrations import ratelimit
 from integrations.models import Connection, RecordHistory, SyncRun, System
+from integrations.services.budget import LocationBudget, location_budgets
 from mappings.models import Mapping
 
 DASHBOARD_DAYS = 30
@@ -78,6 +79,8 @@ class ConnectionHealth:
     # False when the budget figure is from an earlier day (no GHL request seen today yet).
     budget_today: bool = False
     backlog: Backlog = Backlog()
+    # GHL: the location's daily budget, today's use and forecast, and its per-contact scans (services/budget.py).
+    location: LocationBudget | None = None
 
 
 def connection_health(*, connection: Connection, now: datetime | None = None) -> tuple[str, str]:
@@ -88,13 +91,6 @@ def connection_health(*, connection: Connection, now: datetime | None = None) ->
         return "warn", f"Paused until {until:%d %b %H:%M} (daily quota used up)"
     status = Connection.Status(connection.status)
     return CONNECTION_STATUS_TONES.get(status, "muted"), str(status.label)
-
-
-def location_budgets(keys: list[str]) -> dict[str, ratelimit.DailyBudget]:
-    """Each GHL location's requests used today, by its governor key ("ghl:<location id>"): what GHL's answers last
-    said (X-RateLimit-Limit-Daily / -Daily-Remaining, kept by the governor). The one place the start page reads it:
-    a per-location daily budget of the app's own plugs in here."""
-    return ratelimit.daily_budgets(keys) if keys else {}
 
 
 def connection_backlogs() -> dict[int, Backlog]:
@@ -115,11 +111,13 @@ def connection_backlogs() -> dict[int, Backlog]:
 
 
 def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHealth]:
-    """Every connection with its health, its backlog and, for GHL, the day's request budget (three queries)."""
+    """Every connection with its health, its backlog and, for GHL, the day's request budget last reported and the
+    location's budget and scans (six queries)."""
     now = now or timezone.now()
     connections = list(Connection.objects.order_by("system", "name"))
     keys = {c.pk: f"ghl:{c.location_id}" for c in connections if c.system == System.GHL}
-    budgets = location_budgets(list(set(keys.values())))
+    budgets = ratelimit.daily_budgets(list(set(keys.values()))) if keys else {}
+    locations = location_budgets(connections, now=now, reported=budgets)
     backlogs = connection_backlogs()
     today = timezone.localdate(now)
     result = []
@@ -134,6 +132,7 @@ def connection_health_list(*, now: datetime | None = None) -> list[ConnectionHea
                 budget=budget,
                 budget_today=budget is not None and timezone.localdate(budget.seen_at) == today,
                 backlog=backlogs.get(connection.pk, Backlog()),
+                location=locations.get(connection.pk),
             )
         )
     return result
@@ -376,6 +375,8 @@ class RunProgress:
     eta_seconds: int | None
     elapsed_seconds: int | None
     tone: str
+    # A per-contact scan (GHL notes, appointments): "1,200 of 5,000 contacts" scanned by the run ("" otherwise).
+    scan_display: str = ""
 
     @property
     def eta_display(self) -> str:
@@ -408,6 +409,9 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
     percent: int | None = None
     if run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
         percent = 100
+    elif run.scan_total:
+        # A per-contact scan finds its records contact by contact: its share of the contacts is the measure.
+        percent = min(100, int(100 * (run.scan_done or 0) / run.scan_total))
     elif run.total:
         percent = min(100, int(100 * run.processed / run.total))
     elif run.total == 0 and not active:
@@ -421,6 +425,12 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
             rate = run.processed / elapsed_f
         if active and rate and run.total and run.total > run.processed:
             eta = int((run.total - run.processed) / rate)
+        elif active and run.scan_total and run.scan_done and run.scan_total > run.scan_done and elapsed_f >= 0.1:
+            eta = int((run.scan_total - run.scan_done) * elapsed_f / run.scan_done)
+    scan_display = ""
+    if run.scan_done is not None:
+        of = f" of {run.scan_total:,}" if run.scan_total else ""
+        scan_display = f"{run.scan_done:,}{of}"
     return RunProgress(
         active=active,
         percent=percent,
@@ -428,6 +438,7 @@ def sync_run_progress(*, run: SyncRun, now: datetime | None = None) -> RunProgre
         eta_seconds=eta,
         elapsed_seconds=elapsed,
         tone=RUN_STATUS_TONES.get(SyncRun.Status(run.status), "muted"),
+        scan_display=scan_display,
     )
 
 

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from integrations.models import MappingRecordState
+from integrations.services import budget
 from integrations.services.sync.context import mapping_config_digest
 from integrations.services.sync.links import pair_links
-from integrations.services.sync.reading import scan_cost
+from integrations.services.sync.reading import listing_due, scan_cost
 from mappings.models import Mapping
 
 NAME_MAX = 120
@@ -79,12 +80,25 @@ def mapping_free_name(*, name: str, exclude_pk: int | None = None) -> str:
 
 
 def mapping_scan_summary(*, mapping: Mapping) -> str:
-    """One paragraph for the mapping page on the GHL per-contact scan (notes, appointments); "" for other mappings."""
+    """One paragraph for the mapping page on the GHL per-contact scan (notes, appointments) and its share of the
+    location's daily budget, or on the daily task listing; "" for other mappings."""
+    listing = listing_due(mapping)
+    if listing is not None:
+        interval, finished, due = listing
+        hours = interval.total_seconds() / 3600
+        text = (
+            f"GHL's task search has no updated-since filter, so scheduled runs list every task (one request per 100) "
+            f"at most once every {hours:g} h; GHL's task webhooks keep tasks fresh in between, and Sync now always "
+            f"lists."
+        )
+        if finished is not None:
+            text += f" Last full listing at {finished:%Y-%m-%d %H:%M} UTC"
+            text += f", next due at {due:%Y-%m-%d %H:%M} UTC." if due else "; the next scheduled run lists again."
+        return text
     cost = scan_cost(mapping)
     if cost is None:
         return ""
     label = mapping.get_object_type_display().lower()
-    hours = cost.interval.total_seconds() / 3600
     per_second = settings.GHL_RATE_LIMIT_MAX / settings.GHL_RATE_LIMIT_WINDOW_SECONDS
     parts = [
         f"GHL lists {label} only per contact, so a full scan costs one GHL request per contact plus one per 100 "
@@ -101,9 +115,13 @@ def mapping_scan_summary(*, mapping: Mapping) -> str:
         parts.append(f"A scan is under way: {cost.in_progress:,} requests so far.")
     else:
         parts.append("No scan has finished yet.")
+    location = budget.location_budget(mapping.ghl_connection)
+    plan = next((p for p in location.scans if p.mapping.pk == mapping.pk), None)
     parts.append(
-        f"Scheduled runs scan at most once every {hours:g} h"
-        + (f" (next at {cost.next_due:%Y-%m-%d %H:%M} UTC)" if cost.next_due else "")
-        + f"; GHL's webhooks keep {label} fresh in between, and Sync now always scans."
+        "Scheduled runs scan a slice of the contacts each, most recently updated first, sized to fit the location's "
+        f"daily budget ({location.budget:,} requests, {location.percent} % of {location.limit:,}; "
+        f"{location.used:,} used today, forecast {location.forecast:,})"
+        + (f": {plan.summary}." if plan is not None else ".")
+        + f" GHL's webhooks keep {label} fresh in between, and Sync now finishes the pass under way."
     )
     return " ".join(parts)

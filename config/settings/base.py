@@ -233,7 +233,25 @@ SYNC_HISTORY_KEEP_UNCHANGED = env.bool("SYNC_HISTORY_KEEP_UNCHANGED", default=Fa
 SYNC_HISTORY_RETENTION_DAYS = env.int("SYNC_HISTORY_RETENTION_DAYS", default=90)
 # GHL notes and appointments have no location-wide listing: a scheduled run lists every contact's (one request per
 # contact) at most once per this many hours; webhooks keep them fresh in between. Manual runs always scan.
+# GHL notes and appointments have no location-wide listing (one request per contact): scheduled runs scan a slice of
+# the contacts each, sized to the location's daily budget (integrations/services/budget.py), so that a full pass takes
+# at least this many hours; webhooks keep them fresh in between. Manual runs finish the pass under way. 0 = no pacing:
+# every scheduled run reads every contact (small test installs only).
 SYNC_CHILD_RESCAN_HOURS = env.float("SYNC_CHILD_RESCAN_HOURS", default=24.0)
+# GHL tasks: a full listing (one request per 100 tasks) at most once per this many hours; the task webhooks keep them
+# fresh in between (GHL's task search has no updated-since filter, docs/ghl-facts.md). Manual runs always list.
+SYNC_TASK_RESCAN_HOURS = env.float("SYNC_TASK_RESCAN_HOURS", default=24.0)
+# GHL's daily request limit per location when it has not reported one yet (X-RateLimit-Limit-Daily).
+GHL_DAILY_LIMIT = env.int("GHL_DAILY_LIMIT", default=200_000)
+# Of a location's daily budget (Connection.daily_budget_percent of the limit), the share the per-contact scans may
+# spend, split between the mappings that scan; the rest is kept for webhook-driven and manual runs, the change feeds,
+# task listings, deletion checks and automation polls, which are never deferred.
+GHL_BUDGET_SCAN_SHARE = env.float("GHL_BUDGET_SCAN_SHARE", default=0.6)
+# Deletion checks of a GHL source (one listing request per 500 contacts, per 100 tasks) run no more often than keeps
+# their daily cost within this share of the location's budget (more rarely than deletion_check_minutes says, at scale).
+GHL_BUDGET_DELETION_SHARE = env.float("GHL_BUDGET_DELETION_SHARE", default=0.1)
+# A scan's unspent allowance is kept for at most this many hours (a paused schedule does not save up a day's burst).
+GHL_BUDGET_CREDIT_HOURS = env.float("GHL_BUDGET_CREDIT_HOURS", default=2.0)
 # A create whose answer was lost (timeout) may still land: the retry looks for it on the target for up to this many
 # seconds after it was sent before creating again.
 SYNC_CREATE_IN_DOUBT_WAIT_SECONDS = env.float("SYNC_CREATE_IN_DOUBT_WAIT_SECONDS", default=30.0)

@@ -33,6 +33,8 @@ class Page:
     total: int | None = None
     # API requests this page took, when the adapter counts them (a per-contact scan: one search + one per contact).
     cost: int | None = None
+    # A per-contact scan: the contacts this page read (its `total` is then the location's contacts).
+    parents: int | None = None
 
 
 class RecordAdapter(Protocol):
@@ -94,6 +96,10 @@ class BaseAdapter:
     full_scan = False
     # True when listing costs a request per parent record (GHL notes, appointments: one per contact).
     scan_per_parent = False
+    # The setting (hours) that paces full listings of a source with no updated-since listing ("" = every run).
+    rescan_hours_setting = ""
+    # Records existing_ids lists per request, where it is one paged listing (0: not counted against the budget).
+    ids_per_request = 0
 
     def get(self, record_id: str) -> Record:
         raise NotImplementedError

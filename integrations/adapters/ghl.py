@@ -331,6 +331,8 @@ class GhlContactAdapter(BaseAdapter):
 
     system = "ghl"
     object_type = "contact"
+    # existing_ids lists this many contacts per request (the deletion check's cost, integrations/services/budget.py).
+    ids_per_request = SEARCH_MAX_PAGE_LIMIT
 
     def __init__(
         self, connection: Connection, *, client: GhlClient | None = None, overwrite_tags: bool = False

@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
-from integrations.adapters.ghl import GhlContactAdapter, GhlWriteShape, normalize_phone, parse_timestamp
+from integrations.adapters.ghl import (
+    GhlContactAdapter,
+    GhlWriteShape,
+    normalize_phone,
+    parse_timestamp,
+    search_after_of,
+)
 from integrations.clients import exceptions as exc
-from integrations.clients.ghl import DEFAULT_MAX_PAGES, LIST_MAX_LIMIT, GhlClient
+from integrations.clients.ghl import DEFAULT_MAX_PAGES, LIST_MAX_LIMIT, SEARCH_MAX_PAGE_LIMIT, GhlClient
 from integrations.object_types import APPOINTMENT, BUSINESS, NOTE, TASK, ObjectType
 
 if TYPE_CHECKING:
@@ -210,7 +216,8 @@ class _GhlPerContactAdapter(_GhlAdapter):
     full_scan = True
     # The fields a lost create's record is recognised by among its contact's children.
     identity_fields: tuple[str, ...] = ()
-    # One request per contact: a scheduled run scans at most once per SYNC_CHILD_RESCAN_HOURS (webhooks in between).
+    # One request per contact: a scheduled run scans a slice sized to the location's daily budget
+    # (integrations/services/budget.py), at most one full pass per SYNC_CHILD_RESCAN_HOURS; webhooks in between.
     scan_per_parent = True
 
     def _children(self, contact_id: str) -> list[Record]:
@@ -242,18 +249,29 @@ class _GhlPerContactAdapter(_GhlAdapter):
         return None
 
     def iter_changes(self, *, cursor: dict[str, Any], since: datetime | None, page_size: int) -> Iterator[Page]:
-        """One Page per page of contacts (POST /contacts/search) with all their children; `since` filters locally."""
-        contacts = GhlContactAdapter(self.connection, client=self.client)
-        search_after = cursor.get("search_after")
-        contact_cursor: dict[str, Any] = {"search_after": search_after} if search_after else {}
-        for page in contacts.iter_changes(cursor=contact_cursor, since=None, page_size=page_size):
-            records = [child for contact in page.records if contact.id for child in self._children(contact.id)]
+        """One Page per page of contacts (POST /contacts/search, most recently updated first) with all their children;
+        `since` filters locally. Each page says how many contacts it read and how many the location has."""
+        page_size = max(1, min(page_size, SEARCH_MAX_PAGE_LIMIT))
+        search_after: list[Any] | None = list(cursor.get("search_after") or []) or None
+        while True:
+            found = self.client.search_contacts(page_limit=page_size, search_after=search_after, descending=True)
+            contacts = [c for c in found["contacts"] if c.get("id")]
+            records = [child for contact in contacts for child in self._children(str(contact["id"]))]
+            next_search_after = search_after_of(found["contacts"][-1]) if found["contacts"] else search_after
+            if found["contacts"] and (next_search_after is None or next_search_after == search_after):
+                raise exc.ApiBadResponse("GoHighLevel contact search returned no usable searchAfter cursor")
+            has_more = len(found["contacts"]) == page_size
             yield Page(
                 records=_changed_since(records, since),
-                next_cursor=dict(page.next_cursor) if page.has_more else {},
-                has_more=page.has_more,
-                cost=1 + len(page.records),
+                next_cursor={"search_after": next_search_after} if has_more and next_search_after else {},
+                has_more=has_more,
+                cost=1 + len(contacts),
+                parents=len(found["contacts"]),
+                total=found["total"],
             )
+            if not has_more:
+                return
+            search_after = next_search_after
 
     def find_by(self, field_name: str, value: str) -> Record | None:
         """Children are matched through the record link of their contact only."""
@@ -280,6 +298,10 @@ class GhlTaskAdapter(_GhlAdapter):
     object_type = "task"
     full_scan = True
     writes = TASK_WRITES
+    # GHL's task search has no updated-since filter and no sort (docs/ghl-facts.md): a scheduled run lists every task
+    # at most once per SYNC_TASK_RESCAN_HOURS; the TaskCreate/TaskComplete/TaskDelete webhooks keep them fresh between.
+    rescan_hours_setting = "SYNC_TASK_RESCAN_HOURS"
+    ids_per_request = LIST_MAX_LIMIT
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """The task search filtered by the tasks' contacts: one request per LIST_MAX_LIMIT tasks of those contacts."""
@@ -483,6 +505,7 @@ class GhlBusinessAdapter(_GhlAdapter):
     object_type = "business"
     full_scan = True
     writes = BUSINESS_WRITES
+    ids_per_request = LIST_MAX_LIMIT
 
     def __init__(self, connection: Connection, *, client: GhlClient | None = None) -> None:
         super().__init__(connection, client=client)

@@ -359,8 +359,10 @@ class GhlClient(BaseClient):
         updated_since: datetime | str | None = None,
         sort_field: str = "dateUpdated",
         filters: list[dict[str, Any]] | None = None,
+        descending: bool = False,
     ) -> ContactSearchPage:
-        """One page of POST /contacts/search, sorted ascending; each contact carries `searchAfter` [epochMs, id].
+        """One page of POST /contacts/search, sorted ascending (or `descending`); each contact carries `searchAfter`
+        [epochMs, id].
 
         `filters` are the search's `{field, operator, value}` / `{group, filters}` items (docs/ghl-facts.md), ANDed with
         the updated-since filter."""
@@ -368,7 +370,7 @@ class GhlClient(BaseClient):
         body: dict[str, Any] = {
             "locationId": self.location_id,
             "pageLimit": max(1, min(page_limit, SEARCH_MAX_PAGE_LIMIT)),
-            "sort": [{"field": sort_field, "direction": "asc"}],
+            "sort": [{"field": sort_field, "direction": "desc" if descending else "asc"}],
         }
         conditions = list(filters or [])
         if updated_since is not None:

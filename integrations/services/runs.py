@@ -190,6 +190,11 @@ def sync_run_add_progress(*, run: SyncRun, counts: dict[str, int], total: int | 
         raise RunLost(f"run {run.pk} is no longer running")
 
 
+def sync_run_scan_progress(*, run: SyncRun, scanned: int, total: int | None) -> None:
+    """A per-contact scan's progress: contacts scanned so far of the contacts this run reads."""
+    SyncRun.objects.filter(pk=run.pk).update(scan_done=scanned, scan_total=total)
+
+
 def sync_run_release(*, run: SyncRun, error: str, retry_in: float | None = None) -> None:
     """Give a running run back to PENDING so a task retry can claim it again (a transient failure)."""
     RUNS.release(run.pk, error=error, retry_in=retry_in)

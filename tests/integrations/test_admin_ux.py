@@ -540,9 +540,11 @@ def demo(live_server: Any) -> dict[str, Any]:
 # Measured on this data (start 8, connections 5, connection 3, mappings 5, runs 9, run 5, progress 3, history 5,
 # history row 6, links 7, link 5) plus a small margin; a per-row query would add dozens.
 PAGE_QUERY_LIMITS = {
-    "start": 14,  # with the alerts inbox (its alerts, the acknowledged count), the failures grouped by cause, backlogs
+    # with the alerts inbox (its alerts, the acknowledged count), the failures grouped by cause, the backlogs and each
+    # GHL location's budget (its scanning mappings, their cursors, today's automation polls)
+    "start": 17,
     "connections": 8,
-    "connection": 6,
+    "connection": 7,  # today's GHL request use beside the daily budget
     "mappings": 8,
     "runs": 12,
     "run": 8,

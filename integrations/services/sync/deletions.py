@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
-from integrations.models import SyncCursor
+from integrations.models import SyncCursor, System
+from integrations.services import budget
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.links import LinkBook, id_field, link_id, pair_links, unlinked_mark
 from integrations.services.sync.outcomes import (
@@ -77,9 +78,17 @@ def check_due(ctx: LegContext, cursor: SyncCursor | None) -> bool:
     mapping = ctx.mapping
     if mapping.delete_policy == Mapping.DeletePolicy.IGNORE or ctx.enrich:
         return False
-    if cursor is None or cursor.deletions_checked_at is None or not mapping.deletion_check_minutes:
+    if cursor is None or cursor.deletions_checked_at is None:
         return True
-    return timezone.now() - cursor.deletions_checked_at >= timedelta(minutes=mapping.deletion_check_minutes)
+    minutes = float(mapping.deletion_check_minutes)
+    per_request = getattr(ctx.source, "ids_per_request", 0)
+    if ctx.source_system == System.GHL and per_request:
+        # At scale the listing's cost would eat the location's daily budget: it runs only as often as the budget allows.
+        linked = pair_links(mapping).count()
+        minutes = max(minutes, budget.deletion_check_minutes(mapping, linked=linked, per_request=per_request))
+    if not minutes:
+        return True
+    return timezone.now() - cursor.deletions_checked_at >= timedelta(minutes=minutes)
 
 
 def _linked_source_ids(ctx: LegContext) -> Iterator[list[str]]:

@@ -14,15 +14,16 @@ from django.utils import timezone
 from integrations.adapters import Page, Record
 from integrations.adapters.registry import ADAPTERS
 from integrations.models import SyncCursor, SyncRun, System
+from integrations.services import budget
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.links import id_field, pair_links
-from mappings.models import Direction, Mapping
+from mappings.models import Mapping
 
 # A finished full scan stores when it finished; the next scan of a per-contact listing waits for the interval.
 SCAN_FINISHED_KEY = "scan_finished_at"
 # The API requests a scan has taken so far (in progress) or took (finished), when the adapter counts them.
 SCAN_REQUESTS_KEY = "scan_requests"
-OWN_KEYS = (SCAN_FINISHED_KEY, SCAN_REQUESTS_KEY)
+OWN_KEYS = (SCAN_FINISHED_KEY, SCAN_REQUESTS_KEY, *budget.BUDGET_KEYS)
 
 
 @dataclass
@@ -37,6 +38,9 @@ class Batch:
     scan_complete: bool = False
     # The feed said more pages follow (a run may stop after this page and go on from its cursor later).
     has_more: bool = False
+    # A per-contact scan: contacts read so far by this run, and how many it will read (the run page's percentage).
+    scanned: int | None = None
+    scan_total: int | None = None
 
 
 def _finished_at(position: dict[str, Any]) -> datetime | None:
@@ -48,14 +52,21 @@ def _finished_at(position: dict[str, Any]) -> datetime | None:
 
 
 def scan_interval(adapter: object) -> timedelta | None:
-    """How often a scheduled run may scan a listing that costs a request per parent record (None: every run)."""
-    if not getattr(adapter, "scan_per_parent", False):
+    """How often a scheduled run may list a source that has no updated-since listing and costs a request per page of
+    records (GHL tasks: SYNC_TASK_RESCAN_HOURS; None: every run). Per-contact scans are paced by the budget instead."""
+    hours = getattr(adapter, "rescan_hours_setting", "")
+    if not hours:
         return None
-    return timedelta(hours=settings.SYNC_CHILD_RESCAN_HOURS)
+    return timedelta(hours=float(getattr(settings, hours)))
+
+
+def is_sliced(adapter: object) -> bool:
+    """A per-contact scan (GHL notes, appointments): scheduled runs read a slice sized to the daily budget."""
+    return bool(getattr(adapter, "scan_per_parent", False))
 
 
 def scan_wait(ctx: LegContext, cursor: SyncCursor) -> datetime | None:
-    """When a scheduled run may start the next per-contact scan (None: now). Manual runs never wait."""
+    """When a scheduled run may start the next full listing (None: now). Manual runs never wait."""
     interval = scan_interval(ctx.adapter(ctx.read_system))
     if interval is None or ctx.run.trigger != SyncRun.Trigger.SCHEDULE:
         return None
@@ -66,6 +77,16 @@ def scan_wait(ctx: LegContext, cursor: SyncCursor) -> datetime | None:
     return due if due > timezone.now() else None
 
 
+def scan_slice(ctx: LegContext, cursor: SyncCursor) -> budget.ScanSlice | None:
+    """The contacts a scheduled run's per-contact scan may read (None: not a sliced scan; manual runs finish the
+    pass under way without a limit)."""
+    if not is_sliced(ctx.adapter(ctx.read_system)) or ctx.run.trigger != SyncRun.Trigger.SCHEDULE:
+        return None
+    if settings.SYNC_CHILD_RESCAN_HOURS <= 0:
+        return None  # 0: no pacing, every scheduled run reads every contact
+    return budget.scan_slice(ctx.mapping, cursor.position)
+
+
 def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
     """The change feed of the side the leg reads, from the mapping's stored cursor."""
     system = ctx.read_system
@@ -74,12 +95,22 @@ def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
     cursor, _ = SyncCursor.objects.get_or_create(mapping=ctx.mapping, system=system)
     if scan_wait(ctx, cursor) is not None:
         return
-    position = {k: v for k, v in cursor.position.items() if k not in OWN_KEYS}
+    allowed = scan_slice(ctx, cursor)
+    if allowed is not None and allowed.contacts < 1:
+        return
+    sliced = is_sliced(adapter)
+    stored = dict(cursor.position)
+    position = {k: v for k, v in stored.items() if k not in OWN_KEYS}
     since = ctx.mapping.start_from if not cursor.position else None
     from_start = not position
     # A scan resumed mid-way (a cancelled or failed run) keeps counting from where it stopped.
-    spent = 0 if from_start else int(cursor.position.get(SCAN_REQUESTS_KEY) or 0)
-    pages = ctx.call(connection, adapter.iter_changes, cursor=position, since=since, page_size=settings.SYNC_PAGE_SIZE)
+    spent = 0 if from_start else int(stored.get(SCAN_REQUESTS_KEY) or 0)
+    page_size = settings.SYNC_PAGE_SIZE
+    if allowed is not None:
+        page_size = max(1, min(page_size, allowed.contacts))
+    pages = ctx.call(connection, adapter.iter_changes, cursor=position, since=since, page_size=page_size)
+    scanned = 0
+    planned: int | None = allowed.contacts if allowed is not None else None
     while True:
         page: Page | None = ctx.call(connection, next, pages, None)
         if page is None:
@@ -91,15 +122,38 @@ def pages_from_cursor(ctx: LegContext) -> Iterator[Batch]:
         if page.cost is not None:
             spent += page.cost
             next_position[SCAN_REQUESTS_KEY] = spent
+        total = page.total
+        if sliced:
+            if planned is None or scanned == 0:
+                # The first page says how many contacts there are: the run reads the rest of the pass under way
+                # (manual) or its slice of it, whichever is smaller.
+                done_before = 0 if from_start else int(stored.get(budget.PASS_DONE_KEY) or 0)
+                left = max(0, page.total - done_before) if page.total is not None else None
+                planned = min(planned, left) if planned is not None and left is not None else planned or left
+            scanned += page.parents or 0
+            next_position.update(
+                budget.scan_position_after(
+                    stored,
+                    credit=allowed.credit if allowed is not None else None,
+                    scanned=scanned,
+                    contacts=page.total,
+                    now=timezone.now(),
+                    pass_ended=last,
+                )
+            )
+            total = None
+        slice_ends = allowed is not None and scanned >= allowed.contacts
         yield Batch(
             records=page.records,
             cursor=cursor,
             next_position=next_position,
-            total=page.total,
+            total=total,
             scan_complete=last and adapter.full_scan and from_start,
-            has_more=not last,
+            has_more=not last and not slice_ends,
+            scanned=scanned if sliced else None,
+            scan_total=max(planned or 0, scanned) if sliced and planned is not None else None,
         )
-        if last:
+        if last or slice_ends:
             return
 
 
@@ -138,16 +192,21 @@ def pages_for_links(ctx: LegContext) -> Iterator[Batch]:
 
 
 def rescan_note(ctx: LegContext) -> str:
-    """Why a scheduled run read nothing from a per-contact listing (shown on the run), or ""."""
+    """Why a scheduled run read nothing from a listing it paces (shown on the run), or ""."""
     cursor = SyncCursor.objects.filter(mapping=ctx.mapping, system=ctx.read_system).first()
     if cursor is None:
         return ""
+    allowed = scan_slice(ctx, cursor)
+    if allowed is not None:
+        if allowed.contacts >= 1:
+            return ""
+        return f"{ctx.object_type.label} scan deferred: {allowed.deferred} (webhooks keep them fresh in between)."
     due = scan_wait(ctx, cursor)
     if due is None:
         return ""
     return (
-        f"{ctx.object_type.label} of every contact were read at {cursor.position[SCAN_FINISHED_KEY][:16]} UTC; "
-        f"the next full scan is due at {due:%Y-%m-%d %H:%M} UTC (webhooks keep them fresh in between)."
+        f"{ctx.object_type.label} were listed in full at {cursor.position[SCAN_FINISHED_KEY][:16]} UTC; "
+        f"the next full listing is due at {due:%Y-%m-%d %H:%M} UTC (webhooks keep them fresh in between)."
     )
 
 
@@ -158,25 +217,34 @@ class ScanCost:
     interval: timedelta
     requests: int | None  # the last complete pass's GHL requests (None: no pass finished yet)
     finished_at: datetime | None
-    next_due: datetime | None  # when a scheduled run may scan again (None: at its next run)
+    next_due: datetime | None  # unused since scans are paced by the budget (kept for the page's wording)
     in_progress: int | None  # requests spent so far by a pass that has not finished
 
 
 def scan_cost(mapping: Mapping) -> ScanCost | None:
     """The GHL per-contact scan of a mapping (notes, appointments): its cost and timing; None for other mappings."""
-    interval = scan_interval(ADAPTERS.get((System.GHL, mapping.object_type)))
-    reads_ghl = mapping.direction != Direction.TO_GHL or mapping.mode == Mapping.Mode.ENRICH
-    if interval is None or not reads_ghl:
+    if not is_sliced(ADAPTERS.get((System.GHL, mapping.object_type))) or not budget.reads_ghl(mapping):
         return None
     cursor = SyncCursor.objects.filter(mapping=mapping, system=System.GHL).first()
     position = cursor.position if cursor is not None else {}
     finished = _finished_at(position)
     spent = position.get(SCAN_REQUESTS_KEY)
-    due = finished + interval if finished is not None else None
     return ScanCost(
-        interval=interval,
+        interval=timedelta(hours=settings.SYNC_CHILD_RESCAN_HOURS),
         requests=int(spent) if finished is not None and spent is not None else None,
         finished_at=finished,
-        next_due=due if due is not None and due > timezone.now() else None,
+        next_due=None,
         in_progress=int(spent) if finished is None and spent is not None else None,
     )
+
+
+def listing_due(mapping: Mapping) -> tuple[timedelta, datetime | None, datetime | None] | None:
+    """A GHL source listed in full at most once per interval (tasks): (interval, last full listing, next one due);
+    None for other mappings."""
+    interval = scan_interval(ADAPTERS.get((System.GHL, mapping.object_type)))
+    if interval is None or not budget.reads_ghl(mapping):
+        return None
+    cursor = SyncCursor.objects.filter(mapping=mapping, system=System.GHL).first()
+    finished = _finished_at(cursor.position) if cursor is not None else None
+    due = finished + interval if finished is not None else None
+    return interval, finished, due if due is not None and due > timezone.now() else None

@@ -115,13 +115,16 @@ class LegRunner:
 
     def _store(self, result: PageResult, batch: Batch) -> None:
         store_page(self.ctx, result, cursor=batch.cursor, next_position=batch.next_position)
+        if batch.scanned is not None:
+            runs.sync_run_scan_progress(run=self.ctx.run, scanned=batch.scanned, total=batch.scan_total)
         if runs.sync_run_cancel_requested(run=self.ctx.run):
             raise RunCancelled
 
     def _check_deletions(self, listed: set[str] | None) -> None:
         ctx = self.ctx
-        if listed is None and reading.scan_interval(ctx.source) is not None:
-            # Listing ids would cost a request per parent: deletions are seen by the next complete scan (and webhooks).
+        if listed is None and reading.is_sliced(ctx.source):
+            # Listing ids would cost a request per parent: deletions are seen by a scan that reads every contact in
+            # one run (and by the Delete webhooks).
             return
         cursor = SyncCursor.objects.filter(mapping=ctx.mapping, system=ctx.source_system).first()
         if not deletions.check_due(ctx, cursor):

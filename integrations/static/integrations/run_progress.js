@@ -13,6 +13,7 @@
     if (!p.active) { window.location.reload(); return; }
     set("percent", p.percent === null ? "—" : p.percent + " %");
     set("processed", p.total ? p.processed + " / " + p.total : String(p.processed));
+    if (p.contacts) { set("contacts", p.contacts); }
     set("rate", p.rate);
     set("eta", p.eta);
     set("elapsed", p.elapsed);

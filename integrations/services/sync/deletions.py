@@ -73,6 +73,10 @@ def apply(
     return Outcome(Action.DELETED, REASON_DELETED_TARGET + suffix, **ids, **keys)
 
 
+# Deletion checks the budget pays for at least this often are not paced (the default schedule: every 15 minutes).
+PACE_FLOOR_MINUTES = 15
+
+
 def check_due(ctx: LegContext, cursor: SyncCursor | None) -> bool:
     """Whether this run looks for deletions on the leg's source side now."""
     mapping = ctx.mapping
@@ -84,8 +88,12 @@ def check_due(ctx: LegContext, cursor: SyncCursor | None) -> bool:
     per_request = getattr(ctx.source, "ids_per_request", 0)
     if ctx.source_system == System.GHL and per_request:
         # At scale the listing's cost would eat the location's daily budget: it runs only as often as the budget allows.
+        # A budget that pays for a check on every scheduled run (every PACE_FLOOR_MINUTES at the least) leaves them on
+        # every run: a deletion is seen by the next one.
         linked = pair_links(mapping).count()
-        minutes = max(minutes, budget.deletion_check_minutes(mapping, linked=linked, per_request=per_request))
+        paced = budget.deletion_check_minutes(mapping, linked=linked, per_request=per_request)
+        if paced > max(mapping.schedule_minutes or 0, PACE_FLOOR_MINUTES):
+            minutes = max(minutes, paced)
     if not minutes:
         return True
     return timezone.now() - cursor.deletions_checked_at >= timedelta(minutes=minutes)

@@ -84,6 +84,29 @@ def test_a_resync_after_editing_one_direction_writes_only_that_direction(world: 
     assert (again.created, again.updated) == (0, 0)
 
 
+def test_a_resync_never_writes_back_what_its_other_direction_wrote_in_the_same_run(world: World) -> None:
+    """Found by the model machine's long mode: both directions stale (an edit both share, here "overwrite tags"),
+    then `upper` on StreetText's first name and a re-sync. The StreetText leg wrote the upper-cased names; the GHL
+    leg, re-applying its own stale configuration, read them back and wrote them over the GHL names they came from."""
+    execute(world.mapping)
+    ghl_before = {i: c.get("firstName") for i, c in contacts("ghl").items()}
+    Mapping.objects.filter(pk=world.mapping.pk).update(overwrite_tags=True)
+    rule = FieldMapping.objects.get(mapping=world.mapping, direction=Direction.TO_STREETTEXT, target_field="first_name")
+    rule.transforms = [*rule.transforms, UPPER]
+    rule.save()
+    world.mapping.refresh_from_db()
+
+    resync = execute(world.mapping, scope=SyncRun.Scope.LINKED)
+
+    linked = RecordLink.objects.filter(object_type="contact").values_list("ghl_id", "streettext_id")
+    upper = [st_id for _, st_id in linked if (contacts("streettext")[st_id].get("first_name") or "a").isupper()]
+    assert len(upper) >= len(linked) // 2
+    assert {i: c.get("firstName") for i, c in contacts("ghl").items()} == ghl_before
+    back = RecordHistory.objects.filter(run=resync, direction=Direction.TO_GHL)
+    assert not any("firstName" in row.changes for row in back)
+    assert mapping_resync_summary(mapping=world.mapping).outdated.value == 0
+
+
 # -- 2. opposite one-way mappings keep the originals ----------------------------------------------------------------
 
 

@@ -71,3 +71,18 @@ def test_a_copy_a_person_deleted_under_unlink_is_not_made_again(live_server: Any
     machine.state_invariants()
     machine.edit_transform_then_resync(change="two_way: upper on to_streettext last_name", dry_run_first=False)
     machine.state_invariants()
+
+
+def test_a_resync_does_not_write_back_what_its_other_direction_wrote(live_server: Any) -> None:
+    """Found by the long mode (sequence 944): "overwrite tags" made both directions stale; a scheduled run re-applied
+    StreetText's direction to the pairs it read, not GHL's; the re-sync after `upper` on StreetText's first name then
+    wrote the upper-cased names to StreetText and, re-applying GHL's stale direction, back over the GHL names."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(focus="contacts", warm=True)
+    machine.state_invariants()
+    machine.edit_mapping(change="two_way: overwrite tags on")
+    machine.state_invariants()
+    machine.run_contact_mapping(key="two_way", kind="scheduled", pick=0)
+    machine.state_invariants()
+    machine.edit_transform_then_resync(change="two_way: upper on to_streettext first_name", dry_run_first=False)
+    machine.state_invariants()

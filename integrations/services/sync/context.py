@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -130,11 +130,19 @@ class RunState:
     # The record's updated time as its write answered, for the records an enrich leg wrote (the leg reads the side
     # it writes: a record it finds again with that time is its own write, not a change to enrich again).
     stamps: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
+    # (system, record id) -> the fields this run wrote to the record: the other leg of a two-way run must not take
+    # them for the source's own values when it re-applies its configuration (they came from its own target).
+    written_fields: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
-    def wrote(self, system: str, record_id: str, *, record: Record | None = None) -> None:
+    def wrote(self, system: str, record_id: str, *, record: Record | None = None, fields: Iterable[str] = ()) -> None:
         self.written[system].add(record_id)
+        if fields:
+            self.written_fields.setdefault((system, record_id), set()).update(fields)
         if record is not None:
             self.stamps[(system, record_id)] = record.updated_at
+
+    def wrote_fields(self, system: str, record_id: str) -> set[str]:
+        return self.written_fields.get((system, record_id)) or set()
 
     def own_write(self, system: str, record_id: str) -> bool:
         return record_id in self.written[system]

@@ -436,7 +436,7 @@ class Leg:
 
     def _record_created(self, item: Item, created: Record, plan: Plan, reason: str, result: PageResult) -> Outcome:
         ctx, record = self.ctx, item.record
-        ctx.state.wrote(ctx.target_system, created.id)
+        ctx.state.wrote(ctx.target_system, created.id, fields=plan.write)
         for key in self._match_keys(item):
             self._created_keys.setdefault(key, (created.id, record.id))
         # Inserted at once: a crash after the create must not lose the pairing. Its PendingCreate stays until the
@@ -534,7 +534,7 @@ class Leg:
             return Outcome(Action.UPDATED, reason, changes=plan.changes, **ids, **item.keys)
         self._updates_sent.add(item.record.id)
         written = ctx.call(ctx.target_connection, ctx.target.update, target.id, dict(plan.write), target)
-        ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None)
+        ctx.state.wrote(ctx.target_system, target.id, record=written if ctx.enrich else None, fields=plan.write)
         if writes_read_side:
             item.written = {**item.record.values, **plan.write, **written.values}
         link = link_for(written)

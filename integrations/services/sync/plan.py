@@ -70,9 +70,15 @@ def is_echo(ctx: LegContext, record: Record, state: MappingRecordState | None) -
 
 
 def _source_changed(ctx: LegContext, name: str, source: Record, state: MappingRecordState | None) -> bool:
-    if state is None or config_stale(ctx, state):
+    """The source fields `name` reads changed since this mapping last synced the pair; every field counts as changed
+    when this direction's configuration is stale (a re-sync re-applies it), except a field whose sources the other
+    leg of this very run wrote (from this target's own value): writing that back would replace the very value it
+    came from. Their digests (stored by that leg) then say whether anything changed since."""
+    if state is None:
         return True
     reads = ctx.sources_of.get(name)
+    if config_stale(ctx, state) and not (reads and reads <= ctx.state.wrote_fields(ctx.source_system, source.id)):
+        return True
     if not reads:
         return False  # a constant: written when the record is created or re-synced
     old = state.digests.get(ctx.source_system) or {}

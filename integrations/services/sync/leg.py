@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import integrations.services.sync.deletions as deletions
+from integrations import concurrency
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
@@ -23,6 +24,7 @@ from integrations.models import MappingRecordState, PendingCreate, RecordLink, S
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, combined_config_digest
 from integrations.services.sync.followups import Followups
 from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
+from integrations.services.sync.lanes import lanes_of, write_lanes
 from integrations.services.sync.links import LinkBook, link_id
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
@@ -103,10 +105,15 @@ class Leg:
         self._load_pending(live)
         self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         self._write_ahead(live, result)
+
+        def write(item: Item) -> None:
+            item.outcome = self._write_safely(item, force=force, result=result)
+
         try:
-            for item in live:
-                if item.outcome is None:
-                    item.outcome = self._write_safely(item, force=force, result=result)
+            # Several writes at once, a record's one after the other (lanes.py); dry runs send nothing.
+            size = 1 if ctx.dry_run else settings.SYNC_WRITE_CONCURRENCY
+            todo = [i for i in live if i.outcome is None]
+            write_lanes(lanes_of(todo, self._lane_keys), write, size=size)
         except Exception:
             self._abandon_write_ahead(result)
             raise
@@ -116,6 +123,29 @@ class Leg:
                 result.outcomes.append(item.outcome)
         result.outcomes.extend(self.followups.run(items, self.book))
         return result
+
+    def _lane_keys(self, item: Item) -> list[tuple[str, str]]:
+        """What two writes of one page must not do at once: the same source or target record, a match key (a
+        same-page duplicate is found by the first one's create), an email or phone (GHL's upsert matches on them),
+        the same parent (a contact's tasks and notes keep their order)."""
+        ctx = self.ctx
+        keys = [("source", item.record.id)]
+        for link in (item.link, item.stale_link):
+            if link is not None:
+                keys.append(("target", link_id(link, ctx.target_system)))
+        if item.target is not None:
+            keys.append(("target", item.target.id))
+        keys.extend(("match", f"{rule}:{value}") for rule, value in self._match_keys(item))
+        for name in ("email", "phone"):
+            value = str(item.keys.get(name) or "").strip().lower()
+            if value:
+                keys.append((name, value))
+        parent_fields = ctx.object_type.parent_fields
+        if parent_fields:
+            parent = item.payload.get(parent_fields[1] if ctx.target_system == System.STREETTEXT else parent_fields[0])
+            if parent:
+                keys.append(("parent", str(parent)))
+        return keys
 
     def _prepare(self, item: Item, *, force: bool) -> None:
         ctx, record = self.ctx, item.record
@@ -526,5 +556,6 @@ class Leg:
             remaining = deadline - time.time()
             if remaining <= 0:
                 return None
-            time.sleep(min(delay, remaining))
+            with concurrency.waiting():
+                time.sleep(min(delay, remaining))
             delay = min(delay * 2, 8.0)

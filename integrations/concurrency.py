@@ -1,0 +1,83 @@
+"""One gate for the threads that write one page of a sync run together (integrations/services/sync/lanes.py).
+
+A run keeps the API busy while it waits for answers: a page's writes run on a few threads. Everything those threads
+do runs one thread at a time, holding the page's gate — the engine's bookkeeping, the adapters, the run's database
+connection (handed to them: Django's connections are per thread, and one connection must never serve two threads at
+once) — except where a thread *waits*: on the network (an HTTP request in flight, `waiting()` in the client base) or
+in a sleep (the rate-limit governor's, a retry's backoff). So the page's database work and its in-memory state are
+used exactly as in a sequential run, one step at a time, while up to N requests are in flight.
+
+Code that waits wraps the wait in `waiting()`; code called back from inside a wait (urllib3's retry hooks, which
+consult the governor) takes the gate back with `holding()`. On a thread that is not one of a page's writers (the
+run's own thread, the web, a plain worker) both do nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_local = threading.local()
+
+
+class Gate:
+    """A lock that one writer thread at a time holds while it is not waiting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        """This thread becomes one of the gate's writers, holding it for the block (except while it waits)."""
+        if getattr(_local, "gate", None) is not None:
+            raise RuntimeError("a thread writes for one gate at a time")
+        self._lock.acquire()
+        _local.gate, _local.holding = self, True
+        try:
+            yield
+        finally:
+            if _local.holding:
+                self._lock.release()
+            _local.gate, _local.holding = None, False
+
+
+def _current() -> tuple[Gate | None, bool]:
+    return getattr(_local, "gate", None), bool(getattr(_local, "holding", False))
+
+
+@contextmanager
+def waiting() -> Iterator[None]:
+    """A wait (a request in flight, a sleep): the other writers of the page may go on meanwhile."""
+    gate, holding = _current()
+    if gate is None or not holding:
+        yield
+        return
+    _local.holding = False
+    gate._lock.release()
+    try:
+        yield
+    finally:
+        gate._lock.acquire()
+        _local.holding = True
+
+
+@contextmanager
+def holding() -> Iterator[None]:
+    """Inside a wait, code that is not waiting (it reads or writes shared state): the gate is taken back for it."""
+    gate, held = _current()
+    if gate is None or held:
+        yield
+        return
+    gate._lock.acquire()
+    _local.holding = True
+    try:
+        yield
+    finally:
+        _local.holding = False
+        gate._lock.release()
+
+
+def in_writer() -> bool:
+    """This thread is one of a page's writers (tests)."""
+    return _current()[0] is not None

@@ -15,9 +15,15 @@ run's own thread, the web, a plain worker) both do nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
+from django.db import connections
+
+T = TypeVar("T")
+R = TypeVar("R")
 _local = threading.local()
 
 
@@ -81,3 +87,70 @@ def holding() -> Iterator[None]:
 def in_writer() -> bool:
     """This thread is one of a page's writers (tests)."""
     return _current()[0] is not None
+
+
+def run_lanes(lanes: list[list[T]], work: Callable[[T], None], *, size: int) -> None:
+    """`work(item)` for every item of every lane, on up to `size` threads sharing one gate and the calling thread's
+    database connections: a lane's items one after the other, lanes in order. The first error stops the lanes (work
+    in flight finishes, nothing new starts) and is raised here, on the calling thread."""
+    if size <= 1 or len(lanes) <= 1 or in_writer():
+        for lane in lanes:
+            for item in lane:
+                work(item)
+        return
+    gate = Gate()
+    run_connections = {alias: connections[alias] for alias in connections}
+    todo = deque(lanes)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        # Django's connections are per thread: this one uses the run's, and only while it holds the gate.
+        for alias, conn in run_connections.items():
+            connections[alias] = conn
+        try:
+            with gate.entered():
+                while todo and not stop.is_set():
+                    for item in todo.popleft():
+                        if stop.is_set():
+                            break
+                        work(item)
+        except BaseException as e:  # noqa: BLE001 - handed to the run's thread and raised there
+            errors.append(e)
+            stop.set()
+        finally:
+            for alias in run_connections:
+                del connections[alias]
+
+    for conn in run_connections.values():
+        conn.inc_thread_sharing()
+    threads = [threading.Thread(target=writer, name=f"writer-{n}", daemon=True) for n in range(min(size, len(lanes)))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        # Interrupted while waiting (a time limit, a signal): the writers finish what is in flight, start nothing
+        # more, and leave the connection before the run's thread uses it again.
+        stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    finally:
+        for conn in run_connections.values():
+            conn.dec_thread_sharing()
+    if errors:
+        raise errors[0]
+
+
+def map_at_once(fn: Callable[[T], R], items: list[T], *, size: int) -> list[R]:
+    """[fn(item) for item in items], up to `size` at once (each its own lane), in the order of `items`."""
+    results: dict[int, R] = {}
+    indexed = list(enumerate(items))
+
+    def one(pair: tuple[int, T]) -> None:
+        results[pair[0]] = fn(pair[1])
+
+    run_lanes([[pair] for pair in indexed], one, size=size)
+    return [results[index] for index, _ in indexed]

@@ -111,6 +111,18 @@ def test_the_first_error_stops_the_lanes_and_is_raised_on_the_run_thread() -> No
     assert not concurrency.in_writer()
 
 
+def test_map_at_once_answers_in_the_order_asked_while_the_calls_overlap() -> None:
+    recorder = Recorder()
+
+    def call(n: int) -> int:
+        recorder.write((f"contact-{n}", n))
+        return n * n
+
+    assert concurrency.map_at_once(call, list(range(12)), size=6) == [n * n for n in range(12)]
+    assert recorder.violations == []
+    assert recorder.most_in_flight > 1
+
+
 @pytest.mark.django_db
 def test_writers_use_the_run_threads_database_connection() -> None:
     seen: list[Any] = []

@@ -17,12 +17,8 @@ after every lane has finished, so a contact is written before the tasks its rule
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
-
-from django.db import connections
 
 from integrations import concurrency
 
@@ -57,54 +53,4 @@ def lanes_of(items: list[T], keys_of: Callable[[T], Iterable[Hashable]]) -> list
 
 def write_lanes(lanes: list[list[T]], write: Callable[[T], None], *, size: int) -> None:
     """`write(item)` for every item of every lane: a lane's items one after the other, up to `size` lanes at once."""
-    if size <= 1 or len(lanes) <= 1 or concurrency.in_writer():
-        for lane in lanes:
-            for item in lane:
-                write(item)
-        return
-    gate = concurrency.Gate()
-    run_connections = {alias: connections[alias] for alias in connections}
-    todo = deque(lanes)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        # Django's connections are per thread: this one uses the run's, and only while it holds the gate.
-        for alias, conn in run_connections.items():
-            connections[alias] = conn
-        try:
-            with gate.entered():
-                while todo and not stop.is_set():
-                    for item in todo.popleft():
-                        if stop.is_set():
-                            break
-                        write(item)
-        except BaseException as e:  # noqa: BLE001 - handed to the run's thread and raised there
-            errors.append(e)
-            stop.set()
-        finally:
-            for alias in run_connections:
-                del connections[alias]
-
-    for conn in run_connections.values():
-        conn.inc_thread_sharing()
-    threads = [
-        threading.Thread(target=writer, name=f"sync-writer-{n}", daemon=True) for n in range(min(size, len(lanes)))
-    ]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    except BaseException:
-        # Interrupted while waiting (a time limit, a signal): the writers finish what is in flight, start nothing
-        # more, and leave the connection before the run's thread uses it again.
-        stop.set()
-        for thread in threads:
-            thread.join()
-        raise
-    finally:
-        for conn in run_connections.values():
-            conn.dec_thread_sharing()
-    if errors:
-        raise errors[0]
+    concurrency.run_lanes(lanes, write, size=size)

@@ -89,20 +89,28 @@ def in_writer() -> bool:
     return _current()[0] is not None
 
 
-def run_lanes(lanes: list[list[T]], work: Callable[[T], None], *, size: int) -> None:
+def run_lanes(
+    lanes: list[list[T]], work: Callable[[T], None], *, size: int, on_drain: Callable[[], None] | None = None
+) -> None:
     """`work(item)` for every item of every lane, on up to `size` threads sharing one gate and the calling thread's
     database connections: a lane's items one after the other, lanes in order. The first error stops the lanes (work
-    in flight finishes, nothing new starts) and is raised here, on the calling thread."""
+    in flight finishes, nothing new starts) and is raised here, on the calling thread.
+
+    `on_drain` runs once no lane is left to start, as one more writer (holding the gate but for its waits), while the
+    last writes are still in flight: the next page's reads go out meanwhile instead of after them."""
     if size <= 1 or len(lanes) <= 1 or in_writer():
         for lane in lanes:
             for item in lane:
                 work(item)
+        if on_drain is not None:
+            on_drain()
         return
     gate = Gate()
     run_connections = {alias: connections[alias] for alias in connections}
     todo = deque(lanes)
     stop = threading.Event()
     errors: list[BaseException] = []
+    drain = deque([on_drain] if on_drain is not None else [])
 
     def writer() -> None:
         # Django's connections are per thread: this one uses the run's, and only while it holds the gate.
@@ -115,6 +123,8 @@ def run_lanes(lanes: list[list[T]], work: Callable[[T], None], *, size: int) -> 
                         if stop.is_set():
                             break
                         work(item)
+                if drain and not stop.is_set():
+                    drain.popleft()()
         except BaseException as e:  # noqa: BLE001 - handed to the run's thread and raised there
             errors.append(e)
             stop.set()

@@ -51,7 +51,9 @@ PROJECTED = 100_000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=300.0, help="Every GHL answer's latency (default 300).")
     parser.add_argument("--latency-records", type=int, default=None, help="Contacts of each rate run.")
-    parser.add_argument("--latency-workers", default="1,4", help="Comma-separated worker counts, one rate run each.")
+    parser.add_argument(
+        "--latency-workers", default="1,4", help='Comma-separated worker counts, one rate run each ("": none).'
+    )
     parser.add_argument("--latency-initial", type=int, default=None, help="Contacts of the initial sync (0: none).")
 
 
@@ -177,7 +179,8 @@ def run(options: dict[str, Any], log: Callable[[str], None]) -> list[Row]:
     records = options.get("latency_records") or RECORDS[size]
     initial = INITIAL[size] if options.get("latency_initial") is None else options["latency_initial"]
     latency_ms = float(options.get("latency_ms") or 300.0)
-    counts = [int(part) for part in str(options.get("latency_workers") or "1,4").split(",") if part.strip()]
+    workers = options.get("latency_workers")
+    counts = [int(part) for part in str("1,4" if workers is None else workers).split(",") if part.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="streetsync-latency-"))
     rows: list[Row] = [info(NAME, "writes in flight per sync process (SYNC_WRITE_CONCURRENCY)", _concurrency())]
     try:

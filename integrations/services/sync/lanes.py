@@ -51,6 +51,9 @@ def lanes_of(items: list[T], keys_of: Callable[[T], Iterable[Hashable]]) -> list
     return [grouped[r] for r in sorted(grouped)]
 
 
-def write_lanes(lanes: list[list[T]], write: Callable[[T], None], *, size: int) -> None:
-    """`write(item)` for every item of every lane: a lane's items one after the other, up to `size` lanes at once."""
-    concurrency.run_lanes(lanes, write, size=size)
+def write_lanes(
+    lanes: list[list[T]], write: Callable[[T], None], *, size: int, on_drain: Callable[[], None] | None = None
+) -> None:
+    """`write(item)` for every item of every lane: a lane's items one after the other, up to `size` lanes at once;
+    `on_drain` once no lane is left to start (the next page read ahead while the last writes are in flight)."""
+    concurrency.run_lanes(lanes, write, size=size, on_drain=on_drain)

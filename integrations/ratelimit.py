@@ -34,6 +34,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, transaction
 
+from integrations import concurrency
+
 logger = logging.getLogger(__name__)
 
 # Learned limits are re-read from the shared store at most this often per process.
@@ -413,7 +415,9 @@ def acquire(key: str, *, limit: int, window_seconds: float) -> None:
         if left <= 0:
             raise GovernorTimeout(f"no request slot for {key} within {max_wait:.0f} s")
         # A few ms of jitter so workers woken by the same expiry do not all ask the store at the same instant.
-        time.sleep(min(attempt.wait + random.uniform(0.0, 0.01), left))  # noqa: S311 - not cryptographic
+        # A writer of a page waits without the page's gate (integrations/concurrency.py): its other writers go on.
+        with concurrency.waiting():
+            time.sleep(min(attempt.wait + random.uniform(0.0, 0.01), left))  # noqa: S311 - not cryptographic
 
 
 def pause(key: str, *, seconds: float) -> None:

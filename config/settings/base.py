@@ -216,6 +216,10 @@ SYNC_PAGE_SIZE = env.int("SYNC_PAGE_SIZE", default=100)
 # Fair turns between locations: a run of the change feed gives its worker up after a page when another location's run
 # waits, and is queued again behind it (integrations/services/sync/run.py). Off: every run keeps its worker to the end.
 SYNC_FAIR_TURNS = env.bool("SYNC_FAIR_TURNS", default=True)
+# Writes of one page a run sends at once (integrations/services/sync/lanes.py): GHL answers in 150-600 ms, so one
+# request at a time uses a third of its 10 / s. Each still takes a slot from the shared rate-limit governor first;
+# a record's writes stay one after the other. 1 = one request at a time, as before.
+SYNC_WRITE_CONCURRENCY = env.int("SYNC_WRITE_CONCURRENCY", default=8)
 # A running sync whose heartbeat is older than this is considered dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = env.int("SYNC_STALE_AFTER_SECONDS", default=300)
 # Every worker also runs the stale check itself this often, on a thread of its own: beat's message can wait behind the

@@ -15,6 +15,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
+from integrations import concurrency
 from integrations.adapters.base import BaseAdapter, Page, Record
 from integrations.adapters.clients import ghl_client_for
 from integrations.adapters.ghl import (
@@ -226,15 +229,25 @@ class _GhlPerContactAdapter(_GhlAdapter):
     def _contact_of(self, record_id: str) -> str:
         return split_id(record_id)[0]
 
+    def _children_of(self, contact_ids: list[str]) -> list[list[Record]]:
+        """Each contact's children, several contacts' listings in flight at once (SYNC_WRITE_CONCURRENCY: GHL answers
+        in 150-600 ms; each request still takes its slot from the governor first)."""
+        return concurrency.map_at_once(self._children, contact_ids, size=settings.SYNC_WRITE_CONCURRENCY)
+
+    def _children_or_none(self, contact_id: str) -> list[Record]:
+        try:
+            return self._children(contact_id)
+        except exc.ApiNotFound:
+            return []
+
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """One listing per contact for all its wanted children."""
         found: dict[str, Record] = {}
-        for contact_id, ids in _by_contact(record_ids).items():
-            wanted = set(ids)
-            try:
-                children = self._children(contact_id)
-            except exc.ApiNotFound:
-                continue
+        by_contact = _by_contact(record_ids)
+        contact_ids = list(by_contact)
+        listed = concurrency.map_at_once(self._children_or_none, contact_ids, size=settings.SYNC_WRITE_CONCURRENCY)
+        for contact_id, children in zip(contact_ids, listed, strict=True):
+            wanted = set(by_contact[contact_id])
             found.update({child.id: child for child in children if child.id in wanted})
         return found
 
@@ -256,7 +269,8 @@ class _GhlPerContactAdapter(_GhlAdapter):
         while True:
             found = self.client.search_contacts(page_limit=page_size, search_after=search_after, descending=True)
             contacts = [c for c in found["contacts"] if c.get("id")]
-            records = [child for contact in contacts for child in self._children(str(contact["id"]))]
+            listed = self._children_of([str(contact["id"]) for contact in contacts])
+            records = [child for children in listed for child in children]
             next_search_after = search_after_of(found["contacts"][-1]) if found["contacts"] else search_after
             if found["contacts"] and (next_search_after is None or next_search_after == search_after):
                 raise exc.ApiBadResponse("GoHighLevel contact search returned no usable searchAfter cursor")

@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from integrations import ratelimit
+from integrations import concurrency, ratelimit
 from integrations.clients import exceptions as exc
 from integrations.clients.addresses import base_url_problem, request_path_problem
 from integrations.logging import remember_secret
@@ -273,11 +273,15 @@ class BaseClient:
         except ratelimit.GovernorUnavailable as e:
             logger.warning("%s: could not record rate-limit headers: %s", self.service_name, e)
 
+    # Called by urllib3 from inside a request in flight (`concurrency.waiting()`): they use the governor's store
+    # (the database with the "db" backend), so a page's writer takes the gate back for them.
     def before_retry_sleep(self, response: Any) -> None:
-        self._observe(response.status, response.headers)
+        with concurrency.holding():
+            self._observe(response.status, response.headers)
 
     def after_retry_sleep(self) -> None:
-        self._acquire_slot()
+        with concurrency.holding():
+            self._acquire_slot()
 
     def _envelope(self, payload: Any, key: str, path: str, *, kind: type = dict) -> Any:
         """The value under `key` of an answer, checked to be of `kind`; else ApiBadResponse (shared by all clients)."""
@@ -329,9 +333,11 @@ class BaseClient:
             started = time.monotonic()
             try:
                 self.request_count += 1
-                response = self.session.request(
-                    method, url, params=params, json=json, files=files, headers=all_headers, timeout=self.timeout
-                )
+                # In flight: a page's other writers go on meanwhile (integrations/concurrency.py).
+                with concurrency.waiting():
+                    response = self.session.request(
+                        method, url, params=params, json=json, files=files, headers=all_headers, timeout=self.timeout
+                    )
             except requests.exceptions.Timeout as e:
                 raise exc.ApiTimeout(f"{self.service_name} did not answer in time", url=url) from e
             except requests.exceptions.RetryError as e:

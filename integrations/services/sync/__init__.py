@@ -4,6 +4,7 @@ Where things are:
 - run.py       a run: legs, totals, cancel, how errors end it
 - reading.py   where pages come from: the change feed after the cursor, named ids, every linked record
 - leg.py       one page in sync mode: match a page, write it
+- lanes.py     a page's writes several at once: a record's one after the other, one thread at a time but for waits
 - items.py     a record on its way through a page, and what a page produces
 - store.py     storing a page: history, this mapping's states, cursor and progress in one transaction
 - enrich.py    one page in enrich mode (changed targets filled from their match on the source)

@@ -4,6 +4,8 @@ records. A change on the source side (a GHL webhook) re-enriches the target it i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.models import RecordLink
@@ -27,12 +29,15 @@ from mappings.rules import condition_holds
 
 
 class EnrichLeg(Leg):
-    def process(self, records: list[Record], *, force: bool = False) -> PageResult:
+    def process(
+        self, records: list[Record], *, force: bool = False, on_drain: Callable[[], None] | None = None
+    ) -> PageResult:
         """A page of changed target records.
 
         A record this leg already wrote, found again as it wrote it, is left out altogether (neither processed nor
         counted): the change feed of the side an enrich leg fills lists each record it writes again, later in the
-        same run, and a record is enriched (and counted) once per run. One changed since the write is processed."""
+        same run, and a record is enriched (and counted) once per run. One changed since the write is processed.
+        An enrich leg reads no page ahead (`on_drain` is not called): the run reads the next page after this one."""
         ctx = self.ctx
         records = [r for r in records if not ctx.state.untouched_since_written(ctx.target_system, r)]
         self.book.clear()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import integrations.services.sync.deletions as deletions
+from integrations import concurrency
 from integrations.adapters import Record
 from integrations.clients import exceptions as exc
 from integrations.custom_fields import REASON_DELETED as REASON_CUSTOM_FIELD_DELETED
@@ -23,6 +24,7 @@ from integrations.models import MappingRecordState, PendingCreate, RecordLink, S
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, combined_config_digest
 from integrations.services.sync.followups import Followups
 from integrations.services.sync.items import Item, PageResult, contact_keys, label_of
+from integrations.services.sync.lanes import lanes_of, write_lanes
 from integrations.services.sync.links import LinkBook, link_id, pair_unlinked, unlinked_mark
 from integrations.services.sync.outcomes import (
     MATCHED_BY,
@@ -86,10 +88,18 @@ class Leg:
         self._created_ids: set[str] = set()
         self._in_doubt: set[str] = set()
         self._updates_sent: set[str] = set()
+        # The next page's match searches, made while this page's last writes were in flight (search_ahead): rule ->
+        # (values searched that this page's records do not carry, what was found).
+        self._ahead: dict[str, tuple[set[str], dict[str, Record]]] = {}
+        self._page_items: list[Item] = []
 
     # -- the page ---------------------------------------------------------------------------------------------------
 
-    def process(self, records: list[Record], *, force: bool = False) -> PageResult:
+    def process(
+        self, records: list[Record], *, force: bool = False, on_drain: Callable[[], None] | None = None
+    ) -> PageResult:
+        """One page. `on_drain` (the run reading the next page ahead) runs while the page's last writes are in
+        flight, or at the end."""
         ctx = self.ctx
         result = PageResult()
         self._created_keys = {}
@@ -105,15 +115,22 @@ class Leg:
         self.parents.translate_references(live)
         self._fetch_linked_targets(live)
         self._match(live)
+        self._ahead = {}
         self._check_already_linked(live)
         self._keep_unlinked(live)
         self._load_pending(live)
         self.book.load_known(i.link for i in live if i.outcome is None and i.state is None)
         self._write_ahead(live, result)
+
+        def write(item: Item) -> None:
+            item.outcome = self._write_safely(item, force=force, result=result)
+
         try:
-            for item in live:
-                if item.outcome is None:
-                    item.outcome = self._write_safely(item, force=force, result=result)
+            # Several writes at once, a record's one after the other (lanes.py); dry runs send nothing.
+            size = 1 if ctx.dry_run else settings.SYNC_WRITE_CONCURRENCY
+            todo = [i for i in live if i.outcome is None]
+            self._page_items = items
+            write_lanes(lanes_of(todo, self._lane_keys), write, size=size, on_drain=on_drain)
         except Exception:
             self._abandon_write_ahead(result)
             raise
@@ -124,6 +141,29 @@ class Leg:
         result.outcomes.extend(self.followups.run(items, self.book))
         result.markers.extend(self.followups.marked)
         return result
+
+    def _lane_keys(self, item: Item) -> list[tuple[str, str]]:
+        """What two writes of one page must not do at once: the same source or target record, a match key (a
+        same-page duplicate is found by the first one's create), an email or phone (GHL's upsert matches on them),
+        the same parent (a contact's tasks and notes keep their order)."""
+        ctx = self.ctx
+        keys = [("source", item.record.id)]
+        for link in (item.link, item.stale_link):
+            if link is not None:
+                keys.append(("target", link_id(link, ctx.target_system)))
+        if item.target is not None:
+            keys.append(("target", item.target.id))
+        keys.extend(("match", f"{rule}:{value}") for rule, value in self._match_keys(item))
+        for name in ("email", "phone"):
+            value = str(item.keys.get(name) or "").strip().lower()
+            if value:
+                keys.append((name, value))
+        parent_fields = ctx.object_type.parent_fields
+        if parent_fields:
+            parent = item.payload.get(parent_fields[1] if ctx.target_system == System.STREETTEXT else parent_fields[0])
+            if parent:
+                keys.append(("parent", str(parent)))
+        return keys
 
     def _prepare(self, item: Item, *, force: bool) -> None:
         ctx, record = self.ctx, item.record
@@ -188,12 +228,44 @@ class Leg:
                         wanting[id(item)] = (item, value)
             if not wanting:
                 continue
-            values = [value for _, value in wanting.values()]
-            found = ctx.call(ctx.target_connection, ctx.target.find_many, to_field, values)
+            # Searched ahead (while the page before was written) and not touched by it: known already.
+            searched, ahead = self._ahead.get(rule, (set(), {}))
+            found = {v: ahead[v] for v in searched if v in ahead}
+            values = [v for _, v in wanting.values() if v not in searched]
+            if values:
+                found.update(ctx.call(ctx.target_connection, ctx.target.find_many, to_field, values))
             for item, value in wanting.values():
                 target = found.get(value)
                 if target is not None:
                     item.target, item.rule = target, rule.replace("_", " ")
+
+    def search_ahead(self, records: list[Record]) -> None:
+        """The match searches of the next page, while this page's last writes are in flight (they are reads: the
+        page boundary then waits for no request). A value one of this page's records carries (source, payload or
+        target: a create or an update of this page may have made or changed it) is searched again when the next page
+        is matched, so the next page sees this page's writes as a sequential run would."""
+        ctx = self.ctx
+        self._ahead = {}
+        live = [r for r in records if not r.deleted]
+        region = ctx.mapping.phone_region
+        carried: set[str] = set()
+        own_keys: set[tuple[str, str]] = set()
+        for item in self._page_items:
+            for seen in (item.record.values, item.payload, item.target.values if item.target is not None else {}):
+                carried.update(str(v) for v in seen.values() if isinstance(v, str | int) and v != "")
+            own_keys.update(self._match_keys(item))
+        for rule in ctx.mapping.match_rules:
+            fields = self._rule_fields(rule) if rule != "link" else None
+            if fields is None or not live:
+                continue
+            from_field, to_field = fields
+            values = {v for v in (match_value(rule, r.values.get(from_field), region=region) for r in live) if v}
+            if not values:
+                continue
+            found = ctx.call(ctx.target_connection, ctx.target.find_many, to_field, sorted(values))
+            stale = {value for r, value in own_keys if r == rule}
+            stale.update(v for v in (match_value(rule, c, region=region) for c in carried) if v is not None)
+            self._ahead[rule] = ({v for v in values if v not in stale}, found)
 
     def _match_keys(self, item: Item) -> list[tuple[str, str]]:
         keys = []
@@ -594,5 +666,6 @@ class Leg:
             remaining = deadline - time.time()
             if remaining <= 0:
                 return None
-            time.sleep(min(delay, remaining))
+            with concurrency.waiting():
+                time.sleep(min(delay, remaining))
             delay = min(delay * 2, 8.0)

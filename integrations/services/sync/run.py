@@ -96,13 +96,23 @@ class LegRunner:
             if listed is not None:
                 listed.update(r.id for r in batch.records if not r.deleted)
             complete = complete or batch.scan_complete
-            self._store(self.leg.process(batch.records, force=self.force), batch)
-            # Every turn moves the cursor (a page with records, more to come): turns always make progress.
-            if self.may_yield and batch.has_more and batch.records and runs.sync_run_turn_over(run=ctx.run):
+            # Every turn moves the cursor (a page with records, more to come): turns always make progress. A run that
+            # gives its worker up after this page reads nothing ahead (its next turn reads the next page).
+            turn_over = bool(
+                self.may_yield and batch.has_more and batch.records and runs.sync_run_turn_over(run=ctx.run)
+            )
+            ahead = None if turn_over else ReadAhead(ctx, self.leg, self.batches)
+            self._store(self.leg.process(batch.records, force=self.force, on_drain=ahead), batch)
+            if ahead is not None and ahead.error is not None:
+                raise ahead.error
+            if turn_over:
                 # A location whose requests are paused (a 429, a full window at GHL) comes back when the pause ends:
                 # its worker serves the others meanwhile instead of sleeping on it.
                 raise RunYielded(resume_in=ratelimit.pause_left(f"ghl:{ctx.mapping.ghl_connection.location_id}"))
-            batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
+            if ahead is not None and ahead.done:
+                batch = ahead.batch
+            else:
+                batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
         if self.source_ids and isinstance(self.leg, EnrichLeg):
             for start in range(0, len(self.source_ids), settings.SYNC_PAGE_SIZE):
                 chunk = self.source_ids[start : start + settings.SYNC_PAGE_SIZE]
@@ -138,6 +148,32 @@ class LegRunner:
             self._store(self.leg.process(chunk), Batch(records=chunk))
         if not ctx.dry_run:
             deletions.mark_checked(ctx)
+
+
+class ReadAhead:
+    """The next page and its match searches, read while a page's last writes are in flight (`Leg.process`'s
+    on_drain): the page boundary then waits for no request. A failed read is raised where it would have happened,
+    after the page is stored; a failed search is made again when the next page is matched."""
+
+    def __init__(self, ctx: LegContext, leg: Leg, batches: Iterator[Batch]) -> None:
+        self.ctx, self.leg, self.batches = ctx, leg, batches
+        self.done = False
+        self.batch: Batch | None = None
+        self.error: Exception | None = None
+
+    def __call__(self) -> None:
+        ctx = self.ctx
+        try:
+            self.batch = ctx.call(ctx.connection(ctx.read_system), next, self.batches, None)
+        except Exception as e:  # noqa: BLE001 - raised by the run after the page is stored
+            self.error = e
+            return
+        self.done = True
+        if self.batch is not None and not isinstance(self.leg, EnrichLeg):
+            try:
+                self.leg.search_ahead(self.batch.records)
+            except (exc.ApiError, ConnectionAuthFailed):
+                self.leg.search_ahead([])
 
 
 @contextmanager

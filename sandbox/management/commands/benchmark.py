@@ -19,10 +19,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.test.utils import setup_databases, teardown_databases
 
-from sandbox.benchmarks import admin, budget, calls, engine, locations, rate, templates
+from sandbox.benchmarks import admin, budget, calls, engine, latency, locations, rate, templates
 from sandbox.benchmarks.report import SIZES, Row, Section, render
 
-SECTIONS: list[Section] = [engine, calls, rate, locations, admin, budget, templates]  # type: ignore[list-item]
+SECTIONS: list[Section] = [engine, calls, rate, latency, locations, admin, budget, templates]  # type: ignore[list-item]
 
 
 @contextmanager

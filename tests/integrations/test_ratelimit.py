@@ -198,13 +198,13 @@ def test_it_adopts_the_limits_ghl_announces(backend: str, client: GhlClient, moc
     mocked.get(f"{BASE}/contacts/abc", json=CONTACT, headers=headers)
     policy = client.rate_limit_policy()
     assert policy is not None
-    assert ratelimit.effective_limits(policy) == (99, 10.1)  # configured 100 / 10 s, less 1 request and + 0.1 s
+    assert ratelimit.effective_limits(policy) == (99, 10.3)  # configured 100 / 10 s, less 1 request and + 0.3 s
 
     client.get_contact("abc")
 
     ratelimit._learned.clear()  # another process: reads what this one stored
     assert ratelimit.learned_limits(policy.key) == (40, 4.0)
-    assert ratelimit.effective_limits(policy) == (39, 4.1)
+    assert ratelimit.effective_limits(policy) == (39, 4.3)
 
 
 def test_no_request_left_in_the_window_pauses_the_location(

@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from integrations import concurrency
 from integrations.clients import exceptions as exc
 from integrations.models import Connection, System
 from integrations.object_types import GHL_CUSTOM_PREFIX, STREETTEXT_CUSTOM_PREFIX
@@ -226,17 +227,27 @@ class DeletedCustomFields:
         self.object_type = object_type
         self._known: set[str] | None = None
         self._read = False
+        # A page's writers share the leg (integrations/concurrency.py): one reads the definitions while the others
+        # wait for them, instead of finding them "read" but not there yet.
+        self._reading = threading.Lock()
 
     def known_ids(self) -> set[str] | None:
-        if not self._read:
-            self._read = True
-            try:
-                fields = custom_fields_fetch(connection=self.connection, object_type=self.object_type)
-            except exc.ApiError as e:
-                logger.warning("Custom fields of %s not readable, none left out: %s", self.connection.name, e)
-                self._known = None
-            else:
-                self._known = {f.value for f in fields.fields}
+        if self._read:
+            return self._known
+        with concurrency.waiting():  # the writer reading them needs the page's gate back when its answer comes
+            self._reading.acquire()
+        try:
+            if not self._read:
+                try:
+                    fields = custom_fields_fetch(connection=self.connection, object_type=self.object_type)
+                except exc.ApiError as e:
+                    logger.warning("Custom fields of %s not readable, none left out: %s", self.connection.name, e)
+                    self._known = None
+                else:
+                    self._known = {f.value for f in fields.fields}
+                self._read = True
+        finally:
+            self._reading.release()
         return self._known
 
     def deleted(self, names: list[str]) -> list[str]:

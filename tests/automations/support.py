@@ -189,3 +189,36 @@ def add_path(router: AutomationAction, position: int, name: str, **options: Any)
     return AutomationPath.objects.create(
         automation=router.automation, router=router, position=position, name=name, **options
     )
+
+
+def automation_form_data(**overrides: Any) -> dict[str, Any]:
+    """What the automation add page posts (no steps, no paths), with `overrides`; a key set to None is left out (an
+    unticked box)."""
+    data = {
+        "name": "Contacts to tasks",
+        "description": "",
+        "enabled": "on",
+        "ghl_connection": "",
+        "streettext_connection": "",
+        "trigger_key": "search-contacts",
+        "trigger_params": "",
+        "trigger_body": '{"pageLimit": 50}',
+        "on_new": "on",
+        "on_updated": "on",
+        "watch_fields": "",
+        "record_filter": "",
+        "start_from_0": "2020-01-01",
+        "start_from_1": "00:00:00",
+        "schedule_minutes": "5",
+        "phone_region": "US",
+        "actions-TOTAL_FORMS": "0",
+        "actions-INITIAL_FORMS": "0",
+        "actions-MIN_NUM_FORMS": "0",
+        "actions-MAX_NUM_FORMS": "1000",
+        "paths-TOTAL_FORMS": "0",
+        "paths-INITIAL_FORMS": "0",
+        "paths-MIN_NUM_FORMS": "0",
+        "paths-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}

@@ -29,6 +29,7 @@ from integrations import selectors as start_selectors
 from integrations.catalog.models import CatalogExecution
 from integrations.models import System
 from integrations.services.roles import role_viewer_grant
+from tests.automations.support import automation_form_data as _form_data
 from tests.automations.support import build_world, field, make_automation, poll_here
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,37 +53,6 @@ def _viewer() -> Client:
 
 def _messages(response: Any) -> list[str]:
     return [str(m) for m in response.context["messages"]]
-
-
-def _form_data(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "name": "Contacts to tasks",
-        "description": "",
-        "enabled": "on",
-        "ghl_connection": "",
-        "streettext_connection": "",
-        "trigger_key": "search-contacts",
-        "trigger_params": "",
-        "trigger_body": '{"pageLimit": 50}',
-        "on_new": "on",
-        "on_updated": "on",
-        "watch_fields": "",
-        "record_filter": "",
-        "start_from_0": "2020-01-01",
-        "start_from_1": "00:00:00",
-        "schedule_minutes": "5",
-        "phone_region": "US",
-        "actions-TOTAL_FORMS": "0",
-        "actions-INITIAL_FORMS": "0",
-        "actions-MIN_NUM_FORMS": "0",
-        "actions-MAX_NUM_FORMS": "1000",
-        "paths-TOTAL_FORMS": "0",
-        "paths-INITIAL_FORMS": "0",
-        "paths-MIN_NUM_FORMS": "0",
-        "paths-MAX_NUM_FORMS": "1000",
-    }
-    data.update(overrides)
-    return data
 
 
 def test_an_automation_is_created_checked_and_scheduled_from_its_page(admin_client: Client, live_server: Any) -> None:

@@ -24,7 +24,16 @@ from integrations.models import System, WebhookDelivery
 from integrations.services.roles import role_viewer_grant
 from integrations.webhooks import services as webhook_services
 from sandbox import webhooks as sandbox_webhooks
-from tests.automations.support import LOCATION, build_world, field, ghl_run, make_automation, poll_here, records
+from tests.automations.support import (
+    LOCATION,
+    automation_form_data,
+    build_world,
+    field,
+    ghl_run,
+    make_automation,
+    poll_here,
+    records,
+)
 from tests.integrations.support import sandbox_ghl_connection
 
 # GoHighLevel's webhook event names, as its documentation lists them (docs/ghl-facts.md#webhook-events).
@@ -289,32 +298,19 @@ def test_an_inbound_message_webhook_is_recorded_as_having_fired_automations(
 
 
 def _event_form(world: Any, event: str, **overrides: Any) -> dict[str, Any]:
-    data = {
+    """The add page's post for an event: its new/updated boxes left to the event."""
+    values: dict[str, Any] = {
         "name": f"Event {event}",
-        "enabled": "on",
+        "description": None,
         "ghl_connection": world.ghl.pk,
         "streettext_connection": world.streettext.pk,
         "event": event,
         "trigger_key": "",
-        "trigger_params": "",
         "trigger_body": "",
-        "watch_fields": "",
-        "record_filter": "",
-        "start_from_0": "2020-01-01",
-        "start_from_1": "00:00:00",
-        "schedule_minutes": "5",
-        "phone_region": "US",
-        "actions-TOTAL_FORMS": "0",
-        "actions-INITIAL_FORMS": "0",
-        "actions-MIN_NUM_FORMS": "0",
-        "actions-MAX_NUM_FORMS": "1000",
-        "paths-TOTAL_FORMS": "0",
-        "paths-INITIAL_FORMS": "0",
-        "paths-MIN_NUM_FORMS": "0",
-        "paths-MAX_NUM_FORMS": "1000",
+        "on_new": None,
+        "on_updated": None,
     }
-    data.update(overrides)
-    return data
+    return automation_form_data(**{**values, **overrides})
 
 
 @pytest.mark.django_db(transaction=True)

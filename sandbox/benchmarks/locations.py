@@ -98,7 +98,6 @@ def seed(*, locations: int, contacts: int, base_url: str, tag: str, latency: tup
     from mappings.models import Direction
     from mappings.services import mapping_create_with_defaults
     from sandbox import services as sandbox
-    from sandbox.models import SandboxRecord
 
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     seeded = []
@@ -112,29 +111,15 @@ def seed(*, locations: int, contacts: int, base_url: str, tag: str, latency: tup
         )
         rows = []
         for n in range(contacts):
-            when = start + timedelta(milliseconds=n)
-            data = {
-                "first_name": f"Fair{n}",
-                "last_name": f"Location{index}",
-                "email": f"fair{n}.{index}@example.com",
-                "phone": f"+1415{5550000 + (index * contacts + n) % 4_000_000:07d}",
-                "company": "Benchmark Inc",
-                "city": "San Francisco",
-                "region": "CA",
-                "country": "US",
-                "tags": ["benchmark"],
-                "opted_out": False,
-                "external_id": None,
-                "custom": {},
-            }
             rows.append(
-                SandboxRecord(
-                    account=account,
-                    object_type="contact",
-                    record_id=f"ct_{name}_{n:06d}",
-                    data=data,
-                    created_at=when,
-                    updated_at=when,
+                servers.streettext_contact_row(
+                    account,
+                    f"ct_{name}_{n:06d}",
+                    first=f"Fair{n}",
+                    last=f"Location{index}",
+                    email=f"fair{n}.{index}@example.com",
+                    phone=f"+1415{5550000 + (index * contacts + n) % 4_000_000:07d}",
+                    when=start + timedelta(milliseconds=n),
                 )
             )
         sandbox.sandbox_records_bulk_create(records=rows)

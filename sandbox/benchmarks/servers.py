@@ -187,6 +187,31 @@ class Seeded:
     mapping_ids: list[int]
 
 
+def streettext_contact_row(
+    account: Any, record_id: str, *, first: str, last: str, email: str, phone: str, when: datetime
+) -> Any:
+    """One StreetText contact of a benchmark's workspace, as the sandbox stores it (for a bulk create)."""
+    from sandbox.models import SandboxRecord
+
+    data = {
+        "first_name": first,
+        "last_name": last,
+        "email": email,
+        "phone": phone,
+        "company": "Benchmark Inc",
+        "city": "San Francisco",
+        "region": "CA",
+        "country": "US",
+        "tags": ["benchmark"],
+        "opted_out": False,
+        "external_id": None,
+        "custom": {},
+    }
+    return SandboxRecord(
+        account=account, object_type="contact", record_id=record_id, data=data, created_at=when, updated_at=when
+    )
+
+
 def seed_streettext_to_ghl(*, records: int, workers: int, base_url: str, tag: str) -> Seeded:
     """An empty GHL location and `workers` StreetText workspaces holding `records` contacts between them, each with a
     StreetText → GHL mapping into that location (GHL base URL = the sandbox server)."""
@@ -194,7 +219,6 @@ def seed_streettext_to_ghl(*, records: int, workers: int, base_url: str, tag: st
     from mappings.models import Direction
     from mappings.services import mapping_create_with_defaults
     from sandbox import services as sandbox
-    from sandbox.models import SandboxRecord
 
     location, token = f"loc-{tag}", f"pit-{tag}"
     sandbox.sandbox_account_create(system="ghl", account_id=location, secret=token, name=f"Benchmark {tag}")
@@ -216,29 +240,15 @@ def seed_streettext_to_ghl(*, records: int, workers: int, base_url: str, tag: st
         )
         rows = []
         for n in range(w, records, workers):
-            when = start + timedelta(milliseconds=n)
-            data = {
-                "first_name": f"Bench{n}",
-                "last_name": "Runner",
-                "email": f"bench{n}@example.com",
-                "phone": f"+1415{5550000 + n:07d}",
-                "company": "Benchmark Inc",
-                "city": "San Francisco",
-                "region": "CA",
-                "country": "US",
-                "tags": ["benchmark"],
-                "opted_out": False,
-                "external_id": None,
-                "custom": {},
-            }
             rows.append(
-                SandboxRecord(
-                    account=account,
-                    object_type="contact",
-                    record_id=f"ct_{tag}_{n:07d}",
-                    data=data,
-                    created_at=when,
-                    updated_at=when,
+                streettext_contact_row(
+                    account,
+                    f"ct_{tag}_{n:07d}",
+                    first=f"Bench{n}",
+                    last="Runner",
+                    email=f"bench{n}@example.com",
+                    phone=f"+1415{5550000 + n:07d}",
+                    when=start + timedelta(milliseconds=n),
                 )
             )
         sandbox.sandbox_records_bulk_create(records=rows)

@@ -457,6 +457,11 @@ class FollowupMarker(models.Model):
     # False from the moment the task is made (or the contact enrolled) until its page's history is stored: a worker
     # killed in between leaves it False, and the next attempt records the follow-up it finds done.
     recorded = models.BooleanField(default=True)
+    # Written ahead of the task's create and cleared by its answer: a create never answered (a timeout, a server
+    # error, a worker killed while it waited) may have landed, so the next attempt looks for the task it sent
+    # (`sent`: the same title and due date) before creating it again.
+    pending = models.BooleanField(default=False)
+    sent = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

@@ -199,6 +199,14 @@ def _same_text(a: Any, b: Any) -> bool:
     return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
 
 
+def _same_instant(a: Any, b: Any) -> bool:
+    """The same time however it is written (GHL answers "…:52.000Z" for a "…:52Z" sent)."""
+    first, second = parse_timestamp(a), parse_timestamp(b)
+    if first is not None and second is not None:
+        return first == second
+    return _same_text(a, b)
+
+
 class _GhlAdapter(BaseAdapter):
     system = "ghl"
     object_type = ""
@@ -351,7 +359,7 @@ class GhlTaskAdapter(_GhlAdapter):
             return None
         for task in self.client.list_tasks(contact_id):
             record = task_to_record(task, contact_id)
-            if _same_text(record.values.get("title"), values.get("title")) and _same_text(
+            if _same_text(record.values.get("title"), values.get("title")) and _same_instant(
                 record.values.get("dueDate"), values.get("dueDate")
             ):
                 return record

@@ -16,7 +16,8 @@ import pytest
 from django.utils import timezone
 
 from integrations.adapters.streettext import StreetTextContactAdapter
-from integrations.models import PendingCreate, RecordHistory, RecordLink, SyncRun
+from integrations.clients.exceptions import ApiServerError
+from integrations.models import FollowupMarker, PendingCreate, RecordHistory, RecordLink, SyncRun
 from integrations.services import sync
 from integrations.services.runs import RUNS
 from mappings.models import Direction
@@ -99,11 +100,8 @@ def test_updates_that_landed_in_a_page_never_stored_keep_their_history(live_serv
     assert not PendingCreate.objects.exists()  # nothing left written ahead
 
 
-def test_a_follow_up_made_just_before_a_kill_is_recorded_once(live_server: Any, settings: Any) -> None:
-    """A follow-up task is made at once (its marker too, so it is never made twice); its history row waits for the
-    page. Killed in between, the next run records it."""
-    from integrations.services.sync.followups import Followups
-
+def _call_me_world(live_server: Any, settings: Any) -> tuple[Any, Any]:
+    """A one-way mapping whose follow-up rule holds for one GHL contact (tagged "call-me")."""
     settings.SYNC_PAGE_SIZE = 6
     world = build_world(live_server.url, direction=Direction.TO_STREETTEXT, size=10)
     account = sandbox.SandboxAccount.objects.get(system="ghl")
@@ -113,24 +111,66 @@ def test_a_follow_up_made_just_before_a_kill_is_recorded_once(live_server: Any, 
     rule = {"name": "call", "when": {"field": "tags", "op": "contains", "value": "call-me"}, "title": "Call back"}
     world.mapping.followup_rules = [rule]
     world.mapping.save(update_fields=["followup_rules"])
-    real = Followups._mark
+    return world, account
 
-    def mark(self: Any, contact_id: str, rule: dict[str, Any], task_id: str) -> None:
-        real(self, contact_id, rule, task_id)
-        raise Killed("killed just after the follow-up task was made and marked")
 
-    killed = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
-    with mock.patch.object(Followups, "_mark", mark), pytest.raises(Killed):
-        sync.sync_run_execute(run_id=killed.pk)
+def _end_killed(killed: SyncRun) -> None:
     SyncRun.objects.filter(pk=killed.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert RUNS.mark_stale(older_than=timedelta(minutes=1)) == 1
-    after = _run(world.mapping)
-    assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
 
+
+def _made_once_and_recorded_once(world: Any, account: Any, run: SyncRun) -> None:
     tasks = SandboxRecord.objects.filter(account=account, object_type="task", deleted=False, data__title="Call back")
     assert tasks.count() == 1  # made once
     rows = RecordHistory.objects.filter(mapping=world.mapping, reason__contains="follow-up")
-    assert [(row.run_id, row.action) for row in rows] == [(after.pk, "created")]
+    assert [(row.run_id, row.action) for row in rows] == [(run.pk, "created")]
     assert rows[0].ghl_id.endswith(tasks[0].record_id)  # GHL task ids are "<contact>/<task>" in the history
     _run(world.mapping)
     assert rows.count() == 1  # recorded once
+    assert not FollowupMarker.objects.filter(pending=True).exists()
+
+
+@pytest.mark.parametrize("when", ["after its id was kept", "before its id was kept"])
+def test_a_follow_up_made_just_before_a_kill_is_made_and_recorded_once(
+    live_server: Any, settings: Any, when: str
+) -> None:
+    """A follow-up task's marker is written ahead of its create and keeps the task's id once GHL answers; its history
+    row waits for the page. Killed after the answer was kept, the next run records the task; killed while the answer
+    was on its way, the next run finds the task the dead one made instead of making it again."""
+    from integrations.services.sync.followups import Followups
+
+    world, account = _call_me_world(live_server, settings)
+    real = Followups._made
+
+    def made(self: Any, marker: Any, task_id: str) -> None:
+        if when == "after its id was kept":
+            real(self, marker, task_id)
+        raise Killed(f"killed just after the follow-up task was made, {when}")
+
+    killed = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    with mock.patch.object(Followups, "_made", made), pytest.raises(Killed):
+        sync.sync_run_execute(run_id=killed.pk)
+    _end_killed(killed)
+    after = _run(world.mapping)
+    assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
+    _made_once_and_recorded_once(world, account, after)
+
+
+def test_a_follow_up_create_answered_with_a_gateway_error_is_not_made_twice(live_server: Any, settings: Any) -> None:
+    """GHL made the task but the answer was a 504 (a gateway gave up waiting): the run fails that page and the next
+    attempt finds the task instead of making a second one."""
+    world, account = _call_me_world(live_server, settings)
+    sandbox.sandbox_fault_add(
+        system="ghl", kind="status_after", status=504, count=100, method="POST", path_contains="/tasks"
+    )
+    first = SyncRun.objects.create(mapping=world.mapping, trigger=SyncRun.Trigger.MANUAL)
+    with pytest.raises(ApiServerError):  # in the worker, the task's retry: here the next run
+        sync.sync_run_execute(run_id=first.pk)
+    sandbox.sandbox_fault_clear()
+    assert FollowupMarker.objects.filter(pending=True).count() == 1
+    first.refresh_from_db()
+    assert first.status == SyncRun.Status.PENDING  # handed back for the task's retry
+    sync.sync_run_execute(run_id=first.pk)
+    after = SyncRun.objects.get(pk=first.pk)
+    assert after.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL), after.error
+    _made_once_and_recorded_once(world, account, after)

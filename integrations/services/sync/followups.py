@@ -90,6 +90,13 @@ class Followups:
             for rule in self.rules:
                 key = rule_key(rule)
                 marker = done.get((contact_id, key))
+                if marker is not None and marker.pending and not ctx.dry_run:
+                    # Settled once per page: later records of the contact find the placeholder.
+                    done[(contact_id, key)] = FollowupMarker(contact_ghl_id=contact_id, rule=key)
+                    resolved = self._resolve(item, marker, book)
+                    if resolved is not None:
+                        results.append(resolved)
+                    continue
                 if marker is not None and not marker.recorded and not ctx.dry_run and marker.pk not in self.marked:
                     results.append(self._unstored(item, marker, book))
                 if marker is not None or not condition_holds(rule["when"], item.values):
@@ -97,7 +104,9 @@ class Followups:
                 if rule.get("new_records_only") and self._copy_made_by_us(item, book):
                     continue
                 done[(contact_id, key)] = FollowupMarker(contact_ghl_id=contact_id, rule=key)
-                results.append(self._act(item, rule, contact_id, book))
+                outcome = self._act(item, rule, contact_id, book)
+                if outcome is not None:
+                    results.append(outcome)
         return results
 
     def _unstored(self, item: Item, marker: FollowupMarker, book: LinkBook) -> Outcome:
@@ -113,7 +122,7 @@ class Followups:
             streettext_id=self._streettext_id(item, book),
         )
 
-    def _act(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
+    def _act(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome | None:
         action = rule.get("action", "task")
         if action == "task":
             return self._create_task(item, rule, contact_id, book)
@@ -173,7 +182,7 @@ class Followups:
         label = label_of(Record(id=item.record.id, values=values))
         return label or str(values.get("phone") or "").strip() or f"contact {contact_id}"
 
-    def _create_task(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome:
+    def _create_task(self, item: Item, rule: dict[str, Any], contact_id: str, book: LinkBook) -> Outcome | None:
         ctx = self.ctx
         # From the record as this run leaves it (an enrich leg has just filled the name), and never with an empty
         # placeholder: a contact still without a name is named by its email or phone.
@@ -199,10 +208,54 @@ class Followups:
         }
         if ctx.dry_run:
             return Outcome(Action.CREATED, ghl_id="", **base)
-        connection = ctx.mapping.ghl_connection
         try:
-            created = ctx.call(connection, adapter_for(connection, "task").create, task)
+            with transaction.atomic():
+                marker = FollowupMarker.objects.create(
+                    mapping=ctx.mapping,
+                    contact_ghl_id=contact_id,
+                    rule=rule_key(rule),
+                    recorded=False,
+                    pending=True,
+                    sent=task,
+                )
+        except IntegrityError:
+            return None  # written ahead by an attempt running now (one run of a mapping at a time: not expected)
+        return self._send(marker, base)
+
+    def _send(self, marker: FollowupMarker, base: dict[str, Any]) -> Outcome:
+        """Create the task the marker wrote ahead. Refused: the marker goes (nothing was made). Unanswered (a timeout,
+        a server error, a worker killed): it stays pending for the next attempt to look for."""
+        connection = self.ctx.mapping.ghl_connection
+        try:
+            created = self.ctx.call(connection, adapter_for(connection, "task").create, dict(marker.sent))
         except (exc.ApiValidationError, exc.ApiNotFound) as e:
+            marker.delete()
             return Outcome(Action.FAILED, ghl_id="", error=str(e), **base)
-        self._mark(contact_id, rule, created.id)
+        self._made(marker, created.id)
         return Outcome(Action.CREATED, ghl_id=created.id, **base)
+
+    def _made(self, marker: FollowupMarker, task_id: str) -> None:
+        FollowupMarker.objects.filter(pk=marker.pk).update(task_ghl_id=task_id[:64], pending=False)
+        self.marked.append(marker.pk)
+
+    def _resolve(self, item: Item, marker: FollowupMarker, book: LinkBook) -> Outcome | None:
+        """A task an earlier attempt sent and never heard back about: found on GHL (the same contact, title and due
+        date), it is recorded as made; not found, it is created now (the rule fired when it was written ahead)."""
+        ctx = self.ctx
+        connection = ctx.mapping.ghl_connection
+        task = dict(marker.sent)
+        base: dict[str, Any] = {
+            "direction": Direction.TO_GHL,
+            "streettext_id": self._streettext_id(item, book),
+            "changes": {name: {"before": None, "after": value} for name, value in task.items()},
+            "reason": REASON_FOLLOWUP.format(contact=marker.contact_ghl_id, rule=marker.rule),
+        }
+        adapter = adapter_for(connection, "task")
+        found = ctx.call(connection, adapter.find_created, task, since=marker.created_at)
+        if found is not None:
+            self._made(marker, found.id)
+            return Outcome(Action.CREATED, ghl_id=found.id, **base)
+        if not task:
+            marker.delete()
+            return None
+        return self._send(marker, base)

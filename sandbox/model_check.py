@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from integrations.clients.exceptions import ApiError
 from integrations.models import (
     Connection,
     FollowupMarker,
@@ -227,6 +228,7 @@ CONTACT_MAPPINGS = ("two_way", "two_way", "p1_enrich", "lead_score", "followups_
 NOTE_MAPPINGS = ("notes_to_ghl", "p3_notes_to_st", "hist_notes", "followups_notes", "two_way")
 TASK_MAPPINGS = ("tasks_to_ghl", "p2_tasks_to_st", "hist_tasks", "two_way")
 OTHER_MAPPINGS = ("hist_appointments", "opportunities", "followups_contacts", "lead_score")
+MAPPINGS_OF = {"contact": CONTACT_MAPPINGS, "note": NOTE_MAPPINGS, "task": TASK_MAPPINGS, "other": OTHER_MAPPINGS}
 RUN_KINDS = ("scheduled", "manual", "webhook", "resync", "dry_run", "one_record")
 # What the rules may touch: one kind of record, or everything.
 FOCUS = {
@@ -770,14 +772,44 @@ class SyncModelMachine(RuleBasedStateMachine):
     def run_other_mapping(self, key: str, kind: str, pick: int) -> None:
         self._run(key, kind, pick)
 
-    def _run(self, key: str, kind: str, pick: int) -> None:
+    @rule(
+        kind=st.sampled_from(sorted(MAPPINGS_OF)),
+        pick=st.integers(0, 4),
+        system=st.sampled_from([GHL, ST]),
+        skip=st.integers(0, 8),
+    )
+    def run_with_an_unanswered_write(self, kind: str, pick: int, system: str, skip: int) -> None:
+        """A manual run one of whose POSTs (a create, an upsert, a search) the API carries out but a gateway answers
+        504: the run is handed back and taken again, as the task's retry would, until it ends."""
+        if kind not in self.focus:
+            return
+        keys = MAPPINGS_OF[kind]
+        self._run(keys[pick % len(keys)], "manual", 0, unanswered=(system, skip))
+
+    def _run(self, key: str, kind: str, pick: int, *, unanswered: tuple[str, int] | None = None) -> None:
         self._step()
         mapping = self._mapping(key)
         before, links_before = snapshot(), pairs()
         run = self._request(mapping, kind, pick)
         if run is None:
             return
-        sync_run_execute(run_id=run.pk)
+        if unanswered is None:
+            sync_run_execute(run_id=run.pk)
+        else:
+            system, skip = unanswered
+            note(f"  the POST after {skip} to {system} is made but answered 504")
+            sandbox.sandbox_fault_add(system=system, kind="status_after", status=504, method="POST", skip=skip)
+            try:
+                for _ in range(4):
+                    try:
+                        sync_run_execute(run_id=run.pk)
+                    except ApiError as e:
+                        note(f"  handed back for a retry: {e}")
+                    run.refresh_from_db()
+                    if run.status not in SyncRun.ACTIVE_STATUSES:
+                        break
+            finally:
+                sandbox.sandbox_fault_clear()
         run.refresh_from_db()
         self.model.runs += 1
         after, links_after = snapshot(), pairs()

@@ -86,3 +86,24 @@ def test_a_resync_does_not_write_back_what_its_other_direction_wrote(live_server
     machine.state_invariants()
     machine.edit_transform_then_resync(change="two_way: upper on to_streettext first_name", dry_run_first=False)
     machine.state_invariants()
+
+
+def test_an_enrich_run_retried_after_an_unanswered_search_records_each_record_once(live_server: Any) -> None:
+    """Found by the machine's rule for unanswered writes: lead qualification's first run (an enrich mapping, pages
+    of 2) had its second GHL search answered 504 after its first page was stored; the retry read on from the
+    cursor, where StreetText's change feed listed again the contacts that page wrote, and recorded them a second
+    time (2 rows for one record in one run). A resumed attempt now knows the writes its run stored."""
+    machine = SyncModelMachine.configure(base_url=live_server.url, focus="contacts")()
+    machine.build_world(focus="notes", warm=False)
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=1, skip=8, system="ghl")
+    machine.state_invariants()
+    machine.edit_mapping(change="p1_enrich: upper on to_streettext last_name")
+    machine.edit_mapping(change="two_way: every record")
+    machine.edit_mapping(change="two_way: direction both")
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=19, skip=0, system="ghl")
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=13, skip=1, system="ghl")
+    machine.state_invariants()
+    machine.teardown()

@@ -147,6 +147,18 @@ class RunState:
     def own_write(self, system: str, record_id: str) -> bool:
         return record_id in self.written[system]
 
+    def resume(self, rows: Iterable[tuple[str, str, str, datetime]]) -> None:
+        """Go on with a run whose earlier attempt (a task retry, a fair turn) stored pages: the records those pages
+        wrote (rows of (direction, GHL id, StreetText id, when the row was stored)) are this run's writes, stamped with
+        the time their row was stored, just after their write answered. An enrich leg that reads them again in this
+        attempt then leaves them out as it does within one attempt, instead of recording them a second time."""
+        for direction, ghl_id, streettext_id, stored_at in rows:
+            system, record_id = (
+                (System.STREETTEXT, streettext_id) if direction == Direction.TO_STREETTEXT else (System.GHL, ghl_id)
+            )
+            if record_id:
+                self.stamps.setdefault((system, record_id), stored_at)
+
     def untouched_since_written(self, system: str, record: Record) -> bool:
         """`record` is as this run wrote it: nobody changed it since (same updated time, when both are known)."""
         if (system, record.id) not in self.stamps:

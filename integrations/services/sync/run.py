@@ -20,7 +20,7 @@ import integrations.services.sync.deletions as deletions
 import integrations.services.sync.reading as reading
 from integrations import ratelimit
 from integrations.clients import exceptions as exc
-from integrations.models import SyncCursor, SyncRun
+from integrations.models import RecordHistory, SyncCursor, SyncRun
 from integrations.services import runs
 from integrations.services.connection_status import connection_needs_reauth
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState, RunYielded
@@ -212,6 +212,10 @@ def _execute(*, run_id: int) -> SyncRun | None:
     # A run resumed after a turn (or a retry) goes on counting from what it stored before; its total is that plus what
     # is left, so progress never jumps back.
     state = RunState(run=run, processed=run.processed)
+    if run.processed:
+        writes = [RecordHistory.Action.CREATED, RecordHistory.Action.UPDATED]
+        written = RecordHistory.objects.filter(run=run, action__in=writes)
+        state.resume(written.values_list("direction", "ghl_id", "streettext_id", "created_at").iterator())
     done = set(run.legs_done or [])
     try:
         legs = [LegRunner(state, direction) for direction in mapping.directions if direction not in done]

@@ -29,6 +29,7 @@ from integrations.services.sync.items import PageResult
 from integrations.services.sync.leg import Leg
 from integrations.services.sync.reading import Batch
 from integrations.services.sync.store import store_page
+from mappings.models import Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ def _execute(*, run_id: int) -> SyncRun | None:
     # A run resumed after a turn (or a retry) goes on counting from what it stored before; its total is that plus what
     # is left, so progress never jumps back.
     state = RunState(run=run, processed=run.processed)
-    if run.processed:
+    if run.processed and mapping.mode == Mapping.Mode.ENRICH:
+        # Only an enrich leg reads again the side it writes (its stamps); other legs need none of this.
         writes = [RecordHistory.Action.CREATED, RecordHistory.Action.UPDATED]
         written = RecordHistory.objects.filter(run=run, action__in=writes)
         state.resume(written.values_list("direction", "ghl_id", "streettext_id", "created_at").iterator())

@@ -50,6 +50,7 @@ from sandbox import ghl as sandbox_ghl
 from sandbox import ratelimit
 from sandbox import services as sandbox
 from sandbox import streettext as sandbox_streettext
+from sandbox.connections import sandbox_connection
 from sandbox.models import SandboxAccount, SandboxRecord
 
 GHL, ST = System.GHL.value, System.STREETTEXT.value
@@ -287,23 +288,10 @@ def world_wipe() -> None:
 
 
 def _connections(base_url: str) -> tuple[Connection, Connection]:
-    ghl = Connection(
-        name="GHL model",
-        system=System.GHL,
-        base_url=f"{base_url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
+    ghl = sandbox_connection(
+        system=System.GHL, name="GHL model", base_url=base_url, secret=GHL_TOKEN, location_id=LOCATION
     )
-    ghl.api_secret = GHL_TOKEN
-    ghl.save()
-    streettext = Connection(
-        name="StreetText model",
-        system=System.STREETTEXT,
-        base_url=f"{base_url}/sandbox/streettext",
-        auth_type=Connection.AuthType.API_KEY,
-    )
-    streettext.api_secret = ST_KEY
-    streettext.save()
+    streettext = sandbox_connection(system=System.STREETTEXT, name="StreetText model", base_url=base_url, secret=ST_KEY)
     return ghl, streettext
 
 

@@ -165,34 +165,22 @@ def run(options: dict[str, Any], log: Callable[[str], None]) -> list[Row]:
 
 
 def _measure(base_url: str, *, size: int, model: int, log: Callable[[str], None]) -> list[Row]:
-    from integrations.models import Connection, RecordLink, SyncCursor, SyncRun, System
+    from integrations.models import RecordLink, SyncCursor, SyncRun, System
     from integrations.services import budget
     from mappings.models import Direction
     from mappings.presets import preset_create
     from mappings.services import mapping_create_with_defaults
+    from sandbox.connections import sandbox_connection
     from sandbox.demo import sandbox_seed_demo, sandbox_seed_demo_children
     from sandbox.models import SandboxRecord
 
     log(f"seeding {size:,} demo contacts with notes, tasks and appointments")
     seeded = sandbox_seed_demo(ghl_location_id=LOCATION, ghl_token=TOKEN, streettext_api_key=ST_KEY, size=size)
     sandbox_seed_demo_children(ghl_location_id=LOCATION, streettext_api_key=ST_KEY)
-    ghl = Connection(
-        name="Budget GHL",
-        system=System.GHL,
-        base_url=f"{base_url}/sandbox/ghl",
-        location_id=LOCATION,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
+    ghl = sandbox_connection(
+        system=System.GHL, name="Budget GHL", base_url=base_url, secret=TOKEN, location_id=LOCATION
     )
-    ghl.api_secret = TOKEN
-    ghl.save()
-    st = Connection(
-        name="Budget StreetText",
-        system=System.STREETTEXT,
-        base_url=f"{base_url}/sandbox/streettext",
-        auth_type=Connection.AuthType.API_KEY,
-    )
-    st.api_secret = ST_KEY
-    st.save()
+    st = sandbox_connection(system=System.STREETTEXT, name="Budget StreetText", base_url=base_url, secret=ST_KEY)
     contacts_mapping = mapping_create_with_defaults(
         name="Budget contacts", ghl_connection=ghl, streettext_connection=st, direction=Direction.BOTH
     )

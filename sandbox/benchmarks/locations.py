@@ -94,10 +94,11 @@ class Location:
 def seed(*, locations: int, contacts: int, base_url: str, tag: str, latency: tuple[float, float]) -> list[Location]:
     """`locations` GHL locations in live mode, each with a StreetText workspace of `contacts` contacts and a
     StreetText → GHL contacts mapping into it."""
-    from integrations.models import Connection, System
+    from integrations.models import System
     from mappings.models import Direction
     from mappings.services import mapping_create_with_defaults
     from sandbox import services as sandbox
+    from sandbox.connections import sandbox_connection
 
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     seeded = []
@@ -123,23 +124,10 @@ def seed(*, locations: int, contacts: int, base_url: str, tag: str, latency: tup
                 )
             )
         sandbox.sandbox_records_bulk_create(records=rows)
-        ghl = Connection(
-            name=f"GHL {name}",
-            system=System.GHL,
-            base_url=f"{base_url}/sandbox/ghl",
-            location_id=location,
-            auth_type=Connection.AuthType.PRIVATE_TOKEN,
+        ghl = sandbox_connection(
+            system=System.GHL, name=f"GHL {name}", base_url=base_url, secret=token, location_id=location
         )
-        ghl.api_secret = token
-        ghl.save()
-        st = Connection(
-            name=f"StreetText {name}",
-            system=System.STREETTEXT,
-            base_url=f"{base_url}/sandbox/streettext",
-            auth_type=Connection.AuthType.API_KEY,
-        )
-        st.api_secret = key
-        st.save()
+        st = sandbox_connection(system=System.STREETTEXT, name=f"StreetText {name}", base_url=base_url, secret=key)
         mapping = mapping_create_with_defaults(
             name=f"Contacts {name}", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL
         )

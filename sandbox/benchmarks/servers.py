@@ -215,22 +215,17 @@ def streettext_contact_row(
 def seed_streettext_to_ghl(*, records: int, workers: int, base_url: str, tag: str) -> Seeded:
     """An empty GHL location and `workers` StreetText workspaces holding `records` contacts between them, each with a
     StreetText → GHL mapping into that location (GHL base URL = the sandbox server)."""
-    from integrations.models import Connection, System
+    from integrations.models import System
     from mappings.models import Direction
     from mappings.services import mapping_create_with_defaults
     from sandbox import services as sandbox
+    from sandbox.connections import sandbox_connection
 
     location, token = f"loc-{tag}", f"pit-{tag}"
     sandbox.sandbox_account_create(system="ghl", account_id=location, secret=token, name=f"Benchmark {tag}")
-    ghl = Connection(
-        name=f"Benchmark GHL {tag}",
-        system=System.GHL,
-        base_url=f"{base_url}/sandbox/ghl",
-        location_id=location,
-        auth_type=Connection.AuthType.PRIVATE_TOKEN,
+    ghl = sandbox_connection(
+        system=System.GHL, name=f"Benchmark GHL {tag}", base_url=base_url, secret=token, location_id=location
     )
-    ghl.api_secret = token
-    ghl.save()
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     mapping_ids: list[int] = []
     for w in range(workers):
@@ -252,14 +247,9 @@ def seed_streettext_to_ghl(*, records: int, workers: int, base_url: str, tag: st
                 )
             )
         sandbox.sandbox_records_bulk_create(records=rows)
-        st = Connection(
-            name=f"Benchmark StreetText {tag} {w}",
-            system=System.STREETTEXT,
-            base_url=f"{base_url}/sandbox/streettext",
-            auth_type=Connection.AuthType.API_KEY,
+        st = sandbox_connection(
+            system=System.STREETTEXT, name=f"Benchmark StreetText {tag} {w}", base_url=base_url, secret=key
         )
-        st.api_secret = key
-        st.save()
         mapping = mapping_create_with_defaults(
             name=f"Benchmark {tag} {w}", ghl_connection=ghl, streettext_connection=st, direction=Direction.TO_GHL
         )

@@ -12,6 +12,7 @@ from integrations.models import Connection, System
 from mappings.models import Direction, Mapping
 from mappings.presets import preset_create
 from mappings.services import mapping_create_with_defaults, mapping_delete
+from sandbox.connections import sandbox_connection
 
 DEMO_GHL_NAME = "Demo GoHighLevel sub-account (sandbox)"
 DEMO_STREETTEXT_NAME = "Demo StreetText workspace (sandbox)"
@@ -60,23 +61,10 @@ class Command(BaseCommand):
         )
         counts.update(sandbox_seed_demo_children(ghl_location_id=DEMO_LOCATION_ID, streettext_api_key=st_key))
         counts.update(sandbox_seed_demo_catalog(ghl_location_id=DEMO_LOCATION_ID))
-        ghl = Connection(
-            name=DEMO_GHL_NAME,
-            system=System.GHL,
-            base_url=f"{base}/sandbox/ghl",
-            location_id=DEMO_LOCATION_ID,
-            auth_type=Connection.AuthType.PRIVATE_TOKEN,
+        ghl = sandbox_connection(
+            system=System.GHL, name=DEMO_GHL_NAME, base_url=base, secret=ghl_token, location_id=DEMO_LOCATION_ID
         )
-        ghl.api_secret = ghl_token
-        ghl.save()
-        st = Connection(
-            name=DEMO_STREETTEXT_NAME,
-            system=System.STREETTEXT,
-            base_url=f"{base}/sandbox/streettext",
-            auth_type=Connection.AuthType.API_KEY,
-        )
-        st.api_secret = st_key
-        st.save()
+        st = sandbox_connection(system=System.STREETTEXT, name=DEMO_STREETTEXT_NAME, base_url=base, secret=st_key)
         mapping_create_with_defaults(
             name=DEMO_MAPPING_NAME, ghl_connection=ghl, streettext_connection=st, direction=Direction.BOTH
         )

@@ -25,8 +25,15 @@ def _local_keys() -> dict[str, str]:
     return keys
 
 
+def env_or_generated(name: str, generated: str) -> str:
+    """The environment's value, else the generated one as it is. Not `env(name, default=generated)`: django-environ
+    reads a value starting with "$" as the name of another variable, and a generated secret key starts with "$" about
+    one time in fifty (the first command then died in a RecursionError)."""
+    return env.str(name, default="") or generated
+
+
 _keys = _local_keys()
-SECRET_KEY = env("DJANGO_SECRET_KEY", default=_keys["secret_key"])
+SECRET_KEY = env_or_generated("DJANGO_SECRET_KEY", _keys["secret_key"])
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[_keys["encryption_key"]])
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

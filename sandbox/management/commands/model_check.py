@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -31,6 +34,7 @@ from sandbox.model_check import FOCUS, SANDBOX_MODES, SyncModelMachine, machine_
 
 CHUNK = 50  # sequences per Hypothesis run: progress is printed between them
 SUMMARY = "{sequences} sequences ({steps} steps at most each), {violations} invariant violation(s), {seconds:.0f} s"
+SUMMARY_PATTERN = re.compile(r"^(?P<sequences>\d+) sequences \(\d+ steps at most each\), (?P<violations>\d+) invariant")
 
 
 def _leaves(error: BaseException) -> list[BaseException]:
@@ -76,10 +80,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-shrink", action="store_true", help="Report a failing sequence as found (faster).")
         parser.add_argument("--stop-after", type=int, default=0, help="Stop after this many violations (0: never).")
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="Processes sharing the sequences (1), each with its own database and sandbox server: one per core.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["sequences"] < 1 or options["steps"] < 1:
             raise CommandError("--sequences and --steps must be at least 1")
+        if options["jobs"] > 1:
+            self._in_jobs(options)
+            return
         ignored = frozenset(n.strip() for n in options["ignore"].split(",") if n.strip())
         settings.DEBUG = False  # Django would keep every SQL statement of the run in memory
         # The engine asks for records that are gone (that is how it finds deletions): not worth a line each.
@@ -134,4 +147,50 @@ class Command(BaseCommand):
                 violations=violations,
                 seconds=time.monotonic() - started,
             )
+        )
+
+    def _in_jobs(self, options: dict[str, Any]) -> None:
+        """The sequences shared among processes of this command (each draws its own: Hypothesis seeds each run at
+        random), their lines printed as they come with the job's number, and one summary of them all."""
+        started = time.monotonic()
+        jobs = options["jobs"]
+        argv = [sys.executable, sys.argv[0], "model_check", "--steps", str(options["steps"]), "--mode", options["mode"]]
+        for flag in ("focus", "ignore", "stop_after"):
+            if options[flag]:
+                argv += [f"--{flag.replace('_', '-')}", str(options[flag])]
+        if options["no_shrink"]:
+            argv.append("--no-shrink")
+        shares = [options["sequences"] // jobs + (1 if n < options["sequences"] % jobs else 0) for n in range(jobs)]
+        children = [
+            subprocess.Popen(  # noqa: S603 - this command itself, with the options it was given
+                [*argv, "--sequences", str(share)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            for share in shares
+            if share
+        ]
+        totals = {"sequences": 0, "violations": 0}
+        lock = threading.Lock()
+
+        def relay(number: int, child: subprocess.Popen[str]) -> None:
+            assert child.stdout is not None
+            for line in child.stdout:
+                found = SUMMARY_PATTERN.match(line)
+                with lock:
+                    if found:
+                        totals["sequences"] += int(found["sequences"])
+                        totals["violations"] += int(found["violations"])
+                    self.stdout.write(f"[job {number}] {line.rstrip()}")
+                    self.stdout.flush()
+
+        relays = [threading.Thread(target=relay, args=(n, c)) for n, c in enumerate(children, 1)]
+        for thread in relays:
+            thread.start()
+        codes = [child.wait() for child in children]
+        for thread in relays:
+            thread.join()
+        if any(codes):
+            raise CommandError(f"a job ended with status {max(codes)}: its lines above say why")
+        self.stdout.write(
+            SUMMARY.format(steps=options["steps"], seconds=time.monotonic() - started, **totals)
+            + f" in {len(children)} jobs"
         )

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from integrations.clients import exceptions as exc
+
+
+def same_text(a: Any, b: Any) -> bool:
+    """The same text however its whitespace runs (how a lost create is recognised by its identifying fields)."""
+    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
+
+
+def same_instant(a: Any, b: Any, parse: Callable[[Any], datetime | None]) -> bool:
+    """The same time however it is written (GHL answers "…:52.000Z" for a "…:52Z" sent; a due date copied from GHL
+    comes back from StreetText as "…:00.123000+00:00"); text that `parse` cannot read is compared as text."""
+    first, second = parse(a), parse(b)
+    if first is not None and second is not None:
+        return first == second
+    return same_text(a, b)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from integrations import concurrency
-from integrations.adapters.base import BaseAdapter, Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record, same_instant, same_text
 from integrations.adapters.clients import ghl_client_for
 from integrations.adapters.ghl import (
     GhlContactAdapter,
@@ -195,18 +195,6 @@ def _by_contact(record_ids: Sequence[str]) -> dict[str, list[str]]:
     return groups
 
 
-def _same_text(a: Any, b: Any) -> bool:
-    return " ".join(str(a or "").split()) == " ".join(str(b or "").split())
-
-
-def _same_instant(a: Any, b: Any) -> bool:
-    """The same time however it is written (GHL answers "…:52.000Z" for a "…:52Z" sent)."""
-    first, second = parse_timestamp(a), parse_timestamp(b)
-    if first is not None and second is not None:
-        return first == second
-    return _same_text(a, b)
-
-
 class _GhlAdapter(BaseAdapter):
     system = "ghl"
     object_type = ""
@@ -227,6 +215,7 @@ class _GhlPerContactAdapter(_GhlAdapter):
     full_scan = True
     # The fields a lost create's record is recognised by among its contact's children.
     identity_fields: tuple[str, ...] = ()
+    identity_instants: tuple[str, ...] = ()  # those of identity_fields compared as instants
     # One request per contact: a scheduled run scans a slice sized to the location's daily budget
     # (integrations/services/budget.py), at most one full pass per SYNC_CHILD_RESCAN_HOURS; webhooks in between.
     scan_per_parent = True
@@ -259,13 +248,18 @@ class _GhlPerContactAdapter(_GhlAdapter):
             found.update({child.id: child for child in children if child.id in wanted})
         return found
 
+    def _same(self, name: str, found: Any, sent: Any) -> bool:
+        if name in self.identity_instants:
+            return same_instant(found, sent, parse_timestamp)
+        return same_text(found, sent)
+
     def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
         """A child of the same contact with the same identifying fields (title/body/start) as the lost create."""
         contact_id = str(values.get("contactId") or "")
         if not contact_id or not self.identity_fields:
             return None
         for child in self._children(contact_id):
-            if all(_same_text(child.values.get(name), values.get(name)) for name in self.identity_fields):
+            if all(self._same(name, child.values.get(name), values.get(name)) for name in self.identity_fields):
                 return child
         return None
 
@@ -359,8 +353,8 @@ class GhlTaskAdapter(_GhlAdapter):
             return None
         for task in self.client.list_tasks(contact_id):
             record = task_to_record(task, contact_id)
-            if _same_text(record.values.get("title"), values.get("title")) and _same_instant(
-                record.values.get("dueDate"), values.get("dueDate")
+            if same_text(record.values.get("title"), values.get("title")) and same_instant(
+                record.values.get("dueDate"), values.get("dueDate"), parse_timestamp
             ):
                 return record
         return None
@@ -482,6 +476,7 @@ class GhlAppointmentAdapter(_GhlPerContactAdapter):
 
     object_type = "appointment"
     identity_fields = ("calendarId", "startTime")
+    identity_instants = ("startTime",)
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         """Plain event ids name no contact: one read per appointment."""

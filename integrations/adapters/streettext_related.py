@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.adapters.base import BaseAdapter, Page, Record
+from integrations.adapters.base import BaseAdapter, Page, Record, same_instant, same_text
 from integrations.adapters.clients import streettext_client_for
 from integrations.adapters.streettext import chunks, parse_timestamp, walk_listing
 from integrations.clients import exceptions as exc
@@ -31,6 +31,7 @@ class StreetTextResourceAdapter(BaseAdapter):
     spec: ObjectType = TASK
     # The fields a lost create's record is recognised by among its contact's records (children only).
     identity_fields: tuple[str, ...] = ()
+    identity_instants: tuple[str, ...] = ()  # those of identity_fields compared as instants
 
     def __init__(self, connection: Connection, *, client: StreetTextClient | None = None) -> None:
         self.connection = connection
@@ -89,16 +90,19 @@ class StreetTextResourceAdapter(BaseAdapter):
     def existing_ids(self, record_ids: Sequence[str]) -> set[str]:
         return set(self.get_many(record_ids))
 
+    def _same(self, name: str, found: Any, sent: Any) -> bool:
+        if name in self.identity_instants:
+            return same_instant(found, sent, parse_timestamp)
+        return same_text(found, sent)
+
     def find_created(self, values: dict[str, Any], *, since: datetime) -> Record | None:
-        """A record of the same contact with the same identifying fields as the lost create."""
+        """A record of the same contact with the same identifying fields as the lost create (times compared as
+        instants: StreetText answers a due date in its own form, not always as it was sent)."""
         contact_id = values.get(self.parent_field) if self.parent_field else None
         if not contact_id or not self.identity_fields:
             return None
         for record in self._listed(contact_id=str(contact_id)):
-            if all(
-                " ".join(str(record.values.get(n) or "").split()) == " ".join(str(values.get(n) or "").split())
-                for n in self.identity_fields
-            ):
+            if all(self._same(name, record.values.get(name), values.get(name)) for name in self.identity_fields):
                 return record
         return None
 
@@ -146,6 +150,7 @@ class StreetTextTaskAdapter(StreetTextResourceAdapter):
     resource = "tasks"
     spec = TASK
     identity_fields = ("title", "due_at")
+    identity_instants = ("due_at",)
 
 
 class StreetTextNoteAdapter(StreetTextResourceAdapter):
@@ -164,6 +169,7 @@ class StreetTextAppointmentAdapter(StreetTextResourceAdapter):
     resource = "appointments"
     spec = APPOINTMENT
     identity_fields = ("starts_at", "title")
+    identity_instants = ("starts_at",)
 
 
 class StreetTextOrganizationAdapter(StreetTextResourceAdapter):

@@ -107,3 +107,21 @@ def test_an_enrich_run_retried_after_an_unanswered_search_records_each_record_on
     machine.run_with_an_unanswered_write(pick=13, skip=1, system="ghl")
     machine.state_invariants()
     machine.teardown()
+
+
+def test_a_task_create_answered_504_is_found_on_streettext_and_not_made_again(live_server: Any) -> None:
+    """Found by the long mode: task orchestration (GHL → StreetText) created a task from a GHL due date written
+    "…:00.123Z"; StreetText carried the create out but a gateway answered 504. The retry looked for the lost create
+    by title and due date, compared as text with StreetText's own form of the same instant, did not find it and made
+    the task again: two StreetText tasks. The due date is now compared as an instant."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(focus="tasks", warm=True)
+    machine.state_invariants()
+    machine.person_edits_task(change="completed", pick=4, side="ghl")
+    machine.edit_mapping(change="p1_enrich: only vip")
+    machine.run_task_mapping(key="hist_tasks", kind="dry_run", pick=1)
+    machine.person_adds_task(due_in_days=7, pick=2, side="ghl", style="Z")
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=17, skip=1, system="streettext")
+    machine.state_invariants()
+    machine.teardown()

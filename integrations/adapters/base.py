@@ -17,8 +17,8 @@ def same_text(a: Any, b: Any) -> bool:
 
 
 def same_instant(a: Any, b: Any, parse: Callable[[Any], datetime | None]) -> bool:
-    """The same time however it is written (GHL answers "…:52.000Z" for a "…:52Z" sent; a due date copied from GHL
-    comes back from StreetText as "…:00.123000+00:00"); text that `parse` cannot read is compared as text."""
+    """The same time however it is written (GHL answers "…:52.000Z" for a "…:52Z" sent; StreetText keeps a time as
+    "…:00.123Z" whatever form it was sent in); text that `parse` cannot read is compared as text."""
     first, second = parse(a), parse(b)
     if first is not None and second is not None:
         return first == second

@@ -91,7 +91,12 @@ def _live() -> None:
     sandbox.sandbox_set_live(location=LOCATION, latency=(0.002, 0.01))
 
 
-SANDBOX_MODES: dict[str, SandboxMode] = {"plain": SandboxMode("plain"), "live": SandboxMode("live", prepare=_live)}
+SANDBOX_MODES: dict[str, SandboxMode] = {
+    # The ideal API, with limits no sequence reaches: the app's own rate governor (which would keep each sequence to
+    # GHL's 100 requests per 10 s, about 40 % of a plain check's time) is off. Live mode keeps it, as in production.
+    "plain": SandboxMode("plain", settings={"RATE_LIMIT_BACKEND": "off"}),
+    "live": SandboxMode("live", prepare=_live),
+}
 
 
 def note(text: str) -> None:

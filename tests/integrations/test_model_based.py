@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from sandbox.model_check import MACHINE_SETTINGS, SyncModelMachine
+from sandbox.model_check import MACHINE_SETTINGS, SANDBOX_MODES, SyncModelMachine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +24,7 @@ MIN_STEPS = 150  # steps the seeded run makes at least (after each world is buil
 
 @pytest.fixture(autouse=True)
 def _machine_settings(settings: Any) -> None:
-    for name, value in MACHINE_SETTINGS.items():
+    for name, value in {**MACHINE_SETTINGS, **SANDBOX_MODES["plain"].settings}.items():
         setattr(settings, name, value)
 
 

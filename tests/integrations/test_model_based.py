@@ -125,3 +125,21 @@ def test_a_task_create_answered_504_is_found_on_streettext_and_not_made_again(li
     machine.run_with_an_unanswered_write(pick=17, skip=1, system="streettext")
     machine.state_invariants()
     machine.teardown()
+
+
+def test_a_task_scan_retried_after_its_deletion_check_failed_records_each_task_once(live_server: Any) -> None:
+    """Found by the long mode: historical enrichment of tasks (GHL → StreetText, a full scan of GHL's tasks) created
+    a task on StreetText, stored its pages, then a GHL search of its deletion check was answered 504. The retry
+    scanned GHL's tasks again from the first page and recorded the task a second time (created, then skipped: no
+    change). A resumed attempt now leaves out the records its run already has a row of in that direction."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(warm=False, focus="tasks")
+    machine.run_with_an_unanswered_write(pick=8, skip=3, system="streettext")
+    machine.person_adds_task(due_in_days=7, pick=8, side="streettext", style="Z")
+    machine.person_deletes_contact(pick=0, side="ghl")
+    machine.edit_transform_then_resync(change="two_way: upper on to_streettext last_name", dry_run_first=True)
+    machine.run_task_mapping(key="tasks_to_ghl", kind="resync", pick=6)
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=10, skip=3, system="ghl")
+    machine.state_invariants()
+    machine.teardown()

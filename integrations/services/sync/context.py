@@ -133,6 +133,8 @@ class RunState:
     # (system, record id) -> the fields this run wrote to the record: the other leg of a two-way run must not take
     # them for the source's own values when it re-applies its configuration (they came from its own target).
     written_fields: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # An attempt that goes on with a run an earlier attempt stored pages of (a task retry, a fair turn).
+    resumed: bool = False
 
     def wrote(self, system: str, record_id: str, *, record: Record | None = None, fields: Iterable[str] = ()) -> None:
         self.written[system].add(record_id)

@@ -19,8 +19,9 @@ from django.db import DatabaseError, connection
 import integrations.services.sync.deletions as deletions
 import integrations.services.sync.reading as reading
 from integrations import ratelimit
+from integrations.adapters import Record
 from integrations.clients import exceptions as exc
-from integrations.models import RecordHistory, SyncCursor, SyncRun
+from integrations.models import RecordHistory, SyncCursor, SyncRun, System
 from integrations.services import runs
 from integrations.services.connection_status import connection_needs_reauth
 from integrations.services.sync.context import ConnectionAuthFailed, LegContext, RunCancelled, RunState, RunYielded
@@ -103,7 +104,7 @@ class LegRunner:
                 self.may_yield and batch.has_more and batch.records and runs.sync_run_turn_over(run=ctx.run)
             )
             ahead = None if turn_over else ReadAhead(ctx, self.leg, self.batches)
-            self._store(self.leg.process(batch.records, force=self.force, on_drain=ahead), batch)
+            self._store(self.leg.process(self._unrecorded(batch.records), force=self.force, on_drain=ahead), batch)
             if ahead is not None and ahead.error is not None:
                 raise ahead.error
             if turn_over:
@@ -123,6 +124,22 @@ class LegRunner:
                 ctx.state.processed += len(chunk) - len(found)
         if ctx.run.scope == SyncRun.Scope.CHANGES and not ctx.run.only_ids and (read_anything or not self.note):
             self._check_deletions(listed if complete else None)
+
+    def _unrecorded(self, records: list[Record]) -> list[Record]:
+        """The records this run has no row of yet in this leg's direction. An attempt that goes on with a run may read
+        again what an earlier attempt recorded: a full scan (GHL tasks) starts again from its first page when the
+        attempt before failed after the scan (in the deletion check), a change feed lists the run's own writes. Each
+        record gets one row per run and direction, so those are left out (counted by the attempt that recorded
+        them). One indexed lookup per page, only in a resumed attempt."""
+        ctx = self.ctx
+        if not ctx.state.resumed or not records:
+            return records
+        column = "ghl_id" if ctx.read_system == System.GHL else "streettext_id"
+        rows = RecordHistory.objects.filter(
+            run=ctx.run, direction=ctx.direction, **{f"{column}__in": [r.id for r in records]}
+        )
+        recorded = set(rows.values_list(column, flat=True))
+        return [r for r in records if r.id not in recorded]
 
     def _store(self, result: PageResult, batch: Batch) -> None:
         store_page(self.ctx, result, cursor=batch.cursor, next_position=batch.next_position)
@@ -146,7 +163,7 @@ class LegRunner:
             chunk = gone[start : start + size]
             if ctx.state.total is not None:
                 ctx.state.total += len(chunk)
-            self._store(self.leg.process(chunk), Batch(records=chunk))
+            self._store(self.leg.process(self._unrecorded(chunk)), Batch(records=chunk))
         if not ctx.dry_run:
             deletions.mark_checked(ctx)
 
@@ -212,7 +229,7 @@ def _execute(*, run_id: int) -> SyncRun | None:
     mapping = run.mapping
     # A run resumed after a turn (or a retry) goes on counting from what it stored before; its total is that plus what
     # is left, so progress never jumps back.
-    state = RunState(run=run, processed=run.processed)
+    state = RunState(run=run, processed=run.processed, resumed=bool(run.processed))
     if run.processed and mapping.mode == Mapping.Mode.ENRICH:
         # Only an enrich leg reads again the side it writes (its stamps); other legs need none of this.
         writes = [RecordHistory.Action.CREATED, RecordHistory.Action.UPDATED]

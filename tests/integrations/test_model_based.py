@@ -143,3 +143,26 @@ def test_a_task_scan_retried_after_its_deletion_check_failed_records_each_task_o
     machine.run_with_an_unanswered_write(pick=10, skip=3, system="ghl")
     machine.state_invariants()
     machine.teardown()
+
+
+def test_a_notes_run_retried_after_an_unanswered_create_records_a_parent_once(live_server: Any) -> None:
+    """Found by the long mode: notes StreetText → GHL, two notes of a contact whose GHL copy a person deleted (kept
+    unlinked). The first attempt synced the contact first (skipped: kept unlinked) and recorded it; a note create
+    answered 504 handed the run back, and the retry, remembering no parent, synced and recorded the contact again.
+    A resumed attempt now takes what the earlier one found from its run's rows."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(warm=False, focus="notes")
+    machine.edit_transform_then_resync(change="two_way: upper on to_ghl lastName", dry_run_first=True)
+    machine.person_deletes_contact(pick=3, side="streettext")
+    machine.edit_transform_then_resync(change="two_way: upper on to_streettext first_name", dry_run_first=True)
+    machine.person_adds_note(days_ago=40, pick=5, side="streettext", text="Asked about pricing.")
+    machine.person_deletes_contact(pick=4, side="ghl")
+    machine.person_deletes_contact(pick=3, side="ghl")
+    machine.run_with_an_unanswered_write(pick=11, skip=2, system="ghl")
+    machine.person_deletes_contact(pick=3, side="ghl")
+    machine.person_edits_note(pick=5, side="ghl", text="asked about it")
+    machine.run_with_an_unanswered_write(pick=14, skip=0, system="ghl")
+    machine.state_invariants()
+    machine.run_with_an_unanswered_write(pick=5, skip=2, system="ghl")
+    machine.state_invariants()
+    machine.teardown()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Protocol
 
-from integrations.models import System
+from integrations.models import RecordHistory, System
 from integrations.services.sync.context import LegContext
 from integrations.services.sync.links import LinkBook, id_field, pair_links
 from integrations.services.sync.outcomes import (
@@ -133,10 +133,27 @@ class Parents:
             )
         return self._parent_mapping if isinstance(self._parent_mapping, Mapping) else None
 
+    def _recorded_before(self, parent_type: str, parent_ids: list[str]) -> list[str]:
+        """An attempt that goes on with a run (a task retry, a fair turn) remembers nothing of the parents an earlier
+        attempt synced first: their rows say what it found (one row per record per run and direction, so they are
+        not synced and recorded again). The parents with no row yet are returned."""
+        ctx = self.ctx
+        column = "ghl_id" if ctx.source_system == System.GHL else "streettext_id"
+        rows = RecordHistory.objects.filter(run=ctx.run, direction=ctx.direction, **{f"{column}__in": parent_ids})
+        for source_id, action, error in rows.values_list(column, "action", "error"):
+            if action == RecordHistory.Action.FAILED:
+                found = PARENT_FAILED + error
+            else:
+                found = DRY_RUN_PARENT if ctx.dry_run and action == RecordHistory.Action.CREATED else ""
+            ctx.state.parents[(parent_type, ctx.direction, source_id)] = found
+        return [pid for pid in parent_ids if (parent_type, ctx.direction, pid) not in ctx.state.parents]
+
     def _sync_first(self, parent_type: str, parent_ids: list[str]) -> None:
         """Sync parents through their own mapping, in this run, each once; remember why any could not be linked."""
         ctx = self.ctx
         todo = [pid for pid in parent_ids if (parent_type, ctx.direction, pid) not in ctx.state.parents]
+        if todo and ctx.state.resumed:
+            todo = self._recorded_before(parent_type, todo)
         if not todo:
             return
         mapping = self._mapping(parent_type)

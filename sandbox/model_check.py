@@ -357,6 +357,11 @@ class Known:
 
     step: int
     values: dict[str, dict[str, Any]]  # system -> flat values
+    # Per direction, the configuration digest the engine stored for the pair (MappingRecordState.configs) and the
+    # step it took that value: the last time the pair was synced in that direction with that direction's field
+    # mappings as they were then. A run that writes the pair in one direction leaves the other's as it was.
+    configs: dict[str, str] = field(default_factory=dict)
+    config_steps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -864,15 +869,26 @@ class SyncModelMachine(RuleBasedStateMachine):
         if run.dry_run or run.started_at is None:
             return
         synced = MappingRecordState.objects.filter(mapping=mapping, synced_at__gte=run.started_at).values_list(
-            "link__object_type", "link__ghl_id", "link__streettext_id"
+            "link__object_type", "link__ghl_id", "link__streettext_id", "configs"
         )
-        for object_type, ghl_id, st_id in synced:
+        for object_type, ghl_id, st_id, configs in synced:
             g = sandbox_id(GHL, ghl_id)
             values = {
                 GHL: (after.get((GHL, object_type, g)) or EMPTY).values,
                 ST: (after.get((ST, object_type, st_id)) or EMPTY).values,
             }
-            self.model.known[(mapping.pk, object_type, g, st_id)] = Known(self.model.step, values)
+            key = (mapping.pk, object_type, g, st_id)
+            before = self.model.known.get(key)
+            configs = dict(configs or {})
+            steps = {
+                direction: (
+                    before.config_steps.get(direction, -1)
+                    if before is not None and before.configs.get(direction) == digest
+                    else self.model.step
+                )
+                for direction, digest in configs.items()
+            }
+            self.model.known[key] = Known(self.model.step, values, configs, steps)
 
     # -- invariants after every step -----------------------------------------------------------------------------
     @invariant()
@@ -1193,7 +1209,11 @@ class RunCheck:
                             f"first sync of {system} {object_type} {record_id} cleared {name} ({a!r})",
                         )
                     continue
-                edited = self.model.config_changed.get((self.mapping.pk, direction), -1) > known.step
+                # Edited since the pair was last synced in this direction with its field mappings as they were
+                # (not merely since this mapping last wrote the pair: a run writing it the other way leaves this
+                # direction's configuration as stale as it was, for the next re-sync to apply).
+                synced_with_config = known.config_steps.get(direction, -1)
+                edited = self.model.config_changed.get((self.mapping.pk, direction), -1) > synced_with_config
                 other = ST if system == GHL else GHL
                 sources = set().union(*((fields_read(fm) or set()) for fm in writers))
                 moved = sorted(
@@ -1204,7 +1224,8 @@ class RunCheck:
                         "person_values_kept_unless_source_changed",
                         f"{system} {object_type} {record_id}: {name} overwritten {a!r} → {b!r}, though its source "
                         f"{other} {sorted(sources)} did not change since this mapping last synced the pair (step "
-                        f"{known.step}) and its {direction} field mappings were not edited since",
+                        f"{known.step}) and its {direction} field mappings were not edited since it was last synced "
+                        f"that way (step {synced_with_config})",
                     )
 
     def tags_only_one_side_has_are_kept(self) -> None:

@@ -166,3 +166,23 @@ def test_a_notes_run_retried_after_an_unanswered_create_records_a_parent_once(li
     machine.run_with_an_unanswered_write(pick=5, skip=2, system="ghl")
     machine.state_invariants()
     machine.teardown()
+
+
+def test_a_resync_may_apply_an_edit_the_runs_since_did_not_apply_that_way(live_server: Any) -> None:
+    """The check's own mistake, found by the long mode: after `upper` on StreetText's last name, a manual run wrote a
+    pair to GHL only (a tag a person removed on StreetText), and the check took that for a sync of the pair in both
+    directions with the edited field mappings; the re-sync that then applied `upper` to StreetText ('Kim' → 'KIM', as
+    the person asked) was judged an overwrite. The check now knows, per direction, when the pair was last synced with
+    that direction's field mappings (the engine's stored digest of them)."""
+    machine = SyncModelMachine.configure(base_url=live_server.url)()
+    machine.build_world(focus="everything", warm=True)
+    machine.run_task_mapping(key="p2_tasks_to_st", kind="resync", pick=8)
+    machine.run_task_mapping(key="two_way", kind="manual", pick=8)
+    machine.edit_mapping(change="two_way: upper on to_streettext last_name")
+    machine.run_every_schedule(reverse=False)
+    machine.person_tags_contact(add=False, pick=1, side="streettext", tag="only-here")
+    machine.run_task_mapping(key="two_way", kind="manual", pick=8)
+    machine.state_invariants()
+    machine.run_contact_mapping(key="two_way", kind="resync", pick=8)
+    machine.state_invariants()
+    machine.teardown()
